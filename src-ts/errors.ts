@@ -1,0 +1,174 @@
+/**
+ * Typed errors. Every error bertkit throws is a `BertError` with a stable `code`, so callers can
+ * branch on `err.code` (or `instanceof`) instead of parsing messages.
+ */
+
+export type BertErrorCode =
+  | 'ERR_BERT'
+  | 'ERR_INVALID_FILE'
+  | 'ERR_UNSAFE_PICKLE'
+  | 'ERR_WEIGHTS_MISMATCH'
+  | 'ERR_INVALID_CONFIG'
+  | 'ERR_UNSUPPORTED_MODEL'
+  | 'ERR_INVALID_INPUT'
+  | 'ERR_DISPOSED'
+  | 'ERR_BACKEND_UNAVAILABLE'
+  | 'ERR_OUT_OF_MEMORY'
+  | 'ERR_NATIVE';
+
+export interface BertErrorOptions {
+  cause?: unknown;
+}
+
+export class BertError extends Error {
+  readonly code: BertErrorCode;
+  constructor(message: string, code: BertErrorCode = 'ERR_BERT', options?: BertErrorOptions) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+  }
+  override get name(): string {
+    return this.constructor.name;
+  }
+}
+
+/** A file that cannot be read as what it claims to be: corrupt, truncated, hostile or missing. */
+export class InvalidFileError extends BertError {
+  readonly file: string | undefined;
+  constructor(message: string, file?: string, code: BertErrorCode = 'ERR_INVALID_FILE', options?: BertErrorOptions) {
+    super(file === undefined ? message : `${file}: ${message}`, code, options);
+    this.file = file;
+  }
+}
+
+/** A pickle (legacy `pytorch_model.bin`) asked for something a state dict never needs. */
+export class UnsafePickleError extends InvalidFileError {
+  constructor(message: string, file?: string) {
+    super(message, file, 'ERR_UNSAFE_PICKLE');
+  }
+}
+
+/** The checkpoint's tensors do not fit the architecture: lists every problem at once. */
+export class WeightsMismatchError extends InvalidFileError {
+  readonly missing: string[];
+  readonly unexpected: string[];
+  readonly wrongShape: { name: string; expected: number[]; actual: number[] }[];
+  constructor(
+    problems: {
+      missing?: string[];
+      unexpected?: string[];
+      wrongShape?: { name: string; expected: number[]; actual: number[] }[];
+    },
+    file?: string,
+  ) {
+    const missing = problems.missing ?? [];
+    const unexpected = problems.unexpected ?? [];
+    const wrongShape = problems.wrongShape ?? [];
+    const parts: string[] = [];
+    if (missing.length) parts.push(`missing tensors: ${missing.join(', ')}`);
+    if (unexpected.length) parts.push(`unexpected tensors: ${unexpected.join(', ')}`);
+    if (wrongShape.length) {
+      parts.push(
+        `wrong shapes: ${wrongShape
+          .map((w) => `${w.name} is [${w.actual.join(', ')}], expected [${w.expected.join(', ')}]`)
+          .join('; ')}`,
+      );
+    }
+    super(`checkpoint does not match the model: ${parts.join('; ')}`, file, 'ERR_WEIGHTS_MISMATCH');
+    this.missing = missing;
+    this.unexpected = unexpected;
+    this.wrongShape = wrongShape;
+  }
+}
+
+/** config.json values that are invalid (wrong types, inconsistent sizes). */
+export class ConfigError extends InvalidFileError {
+  constructor(message: string, file?: string) {
+    super(message, file, 'ERR_INVALID_CONFIG');
+  }
+}
+
+/** A model type, architecture or option bertkit does not implement. */
+export class UnsupportedModelError extends BertError {
+  constructor(message: string) {
+    super(message, 'ERR_UNSUPPORTED_MODEL');
+  }
+}
+
+/** Arguments that cannot be computed on: wrong shapes, ids out of range, too long, wrong types. */
+export class InvalidInputError extends BertError {
+  constructor(message: string, options?: BertErrorOptions) {
+    super(message, 'ERR_INVALID_INPUT', options);
+  }
+}
+
+/** A call on a model, tokenizer or pipeline after `dispose()`. */
+export class DisposedError extends BertError {
+  constructor(what = 'model') {
+    super(`the ${what} was disposed; load it again to use it`, 'ERR_DISPOSED');
+  }
+}
+
+/** The requested backend (native addon, CUDA device) cannot be used here; `reasons` says why. */
+export class BackendUnavailableError extends BertError {
+  readonly reasons: string[];
+  constructor(message: string, reasons: string[] = [], options?: BertErrorOptions) {
+    super(reasons.length ? `${message}\n${reasons.map((r) => `  - ${r}`).join('\n')}` : message, 'ERR_BACKEND_UNAVAILABLE', options);
+    this.reasons = reasons;
+  }
+}
+
+/** The engine could not allocate what a call needs. */
+export class OutOfMemoryError extends BertError {
+  constructor(message: string) {
+    super(message, 'ERR_OUT_OF_MEMORY');
+  }
+}
+
+/** An unexpected failure inside the native engine (a bug: please report it). */
+export class NativeError extends BertError {
+  readonly nativeCode: string | undefined;
+  constructor(message: string, nativeCode?: string) {
+    super(message, 'ERR_NATIVE');
+    this.nativeCode = nativeCode;
+  }
+}
+
+/**
+ * Native code rejects with a plain Error whose `code` is a status name from
+ * native/include/bertkit/status.h; map it onto the typed hierarchy.
+ */
+export function fromNativeError(err: unknown): BertError {
+  if (err instanceof BertError) return err;
+  const e = err as { message?: unknown; code?: unknown } | null;
+  const message = typeof e?.message === 'string' ? e.message : String(err);
+  const code = typeof e?.code === 'string' ? e.code : undefined;
+  switch (code) {
+    case 'INVALID_ARGUMENT':
+    case 'OUT_OF_RANGE':
+      return new InvalidInputError(message);
+    case 'OUT_OF_MEMORY':
+      return new OutOfMemoryError(message);
+    case 'DISPOSED':
+      return new DisposedError();
+    case 'UNAVAILABLE':
+      return new BackendUnavailableError(message);
+    default:
+      return new NativeError(message, code);
+  }
+}
+
+/**
+ * Errors from asynchronous native work carry the stack of the completion callback, which tells
+ * the user nothing. Capture the caller's stack when the call starts and graft it on failure.
+ */
+export function captureCallerStack(): Error {
+  const holder = new Error();
+  Error.captureStackTrace?.(holder, captureCallerStack);
+  return holder;
+}
+
+export function withCallerStack<E extends Error>(err: E, caller: Error): E {
+  const frames = (caller.stack ?? '').split('\n').slice(1).join('\n');
+  if (frames) err.stack = `${err.name}: ${err.message}\n${frames}`;
+  return err;
+}
