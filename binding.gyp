@@ -3,7 +3,16 @@
     {
       "target_name": "bertkit",
       "sources": [
-        "native/napi/addon.cc"
+        "native/core/model.cc",
+        "native/cpu/cpu_features.cc",
+        "native/cpu/cpu_model.cc",
+        "native/cpu/gemm.cc",
+        "native/cpu/kernels.cc",
+        "native/cpu/thread_pool.cc",
+        "native/napi/addon.cc",
+        "native/napi/addon_model.cc",
+        "native/napi/js_convert.cc",
+        "native/napi/workers.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
@@ -17,8 +26,8 @@
       ],
       "cflags!": ["-fno-exceptions", "-O2", "-O3"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=c++17", "-O2", "-O3"],
-      "cflags": ["-O3", "-fno-math-errno"],
-      "cflags_cc": ["-std=c++17", "-fexceptions", "-O3", "-fno-math-errno"],
+      "cflags": ["-O3", "-fno-math-errno", "-ffp-contract=fast", "-Wno-psabi"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-O3", "-fno-math-errno", "-ffp-contract=fast", "-Wno-psabi"],
       "xcode_settings": {
         "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
         "CLANG_CXX_LANGUAGE_STANDARD": "c++17",

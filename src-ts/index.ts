@@ -1,1 +1,40 @@
-export const VERSION = "0.1.0";
+/** bertkit: BERT-family models from Hugging Face checkpoints in Node.js. Public exports only. */
+export {
+  BertError,
+  InvalidFileError,
+  UnsafePickleError,
+  WeightsMismatchError,
+  ConfigError,
+  UnsupportedModelError,
+  InvalidInputError,
+  DisposedError,
+  BackendUnavailableError,
+  OutOfMemoryError,
+  NativeError,
+  type BertErrorCode,
+} from './errors.js';
+export { ARCHITECTURES, HIDDEN_ACTS, parseConfig, readConfig, type Architecture, type BertConfig, type HiddenAct } from './config.js';
+export {
+  BertModel,
+  loadModel,
+  createModel,
+  type LoadModelOptions,
+  type BackendInfo,
+  type WeightsInfo,
+  type ForwardInput,
+  type MultipleChoiceInput,
+  type TensorInput,
+} from './model/bert-model.js';
+export type { ModelOutput, Tensor, ForwardOptions } from './model/outputs.js';
+export type { PaddedInput, PackedInput, IntRows } from './model/inputs.js';
+export type { Device } from './native/select-backend.js';
+export { readCheckpoint, type Checkpoint, type RawTensor, type DType } from './weights/index.js';
+
+import { loadBinding } from './native/load-binding.js';
+
+/** What the CPU engine sees on this machine: the kernel ISA it picked, CPU features, usable cores. */
+export function cpuInfo(): { isa: string; features: string; cores: number } {
+  return loadBinding().cpuInfo();
+}
+
+export const VERSION = '0.1.0';

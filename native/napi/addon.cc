@@ -1,6 +1,54 @@
+// The CPU addon's entry point. Context-aware: all state is per environment (instance data), so
+// the addon loads in the main thread, in any number of worker threads, and in Electron.
 #include <napi.h>
-Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("version", Napi::String::New(env, "0.1.0"));
-  return exports;
-}
-NODE_API_MODULE(bertkit, Init)
+
+#include "bertkit/engine.h"
+#include "cpu/cpu_features.h"
+#include "napi/addon_model.h"
+#include "napi/js_convert.h"
+#include "napi/workers.h"
+
+namespace bertkit::napi {
+
+class BertkitAddon : public Napi::Addon<BertkitAddon> {
+ public:
+  BertkitAddon(Napi::Env env, Napi::Object exports) {
+    model_ctor_ = Napi::Persistent(AddonModel::Define(env));
+    DefineAddon(exports, {
+                             InstanceMethod<&BertkitAddon::CreateModel>("createModel"),
+                             InstanceMethod<&BertkitAddon::CpuInfo>("cpuInfo"),
+                             InstanceValue("engineVersion", Napi::String::New(env, EngineVersion())),
+                         });
+  }
+
+ private:
+  // createModel(config, tensors, options) -> Promise<AddonModel>
+  Napi::Value CreateModel(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    ModelConfig config = ReadModelConfig(env, info[0]);
+    KeepAlive keep;
+    std::vector<TensorView> tensors = ReadTensors(env, info[1], &keep);
+    EngineOptions options = ReadEngineOptions(env, info[2]);
+    auto* worker = new CreateModelWorker(env, &model_ctor_, config, std::move(tensors), options, std::move(keep));
+    Napi::Promise promise = worker->Promise();
+    worker->Queue();
+    return promise;
+  }
+
+  Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("isa", cpu::IsaName(cpu::DetectIsa()));
+    o.Set("features", cpu::CpuFeatureString());
+    o.Set("cores", cpu::AvailableCores());
+    return o;
+  }
+
+  Napi::FunctionReference model_ctor_;
+};
+
+}  // namespace bertkit::napi
+
+// The macro pastes the class name into identifiers, so it needs an unqualified name.
+using BertkitAddon = bertkit::napi::BertkitAddon;
+NODE_API_ADDON(BertkitAddon)

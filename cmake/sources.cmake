@@ -1,0 +1,13 @@
+# The engine's sources, shared by the C++ tests and the CUDA addon (binding.gyp lists the same
+# files for the CPU addon: keep the two in step).
+set(BERTKIT_ENGINE_SOURCES
+  ${PROJECT_SOURCE_DIR}/native/core/model.cc
+  ${PROJECT_SOURCE_DIR}/native/cpu/cpu_features.cc
+  ${PROJECT_SOURCE_DIR}/native/cpu/cpu_model.cc
+  ${PROJECT_SOURCE_DIR}/native/cpu/gemm.cc
+  ${PROJECT_SOURCE_DIR}/native/cpu/kernels.cc
+  ${PROJECT_SOURCE_DIR}/native/cpu/thread_pool.cc
+)
+set(BERTKIT_REFERENCE_SOURCES
+  ${PROJECT_SOURCE_DIR}/native/cpu/ref/reference.cc
+)

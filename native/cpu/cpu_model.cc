@@ -1,0 +1,461 @@
+// The BERT graph on the CPU kernels. Weights mirror transformers' module tree (BertEmbeddings,
+// BertLayer: attention.self / attention.output / intermediate / output, BertPooler, heads); the
+// query, key and value projections are fused into one GEMM at load.
+//
+// Memory plan: weights are converted to float32 and packed once; activations live in a
+// workspace that grows to the largest batch seen and is reused. Every buffer a layer reads is
+// still intact when the layer ends (no in-place reuse across layers except `hidden`), which is
+// what a backward pass will need once activations are kept per layer.
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <new>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "bertkit/engine.h"
+#include "core/convert.h"
+#include "cpu/cpu_features.h"
+#include "cpu/gemm.h"
+#include "cpu/kernels.h"
+#include "cpu/thread_pool.h"
+
+namespace bertkit {
+
+namespace {
+
+using cpu::AlignedFloats;
+using cpu::Epilogue;
+using cpu::PackedWeight;
+
+struct Linear {
+  PackedWeight weight;
+  std::vector<float> bias;
+};
+
+struct LayerNorm {
+  std::vector<float> weight;
+  std::vector<float> bias;
+};
+
+struct BertLayer {
+  Linear attention_self_qkv;  // query | key | value, [3H, H]
+  Linear attention_output_dense;
+  LayerNorm attention_output_LayerNorm;
+  Linear intermediate_dense;
+  Linear output_dense;
+  LayerNorm output_LayerNorm;
+};
+
+Epilogue EpilogueFor(Activation a) {
+  switch (a) {
+    case Activation::kGelu: return Epilogue::kGelu;
+    case Activation::kGeluTanh: return Epilogue::kGeluTanh;
+    case Activation::kRelu: return Epilogue::kRelu;
+  }
+  return Epilogue::kGelu;
+}
+
+// Grow-only buffer.
+struct Buffer {
+  AlignedFloats mem;
+  float* Get(int64_t n) {
+    if (mem.size < n && !mem.Allocate(n)) throw std::bad_alloc();
+    return mem.data();
+  }
+};
+
+class CpuModel final : public Model {
+ public:
+  CpuModel(const ModelConfig& config, int threads) : Model(config), pool_(threads), isa_(cpu::DetectIsa()) {}
+
+  Status Load(const std::vector<TensorView>& tensors);
+  Status Forward(const BatchInput& in, const ForwardOutputs& out) override;
+  ModelInfo Info() const override;
+
+ private:
+  Status Run(const BatchInput& in, const ForwardOutputs& out);
+  void ApplyLinear(const float* x, int64_t m, int64_t ldx, const Linear& l, Epilogue e, const float* residual, float* y);
+
+  cpu::ThreadPool pool_;
+  cpu::Isa isa_;
+  std::atomic<bool> busy_{false};
+
+  // BertEmbeddings
+  std::vector<float> word_embeddings_;
+  std::vector<float> position_embeddings_;
+  std::vector<float> token_type_embeddings_;
+  LayerNorm embeddings_LayerNorm_;
+  std::vector<BertLayer> layer_;
+  Linear pooler_dense_;
+  // Heads
+  Linear cls_predictions_transform_dense_;
+  LayerNorm cls_predictions_transform_LayerNorm_;
+  Linear cls_predictions_decoder_;  // tied: packed word embeddings, bias = cls.predictions.bias
+  Linear cls_seq_relationship_;
+  Linear classifier_;
+  Linear qa_outputs_;
+
+  int64_t weight_bytes_ = 0;
+
+  // Workspace, reused across forwards.
+  Buffer hidden_, qkv_, context_, attention_output_, intermediate_, first_tokens_, pooled_, head_, scratch_;
+  std::vector<int32_t> positions_;
+  std::vector<int64_t> probs_offsets_;
+};
+
+// Converts a checkpoint tensor to float32.
+std::vector<float> ToF32(const TensorView& t) {
+  const size_t n = t.nbytes / DTypeSize(t.dtype);
+  std::vector<float> out(n);
+  const auto* bytes = static_cast<const uint8_t*>(t.data);
+  switch (t.dtype) {
+    case DType::kF32: std::memcpy(out.data(), bytes, n * 4); break;
+    case DType::kF16:
+      for (size_t i = 0; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, bytes + 2 * i, 2);
+        out[i] = F16ToF32(h);
+      }
+      break;
+    case DType::kBF16:
+      for (size_t i = 0; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, bytes + 2 * i, 2);
+        out[i] = Bf16ToF32(h);
+      }
+      break;
+  }
+  return out;
+}
+
+Status CpuModel::Load(const std::vector<TensorView>& tensors) {
+  const ModelConfig& c = config_;
+  std::map<std::string, const TensorView*> by_name;
+  for (const auto& t : tensors) {
+    if (!by_name.emplace(t.name, &t).second) return InvalidArgument("tensor " + t.name + " given twice");
+  }
+  // Every expected tensor present with its shape and byte size; nothing else.
+  const auto expected = ExpectedTensors(c);
+  std::string problems;
+  for (const auto& [name, dims] : expected) {
+    auto it = by_name.find(name);
+    if (it == by_name.end()) {
+      problems += " missing " + name + ";";
+      continue;
+    }
+    const TensorView& t = *it->second;
+    int64_t numel = 1;
+    for (int64_t d : dims) numel *= d;
+    if (t.dims != dims) {
+      problems += " " + name + " has the wrong shape;";
+    } else if (t.data == nullptr || t.nbytes != static_cast<size_t>(numel) * DTypeSize(t.dtype)) {
+      problems += " " + name + " has " + std::to_string(t.nbytes) + " bytes for its shape;";
+    }
+  }
+  if (by_name.size() != expected.size()) {
+    std::map<std::string, bool> want;
+    for (const auto& e : expected) want[e.first] = true;
+    for (const auto& [name, _] : by_name)
+      if (!want.count(name)) problems += " unexpected " + name + ";";
+  }
+  if (!problems.empty()) return InvalidArgument("weights do not match the config:" + problems);
+
+  auto get = [&](const std::string& name) { return ToF32(*by_name.at(name)); };
+  auto count = [&](const std::vector<float>& v) { weight_bytes_ += static_cast<int64_t>(v.size() * sizeof(float)); };
+  auto linear = [&](const std::string& name, Linear* l) -> Status {
+    const TensorView& w = *by_name.at(name + ".weight");
+    std::vector<float> wf = ToF32(w);
+    if (!cpu::PackWeight(wf.data(), w.dims[0], w.dims[1], isa_, &l->weight)) return Status(StatusCode::kOutOfMemory, "out of memory packing " + name);
+    l->bias = get(name + ".bias");
+    weight_bytes_ += l->weight.bytes();
+    count(l->bias);
+    return Status::Ok();
+  };
+  auto layer_norm = [&](const std::string& name, LayerNorm* ln) {
+    ln->weight = get(name + ".weight");
+    ln->bias = get(name + ".bias");
+    count(ln->weight);
+    count(ln->bias);
+  };
+
+  word_embeddings_ = get("embeddings.word_embeddings.weight");
+  position_embeddings_ = get("embeddings.position_embeddings.weight");
+  token_type_embeddings_ = get("embeddings.token_type_embeddings.weight");
+  count(word_embeddings_);
+  count(position_embeddings_);
+  count(token_type_embeddings_);
+  layer_norm("embeddings.LayerNorm", &embeddings_LayerNorm_);
+
+  const int64_t H = c.hidden_size;
+  layer_.resize(c.num_hidden_layers);
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    const std::string p = "encoder.layer." + std::to_string(i) + ".";
+    BertLayer& L = layer_[i];
+    {
+      // Fuse query, key, value into one [3H, H] projection: one pass over the activations.
+      std::vector<float> w(3 * H * H), b(3 * H);
+      const char* parts[] = {"query", "key", "value"};
+      for (int k = 0; k < 3; ++k) {
+        std::vector<float> wk = get(p + "attention.self." + parts[k] + ".weight");
+        std::vector<float> bk = get(p + "attention.self." + parts[k] + ".bias");
+        std::copy(wk.begin(), wk.end(), w.begin() + k * H * H);
+        std::copy(bk.begin(), bk.end(), b.begin() + k * H);
+      }
+      if (!cpu::PackWeight(w.data(), 3 * H, H, isa_, &L.attention_self_qkv.weight))
+        return Status(StatusCode::kOutOfMemory, "out of memory packing weights");
+      L.attention_self_qkv.bias = std::move(b);
+      weight_bytes_ += L.attention_self_qkv.weight.bytes();
+      count(L.attention_self_qkv.bias);
+    }
+    BK_RETURN_IF_ERROR(linear(p + "attention.output.dense", &L.attention_output_dense));
+    layer_norm(p + "attention.output.LayerNorm", &L.attention_output_LayerNorm);
+    BK_RETURN_IF_ERROR(linear(p + "intermediate.dense", &L.intermediate_dense));
+    BK_RETURN_IF_ERROR(linear(p + "output.dense", &L.output_dense));
+    layer_norm(p + "output.LayerNorm", &L.output_LayerNorm);
+  }
+  if (by_name.count("pooler.dense.weight")) BK_RETURN_IF_ERROR(linear("pooler.dense", &pooler_dense_));
+  if (by_name.count("cls.predictions.bias")) {
+    BK_RETURN_IF_ERROR(linear("cls.predictions.transform.dense", &cls_predictions_transform_dense_));
+    layer_norm("cls.predictions.transform.LayerNorm", &cls_predictions_transform_LayerNorm_);
+    const std::vector<float>& decoder = c.tie_word_embeddings ? word_embeddings_ : get("cls.predictions.decoder.weight");
+    if (!cpu::PackWeight(decoder.data(), c.vocab_size, H, isa_, &cls_predictions_decoder_.weight))
+      return Status(StatusCode::kOutOfMemory, "out of memory packing the MLM decoder");
+    cls_predictions_decoder_.bias = get("cls.predictions.bias");
+    weight_bytes_ += cls_predictions_decoder_.weight.bytes();
+    count(cls_predictions_decoder_.bias);
+  }
+  if (by_name.count("cls.seq_relationship.weight")) BK_RETURN_IF_ERROR(linear("cls.seq_relationship", &cls_seq_relationship_));
+  if (by_name.count("classifier.weight")) BK_RETURN_IF_ERROR(linear("classifier", &classifier_));
+  if (by_name.count("qa_outputs.weight")) BK_RETURN_IF_ERROR(linear("qa_outputs", &qa_outputs_));
+  return Status::Ok();
+}
+
+void CpuModel::ApplyLinear(const float* x, int64_t m, int64_t ldx, const Linear& l, Epilogue e, const float* residual,
+                           float* y) {
+  cpu::LinearArgs a;
+  a.x = x;
+  a.ldx = ldx;
+  a.m = m;
+  a.w = &l.weight;
+  a.bias = l.bias.data();
+  a.residual = residual;
+  a.ldr = l.weight.n;
+  a.epilogue = e;
+  a.y = y;
+  a.ldy = l.weight.n;
+  cpu::Linear(a, &pool_);
+}
+
+Status CpuModel::Forward(const BatchInput& in, const ForwardOutputs& out) {
+  bool expected = false;
+  if (!busy_.compare_exchange_strong(expected, true)) {
+    return Status(StatusCode::kBusy, "a forward is already running on this model; calls must be serialized");
+  }
+  Status s;
+  try {
+    s = Run(in, out);
+  } catch (const std::bad_alloc&) {
+    s = Status(StatusCode::kOutOfMemory, "out of memory for the activations of this batch");
+  } catch (const std::exception& e) {
+    s = Internal(e.what());
+  }
+  busy_.store(false);
+  return s;
+}
+
+Status CpuModel::Run(const BatchInput& in, const ForwardOutputs& out) {
+  BK_RETURN_IF_ERROR(ValidateInput(in));
+  const ModelConfig& c = config_;
+  const OutputSizes sizes = Sizes(in);
+  struct Check {
+    const char* name;
+    const OutputBuffer& buf;
+    int64_t size;
+  };
+  const Check checks[] = {
+      {"last_hidden_state", out.last_hidden_state, sizes.last_hidden_state},
+      {"pooler_output", out.pooler_output, sizes.pooler_output},
+      {"logits", out.logits, sizes.logits},
+      {"prediction_logits", out.prediction_logits, sizes.prediction_logits},
+      {"seq_relationship_logits", out.seq_relationship_logits, sizes.seq_relationship_logits},
+      {"start_logits", out.start_logits, sizes.start_logits},
+      {"end_logits", out.end_logits, sizes.end_logits},
+      {"hidden_states", out.hidden_states, sizes.hidden_states},
+      {"attentions", out.attentions, sizes.attentions},
+  };
+  for (const auto& ch : checks) {
+    if (ch.buf.data == nullptr) continue;
+    if (ch.size == 0) return InvalidArgument(std::string(ArchitectureName(c.architecture)) + " has no output " + ch.name);
+    if (ch.buf.size != ch.size) {
+      return InvalidArgument(std::string("output buffer ") + ch.name + " holds " + std::to_string(ch.buf.size) +
+                             " floats, the batch needs " + std::to_string(ch.size));
+    }
+  }
+
+  const int64_t T = in.num_tokens, B = in.num_sequences, H = c.hidden_size, I = c.intermediate_size;
+  const int heads = static_cast<int>(c.num_attention_heads);
+  const int head_dim = static_cast<int>(H / heads);
+  const float eps = static_cast<float>(c.layer_norm_eps);
+  const Epilogue act = EpilogueFor(c.hidden_act);
+
+  int64_t max_len = 0;
+  for (int64_t s = 0; s < B; ++s) max_len = std::max<int64_t>(max_len, in.cu_seqlens[s + 1] - in.cu_seqlens[s]);
+
+  const int32_t* position_ids = in.position_ids;
+  if (position_ids == nullptr) {
+    positions_.resize(T);
+    for (int64_t s = 0; s < B; ++s)
+      for (int32_t t = in.cu_seqlens[s]; t < in.cu_seqlens[s + 1]; ++t) positions_[t] = t - in.cu_seqlens[s];
+    position_ids = positions_.data();
+  }
+
+  float* hidden = hidden_.Get(T * H);
+  float* qkv = qkv_.Get(T * 3 * H);
+  float* context = context_.Get(T * H);
+  float* attention_output = attention_output_.Get(T * H);
+  float* intermediate = intermediate_.Get(T * I);
+  float* scratch = scratch_.Get(pool_.size() * cpu::AttentionScratchFloats(max_len, head_dim));
+
+  cpu::EmbeddingsArgs ea;
+  ea.input_ids = in.input_ids;
+  ea.token_type_ids = in.token_type_ids;
+  ea.position_ids = position_ids;
+  ea.tokens = T;
+  ea.hidden = H;
+  ea.word_embeddings = word_embeddings_.data();
+  ea.position_embeddings = position_embeddings_.data();
+  ea.token_type_embeddings = token_type_embeddings_.data();
+  ea.gamma = embeddings_LayerNorm_.weight.data();
+  ea.beta = embeddings_LayerNorm_.bias.data();
+  ea.eps = eps;
+  ea.out = hidden;
+  cpu::Embeddings(ea, &pool_);
+  if (out.hidden_states.data) std::memcpy(out.hidden_states.data, hidden, T * H * sizeof(float));
+
+  int64_t probs_per_layer = 0;
+  if (out.attentions.data) {
+    probs_offsets_.resize(B);
+    for (int64_t s = 0; s < B; ++s) {
+      probs_offsets_[s] = probs_per_layer;
+      const int64_t n = in.cu_seqlens[s + 1] - in.cu_seqlens[s];
+      probs_per_layer += heads * n * n;
+    }
+  }
+
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    const BertLayer& L = layer_[l];
+    ApplyLinear(hidden, T, H, L.attention_self_qkv, Epilogue::kNone, nullptr, qkv);
+    cpu::AttentionArgs aa;
+    aa.qkv = qkv;
+    aa.tokens = T;
+    aa.cu_seqlens = in.cu_seqlens;
+    aa.sequences = B;
+    aa.key_mask = in.attention_mask;
+    aa.heads = heads;
+    aa.head_dim = head_dim;
+    aa.scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+    aa.context = context;
+    aa.probs = out.attentions.data ? out.attentions.data + l * probs_per_layer : nullptr;
+    aa.probs_offsets = probs_offsets_.data();
+    aa.scratch = scratch;
+    aa.max_seq_len = max_len;
+    cpu::Attention(aa, isa_, &pool_);
+    // BertSelfOutput: LayerNorm(dense(context) + input)
+    ApplyLinear(context, T, H, L.attention_output_dense, Epilogue::kNone, hidden, attention_output);
+    cpu::LayerNormRows(attention_output, T, H, H, L.attention_output_LayerNorm.weight.data(),
+                       L.attention_output_LayerNorm.bias.data(), eps, &pool_);
+    // BertIntermediate + BertOutput: LayerNorm(dense(act(dense(x))) + x)
+    ApplyLinear(attention_output, T, H, L.intermediate_dense, act, nullptr, intermediate);
+    ApplyLinear(intermediate, T, I, L.output_dense, Epilogue::kNone, attention_output, hidden);
+    cpu::LayerNormRows(hidden, T, H, H, L.output_LayerNorm.weight.data(), L.output_LayerNorm.bias.data(), eps, &pool_);
+    if (out.hidden_states.data) std::memcpy(out.hidden_states.data + (l + 1) * T * H, hidden, T * H * sizeof(float));
+  }
+  if (out.last_hidden_state.data) std::memcpy(out.last_hidden_state.data, hidden, T * H * sizeof(float));
+
+  // BertPooler: tanh(dense(h of each sequence's first token)).
+  float* pooled = nullptr;
+  if (sizes.pooler_output > 0) {
+    float* first = first_tokens_.Get(B * H);
+    for (int64_t s = 0; s < B; ++s) std::memcpy(first + s * H, hidden + static_cast<int64_t>(in.cu_seqlens[s]) * H, H * sizeof(float));
+    pooled = out.pooler_output.data ? out.pooler_output.data : pooled_.Get(B * H);
+    ApplyLinear(first, B, H, pooler_dense_, Epilogue::kTanh, nullptr, pooled);
+  }
+
+  switch (c.architecture) {
+    case Architecture::kBertForMaskedLM:
+    case Architecture::kBertForPreTraining: {
+      // BertLMPredictionHead: decoder(LayerNorm(act(dense(h)))) with the decoder tied.
+      float* transformed = head_.Get(T * H);
+      ApplyLinear(hidden, T, H, cls_predictions_transform_dense_, act, nullptr, transformed);
+      cpu::LayerNormRows(transformed, T, H, H, cls_predictions_transform_LayerNorm_.weight.data(),
+                         cls_predictions_transform_LayerNorm_.bias.data(), eps, &pool_);
+      float* dst = c.architecture == Architecture::kBertForMaskedLM ? out.logits.data : out.prediction_logits.data;
+      if (dst) ApplyLinear(transformed, T, H, cls_predictions_decoder_, Epilogue::kNone, nullptr, dst);
+      if (c.architecture == Architecture::kBertForPreTraining && out.seq_relationship_logits.data)
+        ApplyLinear(pooled, B, H, cls_seq_relationship_, Epilogue::kNone, nullptr, out.seq_relationship_logits.data);
+      break;
+    }
+    case Architecture::kBertForNextSentencePrediction:
+      if (out.logits.data) ApplyLinear(pooled, B, H, cls_seq_relationship_, Epilogue::kNone, nullptr, out.logits.data);
+      break;
+    case Architecture::kBertForSequenceClassification:
+    case Architecture::kBertForMultipleChoice:
+      if (out.logits.data) ApplyLinear(pooled, B, H, classifier_, Epilogue::kNone, nullptr, out.logits.data);
+      break;
+    case Architecture::kBertForTokenClassification:
+      if (out.logits.data) ApplyLinear(hidden, T, H, classifier_, Epilogue::kNone, nullptr, out.logits.data);
+      break;
+    case Architecture::kBertForQuestionAnswering:
+      if (out.start_logits.data || out.end_logits.data) {
+        float* both = head_.Get(T * 2);
+        ApplyLinear(hidden, T, H, qa_outputs_, Epilogue::kNone, nullptr, both);
+        for (int64_t t = 0; t < T; ++t) {
+          if (out.start_logits.data) out.start_logits.data[t] = both[2 * t];
+          if (out.end_logits.data) out.end_logits.data[t] = both[2 * t + 1];
+        }
+      }
+      break;
+    case Architecture::kBertModel: break;
+  }
+  return Status::Ok();
+}
+
+ModelInfo CpuModel::Info() const {
+  ModelInfo info;
+  info.backend = "cpu";
+  info.isa = cpu::IsaName(isa_);
+  info.threads = pool_.size();
+  info.weight_bytes = weight_bytes_;
+  int64_t ws = 0;
+  for (const Buffer* b : {&hidden_, &qkv_, &context_, &attention_output_, &intermediate_, &first_tokens_, &pooled_, &head_, &scratch_})
+    ws += b->mem.size * static_cast<int64_t>(sizeof(float));
+  info.workspace_bytes = ws;
+  return info;
+}
+
+}  // namespace
+
+Status CreateCpuModel(const ModelConfig& config, const std::vector<TensorView>& tensors, const EngineOptions& options,
+                      std::unique_ptr<Model>* out) {
+  BK_RETURN_IF_ERROR(config.Validate());
+  if (options.threads < 0 || options.threads > 1024) return InvalidArgument("threads must be in [0, 1024]");
+  const int threads = options.threads == 0 ? cpu::AvailableCores() : options.threads;
+  try {
+    auto model = std::make_unique<CpuModel>(config, threads);
+    BK_RETURN_IF_ERROR(model->Load(tensors));
+    *out = std::move(model);
+    return Status::Ok();
+  } catch (const std::bad_alloc&) {
+    return Status(StatusCode::kOutOfMemory, "out of memory while loading the weights");
+  } catch (const std::system_error& e) {
+    return Status(StatusCode::kInternal, std::string("cannot start the thread pool: ") + e.what());
+  } catch (const std::exception& e) {
+    return Internal(e.what());
+  }
+}
+
+}  // namespace bertkit

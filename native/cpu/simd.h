@@ -1,0 +1,114 @@
+// Portable SIMD through GCC/Clang vector extensions: the same source compiles to SSE2, AVX2 or
+// AVX-512 depending on the target of the function it is inlined into (see BK_MULTIVERSION in
+// cpu_features.h), and to NEON on aarch64. Math functions here are branch-free so that they
+// vectorize; their accuracy is checked against std:: double versions in the kernel tests.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+namespace bertkit::cpu::simd {
+
+typedef float f32x4 __attribute__((vector_size(16)));
+typedef float f32x8 __attribute__((vector_size(32)));
+typedef float f32x16 __attribute__((vector_size(64)));
+typedef int32_t i32x4 __attribute__((vector_size(16)));
+typedef int32_t i32x8 __attribute__((vector_size(32)));
+typedef int32_t i32x16 __attribute__((vector_size(64)));
+
+template <class V> struct Traits;
+template <> struct Traits<f32x4> { using I = i32x4; static constexpr int kLanes = 4; };
+template <> struct Traits<f32x8> { using I = i32x8; static constexpr int kLanes = 8; };
+template <> struct Traits<f32x16> { using I = i32x16; static constexpr int kLanes = 16; };
+
+#define BK_INLINE inline __attribute__((always_inline))
+
+template <class V> BK_INLINE V Load(const float* p) {
+  V v;
+  std::memcpy(&v, p, sizeof(V));
+  return v;
+}
+template <class V> BK_INLINE void Store(float* p, V v) { std::memcpy(p, &v, sizeof(V)); }
+template <class V> BK_INLINE V Splat(float x) { return V{} + x; }
+template <class V> BK_INLINE V Min(V a, V b) { return a < b ? a : b; }
+template <class V> BK_INLINE V Max(V a, V b) { return a > b ? a : b; }
+
+template <class V> BK_INLINE float ReduceAdd(V v) {
+  float s = 0.f;
+  for (int i = 0; i < Traits<V>::kLanes; ++i) s += v[i];
+  return s;
+}
+template <class V> BK_INLINE float ReduceMax(V v) {
+  float m = v[0];
+  for (int i = 1; i < Traits<V>::kLanes; ++i) m = v[i] > m ? v[i] : m;
+  return m;
+}
+
+// exp(x): round-to-nearest range reduction x = n ln2 + r, |r| <= ln2/2, degree-6 Taylor
+// polynomial (relative error below 2e-7, about 1.5 ulp), scaled by 2^n built in the exponent
+// bits. Inputs are clamped to [-87.3, 88]: below, the result is the smallest normal (true value
+// < 1.2e-38, harmless for softmax/erfc); above, exp saturates at 1.65e38 instead of inf.
+template <class V> BK_INLINE V Exp(V x) {
+  using I = typename Traits<V>::I;
+  x = Min(Max(x, Splat<V>(-87.3f)), Splat<V>(88.0f));
+  const V magic = Splat<V>(12582912.0f);  // 1.5 * 2^23: adding it rounds to an integer
+  V n = (x * 1.44269504088896341f + magic) - magic;
+  V r = x - n * 0.693359375f;            // ln2 split in two for an exact n*ln2_hi
+  r = r - n * -2.12194440e-4f;
+  V p = Splat<V>(1.f / 720.f);
+  p = p * r + 1.f / 120.f;
+  p = p * r + 1.f / 24.f;
+  p = p * r + 1.f / 6.f;
+  p = p * r + 0.5f;
+  p = p * r + 1.f;
+  p = p * r + 1.f;
+  I bits = (__builtin_convertvector(n, I) + 127) << 23;
+  V scale;
+  std::memcpy(&scale, &bits, sizeof(V));
+  return p * scale;
+}
+
+// 0.5 * erfc(z) for z >= 0 (Numerical Recipes' erfcc Chebyshev fit, fractional error < 1.2e-7
+// everywhere), so the GELU tail keeps full relative precision instead of computing 1 - erf.
+template <class V> BK_INLINE V HalfErfcNonNeg(V z) {
+  V t = 1.f / (1.f + 0.5f * z);
+  V p = Splat<V>(0.17087277f);
+  p = p * t + -0.82215223f;
+  p = p * t + 1.48851587f;
+  p = p * t + -1.13520398f;
+  p = p * t + 0.27886807f;
+  p = p * t + -0.18628806f;
+  p = p * t + 0.09678418f;
+  p = p * t + 0.37409196f;
+  p = p * t + 1.00002368f;
+  p = p * t + -1.26551223f;
+  return 0.5f * t * Exp<V>(p - z * z);
+}
+
+// GELU with the exact erf: x * Phi(x), Phi(x) = 1 - 0.5 erfc(x/sqrt2) for x >= 0, else 0.5 erfc(-x/sqrt2).
+template <class V> BK_INLINE V GeluErf(V x) {
+  V ax = x < 0.f ? -x : x;
+  V e = HalfErfcNonNeg<V>(ax * 0.70710678118654752f);
+  return x * (x < 0.f ? e : 1.f - e);
+}
+
+// tanh(x) = sign(x) (1 - 2 / (exp(2|x|) + 1)); below |x| = 1/16 a Taylor series avoids the
+// cancellation of 1 - 2/(...) near zero (absolute error there < 1e-9).
+template <class V> BK_INLINE V Tanh(V x) {
+  V ax = Min(x < 0.f ? -x : x, Splat<V>(9.f));
+  V big = 1.f - 2.f / (Exp<V>(2.f * ax) + 1.f);
+  V x2 = ax * ax;
+  V small = ax * (1.f + x2 * (-1.f / 3.f + x2 * (2.f / 15.f + x2 * (-17.f / 315.f))));
+  V y = ax < 0.0625f ? small : big;
+  return x < 0.f ? -y : y;
+}
+
+// The tanh approximation ("gelu_new", "gelu_pytorch_tanh", "gelu_fast").
+template <class V> BK_INLINE V GeluTanh(V x) {
+  V inner = 0.79788456080286536f * (x + 0.044715f * x * x * x);
+  return 0.5f * x * (1.f + Tanh<V>(inner));
+}
+
+template <class V> BK_INLINE V Relu(V x) { return x < 0.f ? V{} : x; }
+
+}  // namespace bertkit::cpu::simd

@@ -1,0 +1,160 @@
+// The engine's C++ API: what the N-API addon, the C++ tests and benchmarks use. It knows nothing
+// of JavaScript. Names mirror Hugging Face transformers (config keys, module and output names).
+//
+// A model is created from a config and the checkpoint's tensors (canonical names: the
+// BertModel names without the "bert." prefix, heads as transformers names them), converted once
+// to the compute dtype and packed for the kernels. A forward runs on a packed, padding-free batch
+// and writes into caller-owned buffers.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bertkit/status.h"
+
+namespace bertkit {
+
+enum class Architecture : int {
+  kBertModel = 0,
+  kBertForMaskedLM,
+  kBertForNextSentencePrediction,
+  kBertForPreTraining,
+  kBertForSequenceClassification,
+  kBertForTokenClassification,
+  kBertForQuestionAnswering,
+  kBertForMultipleChoice,
+};
+bool ParseArchitecture(std::string_view name, Architecture* out);
+const char* ArchitectureName(Architecture a);
+
+// config.hidden_act. "gelu" is the exact erf GELU; "gelu_new", "gelu_pytorch_tanh" and
+// "gelu_fast" are the same tanh approximation (to float32 rounding).
+enum class Activation : int { kGelu = 0, kGeluTanh, kRelu };
+bool ParseActivation(std::string_view name, Activation* out);
+
+struct ModelConfig {
+  Architecture architecture = Architecture::kBertModel;
+  int64_t vocab_size = 0;
+  int64_t hidden_size = 0;
+  int64_t num_hidden_layers = 0;
+  int64_t num_attention_heads = 0;
+  int64_t intermediate_size = 0;
+  int64_t max_position_embeddings = 0;
+  int64_t type_vocab_size = 0;
+  int64_t num_labels = 0;  // classifier outputs (sequence / token classification)
+  double layer_norm_eps = 1e-12;
+  Activation hidden_act = Activation::kGelu;
+  bool has_pooler = true;           // BertModel checkpoints may lack pooler weights
+  bool tie_word_embeddings = true;  // MLM decoder = word embeddings
+
+  Status Validate() const;
+};
+
+enum class DType : int { kF32 = 0, kF16, kBF16 };
+bool ParseDType(std::string_view name, DType* out);
+size_t DTypeSize(DType d);
+
+// A checkpoint tensor as stored (little-endian, row-major); the engine copies and converts it.
+struct TensorView {
+  std::string name;
+  DType dtype = DType::kF32;
+  std::vector<int64_t> dims;
+  const void* data = nullptr;
+  size_t nbytes = 0;
+};
+
+struct EngineOptions {
+  int threads = 0;  // 0 = every core this process may use
+};
+
+// A packed batch: sequence s is tokens [cu_seqlens[s], cu_seqlens[s + 1]).
+struct BatchInput {
+  const int32_t* input_ids = nullptr;       // [num_tokens]
+  int64_t num_tokens = 0;
+  const int32_t* cu_seqlens = nullptr;      // [num_sequences + 1], 0 first, num_tokens last
+  int64_t num_sequences = 0;
+  const int32_t* token_type_ids = nullptr;  // [num_tokens] or null = zeros
+  const int32_t* position_ids = nullptr;    // [num_tokens] or null = 0..n-1 per sequence
+  // [num_tokens] or null = ones. 0 marks a token that is computed but attended by no token
+  // (a padded position in transformers' terms).
+  const uint8_t* attention_mask = nullptr;
+};
+
+// A caller-owned output buffer; data == null means "not wanted".
+struct OutputBuffer {
+  float* data = nullptr;
+  int64_t size = 0;  // in floats, must equal the size OutputSizes gives
+};
+
+// Outputs with transformers' names, in packed layout: per-token outputs are [num_tokens, ...],
+// per-sequence outputs [num_sequences, ...].
+struct ForwardOutputs {
+  OutputBuffer last_hidden_state;        // [T, H]
+  OutputBuffer pooler_output;            // [B, H]
+  OutputBuffer logits;                   // MLM [T, V] / NSP [B, 2] / seq cls [B, labels] / token cls [T, labels] / multiple choice [B]
+  OutputBuffer prediction_logits;        // PreTraining [T, V]
+  OutputBuffer seq_relationship_logits;  // PreTraining [B, 2]
+  OutputBuffer start_logits;             // QA [T]
+  OutputBuffer end_logits;               // QA [T]
+  OutputBuffer hidden_states;            // [layers + 1, T, H]: embeddings, then each layer's output
+  OutputBuffer attentions;               // [layers, sum over sequences of heads * n * n]
+};
+
+// Element counts of each output for a batch (0 = this architecture does not produce it).
+struct OutputSizes {
+  int64_t last_hidden_state = 0;
+  int64_t pooler_output = 0;
+  int64_t logits = 0;
+  int64_t prediction_logits = 0;
+  int64_t seq_relationship_logits = 0;
+  int64_t start_logits = 0;
+  int64_t end_logits = 0;
+  int64_t hidden_states = 0;
+  int64_t attentions = 0;
+};
+
+struct ModelInfo {
+  std::string backend;      // "cpu"
+  std::string isa;          // kernels in use: "avx512", "avx2", "generic"
+  int threads = 0;
+  int64_t weight_bytes = 0;  // memory held for weights
+  int64_t workspace_bytes = 0;
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  const ModelConfig& config() const { return config_; }
+
+  // Checks every field of the batch against the model: offsets, ids, token types, positions.
+  Status ValidateInput(const BatchInput& in) const;
+  OutputSizes Sizes(const BatchInput& in) const;
+
+  // Runs the model. Not reentrant: concurrent calls on one model get kBusy.
+  virtual Status Forward(const BatchInput& in, const ForwardOutputs& out) = 0;
+  virtual ModelInfo Info() const = 0;
+
+ protected:
+  explicit Model(const ModelConfig& config) : config_(config) {}
+  ModelConfig config_;
+};
+
+// The tensors an architecture needs, with shapes (used to validate what CreateModel receives).
+std::vector<std::pair<std::string, std::vector<int64_t>>> ExpectedTensors(const ModelConfig& config);
+
+// Validates config and tensors (every expected name present once, shapes, byte sizes), converts
+// and packs them. Never throws; allocation failure returns kOutOfMemory.
+Status CreateCpuModel(const ModelConfig& config, const std::vector<TensorView>& tensors, const EngineOptions& options,
+                      std::unique_ptr<Model>* out);
+
+// Limits that keep a hostile batch from asking for absurd memory.
+constexpr int64_t kMaxTokensPerBatch = int64_t{1} << 24;
+constexpr int64_t kMaxSequencesPerBatch = int64_t{1} << 20;
+
+const char* EngineVersion();
+
+}  // namespace bertkit

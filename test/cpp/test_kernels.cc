@@ -1,0 +1,320 @@
+// Every fast CPU kernel against its scalar reference (native/cpu/ref) on random, odd-sized
+// inputs, with 1 and several threads. The ISA under test is whatever BERTKIT_ISA selects (CTest
+// runs this binary once per ISA; an ISA the machine lacks falls back to the best it has).
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bertkit/engine.h"
+#include "core/convert.h"
+#include "cpu/cpu_features.h"
+#include "cpu/gemm.h"
+#include "cpu/kernels.h"
+#include "cpu/ref/reference.h"
+#include "cpu/simd.h"
+#include "cpu/thread_pool.h"
+
+using namespace bertkit;
+using namespace bertkit::cpu;
+
+namespace {
+
+int g_failures = 0;
+int g_checks = 0;
+
+#define CHECK(cond, ...)                                          \
+  do {                                                            \
+    ++g_checks;                                                   \
+    if (!(cond)) {                                                \
+      ++g_failures;                                               \
+      std::fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);   \
+      std::fprintf(stderr, __VA_ARGS__);                          \
+      std::fprintf(stderr, "\n");                                 \
+    }                                                             \
+  } while (0)
+
+std::mt19937 rng(1234);
+
+std::vector<float> Random(int64_t n, float lo = -1.f, float hi = 1.f) {
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+// GEMM: float32 accumulation over k terms errs by about sqrt(k) * 2^-24 * sum|x_i w_i| for
+// random signs (k * 2^-24 * ... in the worst case); 1e-6 * sqrt(k) * scale covers it with room,
+// while a wrong index or a dropped tail term errs by ~scale / k or more.
+void TestLinear(ThreadPool* pool, Isa isa) {
+  const int64_t ms[] = {1, 2, 5, 7, 13, 37, 130};
+  const int64_t ns[] = {1, 3, 17, 33, 65, 100};
+  const int64_t ks[] = {1, 7, 64, 129};
+  const Epilogue eps[] = {Epilogue::kNone, Epilogue::kGelu, Epilogue::kGeluTanh, Epilogue::kRelu, Epilogue::kTanh};
+  int combo = 0;
+  for (int64_t m : ms)
+    for (int64_t n : ns)
+      for (int64_t k : ks) {
+        const Epilogue e = eps[combo % 5];
+        const bool with_residual = combo % 3 == 0;
+        const bool with_bias = combo % 4 != 1;
+        ++combo;
+        auto x = Random(m * k), w = Random(n * k), b = Random(n), r = Random(m * n);
+        PackedWeight pw;
+        CHECK(PackWeight(w.data(), n, k, isa, &pw), "pack");
+        std::vector<float> y(m * n, 7.f), yref(m * n);
+        LinearArgs a;
+        a.x = x.data();
+        a.ldx = k;
+        a.m = m;
+        a.w = &pw;
+        a.bias = with_bias ? b.data() : nullptr;
+        a.residual = with_residual ? r.data() : nullptr;
+        a.ldr = n;
+        a.epilogue = e;
+        a.y = y.data();
+        a.ldy = n;
+        Linear(a, pool);
+        ref::LinearRef(x.data(), m, k, w.data(), n, a.bias, a.residual, e, yref.data());
+        double worst = 0;
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < n; ++j) {
+            double scale = with_bias ? std::fabs(b[j]) : 0.0;
+            for (int64_t c = 0; c < k; ++c) scale += std::fabs(x[i * k + c] * w[j * k + c]);
+            const double err = std::fabs(y[i * n + j] - yref[i * n + j]);
+            worst = std::max(worst, err / (1e-6 * std::sqrt(static_cast<double>(k)) * (scale + 1.0)));
+          }
+        CHECK(worst <= 1.0, "Linear m=%lld n=%lld k=%lld epilogue=%d: error %.3g x tolerance", (long long)m, (long long)n,
+              (long long)k, (int)e, worst);
+      }
+}
+
+// The vectorized math against std:: in double on a dense grid. Bounds: exp 3e-7 relative (the
+// polynomial is ~1.5 ulp); GELU/tanh 2e-7 absolute + 2e-7 relative (float32 rounding of the
+// inputs dominates); the erf/tanh GELU variants differ by up to 5e-4, far above these bounds.
+void TestMath() {
+  using V = simd::f32x4;
+  double worst_exp = 0, worst_gelu = 0, worst_gelu_tanh = 0, worst_tanh = 0;
+  for (float x = -20.f; x <= 20.f; x += 0.00731f) {
+    V v = simd::Splat<V>(x);
+    const double e = std::exp(static_cast<double>(x));
+    if (x > -80.f) worst_exp = std::max(worst_exp, std::fabs(simd::Exp<V>(v)[0] - e) / e);
+    worst_gelu = std::max(worst_gelu, std::fabs(simd::GeluErf<V>(v)[0] - ref::Activate(x, Epilogue::kGelu)) /
+                                          (2e-7 + 2e-7 * std::fabs(x)));
+    worst_gelu_tanh = std::max(worst_gelu_tanh, std::fabs(simd::GeluTanh<V>(v)[0] - ref::Activate(x, Epilogue::kGeluTanh)) /
+                                                    (2e-7 + 2e-7 * std::fabs(x)));
+    worst_tanh = std::max(worst_tanh, std::fabs(simd::Tanh<V>(v)[0] - std::tanh(static_cast<double>(x))) /
+                                          (2e-7 + 2e-7 * std::fabs(std::tanh(static_cast<double>(x)))));
+  }
+  CHECK(worst_exp <= 3e-7, "Exp relative error %.3g", worst_exp);
+  CHECK(worst_gelu <= 1.0, "GeluErf error %.3g x bound", worst_gelu);
+  CHECK(worst_gelu_tanh <= 1.0, "GeluTanh error %.3g x bound", worst_gelu_tanh);
+  CHECK(worst_tanh <= 1.0, "Tanh error %.3g x bound", worst_tanh);
+  // Saturation, not inf/nan, at the extremes.
+  CHECK(std::isfinite(simd::Exp<V>(simd::Splat<V>(1000.f))[0]), "Exp(1000) finite");
+  CHECK(simd::Exp<V>(simd::Splat<V>(-1000.f))[0] < 1e-37f, "Exp(-1000) ~ 0");
+  CHECK(simd::GeluErf<V>(simd::Splat<V>(-1000.f))[0] == 0.f || std::fabs(simd::GeluErf<V>(simd::Splat<V>(-1000.f))[0]) < 1e-30f,
+        "GeluErf(-1000) ~ 0");
+  CHECK(simd::GeluErf<V>(simd::Splat<V>(1000.f))[0] == 1000.f, "GeluErf(1000) = 1000");
+}
+
+// LayerNorm in float32: relative error of the normalized value ~ sqrt(n) ulp; 2e-6 absolute on
+// outputs of magnitude ~2 leaves room, while an eps of 1e-5 instead of 1e-12 moves them ~1e-5
+// for these unit-variance rows... so also check a case with tiny variance where eps dominates.
+void TestLayerNorm(ThreadPool* pool) {
+  for (int64_t h : {1, 7, 64, 100, 768}) {
+    const int64_t rows = 19;
+    auto x = Random(rows * h, -3.f, 5.f), g = Random(h, 0.5f, 1.5f), b = Random(h);
+    std::vector<float> ref_out(rows * h), y = x;
+    LayerNormRows(y.data(), rows, h, h, g.data(), b.data(), 1e-12f, pool);
+    ref::LayerNormRef(x.data(), rows, h, g.data(), b.data(), 1e-12, ref_out.data());
+    double worst = 0;
+    for (int64_t i = 0; i < rows * h; ++i) worst = std::max(worst, static_cast<double>(std::fabs(y[i] - ref_out[i])));
+    CHECK(worst <= (h == 1 ? 1e-6 : 2e-6), "LayerNorm h=%lld error %.3g", (long long)h, worst);
+  }
+}
+
+void TestEmbeddings(ThreadPool* pool) {
+  const int64_t V = 53, P = 40, TV = 3, H = 37, T = 71;
+  auto word = Random(V * H), pos = Random(P * H), type = Random(TV * H), g = Random(H, 0.5f, 1.5f), b = Random(H);
+  std::vector<int32_t> ids(T), types(T), positions(T);
+  for (int64_t t = 0; t < T; ++t) {
+    ids[t] = static_cast<int32_t>(rng() % V);
+    types[t] = static_cast<int32_t>(rng() % TV);
+    positions[t] = static_cast<int32_t>(rng() % P);
+  }
+  std::vector<float> out(T * H), ref_out(T * H);
+  EmbeddingsArgs a{ids.data(), types.data(), positions.data(), T, H, word.data(), pos.data(), type.data(), g.data(), b.data(), 1e-12f, out.data()};
+  Embeddings(a, pool);
+  a.out = ref_out.data();
+  ref::EmbeddingsRef(a);
+  double worst = 0;
+  for (int64_t i = 0; i < T * H; ++i) worst = std::max(worst, static_cast<double>(std::fabs(out[i] - ref_out[i])));
+  CHECK(worst <= 2e-6, "Embeddings error %.3g", worst);
+}
+
+// Attention: scores are dot products of length head_dim (float32 error ~1e-7 relative), the
+// softmax and weighted sum add a few ulp; 2e-6 absolute on outputs of magnitude ~1. A dropped
+// mask or a wrong scale errs by ~1e-1.
+void TestAttention(ThreadPool* pool, Isa isa) {
+  struct Case {
+    std::vector<int32_t> lengths;
+    int heads, head_dim;
+    bool mask;
+  };
+  const Case cases[] = {
+      {{1}, 1, 16, false},       {{5, 17, 1, 64}, 3, 16, true}, {{33, 2}, 4, 12, true},
+      {{130}, 2, 64, true},      {{9, 9, 9}, 5, 7, false},      {{200, 3}, 1, 32, true},
+  };
+  for (const Case& c : cases) {
+    std::vector<int32_t> cu = {0};
+    for (int32_t n : c.lengths) cu.push_back(cu.back() + n);
+    const int64_t T = cu.back(), B = c.lengths.size(), H = c.heads * c.head_dim;
+    auto qkv = Random(T * 3 * H, -2.f, 2.f);
+    std::vector<uint8_t> mask(T, 1);
+    if (c.mask) {
+      for (int64_t t = 0; t < T; ++t) mask[t] = (rng() % 4) != 0;
+      // One sequence with no key at all: uniform attention.
+      if (B > 1) for (int32_t t = cu[B - 1]; t < cu[B]; ++t) mask[t] = 0;
+    }
+    int64_t max_len = 0, probs_total = 0;
+    std::vector<int64_t> offsets;
+    for (int32_t n : c.lengths) {
+      max_len = std::max<int64_t>(max_len, n);
+      offsets.push_back(probs_total);
+      probs_total += static_cast<int64_t>(c.heads) * n * n;
+    }
+    std::vector<float> ctx(T * H, 9.f), ctx_ref(T * H), probs(probs_total, 9.f), probs_ref(probs_total);
+    std::vector<float> scratch(pool->size() * AttentionScratchFloats(max_len, c.head_dim));
+    AttentionArgs a{qkv.data(), T, cu.data(), B, c.mask ? mask.data() : nullptr, c.heads, c.head_dim,
+                    1.0f / std::sqrt(static_cast<float>(c.head_dim)), ctx.data(), probs.data(), offsets.data(), scratch.data(), max_len};
+    Attention(a, isa, pool);
+    a.context = ctx_ref.data();
+    a.probs = probs_ref.data();
+    ref::AttentionRef(a);
+    double worst = 0, worst_p = 0;
+    for (int64_t i = 0; i < T * H; ++i) worst = std::max(worst, static_cast<double>(std::fabs(ctx[i] - ctx_ref[i])));
+    for (int64_t i = 0; i < probs_total; ++i) worst_p = std::max(worst_p, static_cast<double>(std::fabs(probs[i] - probs_ref[i])));
+    CHECK(worst <= 2e-6, "Attention context error %.3g (heads %d, dim %d)", worst, c.heads, c.head_dim);
+    CHECK(worst_p <= 1e-6, "Attention probs error %.3g", worst_p);
+  }
+}
+
+void TestThreadPool() {
+  for (int threads : {1, 2, 3, 8}) {
+    ThreadPool pool(threads);
+    for (int64_t n : {1, 2, 7, 1000}) {
+      std::vector<int> hits(n, 0);
+      pool.ParallelFor(n, [&](int64_t t, int thread) {
+        hits[t] += 1;
+        if (thread < 0 || thread >= pool.size()) hits[t] += 100;
+      });
+      bool ok = true;
+      for (int h : hits) ok &= h == 1;
+      CHECK(ok, "ThreadPool threads=%d n=%lld: each task exactly once", threads, (long long)n);
+    }
+  }
+}
+
+void TestConvert() {
+  // Exhaustive: every half converts to the float with the same value (checked via the formula).
+  int bad = 0;
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const float f = F16ToF32(static_cast<uint16_t>(h));
+    const int exp = (h >> 10) & 31, mant = h & 1023;
+    const double sign = (h & 0x8000) ? -1.0 : 1.0;
+    if (exp == 31) {
+      bad += mant == 0 ? !(std::isinf(f) && (f < 0) == (sign < 0)) : !std::isnan(f);
+      continue;
+    }
+    const double want = exp == 0 ? sign * std::ldexp(mant, -24) : sign * std::ldexp(1024 + mant, exp - 25);
+    bad += static_cast<double>(f) != want;
+  }
+  CHECK(bad == 0, "F16ToF32: %d wrong values", bad);
+  CHECK(Bf16ToF32(0x3f80) == 1.0f && Bf16ToF32(0xc000) == -2.0f, "Bf16ToF32");
+}
+
+void TestValidation() {
+  // A tiny model with random weights: every bad batch gets a status, never a crash.
+  ModelConfig c;
+  c.architecture = Architecture::kBertForQuestionAnswering;
+  c.vocab_size = 11;
+  c.hidden_size = 8;
+  c.num_hidden_layers = 1;
+  c.num_attention_heads = 2;
+  c.intermediate_size = 5;
+  c.max_position_embeddings = 6;
+  c.type_vocab_size = 2;
+  std::vector<std::vector<float>> storage;
+  std::vector<TensorView> views;
+  for (const auto& [name, dims] : ExpectedTensors(c)) {
+    int64_t n = 1;
+    for (int64_t d : dims) n *= d;
+    storage.push_back(Random(n));
+    views.push_back({name, DType::kF32, dims, storage.back().data(), static_cast<size_t>(n) * 4});
+  }
+  std::unique_ptr<Model> model;
+  Status s = CreateCpuModel(c, views, EngineOptions{2}, &model);
+  CHECK(s.ok(), "CreateCpuModel: %s", s.message().c_str());
+  if (!model) return;
+  std::vector<int32_t> ids = {1, 2, 3, 4}, cu = {0, 3, 4};
+  std::vector<float> start(4), end(4);
+  BatchInput in;
+  in.input_ids = ids.data();
+  in.num_tokens = 4;
+  in.cu_seqlens = cu.data();
+  in.num_sequences = 2;
+  ForwardOutputs out;
+  out.start_logits = {start.data(), 4};
+  out.end_logits = {end.data(), 4};
+  CHECK(model->Forward(in, out).ok(), "good batch");
+  ids[2] = 11;
+  CHECK(model->Forward(in, out).code() == StatusCode::kOutOfRange, "id >= vocab");
+  ids[2] = -1;
+  CHECK(model->Forward(in, out).code() == StatusCode::kOutOfRange, "negative id");
+  ids[2] = 3;
+  cu = {0, 4, 4};
+  CHECK(model->Forward(in, out).code() == StatusCode::kInvalidArgument, "empty sequence");
+  cu = {0, 3, 5};
+  CHECK(model->Forward(in, out).code() == StatusCode::kInvalidArgument, "cu_seqlens beyond tokens");
+  cu = {0, 3, 4};
+  out.start_logits.size = 3;
+  CHECK(model->Forward(in, out).code() == StatusCode::kInvalidArgument, "output buffer too small");
+  out.start_logits.size = 4;
+  std::vector<int32_t> long_ids(7, 1), long_cu = {0, 7};
+  BatchInput too_long = in;
+  too_long.input_ids = long_ids.data();
+  too_long.num_tokens = 7;
+  too_long.cu_seqlens = long_cu.data();
+  too_long.num_sequences = 1;
+  std::vector<float> s7(7), e7(7);
+  ForwardOutputs out7;
+  out7.start_logits = {s7.data(), 7};
+  CHECK(model->Forward(too_long, out7).code() == StatusCode::kOutOfRange, "longer than max_position_embeddings");
+  // Wrong shape at load.
+  views[0].dims = {11, 9};
+  std::unique_ptr<Model> bad;
+  CHECK(CreateCpuModel(c, views, EngineOptions{1}, &bad).code() == StatusCode::kInvalidArgument, "wrong shape at load");
+}
+
+}  // namespace
+
+int main() {
+  const Isa isa = DetectIsa();
+  std::printf("kernels under test: %s (cpu: %s)\n", IsaName(isa), CpuFeatureString().c_str());
+  TestMath();
+  TestConvert();
+  TestThreadPool();
+  for (int threads : {1, 3}) {
+    ThreadPool pool(threads);
+    TestLinear(&pool, isa);
+    TestLayerNorm(&pool);
+    TestEmbeddings(&pool);
+    TestAttention(&pool, isa);
+  }
+  TestValidation();
+  std::printf("%d checks, %d failures\n", g_checks, g_failures);
+  return g_failures == 0 ? 0 : 1;
+}
