@@ -1,0 +1,110 @@
+/**
+ * Struct-of-arrays token storage. A batch writes every row back to back into one buffer, so the
+ * packed engine input is a view of it, and each Encoding is a window (start, length) into it.
+ */
+
+export class TokenBuffer {
+  ids: Int32Array;
+  typeIds: Int32Array;
+  /** UTF-16 [start, end) into the sequence the token came from; [0, 0] for added specials. */
+  starts: Int32Array;
+  ends: Int32Array;
+  /** Word index within its sequence, -1 for none. */
+  words: Int32Array;
+  /** 0 / 1 for tokens of the first / second sequence, -1 for special and padding tokens. */
+  seqs: Int8Array;
+  special: Int32Array;
+  /** null: every token is attended (unpadded rows). */
+  attention: Int32Array | null = null;
+  /**
+   * Token strings that differ from the vocabulary's string for their id (added tokens that
+   * swallowed whitespace or matched after normalisation, a pad token named differently), by index.
+   */
+  tokenOverrides: Map<number, string> | null = null;
+  length = 0;
+
+  constructor(capacity = 64) {
+    const c = Math.max(8, capacity | 0);
+    this.ids = new Int32Array(c);
+    this.typeIds = new Int32Array(c);
+    this.starts = new Int32Array(c);
+    this.ends = new Int32Array(c);
+    this.words = new Int32Array(c);
+    this.seqs = new Int8Array(c);
+    this.special = new Int32Array(c);
+  }
+
+  get capacity(): number {
+    return this.ids.length;
+  }
+
+  /** Makes room for `extra` more tokens. */
+  reserve(extra: number): void {
+    const need = this.length + extra;
+    if (need <= this.ids.length) return;
+    let cap = this.ids.length * 2;
+    while (cap < need) cap *= 2;
+    this.resize(cap);
+  }
+
+  private resize(cap: number): void {
+    const grow = <T extends Int32Array | Int8Array>(a: T, make: (n: number) => T): T => {
+      const b = make(cap);
+      b.set(a.subarray(0, this.length));
+      return b;
+    };
+    this.ids = grow(this.ids, (n) => new Int32Array(n));
+    this.typeIds = grow(this.typeIds, (n) => new Int32Array(n));
+    this.starts = grow(this.starts, (n) => new Int32Array(n));
+    this.ends = grow(this.ends, (n) => new Int32Array(n));
+    this.words = grow(this.words, (n) => new Int32Array(n));
+    this.seqs = grow(this.seqs, (n) => new Int8Array(n));
+    this.special = grow(this.special, (n) => new Int32Array(n));
+    if (this.attention) this.attention = grow(this.attention, (n) => new Int32Array(n));
+  }
+
+  /** Appends one sequence token (type, sequence and special flags are filled per region later). */
+  push(id: number, start: number, end: number, word: number): void {
+    let n = this.length;
+    if (n === this.ids.length) this.resize(n * 2);
+    this.ids[n] = id;
+    this.starts[n] = start;
+    this.ends[n] = end;
+    this.words[n] = word;
+    this.length = n + 1;
+  }
+
+  setOverride(index: number, token: string): void {
+    (this.tokenOverrides ??= new Map()).set(index, token);
+  }
+
+  /** Sets type id, sequence id and special flag for tokens [from, to). */
+  mark(from: number, to: number, typeId: number, seq: number, special: number): void {
+    this.typeIds.fill(typeId, from, to);
+    this.seqs.fill(seq, from, to);
+    this.special.fill(special, from, to);
+  }
+
+  /** Copies tokens [from, from + n) of `src` to the end of this buffer. */
+  append(src: TokenBuffer, from: number, n: number): void {
+    if (n <= 0) return;
+    this.reserve(n);
+    const at = this.length;
+    const to = from + n;
+    this.ids.set(src.ids.subarray(from, to), at);
+    this.typeIds.set(src.typeIds.subarray(from, to), at);
+    this.starts.set(src.starts.subarray(from, to), at);
+    this.ends.set(src.ends.subarray(from, to), at);
+    this.words.set(src.words.subarray(from, to), at);
+    this.seqs.set(src.seqs.subarray(from, to), at);
+    this.special.set(src.special.subarray(from, to), at);
+    if (this.attention) {
+      if (src.attention) this.attention.set(src.attention.subarray(from, to), at);
+      else this.attention.fill(1, at, at + n);
+    }
+    if (src.tokenOverrides) {
+      for (const [i, t] of src.tokenOverrides) if (i >= from && i < to) this.setOverride(at + i - from, t);
+    }
+    this.length = at + n;
+  }
+}
