@@ -37,7 +37,7 @@ struct TileShape {
 };
 TileShape ShapeFor(Isa isa) {
   switch (isa) {
-    case Isa::kAvx512: return {6, 32};
+    case Isa::kAvx512: return {6, 64};
     case Isa::kAvx2: return {6, 16};
     case Isa::kGeneric: return {4, 8};
   }
@@ -135,7 +135,7 @@ BK_INLINE void RunTask(const LinearArgs& a, const Plan& plan, int64_t task) {
 void TaskGeneric(const LinearArgs& a, const Plan& plan, int64_t task) { RunTask<f32x4, 4, 2>(a, plan, task); }
 #if BK_X86
 BK_TARGET_AVX2 void TaskAvx2(const LinearArgs& a, const Plan& plan, int64_t task) { RunTask<f32x8, 6, 2>(a, plan, task); }
-BK_TARGET_AVX512 void TaskAvx512(const LinearArgs& a, const Plan& plan, int64_t task) { RunTask<f32x16, 6, 2>(a, plan, task); }
+BK_TARGET_AVX512 void TaskAvx512(const LinearArgs& a, const Plan& plan, int64_t task) { RunTask<f32x16, 6, 4>(a, plan, task); }
 #endif
 
 }  // namespace
