@@ -19,6 +19,7 @@
  */
 import type { TokenBuffer } from './buffer.js';
 import {
+  cccRank,
   isChineseChar,
   isNonspacingMark,
   isPunctuation,
@@ -55,6 +56,8 @@ const K_HIGH_SURROGATE = 6;
 /** ASCII A–Z under lowercasing: unit + 32, same offsets. */
 const K_UPPER = 7;
 
+const ASTRAL_CACHE = 4096;
+
 // Kinds of the characters a normalised character expands to.
 const O_PLAIN = 0;
 const O_WS = 1;
@@ -73,6 +76,12 @@ interface CharInfo {
   outIds: number[];
   /** For an isolated character that normalises to one plain character: its word's id. */
   isoId: number;
+  /**
+   * Under strip_accents: its decomposition holds a non-starter that survives (a spacing mark with a
+   * combining class). Canonical reordering can then move it, and `tokenizers` aligns reordered
+   * characters by position, so the word is redone by the exact pipeline.
+   */
+  reorder: boolean;
 }
 
 /** Normalises one character (strip_accents, then lowercase); clean_text and CJK are separate. */
@@ -135,7 +144,9 @@ export class WordPieceCore {
   private readonly kinds = new Uint8Array(0x10000);
   private readonly punctIds = new Int32Array(0x10000);
   private readonly bmpInfo = new Map<number, CharInfo>();
-  private readonly astralInfo = new Map<number, CharInfo>();
+  /** Astral characters: a bounded direct-mapped cache (hostile input cannot grow it). */
+  private readonly astralKeys = new Int32Array(ASTRAL_CACHE).fill(-1);
+  private readonly astralVals: (CharInfo | undefined)[] = new Array<CharInfo | undefined>(ASTRAL_CACHE).fill(undefined);
 
   // The word buffer of the fused scanner (normalised units of the current word and their spans).
   private wb: NormBuffer = new NormBuffer();
@@ -144,6 +155,9 @@ export class WordPieceCore {
   private wbLast = -1;
   /** Cap on stored units: past it the word is certainly longer than maxChars. */
   private readonly wbCap: number;
+  /** The current word must be redone by the exact pipeline (see CharInfo.reorder). */
+  private exactWord = false;
+  private readonly nb = new NormBuffer();
 
   constructor(vocab: Vocab, norm: NormalizerOptions, wp: WordPieceOptions) {
     this.vocab = vocab;
@@ -163,7 +177,7 @@ export class WordPieceCore {
 
   private computeInfo(cp: number): CharInfo {
     const o = this.norm;
-    const info: CharInfo = { remove: false, ws: false, isolated: false, outCps: [], outKinds: [], outIds: [], isoId: -1 };
+    const info: CharInfo = { remove: false, ws: false, isolated: false, outCps: [], outKinds: [], outIds: [], isoId: -1, reorder: false };
     if (o.cleanText && isRemovedByCleanText(cp)) {
       info.remove = true;
       return info;
@@ -189,6 +203,12 @@ export class WordPieceCore {
       }
     }
     if (info.isolated && info.outCps.length === 1 && info.outKinds[0] === O_PLAIN) info.isoId = this.singleCharId(out);
+    if (o.stripAccents) {
+      for (const ch of nfd(cp)) {
+        const c = ch.codePointAt(0)!;
+        if (cccRank(c) !== 0 && !isNonspacingMark(c)) info.reorder = true;
+      }
+    }
     return info;
   }
 
@@ -204,7 +224,7 @@ export class WordPieceCore {
       const info = this.computeInfo(c);
       if (info.remove) k = K_REMOVE;
       else if (info.ws) k = K_WS;
-      else if (!info.isolated && info.outCps.length === 1 && info.outCps[0] === c) {
+      else if (!info.isolated && !info.reorder && info.outCps.length === 1 && info.outCps[0] === c) {
         if (info.outKinds[0] === O_PUNCT) {
           k = K_PUNCT;
           this.punctIds[c] = info.outIds[0]!;
@@ -223,11 +243,11 @@ export class WordPieceCore {
   }
 
   private infoOf(cp: number): CharInfo {
-    let info = this.astralInfo.get(cp);
-    if (!info) {
-      info = this.computeInfo(cp);
-      this.astralInfo.set(cp, info);
-    }
+    const slot = (cp ^ (cp >>> 12)) & (ASTRAL_CACHE - 1);
+    if (this.astralKeys[slot] === cp) return this.astralVals[slot]!;
+    const info = this.computeInfo(cp);
+    this.astralKeys[slot] = cp;
+    this.astralVals[slot] = info;
     return info;
   }
 
@@ -242,30 +262,34 @@ export class WordPieceCore {
       out.push(this.unkId, s, e, word);
       return word + 1;
     }
-    const trie = this.vocab.trie;
-    const term = trie.term;
-    const rootChildren = this.vocab.rootChildren;
-    const contChildren = this.vocab.contChildren;
+    const da = this.vocab.da;
+    const alpha = da.alpha;
+    const base = da.base;
+    const check = da.check;
+    const term = da.term;
+    const cont = this.vocab.contSlot;
     const mark = out.length;
     let pos = s;
     while (pos < e) {
-      let u = text.charCodeAt(pos);
-      if (lower && u >= 0x41 && u <= 0x5a) u += 32;
-      let node = pos === s ? rootChildren[u]! : contChildren[u]!;
+      // Walk the trie from the word start (or the `##` node) as far as it goes; remember the
+      // longest prefix that is a vocabulary entry.
+      let node = pos === s ? 0 : cont;
       let best = -1;
       let bestId = -1;
       let j = pos;
-      while (node >= 0) {
-        const t = term[node]!;
-        j++;
-        if (t >= 0) {
-          best = j;
-          bestId = t;
-        }
-        if (j >= e) break;
-        u = text.charCodeAt(j);
+      while (node >= 0 && j < e) {
+        let u = text.charCodeAt(j);
         if (lower && u >= 0x41 && u <= 0x5a) u += 32;
-        node = trie.child(node, u);
+        const code = alpha[u]!;
+        const t = base[node]! + code;
+        if (code === 0 || check[t] !== node) break;
+        node = t;
+        j++;
+        const id = term[t]!;
+        if (id >= 0) {
+          best = j;
+          bestId = id;
+        }
       }
       if (best < 0) {
         out.length = mark;
@@ -287,28 +311,32 @@ export class WordPieceCore {
       out.push(this.unkId, starts[from]!, ends[to - 1]!, word);
       return word + 1;
     }
-    const trie = this.vocab.trie;
-    const term = trie.term;
-    const rootChildren = this.vocab.rootChildren;
-    const contChildren = this.vocab.contChildren;
+    const da = this.vocab.da;
+    const alpha = da.alpha;
+    const base = da.base;
+    const check = da.check;
+    const term = da.term;
+    const cont = this.vocab.contSlot;
     const checkSurrogates = this.vocab.endsInHighSurrogate;
     const mark = out.length;
     let pos = from;
     while (pos < to) {
-      let node = pos === from ? rootChildren[units[pos]!]! : contChildren[units[pos]!]!;
+      let node = pos === from ? 0 : cont;
       let best = -1;
       let bestId = -1;
       let j = pos;
-      while (node >= 0) {
-        const t = term[node]!;
+      while (node >= 0 && j < to) {
+        const code = alpha[units[j]!]!;
+        const t = base[node]! + code;
+        if (code === 0 || check[t] !== node) break;
+        node = t;
         j++;
+        const id = term[t]!;
         // A match may only end on a character boundary (Rust slices by chars).
-        if (t >= 0 && !(checkSurrogates && j < to && units[j]! >= 0xdc00 && units[j]! <= 0xdfff && units[j - 1]! >= 0xd800 && units[j - 1]! <= 0xdbff)) {
+        if (id >= 0 && !(checkSurrogates && j < to && units[j]! >= 0xdc00 && units[j]! <= 0xdfff && units[j - 1]! >= 0xd800 && units[j - 1]! <= 0xdbff)) {
           best = j;
-          bestId = t;
+          bestId = id;
         }
-        if (j >= to) break;
-        node = trie.child(node, units[j]!);
       }
       if (best < 0) {
         out.length = mark;
@@ -365,6 +393,17 @@ export class WordPieceCore {
     return w;
   }
 
+  /** Flushes a buffered word whose characters span text[regionStart, regionEnd). */
+  private flushGeneral(text: string, regionStart: number, regionEnd: number, out: TokenBuffer, word: number): number {
+    if (!this.exactWord) return this.wbFlush(out, word);
+    this.exactWord = false;
+    this.wbReset();
+    const nb = this.nb;
+    nb.length = 0;
+    this.normalizeInto(text, regionStart, regionEnd, nb);
+    return this.pretokenizeUnits(nb, 0, nb.length, out, word);
+  }
+
   // ---- the fused scanner ----------------------------------------------------------------------
 
   /**
@@ -378,7 +417,10 @@ export class WordPieceCore {
     let wStart = -1;
     let wEnd = -1;
     let general = false;
+    // Where the run of non-boundary characters holding the current word began.
+    let region = from;
     this.wbReset();
+    this.exactWord = false;
     for (let i = from; i < to; i++) {
       const c = text.charCodeAt(i);
       let k = kinds[c]!;
@@ -400,25 +442,16 @@ export class WordPieceCore {
         }
         continue;
       }
-      if (k === K_WS) {
+      if (k === K_WS || k === K_PUNCT) {
         if (general) {
-          word = this.wbFlush(out, word);
+          word = this.flushGeneral(text, region, i, out, word);
           general = false;
         } else if (wStart >= 0) {
           word = this.wordpieceText(text, wStart, wEnd, lower, out, word);
           wStart = -1;
         }
-        continue;
-      }
-      if (k === K_PUNCT) {
-        if (general) {
-          word = this.wbFlush(out, word);
-          general = false;
-        } else if (wStart >= 0) {
-          word = this.wordpieceText(text, wStart, wEnd, lower, out, word);
-          wStart = -1;
-        }
-        out.push(this.punctIds[c]!, i, i + 1, word++);
+        if (k === K_PUNCT) out.push(this.punctIds[c]!, i, i + 1, word++);
+        region = i + 1;
         continue;
       }
       if (k === K_REMOVE) continue;
@@ -443,12 +476,13 @@ export class WordPieceCore {
       }
       if (info.ws || info.isolated) {
         if (general) {
-          word = this.wbFlush(out, word);
+          word = this.flushGeneral(text, region, i, out, word);
           general = false;
         } else if (wStart >= 0) {
           word = this.wordpieceText(text, wStart, wEnd, lower, out, word);
           wStart = -1;
         }
+        region = end;
         if (info.ws) {
           i = end - 1;
           continue;
@@ -468,34 +502,120 @@ export class WordPieceCore {
             wStart = -1;
             general = true;
           }
+          if (info.reorder) this.exactWord = true;
           this.wbPushCp(cps[j]!, i, end);
         } else {
           if (general) {
-            word = this.wbFlush(out, word);
+            word = this.flushGeneral(text, region, i, out, word);
             general = false;
           } else if (wStart >= 0) {
             word = this.wordpieceText(text, wStart, wEnd, lower, out, word);
             wStart = -1;
           }
           if (ok === O_PUNCT) out.push(info.outIds[j]!, i, end, word++);
+          region = end;
         }
       }
-      if (info.isolated && general) {
-        word = this.wbFlush(out, word);
-        general = false;
+      if (info.isolated) {
+        if (general) {
+          word = this.flushGeneral(text, region, end, out, word);
+          general = false;
+        }
+        region = end;
       }
       i = end - 1;
     }
-    if (general) word = this.wbFlush(out, word);
+    if (general) word = this.flushGeneral(text, region, to, out, word);
     else if (wStart >= 0) word = this.wordpieceText(text, wStart, wEnd, lower, out, word);
     return word;
   }
 
   // ---- the step-by-step reference pipeline ------------------------------------------------------
 
-  /** BertNormalizer over text[from, to), appending to `nb` (deleted characters leave no trace). */
+  /**
+   * BertNormalizer over text[from, to), appending to `nb` (deleted characters leave no trace).
+   * With strip_accents this reproduces the Rust NFD exactly: decompositions are canonically
+   * reordered across characters (stable sort of each run of non-starters by combining class), and
+   * each output character takes the span of the input character at the same position, as
+   * `NormalizedString::transform` assigns them (a character that is not the first of its
+   * decomposition takes the span of the previous one).
+   */
   normalizeInto(text: string, from: number, to: number, nb: NormBuffer): void {
     const o = this.norm;
+    if (!o.stripAccents) {
+      for (let i = from; i < to; ) {
+        let cp = text.codePointAt(i)!;
+        const len = cp > 0xffff ? 2 : 1;
+        if (cp >= 0xd800 && cp <= 0xdfff) cp = 0xfffd;
+        const end = i + len;
+        if (o.cleanText && isRemovedByCleanText(cp)) {
+          // deleted
+        } else if (o.cleanText && isWhitespace(cp)) {
+          nb.push(0x20, i, end);
+        } else if (o.handleChineseChars && isChineseChar(cp)) {
+          nb.push(0x20, i, end);
+          nb.pushString(normalizeChar(cp, o), i, end);
+          nb.push(0x20, i, end);
+        } else {
+          nb.pushString(normalizeChar(cp, o), i, end);
+        }
+        i = end;
+      }
+      return;
+    }
+    // Spans of the characters entering NFD, and the NFD items waiting for their run to end.
+    let inS: number[] = [];
+    let inE: number[] = [];
+    let ptr = 0;
+    let lastS = from;
+    let lastE = from;
+    const pCp: number[] = [];
+    const pFirst: boolean[] = [];
+    const pRank: number[] = [];
+    const lower = o.lowercase;
+    const emit = (cp: number, first: boolean): void => {
+      if (first) {
+        lastS = inS[ptr]!;
+        lastE = inE[ptr]!;
+        ptr++;
+      }
+      if (isNonspacingMark(cp)) return;
+      const ch = String.fromCodePoint(cp);
+      nb.pushString(lower ? lowercase(ch) : ch, lastS, lastE);
+    };
+    const flush = (): void => {
+      const n = pCp.length;
+      if (n > 1) {
+        // Stable sort of the run by combining class (a leading starter, rank 0, stays first).
+        const idx = Array.from({ length: n }, (_, k) => k);
+        idx.sort((x, y) => pRank[x]! - pRank[y]! || x - y);
+        for (const k of idx) emit(pCp[k]!, pFirst[k]!);
+      } else {
+        for (let k = 0; k < n; k++) emit(pCp[k]!, pFirst[k]!);
+      }
+      pCp.length = 0;
+      pFirst.length = 0;
+      pRank.length = 0;
+      if (ptr > 4096) {
+        inS = inS.slice(ptr);
+        inE = inE.slice(ptr);
+        ptr = 0;
+      }
+    };
+    const feed = (cp: number, s: number, e: number): void => {
+      inS.push(s);
+      inE.push(e);
+      let first = true;
+      for (const ch of nfd(cp)) {
+        const c = ch.codePointAt(0)!;
+        const r = cccRank(c);
+        if (r === 0) flush();
+        pCp.push(c);
+        pFirst.push(first);
+        pRank.push(r);
+        first = false;
+      }
+    };
     for (let i = from; i < to; ) {
       let cp = text.codePointAt(i)!;
       const len = cp > 0xffff ? 2 : 1;
@@ -504,16 +624,17 @@ export class WordPieceCore {
       if (o.cleanText && isRemovedByCleanText(cp)) {
         // deleted
       } else if (o.cleanText && isWhitespace(cp)) {
-        nb.push(0x20, i, end);
+        feed(0x20, i, end);
       } else if (o.handleChineseChars && isChineseChar(cp)) {
-        nb.push(0x20, i, end);
-        nb.pushString(normalizeChar(cp, o), i, end);
-        nb.push(0x20, i, end);
+        feed(0x20, i, end);
+        feed(cp, i, end);
+        feed(0x20, i, end);
       } else {
-        nb.pushString(normalizeChar(cp, o), i, end);
+        feed(cp, i, end);
       }
       i = end;
     }
+    flush();
   }
 
   /** BertPreTokenizer + WordPiece over normalised units [from, to) of `nb`. */

@@ -13,11 +13,13 @@
  *  - nonspacing marks: 488 newer Mn characters (U+1DF6.., U+1AC1.., ...) survive `strip_accents`;
  *  - "other" (deleted by `clean_text`): 20 newer format characters (U+0890, U+0891, U+08E2,
  *    U+110CD, U+13430..U+1343F) are kept;
- *  - NFD: 21 characters with decompositions added in Unicode 13–16 are left whole (NO_DECOMPOSE).
+ *  - NFD: 21 characters with decompositions added in Unicode 13–16 are left whole (NO_DECOMPOSE),
+ *    and canonical reordering uses the combining classes the Rust NFD knows (Unicode 9.0, CCC_RANKS):
+ *    a newer mark is a starter for it, so it never moves.
  * Whitespace (`char::is_whitespace` = White_Space) and lowercasing (Rust std's `to_lowercase`,
  * context-free, so a final capital sigma becomes σ) agree with Node and use Node's data.
  */
-import { MARK_RANGES, NO_DECOMPOSE_RANGES, OTHER_RANGES, PUNCT_RANGES } from './unicode-data.js';
+import { CCC_RANKS, MARK_RANGES, NO_DECOMPOSE_RANGES, OTHER_RANGES, PUNCT_RANGES } from './unicode-data.js';
 
 const F_OTHER = 1;
 const F_PUNCT = 2;
@@ -37,6 +39,13 @@ fill(OTHER_RANGES, F_OTHER);
 fill(PUNCT_RANGES, F_PUNCT);
 fill(MARK_RANGES, F_MARK);
 fill(NO_DECOMPOSE_RANGES, F_NO_DECOMPOSE);
+
+/** Combining class rank (0 = starter) of BMP code points. */
+const bmpCcc = new Uint8Array(0x10000);
+for (let i = 0; i < CCC_RANKS.length; i += 3) {
+  const b = Math.min(CCC_RANKS[i + 1]!, 0xffff);
+  for (let c = CCC_RANKS[i]!; c <= b; c++) bmpCcc[c] = CCC_RANKS[i + 2]!;
+}
 // ASCII punctuation (Rust `char::is_ascii_punctuation`): !"#$%&'()*+,-./ :;<=>?@ [\]^_` {|}~
 for (let c = 0x21; c <= 0x7e; c++) {
   if ((c >= 0x21 && c <= 0x2f) || (c >= 0x3a && c <= 0x40) || (c >= 0x5b && c <= 0x60) || (c >= 0x7b)) bmp[c]! |= F_PUNCT;
@@ -107,6 +116,20 @@ export function isChineseChar(cp: number): boolean {
     (cp >= 0xf900 && cp <= 0xfaff) ||
     (cp >= 0x2f800 && cp <= 0x2fa1f)
   );
+}
+
+/** Rank of the canonical combining class the Rust NFD uses (0 for starters). */
+export function cccRank(cp: number): number {
+  if (cp < 0x10000) return bmpCcc[cp]!;
+  let lo = 0;
+  let hi = CCC_RANKS.length / 3 - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (cp < CCC_RANKS[3 * mid]!) hi = mid - 1;
+    else if (cp > CCC_RANKS[3 * mid + 1]!) lo = mid + 1;
+    else return CCC_RANKS[3 * mid + 2]!;
+  }
+  return 0;
 }
 
 /** Canonical decomposition of one character as the Rust normaliser does it. */
