@@ -163,7 +163,9 @@ export class BertModel implements AsyncDisposable {
   }
 
   async #run(batch: BatchInput, options: ForwardOptions): Promise<Required<ForwardOutputs>> {
-    const native = this.#live();
+    // Work queued before dispose() still runs: dispose() waits for it before releasing.
+    const native = this.#native;
+    if (!native) throw new DisposedError('model');
     const c = this.config;
     const T = batch.input_ids.length;
     const B = batch.cu_seqlens.length - 1;
