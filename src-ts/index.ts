@@ -29,6 +29,24 @@ export type { ModelOutput, Tensor, ForwardOptions } from './model/outputs.js';
 export type { PaddedInput, PackedInput, IntRows } from './model/inputs.js';
 export type { Device } from './native/select-backend.js';
 export { readCheckpoint, type Checkpoint, type RawTensor, type DType } from './weights/index.js';
+export {
+  Tokenizer,
+  Encoding,
+  BatchEncoding,
+  loadTokenizer,
+  tokenizerFromJSON,
+  tokenizerFromVocab,
+  type DecodeOptions,
+  type EncodeInput,
+  type EncodeOptions,
+  type PaddingParams,
+  type Side,
+  type TruncationParams,
+  type TruncationStrategy,
+  type BertTokenizerOptions,
+  type LoadTokenizerOptions,
+  type AddedToken,
+} from './tokenizer/index.js';
 
 import { loadBinding } from './native/load-binding.js';
 

@@ -15,6 +15,7 @@ import {
 } from '../errors.js';
 import { selectBackend, type Device } from '../native/select-backend.js';
 import type { AddonModel, BatchInput, ForwardOutputs, ModelConfig, TensorView } from '../native/types.js';
+import { hasTokenizerFiles, loadTokenizer, type Tokenizer } from '../tokenizer/index.js';
 import { readCheckpoint, resolveWeights, type RawTensor } from '../weights/index.js';
 import type { IntRows, PackedInput, PaddedInput } from './inputs.js';
 import type { ForwardOptions, ModelOutput, Tensor } from './outputs.js';
@@ -27,6 +28,8 @@ export interface LoadModelOptions {
   threads?: number;
   /** Run the checkpoint as this architecture instead of config.architectures[0]. */
   architecture?: Architecture;
+  /** Load the folder's tokenizer into `model.tokenizer` when it has one (default true). */
+  tokenizer?: boolean;
 }
 
 export interface BackendInfo {
@@ -65,14 +68,25 @@ export class BertModel implements AsyncDisposable {
   readonly architecture: Architecture;
   readonly backend: BackendInfo;
   readonly weights: WeightsInfo;
+  /** The folder's tokenizer (tokenizer.json or vocab.txt), when it has one. */
+  readonly tokenizer: Tokenizer | undefined;
   #native: AddonModel | null;
   #tail: Promise<Settled> = Promise.resolve({ ok: true });
   #disposing = false;
   readonly #hasPooler: boolean;
 
   /** @internal Use loadModel() or createModel(). */
-  constructor(native: AddonModel, config: BertConfig, architecture: Architecture, backend: BackendInfo, weights: WeightsInfo, hasPooler: boolean) {
+  constructor(
+    native: AddonModel,
+    config: BertConfig,
+    architecture: Architecture,
+    backend: BackendInfo,
+    weights: WeightsInfo,
+    hasPooler: boolean,
+    tokenizer?: Tokenizer,
+  ) {
     this.#native = native;
+    this.tokenizer = tokenizer;
     this.config = config;
     this.architecture = architecture;
     this.backend = backend;
@@ -355,6 +369,7 @@ async function build(
   checkpoint: Map<string, RawTensor>,
   source: { files: string[]; format: WeightsInfo['format']; file?: string },
   options: LoadModelOptions,
+  tokenizer?: Tokenizer,
 ): Promise<BertModel> {
   const architecture = pickArchitecture(config, options.architecture);
   const backend = selectBackend(options.device);
@@ -379,6 +394,7 @@ async function build(
     backendInfo,
     { files: source.files, format: source.format, ignored: resolved.ignored, sourceNames: resolved.sourceNames },
     resolved.hasPooler,
+    tokenizer,
   );
 }
 
@@ -389,7 +405,9 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     if (typeof dir !== 'string' || dir === '') throw new InvalidInputError('loadModel() needs a model folder path');
     const config = await readConfig(join(dir, 'config.json'));
     const checkpoint = await readCheckpoint(dir);
-    return await build(config, checkpoint.tensors, { files: checkpoint.files, format: checkpoint.format, file: checkpoint.files.at(-1) }, options);
+    const tokenizer = options.tokenizer !== false && (await hasTokenizerFiles(dir)) ? await loadTokenizer(dir) : undefined;
+    const source = { files: checkpoint.files, format: checkpoint.format, file: checkpoint.files.at(-1) };
+    return await build(config, checkpoint.tensors, source, options, tokenizer);
   } catch (err) {
     throw withCallerStack(fromNativeError(err), caller);
   }
