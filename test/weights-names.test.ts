@@ -249,6 +249,8 @@ test('dtypes: F64 becomes F32, F16/BF16 pass through, integer weights are reject
 });
 
 test('unknown architecture is an UnsupportedModelError', (t) => {
-  const err = t.throws(() => resolveWeights(checkpoint('BertModel'), config, 'RobertaModel' as Architecture), { instanceOf: UnsupportedModelError });
-  t.is(err?.code, 'ERR_UNSUPPORTED_MODEL');
+  for (const name of ['RobertaModel', 'constructor', '__proto__']) {
+    const err = t.throws(() => resolveWeights(checkpoint('BertModel'), config, name as Architecture), { instanceOf: UnsupportedModelError });
+    t.is(err?.code, 'ERR_UNSUPPORTED_MODEL');
+  }
 });

@@ -30,8 +30,9 @@ const HEADS: Record<Architecture, { pooler: boolean; mlm?: true; nsp?: true; cla
 
 /** Canonical name → shape of every tensor the architecture uses (BertModel's pooler included). */
 export function expectedTensors(config: BertConfig, architecture: Architecture): Map<string, number[]> {
+  // hasOwn: a name from config.json must not reach Object.prototype ("constructor").
+  if (!Object.hasOwn(HEADS, architecture)) throw new UnsupportedModelError(`architecture ${JSON.stringify(architecture)} is not supported; supported: ${ARCHITECTURES.join(', ')}`);
   const heads = HEADS[architecture];
-  if (!heads) throw new UnsupportedModelError(`architecture ${JSON.stringify(architecture)} is not supported; supported: ${ARCHITECTURES.join(', ')}`);
   const H = config.hidden_size;
   const I = config.intermediate_size;
   const m = new Map<string, number[]>();

@@ -457,6 +457,20 @@ function storagePid(pid: PyValue, legacy: boolean, file: string) {
   return { dtype: type.dtype, key, numel, slice };
 }
 
+/** The storage of a key, made on first use; every later use must agree on its dtype and size. */
+function useStorage(storages: Map<string, Storage>, key: string, dtype: DType, numel: number, file: string, bytes: () => Uint8Array | null): Storage {
+  const s = storages.get(key);
+  if (!s) {
+    const made = { key, dtype, numel, bytes: bytes() };
+    storages.set(key, made);
+    return made;
+  }
+  if (s.dtype !== dtype || s.numel !== numel) {
+    throw new InvalidFileError(`storage "${key}" is used both as ${s.dtype}[${s.numel}] and as ${dtype}[${numel}]`, file);
+  }
+  return s;
+}
+
 function parseZipCheckpoint(buf: Uint8Array, file: string): Map<string, RawTensor> {
   const entries = readZip(buf, file);
   // torch.save puts everything under one folder named after the file ("archive/" since torch 2.0).
@@ -475,18 +489,14 @@ function parseZipCheckpoint(buf: Uint8Array, file: string): Map<string, RawTenso
   const storages = new Map<string, Storage>();
   const persistentLoad = (pid: PyValue): PyValue => {
     const { dtype, key, numel } = storagePid(pid, false, file);
-    let s = storages.get(key);
-    if (!s) {
+    const s = useStorage(storages, key, dtype, numel, file, () => {
       const bytes = entries.get(`${prefix}data/${key}`);
       if (!bytes) throw new InvalidFileError(`storage "${key}" has no ${prefix}data/${key} entry`, file);
       if (bytes.length !== numel * DTYPE_SIZE[dtype]) {
         throw new InvalidFileError(`storage "${key}" holds ${bytes.length} bytes, expected ${numel} × ${dtype}`, file);
       }
-      s = { key, dtype, numel, bytes };
-      storages.set(key, s);
-    } else if (s.dtype !== dtype || s.numel !== numel) {
-      throw new InvalidFileError(`storage "${key}" is used both as ${s.dtype}[${s.numel}] and as ${dtype}[${numel}]`, file);
-    }
+      return bytes;
+    });
     return new StorageRef(s, 0, numel);
   };
   const { value } = unpickle(entries.get(pickles[0]!)!, 0, file, persistentLoad);
@@ -509,13 +519,8 @@ function parseLegacyCheckpoint(buf: Uint8Array, file: string): Map<string, RawTe
   const storages = new Map<string, Storage>();
   const persistentLoad = (pid: PyValue): PyValue => {
     const { dtype, key, numel, slice } = storagePid(pid, true, file);
-    let s = storages.get(key);
-    if (!s) {
-      s = { key, dtype, numel, bytes: null };
-      storages.set(key, s);
-    } else if (s.dtype !== dtype || s.numel !== numel) {
-      throw new InvalidFileError(`storage "${key}" is used both as ${s.dtype}[${s.numel}] and as ${dtype}[${numel}]`, file);
-    }
+    // The bytes follow the pickle; they are filled in below.
+    const s = useStorage(storages, key, dtype, numel, file, () => null);
     return slice ? new StorageRef(s, slice.offset, slice.numel) : new StorageRef(s, 0, numel);
   };
   const main = unpickle(buf, sysInfo.end, file, persistentLoad);
