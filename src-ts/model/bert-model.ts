@@ -73,7 +73,7 @@ export class BertModel implements AsyncDisposable {
   #native: AddonModel | null;
   #tail: Promise<Settled> = Promise.resolve({ ok: true });
   #disposing = false;
-  readonly #hasPooler: boolean;
+  readonly #outputs: OutputSpec[];
 
   /** @internal Use loadModel() or createModel(). */
   constructor(
@@ -91,7 +91,7 @@ export class BertModel implements AsyncDisposable {
     this.architecture = architecture;
     this.backend = backend;
     this.weights = weights;
-    this.#hasPooler = hasPooler;
+    this.#outputs = outputSpecs(config, architecture, hasPooler);
   }
 
   get disposed(): boolean {
@@ -176,88 +176,48 @@ export class BertModel implements AsyncDisposable {
     return run;
   }
 
-  async #run(batch: BatchInput, options: ForwardOptions): Promise<Required<ForwardOutputs>> {
+  async #run(batch: BatchInput, options: ForwardOptions): Promise<ForwardOutputs> {
     // Work queued before dispose() still runs: dispose() waits for it before releasing.
     const native = this.#native;
     if (!native) throw new DisposedError('model');
     const c = this.config;
     const T = batch.input_ids.length;
     const B = batch.cu_seqlens.length - 1;
-    const H = c.hidden_size;
-    // Shapes are checked again natively; invalid offsets are reported there, so guard sizes only.
+    // Offsets are validated natively; only guard what sizes the arrays allocated here.
     if (B < 1) throw new InvalidInputError('the batch is empty: at least one sequence is needed');
-    const f = (n: number) => new Float32Array(Math.max(0, n));
-    const out: ForwardOutputs = { last_hidden_state: f(T * H) };
-    if (this.#usesPooler()) out.pooler_output = f(B * H);
-    switch (this.architecture) {
-      case 'BertForMaskedLM': out.logits = f(T * c.vocab_size); break;
-      case 'BertForNextSentencePrediction': out.logits = f(B * 2); break;
-      case 'BertForPreTraining':
-        out.prediction_logits = f(T * c.vocab_size);
-        out.seq_relationship_logits = f(B * 2);
-        break;
-      case 'BertForSequenceClassification': out.logits = f(B * c.num_labels); break;
-      case 'BertForTokenClassification': out.logits = f(T * c.num_labels); break;
-      case 'BertForMultipleChoice': out.logits = f(B); break;
-      case 'BertForQuestionAnswering':
-        out.start_logits = f(T);
-        out.end_logits = f(T);
-        break;
-      case 'BertModel': break;
-    }
-    if (options.outputHiddenStates) out.hidden_states = f((c.num_hidden_layers + 1) * T * H);
+    const out: ForwardOutputs = {};
+    for (const spec of this.#outputs) out[spec.native] = new Float32Array((spec.perToken ? T : B) * spec.width);
+    if (options.outputHiddenStates) out.hidden_states = new Float32Array((c.num_hidden_layers + 1) * T * c.hidden_size);
     if (options.outputAttentions) {
       let squares = 0;
       const cu = batch.cu_seqlens;
-      for (let s = 0; s < B; s++) {
-        const n = cu[s + 1]! - cu[s]!;
-        squares += n * n;
-      }
-      out.attentions = f(c.num_hidden_layers * c.num_attention_heads * squares);
+      for (let s = 0; s < B; s++) squares += (cu[s + 1]! - cu[s]!) ** 2;
+      out.attentions = new Float32Array(c.num_hidden_layers * c.num_attention_heads * squares);
     }
     await native.forward(batch, out);
-    return out as Required<ForwardOutputs>;
+    return out;
   }
 
-  #usesPooler(): boolean {
-    switch (this.architecture) {
-      case 'BertModel': return this.#hasPooler;
-      case 'BertForNextSentencePrediction':
-      case 'BertForPreTraining':
-      case 'BertForSequenceClassification':
-      case 'BertForMultipleChoice': return true;
-      default: return false;
-    }
-  }
-
-  #toPadded(raw: Required<ForwardOutputs>, p: PackedBatch, choices: number): ModelOutput {
+  /** Padded [B, L, ...] outputs from the packed ones (rows B, padded length L). */
+  #toPadded(raw: ForwardOutputs, p: PackedBatch, choices: number): ModelOutput {
     const c = this.config;
     const { rows: B, length: L } = p;
     const H = c.hidden_size;
-    const tokens = (data: Float32Array, width: number, dims: number[]): Tensor => ({ dims, data: scatterTokens(data, width, p) });
-    const out: ModelOutput = { lastHiddenState: tokens(raw.last_hidden_state, H, [B, L, H]) };
-    if (raw.pooler_output) out.poolerOutput = { dims: [B, H], data: raw.pooler_output };
-    switch (this.architecture) {
-      case 'BertForMaskedLM': out.logits = tokens(raw.logits, c.vocab_size, [B, L, c.vocab_size]); break;
-      case 'BertForNextSentencePrediction': out.logits = { dims: [B, 2], data: raw.logits }; break;
-      case 'BertForPreTraining':
-        out.predictionLogits = tokens(raw.prediction_logits, c.vocab_size, [B, L, c.vocab_size]);
-        out.seqRelationshipLogits = { dims: [B, 2], data: raw.seq_relationship_logits };
-        break;
-      case 'BertForSequenceClassification': out.logits = { dims: [B, c.num_labels], data: raw.logits }; break;
-      case 'BertForTokenClassification': out.logits = tokens(raw.logits, c.num_labels, [B, L, c.num_labels]); break;
-      case 'BertForMultipleChoice': out.logits = { dims: [B / choices, choices], data: raw.logits }; break;
-      case 'BertForQuestionAnswering':
-        out.startLogits = tokens(raw.start_logits, 1, [B, L]);
-        out.endLogits = tokens(raw.end_logits, 1, [B, L]);
-        break;
-      case 'BertModel': break;
+    const out = {} as ModelOutput;
+    for (const spec of this.#outputs) {
+      const data = raw[spec.native]!;
+      if (spec.perToken) {
+        out[spec.field] = { dims: spec.squeeze ? [B, L] : [B, L, spec.width], data: scatterTokens(data, spec.width, p) };
+      } else {
+        // BertForMultipleChoice scores each (example, choice) row; transformers shows [B, choices].
+        out[spec.field] = { dims: spec.squeeze ? [B / choices, choices] : [B, spec.width], data };
+      }
     }
     if (raw.hidden_states) {
       const T = p.tokenRow.length;
       out.hiddenStates = [];
       for (let l = 0; l <= c.num_hidden_layers; l++) {
-        out.hiddenStates.push(tokens(raw.hidden_states.subarray(l * T * H, (l + 1) * T * H), H, [B, L, H]));
+        out.hiddenStates.push({ dims: [B, L, H], data: scatterTokens(raw.hidden_states.subarray(l * T * H, (l + 1) * T * H), H, p) });
       }
     }
     if (raw.attentions) {
@@ -271,28 +231,16 @@ export class BertModel implements AsyncDisposable {
     return out;
   }
 
-  #packedOutput(raw: Required<ForwardOutputs>, batch: BatchInput): ModelOutput {
+  /** Packed outputs as they come: per token [T, ...], per sequence [B, ...]. */
+  #packedOutput(raw: ForwardOutputs, batch: BatchInput): ModelOutput {
     const c = this.config;
     const T = batch.input_ids.length;
     const B = batch.cu_seqlens.length - 1;
     const H = c.hidden_size;
-    const out: ModelOutput = { lastHiddenState: { dims: [T, H], data: raw.last_hidden_state } };
-    if (raw.pooler_output) out.poolerOutput = { dims: [B, H], data: raw.pooler_output };
-    switch (this.architecture) {
-      case 'BertForMaskedLM': out.logits = { dims: [T, c.vocab_size], data: raw.logits }; break;
-      case 'BertForNextSentencePrediction': out.logits = { dims: [B, 2], data: raw.logits }; break;
-      case 'BertForPreTraining':
-        out.predictionLogits = { dims: [T, c.vocab_size], data: raw.prediction_logits };
-        out.seqRelationshipLogits = { dims: [B, 2], data: raw.seq_relationship_logits };
-        break;
-      case 'BertForSequenceClassification': out.logits = { dims: [B, c.num_labels], data: raw.logits }; break;
-      case 'BertForTokenClassification': out.logits = { dims: [T, c.num_labels], data: raw.logits }; break;
-      case 'BertForMultipleChoice': out.logits = { dims: [B], data: raw.logits }; break;
-      case 'BertForQuestionAnswering':
-        out.startLogits = { dims: [T], data: raw.start_logits };
-        out.endLogits = { dims: [T], data: raw.end_logits };
-        break;
-      case 'BertModel': break;
+    const out = {} as ModelOutput;
+    for (const spec of this.#outputs) {
+      const rows = spec.perToken ? T : B;
+      out[spec.field] = { dims: spec.squeeze ? [rows] : [rows, spec.width], data: raw[spec.native]! };
     }
     if (raw.hidden_states) {
       out.hiddenStates = [];
@@ -309,6 +257,53 @@ export class BertModel implements AsyncDisposable {
     }
     return out;
   }
+}
+
+/** One output of an architecture: its native buffer, its ModelOutput field and its shape. */
+interface OutputSpec {
+  native: 'last_hidden_state' | 'pooler_output' | 'logits' | 'prediction_logits' | 'seq_relationship_logits' | 'start_logits' | 'end_logits';
+  field: 'lastHiddenState' | 'poolerOutput' | 'logits' | 'predictionLogits' | 'seqRelationshipLogits' | 'startLogits' | 'endLogits';
+  /** One row per token ([T, width]) or per sequence ([B, width]). */
+  perToken: boolean;
+  width: number;
+  /** transformers drops the width-1 axis ([B, L] start/end logits, [B] choice scores). */
+  squeeze?: boolean;
+}
+
+function outputSpecs(config: BertConfig, architecture: Architecture, hasPooler: boolean): OutputSpec[] {
+  const H = config.hidden_size;
+  const V = config.vocab_size;
+  const specs: OutputSpec[] = [{ native: 'last_hidden_state', field: 'lastHiddenState', perToken: true, width: H }];
+  const pooled = architecture === 'BertModel' ? hasPooler : ['BertForNextSentencePrediction', 'BertForPreTraining', 'BertForSequenceClassification', 'BertForMultipleChoice'].includes(architecture);
+  if (pooled) specs.push({ native: 'pooler_output', field: 'poolerOutput', perToken: false, width: H });
+  switch (architecture) {
+    case 'BertForMaskedLM':
+      specs.push({ native: 'logits', field: 'logits', perToken: true, width: V });
+      break;
+    case 'BertForNextSentencePrediction':
+      specs.push({ native: 'logits', field: 'logits', perToken: false, width: 2 });
+      break;
+    case 'BertForPreTraining':
+      specs.push({ native: 'prediction_logits', field: 'predictionLogits', perToken: true, width: V });
+      specs.push({ native: 'seq_relationship_logits', field: 'seqRelationshipLogits', perToken: false, width: 2 });
+      break;
+    case 'BertForSequenceClassification':
+      specs.push({ native: 'logits', field: 'logits', perToken: false, width: config.num_labels });
+      break;
+    case 'BertForTokenClassification':
+      specs.push({ native: 'logits', field: 'logits', perToken: true, width: config.num_labels });
+      break;
+    case 'BertForMultipleChoice':
+      specs.push({ native: 'logits', field: 'logits', perToken: false, width: 1, squeeze: true });
+      break;
+    case 'BertForQuestionAnswering':
+      specs.push({ native: 'start_logits', field: 'startLogits', perToken: true, width: 1, squeeze: true });
+      specs.push({ native: 'end_logits', field: 'endLogits', perToken: true, width: 1, squeeze: true });
+      break;
+    case 'BertModel':
+      break;
+  }
+  return specs;
 }
 
 function flattenChoices(input: MultipleChoiceInput): PaddedInput & { choices: number } {
