@@ -389,6 +389,7 @@ export function tokenizerFromJSON(
     truncationSide: truncation?.direction ?? sideCfg.truncationSide,
     paddingSide: padding?.direction ?? sideCfg.paddingSide,
     specialTokens,
+    hasPostProcessor: pp !== null && pp !== undefined,
   };
   return new Tokenizer(spec);
 }
@@ -523,6 +524,7 @@ export function tokenizerFromVocab(
     truncationSide: sideCfg.truncationSide,
     paddingSide: sideCfg.paddingSide,
     specialTokens,
+    hasPostProcessor: true,
   });
 }
 

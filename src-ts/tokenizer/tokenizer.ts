@@ -97,6 +97,8 @@ export interface TokenizerSpec {
   paddingSide: Side;
   /** Named special tokens (cls_token, sep_token, …) as the configuration gives them. */
   specialTokens: Record<string, string>;
+  /** False for a tokenizer.json without post_processor (its overflow windows report sequence 0 throughout). */
+  hasPostProcessor: boolean;
 }
 
 export type EncodeInput = string | readonly [string, string] | readonly [string];
@@ -160,9 +162,10 @@ function windows(len: number, maxLen: number, stride: number, dir: Side): [numbe
   if (maxLen >= len) return [[0, len]];
   if (maxLen === 0) return [[0, 0], [0, len]];
   if (stride >= maxLen) {
+    // tokenizers' message (it panics there).
     throw new InvalidInputError(
-      `stride (${stride}) must be strictly less than the length each sequence is truncated to (${maxLen}; ` +
-        'the maximum length minus the special tokens, split between the sequences of a pair)',
+      `\`stride\` must be strictly less than \`max_len=${maxLen}\` (note that \`max_len\` may be shorter than the max ` +
+        'length of the original model, as it subtracts the number of special characters',
     );
   }
   const offset = maxLen - stride;
@@ -685,6 +688,9 @@ export class Tokenizer implements TokenNamer {
     const emit = (ai: number, bi: number): void => {
       const s = o.length;
       this.writeTemplate(o, tmpl, r.addSpecial, a, aw[ai]!, ai === 0, b, bw ? bw[bi]! : null, bi === 0);
+      // Without a post-processor `tokenizers` never sets the windows' sequence ranges, and an
+      // encoding without them reports every token as sequence 0.
+      if (!this.spec.hasPostProcessor) o.seqs.fill(0, s, o.length);
       res.push([s, o.length - s]);
     };
     const nb = bw ? bw.length : 1;
