@@ -506,11 +506,15 @@ export class Tokenizer implements TokenNamer {
       if (r < 0) {
         word = this.encodeSegment(text, s, e, out, word);
       } else {
-        const id = rules[r]!.id;
+        const rule = rules[r]!;
         const at = out.length;
-        out.push(id, s, e, word++);
-        const value = text.slice(s, e);
-        if (value !== this.defaultToken(id)) out.setOverride(at, value);
+        out.push(rule.id, s, e, word++);
+        // An added token's string is the text it matched (whitespace it swallowed included); a
+        // never_split word is its vocabulary entry, or the unknown token.
+        if (!rule.wholeWhitespaceWord) {
+          const value = text.slice(s, e);
+          if (value !== this.defaultToken(rule.id)) out.setOverride(at, value);
+        }
       }
     }
   }
