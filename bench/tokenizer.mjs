@@ -7,7 +7,7 @@
 //
 //   npm run build                                              # bertkit from dist/
 //   (cd bench/peers && ONNXRUNTIME_NODE_INSTALL=skip npm install)   # transformers.js (optional)
-//   node bench/tokenizer.mjs [--rounds 7] [--sentences 20000] [--docs 200] [--json]
+//   node bench/tokenizer.mjs [--rounds 7] [--sentences 20000] [--docs 200] [--only bertkit] [--json]
 //
 // What each contender does per round (no truncation, no padding, special tokens added):
 //   bertkit        tok.encodeBatch(texts)            ids in Int32Array rows (offsets etc. lazily)
@@ -31,6 +31,7 @@ const { values: args } = parseArgs({
     sentences: { type: 'string', default: '20000' },
     docs: { type: 'string', default: '200' },
     json: { type: 'boolean', default: false },
+    only: { type: 'string' },
     data: { type: 'string', default: join(root, '..', 'shared', 'data', 'bert-base-uncased-tokenizer') },
   },
 });
@@ -158,6 +159,8 @@ if (tjs) {
   };
 }
 
+if (args.only) for (const n of Object.keys(contenders)) if (n !== args.only) delete contenders[n];
+
 // ---- parity check on the benchmark corpus (so the speed is of the same work) -------------------
 
 async function parity(texts) {
@@ -200,7 +203,7 @@ async function bench(name, texts) {
       times[n].push(performance.now() - t0);
     }
   }
-  const res = { workload: name, texts: texts.length, chars: texts.reduce((a, t) => a + t.length, 0), tokens: tokens.bertkit, results: {} };
+  const res = { workload: name, texts: texts.length, chars: texts.reduce((a, t) => a + t.length, 0), tokens: tokens.bertkit ?? Object.values(tokens)[0], results: {} };
   for (const n of names) {
     const ms = median(times[n]);
     res.results[n] = { ms, tokensPerSec: tokens[n] / (ms / 1000), minMs: Math.min(...times[n]), maxMs: Math.max(...times[n]) };
@@ -242,7 +245,7 @@ for (const [name, texts] of [
   const res = await bench(name, texts);
   all.push(res);
   if (!args.json) {
-    const base = res.results.bertkit.tokensPerSec;
+    const base = res.results.bertkit?.tokensPerSec ?? NaN;
     console.log(`\n${res.workload}: ${res.texts} texts, ${res.chars} chars, ${res.tokens} tokens (median of ${ROUNDS})`);
     for (const [n, v] of Object.entries(res.results)) {
       const ratio = n === 'bertkit' ? '' : `   bertkit is ${(base / v.tokensPerSec).toFixed(2)}x`;

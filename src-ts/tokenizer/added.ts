@@ -94,6 +94,12 @@ export class AddedMatcher {
     return -1;
   }
 
+  /** Whether s[from, end) holds a code unit some rule starts with (false: no match possible). */
+  mayMatch(s: string, from: number, end: number): boolean {
+    if (this.rules.length === 0) return false;
+    return this.nextCandidate(s, from, end) >= 0;
+  }
+
   /** Longest rule matching at `i` (and ending by `end`): [ruleIndex, matchEnd] or null. */
   private longestAt(s: string, i: number, end: number): [number, number] | null {
     let node: Node | undefined = this.root;

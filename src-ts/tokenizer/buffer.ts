@@ -11,9 +11,11 @@ export class TokenBuffer {
   ends: Int32Array;
   /** Word index within its sequence, -1 for none. */
   words: Int32Array;
-  /** 0 / 1 for tokens of the first / second sequence, -1 for special and padding tokens. */
+  /**
+   * 0 / 1 for tokens of the first / second sequence, -1 for the template's special tokens and
+   * padding (which is exactly what the special-tokens mask marks, so it is derived from this).
+   */
   seqs: Int8Array;
-  special: Int32Array;
   /** null: every token is attended (unpadded rows). */
   attention: Int32Array | null = null;
   /**
@@ -31,7 +33,6 @@ export class TokenBuffer {
     this.ends = new Int32Array(c);
     this.words = new Int32Array(c);
     this.seqs = new Int8Array(c);
-    this.special = new Int32Array(c);
   }
 
   get capacity(): number {
@@ -59,11 +60,10 @@ export class TokenBuffer {
     this.ends = grow(this.ends, (n) => new Int32Array(n));
     this.words = grow(this.words, (n) => new Int32Array(n));
     this.seqs = grow(this.seqs, (n) => new Int8Array(n));
-    this.special = grow(this.special, (n) => new Int32Array(n));
     if (this.attention) this.attention = grow(this.attention, (n) => new Int32Array(n));
   }
 
-  /** Appends one sequence token (type, sequence and special flags are filled per region later). */
+  /** Appends one sequence token (type and sequence ids are filled per region by `mark`). */
   push(id: number, start: number, end: number, word: number): void {
     let n = this.length;
     if (n === this.ids.length) this.resize(n * 2);
@@ -78,11 +78,10 @@ export class TokenBuffer {
     (this.tokenOverrides ??= new Map()).set(index, token);
   }
 
-  /** Sets type id, sequence id and special flag for tokens [from, to). */
-  mark(from: number, to: number, typeId: number, seq: number, special: number): void {
+  /** Sets type id and sequence id of tokens [from, to). */
+  mark(from: number, to: number, typeId: number, seq: number): void {
     this.typeIds.fill(typeId, from, to);
     this.seqs.fill(seq, from, to);
-    this.special.fill(special, from, to);
   }
 
   /** Copies tokens [from, from + n) of `src` to the end of this buffer. */
@@ -97,7 +96,6 @@ export class TokenBuffer {
     this.ends.set(src.ends.subarray(from, to), at);
     this.words.set(src.words.subarray(from, to), at);
     this.seqs.set(src.seqs.subarray(from, to), at);
-    this.special.set(src.special.subarray(from, to), at);
     if (this.attention) {
       if (src.attention) this.attention.set(src.attention.subarray(from, to), at);
       else this.attention.fill(1, at, at + n);

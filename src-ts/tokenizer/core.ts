@@ -158,6 +158,8 @@ export class WordPieceCore {
   /** The current word must be redone by the exact pipeline (see CharInfo.reorder). */
   private exactWord = false;
   private readonly nb = new NormBuffer();
+  /** The trie alphabet with A–Z mapped like a–z. */
+  private readonly alphaLower: Int32Array;
 
   constructor(vocab: Vocab, norm: NormalizerOptions, wp: WordPieceOptions) {
     this.vocab = vocab;
@@ -165,6 +167,8 @@ export class WordPieceCore {
     this.unkId = wp.unkId;
     this.maxChars = wp.maxInputCharsPerWord;
     this.wbCap = Math.min(2 * this.maxChars + 2, 0x7fffffff);
+    this.alphaLower = vocab.da.alpha.slice();
+    for (let c = 0x41; c <= 0x5a; c++) this.alphaLower[c] = vocab.da.alpha[c + 32]!;
     // Eagerly classify ASCII: it is where the time goes.
     for (let c = 0; c < 0x80; c++) this.classifyUnit(c);
   }
@@ -263,7 +267,8 @@ export class WordPieceCore {
       return word + 1;
     }
     const da = this.vocab.da;
-    const alpha = da.alpha;
+    // With lowercasing, A–Z read as a–z straight from the alphabet table.
+    const alpha = lower ? this.alphaLower : da.alpha;
     const base = da.base;
     const check = da.check;
     const term = da.term;
@@ -278,9 +283,7 @@ export class WordPieceCore {
       let bestId = -1;
       let j = pos;
       while (node >= 0 && j < e) {
-        let u = text.charCodeAt(j);
-        if (lower && u >= 0x41 && u <= 0x5a) u += 32;
-        const code = alpha[u]!;
+        const code = alpha[text.charCodeAt(j)]!;
         const t = base[node]! + code;
         if (code === 0 || check[t] !== node) break;
         node = t;

@@ -11,6 +11,9 @@ export interface TokenNamer {
   defaultToken(id: number): string;
 }
 
+/** Shared by every encoding that has no overflow (frozen: an encoding never gains windows). */
+const NO_OVERFLOW: Encoding[] = Object.freeze([]) as unknown as Encoding[];
+
 export class Encoding {
   /** @internal */ readonly _buf: TokenBuffer;
   /** @internal */ readonly _start: number;
@@ -22,19 +25,18 @@ export class Encoding {
    */
   readonly overflowing: Encoding[];
   private readonly namer: TokenNamer;
-  private cache: {
-    ids?: Int32Array;
-    typeIds?: Int32Array;
-    attentionMask?: Int32Array;
-    specialTokensMask?: Int32Array;
-    offsets?: [number, number][];
-    tokens?: string[];
-    wordIds?: (number | null)[];
-    sequenceIds?: (number | null)[];
-  } = {};
+  // Views and arrays built on first access.
+  private cIds: Int32Array | undefined = undefined;
+  private cTypeIds: Int32Array | undefined = undefined;
+  private cAttention: Int32Array | undefined = undefined;
+  private cSpecial: Int32Array | undefined = undefined;
+  private cOffsets: [number, number][] | undefined = undefined;
+  private cTokens: string[] | undefined = undefined;
+  private cWordIds: (number | null)[] | undefined = undefined;
+  private cSequenceIds: (number | null)[] | undefined = undefined;
 
   /** @internal */
-  constructor(buf: TokenBuffer, start: number, length: number, namer: TokenNamer, overflowing: Encoding[] = []) {
+  constructor(buf: TokenBuffer, start: number, length: number, namer: TokenNamer, overflowing: Encoding[] = NO_OVERFLOW) {
     this._buf = buf;
     this._start = start;
     this.length = length;
@@ -48,26 +50,32 @@ export class Encoding {
 
   /** Token ids. */
   get ids(): Int32Array {
-    return (this.cache.ids ??= this._buf.ids.subarray(this._start, this.end));
+    return (this.cIds ??= this._buf.ids.subarray(this._start, this.end));
   }
 
   /** Segment (token type) ids: 0 for the first sequence and its specials, 1 for the second. */
   get typeIds(): Int32Array {
-    return (this.cache.typeIds ??= this._buf.typeIds.subarray(this._start, this.end));
+    return (this.cTypeIds ??= this._buf.typeIds.subarray(this._start, this.end));
   }
 
   /** 1 for real tokens, 0 for padding. */
   get attentionMask(): Int32Array {
-    if (!this.cache.attentionMask) {
+    if (!this.cAttention) {
       const a = this._buf.attention;
-      this.cache.attentionMask = a ? a.subarray(this._start, this.end) : new Int32Array(this.length).fill(1);
+      this.cAttention = a ? a.subarray(this._start, this.end) : new Int32Array(this.length).fill(1);
     }
-    return this.cache.attentionMask;
+    return this.cAttention;
   }
 
   /** 1 for the special tokens the template added and for padding, 0 for tokens of the text. */
   get specialTokensMask(): Int32Array {
-    return (this.cache.specialTokensMask ??= this._buf.special.subarray(this._start, this.end));
+    if (!this.cSpecial) {
+      const m = new Int32Array(this.length);
+      const q = this._buf.seqs;
+      for (let i = 0; i < this.length; i++) m[i] = q[this._start + i]! < 0 ? 1 : 0;
+      this.cSpecial = m;
+    }
+    return this.cSpecial;
   }
 
   /**
@@ -75,19 +83,19 @@ export class Encoding {
    * `text.slice(start, end)` is the token's source; [0, 0] for added special tokens and padding.
    */
   get offsets(): [number, number][] {
-    if (!this.cache.offsets) {
+    if (!this.cOffsets) {
       const s = this._buf.starts;
       const e = this._buf.ends;
       const out = new Array<[number, number]>(this.length);
       for (let i = 0; i < this.length; i++) out[i] = [s[this._start + i]!, e[this._start + i]!];
-      this.cache.offsets = out;
+      this.cOffsets = out;
     }
-    return this.cache.offsets;
+    return this.cOffsets;
   }
 
   /** Token strings (`##` continuation pieces, `[UNK]` for unknown words). */
   get tokens(): string[] {
-    if (!this.cache.tokens) {
+    if (!this.cTokens) {
       const out = new Array<string>(this.length);
       const ids = this._buf.ids;
       const ov = this._buf.tokenOverrides;
@@ -95,37 +103,37 @@ export class Encoding {
         const k = this._start + i;
         out[i] = (ov && ov.get(k)) ?? this.namer.defaultToken(ids[k]!);
       }
-      this.cache.tokens = out;
+      this.cTokens = out;
     }
-    return this.cache.tokens;
+    return this.cTokens;
   }
 
   /** Index of the pre-tokenized word each token belongs to, within its sequence; null for specials. */
   get wordIds(): (number | null)[] {
-    if (!this.cache.wordIds) {
+    if (!this.cWordIds) {
       const w = this._buf.words;
       const out = new Array<number | null>(this.length);
       for (let i = 0; i < this.length; i++) {
         const v = w[this._start + i]!;
         out[i] = v < 0 ? null : v;
       }
-      this.cache.wordIds = out;
+      this.cWordIds = out;
     }
-    return this.cache.wordIds;
+    return this.cWordIds;
   }
 
   /** 0 / 1: which sequence each token came from; null for special tokens and padding. */
   get sequenceIds(): (number | null)[] {
-    if (!this.cache.sequenceIds) {
+    if (!this.cSequenceIds) {
       const q = this._buf.seqs;
       const out = new Array<number | null>(this.length);
       for (let i = 0; i < this.length; i++) {
         const v = q[this._start + i]!;
         out[i] = v < 0 ? null : v;
       }
-      this.cache.sequenceIds = out;
+      this.cSequenceIds = out;
     }
-    return this.cache.sequenceIds;
+    return this.cSequenceIds;
   }
 
   /** Index of the token covering UTF-16 position `pos` of sequence `sequence`, or null. */

@@ -110,6 +110,8 @@ interface Resolved {
   flatten: boolean;
 }
 
+const NONE: [number, number][] = [];
+
 /** Limit on pair overflow windows (their number grows as the product of both sequences' windows). */
 const MAX_OVERFLOW_WINDOWS = 100_000;
 
@@ -493,7 +495,7 @@ export class Tokenizer implements TokenNamer {
   /** Tokenizes one sequence (no special tokens) into `out`: ids, offsets, word ids. */
   private encodeSequence(text: string, out: TokenBuffer): void {
     const rules = this.rules;
-    if (this.rawMatcher.empty) {
+    if (!this.rawMatcher.mayMatch(text, 0, text.length)) {
       this.encodeSegment(text, 0, text.length, out, 0);
       return;
     }
@@ -552,8 +554,8 @@ export class Tokenizer implements TokenNamer {
       out.push(id, 0, 0, -1);
       out.typeIds[at] = p.typeId;
       out.seqs[at] = -1;
-      out.special[at] = 1;
-      if (p.tokens[i] !== this.defaultToken(id)) out.setOverride(at, p.tokens[i]!);
+      const tok = p.tokens[i]!;
+      if (tok !== this.vocab.byId[id] && tok !== this.defaultToken(id)) out.setOverride(at, tok);
     }
   }
 
@@ -580,10 +582,10 @@ export class Tokenizer implements TokenNamer {
       const s = out.length;
       if (p.seq === 0) {
         out.append(a, aw[0], aw[1] - aw[0]);
-        out.mark(s, out.length, aMain ? p.typeId : 0, 0, 0);
+        out.mark(s, out.length, aMain ? p.typeId : 0, 0);
       } else if (b && bw) {
         out.append(b, bw[0], bw[1] - bw[0]);
-        out.mark(s, out.length, bMain ? p.typeId : 1, 1, 0);
+        out.mark(s, out.length, bMain ? p.typeId : 1, 1);
       }
     }
   }
@@ -613,7 +615,7 @@ export class Tokenizer implements TokenNamer {
           aStart = s;
           aLen = out.length - s;
         }
-        out.mark(s, out.length, p.typeId, 0, 0);
+        out.mark(s, out.length, p.typeId, 0);
       } else if (isPair) {
         if (bStart >= 0) out.append(out, bStart, bLen);
         else {
@@ -621,17 +623,17 @@ export class Tokenizer implements TokenNamer {
           bStart = s;
           bLen = out.length - s;
         }
-        out.mark(s, out.length, p.typeId, 1, 0);
+        out.mark(s, out.length, p.typeId, 1);
       }
     }
     const t = r.trunc;
-    if (!t) return [];
+    if (!t) return NONE;
     const nAdded = r.addSpecial ? this.numSpecialTokensToAdd(isPair) : 0;
     if (r.addSpecial && t.maxLength < nAdded) {
       throw new InvalidInputError(`maxLength ${t.maxLength} is shorter than the ${nAdded} special tokens the template adds`);
     }
     const budget = t.maxLength - nAdded;
-    if (aLen + bLen <= budget) return [];
+    if (aLen + bLen <= budget) return NONE;
 
     // Truncation needed: take the sequences out and rebuild.
     const a = new TokenBuffer(aLen + 1);
@@ -686,7 +688,7 @@ export class Tokenizer implements TokenNamer {
       );
     }
     this.writeTemplate(out, tmpl, r.addSpecial, a, aw[0]!, true, b, bw ? bw[0]! : null, true);
-    if (aw.length === 1 && (!bw || bw.length === 1)) return [];
+    if (aw.length === 1 && (!bw || bw.length === 1)) return NONE;
     const o = ovf();
     const res: [number, number][] = [];
     const emit = (ai: number, bi: number): void => {
@@ -714,7 +716,8 @@ export class Tokenizer implements TokenNamer {
   private run(inputs: [string, string | undefined][], r: Resolved): BatchEncoding {
     let chars = 0;
     for (const [a, b] of inputs) chars += a.length + (b ? b.length : 0);
-    const main = new TokenBuffer(Math.min((chars >> 2) + inputs.length * 4 + 16, 1 << 26));
+    // English runs at ~5 characters a token; the buffers grow if the text needs more.
+    const main = new TokenBuffer(Math.min(Math.ceil(chars / 5) + inputs.length * 4 + 16, 1 << 26));
     let ovfBuf: TokenBuffer | null = null;
     const getOvf = (): TokenBuffer => (ovfBuf ??= new TokenBuffer(256));
     const starts = new Int32Array(inputs.length + 1);
@@ -766,11 +769,12 @@ export class Tokenizer implements TokenNamer {
     const encodings: Encoding[] = [];
     const mapping: number[] = [];
     for (let i = 0; i < inputs.length; i++) {
-      const ov = ovfRows[i]!.map(([s, n]) => new Encoding(ovfOut!, s, n, this));
+      const rows = ovfRows[i]!;
+      const ov = rows.length ? rows.map(([s, n]) => new Encoding(ovfOut!, s, n, this)) : undefined;
       const enc = new Encoding(mainOut, mainStarts[i]!, mainStarts[i + 1]! - mainStarts[i]!, this, ov);
       encodings.push(enc);
       mapping.push(i);
-      if (r.flatten) {
+      if (r.flatten && ov) {
         for (const e of ov) {
           encodings.push(e);
           mapping.push(i);
@@ -794,7 +798,6 @@ export class Tokenizer implements TokenNamer {
       dst.ends.fill(0, at, end);
       dst.words.fill(-1, at, end);
       dst.seqs.fill(-1, at, end);
-      dst.special.fill(1, at, end);
       dst.attention!.fill(0, at, end);
       if (pad.padToken !== this.defaultToken(pad.padId)) for (let k = at; k < end; k++) dst.setOverride(k, pad.padToken);
       dst.length = end;
