@@ -4,6 +4,7 @@
       "target_name": "bertkit",
       "sources": [
         "native/core/model.cc",
+        "native/core/weight_reader.cc",
         "native/cpu/cpu_features.cc",
         "native/cpu/cpu_model.cc",
         "native/cpu/gemm.cc",

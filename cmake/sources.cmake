@@ -2,6 +2,7 @@
 # files for the CPU addon: keep the two in step).
 set(BERTKIT_ENGINE_SOURCES
   ${PROJECT_SOURCE_DIR}/native/core/model.cc
+  ${PROJECT_SOURCE_DIR}/native/core/weight_reader.cc
   ${PROJECT_SOURCE_DIR}/native/cpu/cpu_features.cc
   ${PROJECT_SOURCE_DIR}/native/cpu/cpu_model.cc
   ${PROJECT_SOURCE_DIR}/native/cpu/gemm.cc

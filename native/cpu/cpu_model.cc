@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "bertkit/engine.h"
-#include "core/convert.h"
+#include "core/weight_reader.h"
 #include "cpu/cpu_features.h"
 #include "cpu/gemm.h"
 #include "cpu/kernels.h"
@@ -107,130 +107,88 @@ class CpuModel final : public Model {
   std::vector<int64_t> probs_offsets_;
 };
 
-// Converts a checkpoint tensor to float32.
-std::vector<float> ToF32(const TensorView& t) {
-  const size_t n = t.nbytes / DTypeSize(t.dtype);
-  std::vector<float> out(n);
-  const auto* bytes = static_cast<const uint8_t*>(t.data);
-  switch (t.dtype) {
-    case DType::kF32: std::memcpy(out.data(), bytes, n * 4); break;
-    case DType::kF16:
-      for (size_t i = 0; i < n; ++i) {
-        uint16_t h;
-        std::memcpy(&h, bytes + 2 * i, 2);
-        out[i] = F16ToF32(h);
-      }
-      break;
-    case DType::kBF16:
-      for (size_t i = 0; i < n; ++i) {
-        uint16_t h;
-        std::memcpy(&h, bytes + 2 * i, 2);
-        out[i] = Bf16ToF32(h);
-      }
-      break;
-  }
-  return out;
-}
-
 Status CpuModel::Load(const std::vector<TensorView>& tensors) {
   const ModelConfig& c = config_;
-  std::map<std::string, const TensorView*> by_name;
-  for (const auto& t : tensors) {
-    if (!by_name.emplace(t.name, &t).second) return InvalidArgument("tensor " + t.name + " given twice");
-  }
-  // Every expected tensor present with its shape and byte size; nothing else.
-  const auto expected = ExpectedTensors(c);
-  std::string problems;
-  for (const auto& [name, dims] : expected) {
-    auto it = by_name.find(name);
-    if (it == by_name.end()) {
-      problems += " missing " + name + ";";
-      continue;
-    }
-    const TensorView& t = *it->second;
-    int64_t numel = 1;
-    for (int64_t d : dims) numel *= d;
-    if (t.dims != dims) {
-      problems += " " + name + " has the wrong shape;";
-    } else if (t.data == nullptr || t.nbytes != static_cast<size_t>(numel) * DTypeSize(t.dtype)) {
-      problems += " " + name + " has " + std::to_string(t.nbytes) + " bytes for its shape;";
-    }
-  }
-  if (by_name.size() != expected.size()) {
-    std::map<std::string, bool> want;
-    for (const auto& e : expected) want[e.first] = true;
-    for (const auto& [name, _] : by_name)
-      if (!want.count(name)) problems += " unexpected " + name + ";";
-  }
-  if (!problems.empty()) return InvalidArgument("weights do not match the config:" + problems);
-
-  auto get = [&](const std::string& name) { return ToF32(*by_name.at(name)); };
-  auto count = [&](const std::vector<float>& v) { weight_bytes_ += static_cast<int64_t>(v.size() * sizeof(float)); };
-  auto linear = [&](const std::string& name, Linear* l) -> Status {
-    const TensorView& w = *by_name.at(name + ".weight");
-    std::vector<float> wf = ToF32(w);
-    if (!cpu::PackWeight(wf.data(), w.dims[0], w.dims[1], isa_, &l->weight)) return Status(StatusCode::kOutOfMemory, "out of memory packing " + name);
-    l->bias = get(name + ".bias");
-    weight_bytes_ += l->weight.bytes();
-    count(l->bias);
+  WeightReader reader(tensors);
+  BK_RETURN_IF_ERROR(reader.Validate(c));
+  const int64_t H = c.hidden_size;
+  std::vector<float> scratch[3];  // reused: one tensor at a time (three for the fused QKV)
+  auto oom = [](const std::string& what) { return Status(StatusCode::kOutOfMemory, "out of memory packing " + what); };
+  auto pack = [&](const std::vector<const float*>& rows, int64_t k, const std::string& what, PackedWeight* out) -> Status {
+    if (!cpu::PackWeight(rows.data(), static_cast<int64_t>(rows.size()), k, isa_, out, &pool_)) return oom(what);
+    weight_bytes_ += out->bytes();
     return Status::Ok();
   };
-  auto layer_norm = [&](const std::string& name, LayerNorm* ln) {
-    ln->weight = get(name + ".weight");
-    ln->bias = get(name + ".bias");
-    count(ln->weight);
-    count(ln->bias);
+  auto rows_of = [](const std::vector<float>& w, int64_t n, int64_t k) {
+    std::vector<const float*> rows(n);
+    for (int64_t i = 0; i < n; ++i) rows[i] = w.data() + i * k;
+    return rows;
+  };
+  auto vec = [&](const std::string& name, std::vector<float>* out) -> Status {
+    BK_RETURN_IF_ERROR(reader.ReadF32(name, out));
+    weight_bytes_ += static_cast<int64_t>(out->size() * sizeof(float));
+    return Status::Ok();
+  };
+  auto linear = [&](const std::string& name, Linear* l) -> Status {
+    const TensorView& w = reader.View(name + ".weight");
+    BK_RETURN_IF_ERROR(reader.ReadF32(name + ".weight", &scratch[0]));
+    BK_RETURN_IF_ERROR(pack(rows_of(scratch[0], w.dims[0], w.dims[1]), w.dims[1], name, &l->weight));
+    return vec(name + ".bias", &l->bias);
+  };
+  auto layer_norm = [&](const std::string& name, LayerNorm* ln) -> Status {
+    BK_RETURN_IF_ERROR(vec(name + ".weight", &ln->weight));
+    return vec(name + ".bias", &ln->bias);
   };
 
-  word_embeddings_ = get("embeddings.word_embeddings.weight");
-  position_embeddings_ = get("embeddings.position_embeddings.weight");
-  token_type_embeddings_ = get("embeddings.token_type_embeddings.weight");
-  count(word_embeddings_);
-  count(position_embeddings_);
-  count(token_type_embeddings_);
-  layer_norm("embeddings.LayerNorm", &embeddings_LayerNorm_);
+  const bool mlm = reader.Has("cls.predictions.bias");
+  if (mlm && c.tie_word_embeddings) {
+    // One copy of the table: packed for the decoder GEMM, gathered from by the embeddings.
+    BK_RETURN_IF_ERROR(reader.ReadF32("embeddings.word_embeddings.weight", &scratch[0]));
+    BK_RETURN_IF_ERROR(pack(rows_of(scratch[0], c.vocab_size, H), H, "the word embeddings", &cls_predictions_decoder_.weight));
+  } else {
+    BK_RETURN_IF_ERROR(vec("embeddings.word_embeddings.weight", &word_embeddings_));
+  }
+  BK_RETURN_IF_ERROR(vec("embeddings.position_embeddings.weight", &position_embeddings_));
+  BK_RETURN_IF_ERROR(vec("embeddings.token_type_embeddings.weight", &token_type_embeddings_));
+  BK_RETURN_IF_ERROR(layer_norm("embeddings.LayerNorm", &embeddings_LayerNorm_));
 
-  const int64_t H = c.hidden_size;
   layer_.resize(c.num_hidden_layers);
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     const std::string p = "encoder.layer." + std::to_string(i) + ".";
     BertLayer& L = layer_[i];
-    {
-      // Fuse query, key, value into one [3H, H] projection: one pass over the activations.
-      std::vector<float> w(3 * H * H), b(3 * H);
-      const char* parts[] = {"query", "key", "value"};
-      for (int k = 0; k < 3; ++k) {
-        std::vector<float> wk = get(p + "attention.self." + parts[k] + ".weight");
-        std::vector<float> bk = get(p + "attention.self." + parts[k] + ".bias");
-        std::copy(wk.begin(), wk.end(), w.begin() + k * H * H);
-        std::copy(bk.begin(), bk.end(), b.begin() + k * H);
-      }
-      if (!cpu::PackWeight(w.data(), 3 * H, H, isa_, &L.attention_self_qkv.weight))
-        return Status(StatusCode::kOutOfMemory, "out of memory packing weights");
-      L.attention_self_qkv.bias = std::move(b);
-      weight_bytes_ += L.attention_self_qkv.weight.bytes();
-      count(L.attention_self_qkv.bias);
+    // Fuse query, key, value into one [3H, H] projection: one pass over the activations.
+    std::vector<const float*> rows;
+    const char* parts[] = {"query", "key", "value"};
+    L.attention_self_qkv.bias.clear();
+    for (int k = 0; k < 3; ++k) {
+      const std::string name = p + "attention.self." + parts[k];
+      BK_RETURN_IF_ERROR(reader.ReadF32(name + ".weight", &scratch[k]));
+      for (const float* r : rows_of(scratch[k], H, H)) rows.push_back(r);
+      std::vector<float> b;
+      BK_RETURN_IF_ERROR(reader.ReadF32(name + ".bias", &b));
+      L.attention_self_qkv.bias.insert(L.attention_self_qkv.bias.end(), b.begin(), b.end());
     }
+    weight_bytes_ += static_cast<int64_t>(L.attention_self_qkv.bias.size() * sizeof(float));
+    BK_RETURN_IF_ERROR(pack(rows, H, p + "attention.self", &L.attention_self_qkv.weight));
     BK_RETURN_IF_ERROR(linear(p + "attention.output.dense", &L.attention_output_dense));
-    layer_norm(p + "attention.output.LayerNorm", &L.attention_output_LayerNorm);
+    BK_RETURN_IF_ERROR(layer_norm(p + "attention.output.LayerNorm", &L.attention_output_LayerNorm));
     BK_RETURN_IF_ERROR(linear(p + "intermediate.dense", &L.intermediate_dense));
     BK_RETURN_IF_ERROR(linear(p + "output.dense", &L.output_dense));
-    layer_norm(p + "output.LayerNorm", &L.output_LayerNorm);
+    BK_RETURN_IF_ERROR(layer_norm(p + "output.LayerNorm", &L.output_LayerNorm));
   }
-  if (by_name.count("pooler.dense.weight")) BK_RETURN_IF_ERROR(linear("pooler.dense", &pooler_dense_));
-  if (by_name.count("cls.predictions.bias")) {
+  if (reader.Has("pooler.dense.weight")) BK_RETURN_IF_ERROR(linear("pooler.dense", &pooler_dense_));
+  if (mlm) {
     BK_RETURN_IF_ERROR(linear("cls.predictions.transform.dense", &cls_predictions_transform_dense_));
-    layer_norm("cls.predictions.transform.LayerNorm", &cls_predictions_transform_LayerNorm_);
-    const std::vector<float>& decoder = c.tie_word_embeddings ? word_embeddings_ : get("cls.predictions.decoder.weight");
-    if (!cpu::PackWeight(decoder.data(), c.vocab_size, H, isa_, &cls_predictions_decoder_.weight))
-      return Status(StatusCode::kOutOfMemory, "out of memory packing the MLM decoder");
-    cls_predictions_decoder_.bias = get("cls.predictions.bias");
-    weight_bytes_ += cls_predictions_decoder_.weight.bytes();
-    count(cls_predictions_decoder_.bias);
+    BK_RETURN_IF_ERROR(layer_norm("cls.predictions.transform.LayerNorm", &cls_predictions_transform_LayerNorm_));
+    if (!c.tie_word_embeddings) {
+      BK_RETURN_IF_ERROR(reader.ReadF32("cls.predictions.decoder.weight", &scratch[0]));
+      BK_RETURN_IF_ERROR(pack(rows_of(scratch[0], c.vocab_size, H), H, "the MLM decoder", &cls_predictions_decoder_.weight));
+    }
+    BK_RETURN_IF_ERROR(vec("cls.predictions.bias", &cls_predictions_decoder_.bias));
   }
-  if (by_name.count("cls.seq_relationship.weight")) BK_RETURN_IF_ERROR(linear("cls.seq_relationship", &cls_seq_relationship_));
-  if (by_name.count("classifier.weight")) BK_RETURN_IF_ERROR(linear("classifier", &classifier_));
-  if (by_name.count("qa_outputs.weight")) BK_RETURN_IF_ERROR(linear("qa_outputs", &qa_outputs_));
+  if (reader.Has("cls.seq_relationship.weight")) BK_RETURN_IF_ERROR(linear("cls.seq_relationship", &cls_seq_relationship_));
+  if (reader.Has("classifier.weight")) BK_RETURN_IF_ERROR(linear("classifier", &classifier_));
+  if (reader.Has("qa_outputs.weight")) BK_RETURN_IF_ERROR(linear("qa_outputs", &qa_outputs_));
   return Status::Ok();
 }
 
@@ -326,7 +284,9 @@ Status CpuModel::Run(const BatchInput& in, const ForwardOutputs& out) {
   ea.position_ids = position_ids;
   ea.tokens = T;
   ea.hidden = H;
-  ea.word_embeddings = word_embeddings_.data();
+  // Tied MLM models keep the table only in its packed form (see Load).
+  ea.word_embeddings = word_embeddings_.empty() ? nullptr : word_embeddings_.data();
+  ea.word_packed = word_embeddings_.empty() ? &cls_predictions_decoder_.weight : nullptr;
   ea.position_embeddings = position_embeddings_.data();
   ea.token_type_embeddings = token_type_embeddings_.data();
   ea.gamma = embeddings_LayerNorm_.weight.data();

@@ -6,8 +6,12 @@
 #include "cpu/gemm.h"
 
 #include <algorithm>
+#if defined(_WIN32)
+#include <malloc.h>
+#endif
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "cpu/simd.h"
 
@@ -15,12 +19,18 @@ namespace bertkit::cpu {
 
 using namespace simd;
 
+#if defined(_WIN32)
+void AlignedFloats::Free::operator()(float* p) const { _aligned_free(p); }
+static void* AlignedAlloc(size_t bytes) { return _aligned_malloc(bytes, 64); }
+#else
 void AlignedFloats::Free::operator()(float* p) const { std::free(p); }
+static void* AlignedAlloc(size_t bytes) { return std::aligned_alloc(64, bytes); }
+#endif
 
 bool AlignedFloats::Allocate(int64_t n) {
   size_t bytes = static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(float);
   bytes = (bytes + 63) / 64 * 64;  // aligned_alloc wants a multiple of the alignment
-  float* p = static_cast<float*>(std::aligned_alloc(64, bytes));
+  float* p = static_cast<float*>(AlignedAlloc(bytes));
   if (p == nullptr) return false;
   ptr.reset(p);
   size = n;
@@ -140,7 +150,7 @@ BK_TARGET_AVX512 void TaskAvx512(const LinearArgs& a, const Plan& plan, int64_t 
 
 }  // namespace
 
-bool PackWeight(const float* w, int64_t n, int64_t k, Isa isa, PackedWeight* out) {
+bool PackWeight(const float* const* rows, int64_t n, int64_t k, Isa isa, PackedWeight* out, ThreadPool* pool) {
   const int nr = ShapeFor(isa).nr;
   const int64_t panels = (n + nr - 1) / nr;
   if (!out->data.Allocate(panels * k * nr)) return false;
@@ -149,16 +159,30 @@ bool PackWeight(const float* w, int64_t n, int64_t k, Isa isa, PackedWeight* out
   out->nr = nr;
   out->isa = isa;
   float* dst = out->data.data();
-  for (int64_t p = 0; p < panels; ++p) {
-    for (int64_t kk = 0; kk < k; ++kk) {
-      float* row = dst + (p * k + kk) * nr;
-      for (int j = 0; j < nr; ++j) {
-        const int64_t col = p * nr + j;
-        row[j] = col < n ? w[col * k + kk] : 0.f;
+  auto pack_panel = [&](int64_t p, int) {
+    float* panel = dst + p * k * nr;
+    for (int j = 0; j < nr; ++j) {
+      const int64_t col = p * nr + j;
+      if (col < n) {
+        const float* src = rows[col];
+        for (int64_t kk = 0; kk < k; ++kk) panel[kk * nr + j] = src[kk];
+      } else {
+        for (int64_t kk = 0; kk < k; ++kk) panel[kk * nr + j] = 0.f;
       }
     }
+  };
+  if (pool != nullptr) {
+    pool->ParallelFor(panels, pack_panel);
+  } else {
+    for (int64_t p = 0; p < panels; ++p) pack_panel(p, 0);
   }
   return true;
+}
+
+bool PackWeight(const float* w, int64_t n, int64_t k, Isa isa, PackedWeight* out, ThreadPool* pool) {
+  std::vector<const float*> rows(n);
+  for (int64_t i = 0; i < n; ++i) rows[i] = w + i * k;
+  return PackWeight(rows.data(), n, k, isa, out, pool);
 }
 
 void Linear(const LinearArgs& a, ThreadPool* pool) {

@@ -42,8 +42,17 @@ struct PackedWeight {
   int64_t bytes() const { return data.size * static_cast<int64_t>(sizeof(float)); }
 };
 
-// Returns false when memory runs out.
-bool PackWeight(const float* w, int64_t n, int64_t k, Isa isa, PackedWeight* out);
+// Packs W [n, k] given as n row pointers (row j = output feature j), panels split over the pool's
+// threads. Returns false when memory runs out.
+bool PackWeight(const float* const* rows, int64_t n, int64_t k, Isa isa, PackedWeight* out, ThreadPool* pool = nullptr);
+// The same for a contiguous row-major W.
+bool PackWeight(const float* w, int64_t n, int64_t k, Isa isa, PackedWeight* out, ThreadPool* pool = nullptr);
+
+// Row `row` of a packed W (k floats, stride nr apart): lets a tied embedding table be stored
+// once, packed for the MLM decoder, and still be gathered from.
+inline const float* PackedRow(const PackedWeight& w, int64_t row) {
+  return w.data.data() + (row / w.nr) * w.k * w.nr + row % w.nr;
+}
 
 struct LinearArgs {
   const float* x = nullptr;        // [m, k], row stride ldx

@@ -136,12 +136,14 @@ void Embeddings(const EmbeddingsArgs& a, ThreadPool* pool) {
   pool->ParallelFor((a.tokens + block - 1) / block, [&](int64_t task, int) {
     const int64_t t1 = std::min(a.tokens, (task + 1) * block);
     for (int64_t t = task * block; t < t1; ++t) {
-      const float* w = a.word_embeddings + static_cast<int64_t>(a.input_ids[t]) * a.hidden;
+      const int64_t id = a.input_ids[t];
+      const float* w = a.word_packed ? PackedRow(*a.word_packed, id) : a.word_embeddings + id * a.hidden;
+      const int64_t ws = a.word_packed ? a.word_packed->nr : 1;
       const float* tt = a.token_type_embeddings + (a.token_type_ids ? static_cast<int64_t>(a.token_type_ids[t]) : 0) * a.hidden;
       const float* p = a.position_embeddings + static_cast<int64_t>(a.position_ids[t]) * a.hidden;
       float* o = a.out + t * a.hidden;
       // transformers adds word + token type first, then position.
-      for (int64_t c = 0; c < a.hidden; ++c) o[c] = (w[c] + tt[c]) + p[c];
+      for (int64_t c = 0; c < a.hidden; ++c) o[c] = (w[c * ws] + tt[c]) + p[c];
       NormalizeRow(o, o, a.hidden, a.gamma, a.beta, a.eps);
     }
   });

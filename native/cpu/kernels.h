@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "cpu/cpu_features.h"
+#include "cpu/gemm.h"
 #include "cpu/thread_pool.h"
 
 namespace bertkit::cpu {
@@ -17,7 +18,8 @@ struct EmbeddingsArgs {
   const int32_t* position_ids;    // never null (the model derives defaults)
   int64_t tokens;
   int64_t hidden;
-  const float* word_embeddings;
+  const float* word_embeddings;    // [vocab, hidden], or null when word_packed is given
+  const PackedWeight* word_packed;  // the table stored once, packed for a tied MLM decoder
   const float* position_embeddings;
   const float* token_type_embeddings;
   const float* gamma;

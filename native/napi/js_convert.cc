@@ -126,10 +126,17 @@ std::vector<TensorView> ReadTensors(Napi::Env env, const Napi::Value& value, Kee
       v.dims.push_back(static_cast<int64_t>(x));
     }
     Napi::Value data = t.Get("data");
-    size_t n = 0;
-    v.data = TypedData<uint8_t, napi_uint8_array>(env, data, "tensor data", &n);
-    v.nbytes = n;
-    keep->Hold(data);
+    if (data.IsUndefined()) {
+      // Still in its file: the engine reads it (see TensorView).
+      v.file = ReadString(env, t, "file");
+      v.offset = static_cast<uint64_t>(ReadInt(env, t, "offset", 0, int64_t{1} << 52));
+      v.nbytes = static_cast<size_t>(ReadInt(env, t, "nbytes", 0, int64_t{1} << 52));
+    } else {
+      size_t n = 0;
+      v.data = TypedData<uint8_t, napi_uint8_array>(env, data, "tensor data", &n);
+      v.nbytes = n;
+      keep->Hold(data);
+    }
     out.push_back(std::move(v));
   }
   return out;

@@ -372,7 +372,8 @@ async function build(
   const tensors: TensorView[] = [];
   for (const [name, t] of resolved.tensors) {
     // resolveWeights admits float dtypes only and turns F64 into F32.
-    tensors.push({ name, dtype: t.dtype as TensorView['dtype'], dims: t.dims, data: t.data });
+    const dtype = t.dtype as TensorView['dtype'];
+    tensors.push(t.location ? { name, dtype, dims: t.dims, ...t.location } : { name, dtype, dims: t.dims, data: t.data });
   }
   const threads = options.threads ?? 0;
   if (!Number.isInteger(threads) || threads < 0 || threads > 1024) {
@@ -399,7 +400,8 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
   try {
     if (typeof dir !== 'string' || dir === '') throw new InvalidInputError('loadModel() needs a model folder path');
     const config = await readConfig(join(dir, 'config.json'));
-    const checkpoint = await readCheckpoint(dir);
+    // Lazy: float tensors stay in their file and the engine reads each once while converting it.
+    const checkpoint = await readCheckpoint(dir, { lazy: true });
     const tokenizer = options.tokenizer !== false && (await hasTokenizerFiles(dir)) ? await loadTokenizer(dir) : undefined;
     const source = { files: checkpoint.files, format: checkpoint.format, file: checkpoint.files.at(-1) };
     return await build(config, checkpoint.tensors, source, options, tokenizer);

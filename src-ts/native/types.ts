@@ -33,13 +33,16 @@ export interface ModelConfig {
   tie_word_embeddings: boolean;
 }
 
-/** bertkit::TensorView: a checkpoint tensor as stored; the engine copies and converts it. */
-export interface TensorView {
+/**
+ * bertkit::TensorView: a checkpoint tensor as stored; the engine copies and converts it. Its
+ * bytes are either given (`data`) or left in a file (`file`, `offset`, `nbytes`) for the engine to
+ * read once.
+ */
+export type TensorView = {
   name: string;
   dtype: 'F32' | 'F16' | 'BF16';
   dims: number[];
-  data: Uint8Array;
-}
+} & ({ data: Uint8Array } | { file: string; offset: number; nbytes: number });
 
 /** bertkit::EngineOptions. */
 export interface EngineOptions {

@@ -2,7 +2,7 @@
 import { open } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { InvalidFileError } from '../errors.js';
-import { parseSafetensors } from './safetensors.js';
+import { parseSafetensors, parseSafetensorsHeader, safetensorsHeaderLength } from './safetensors.js';
 import { parseTorchCheckpoint } from './torch-pickle.js';
 import type { RawTensor } from './types.js';
 
@@ -18,6 +18,15 @@ export interface Checkpoint {
 
 type Parser = (buf: Uint8Array, file: string) => Map<string, RawTensor>;
 
+export interface ReadCheckpointOptions {
+  /**
+   * Leave float tensors of safetensors files in the file (`RawTensor.location`) instead of reading
+   * them into memory: the engine reads each once while converting it, so a checkpoint never sits
+   * in memory twice. Other dtypes and `.bin` files are read as usual.
+   */
+  lazy?: boolean;
+}
+
 const CANDIDATES: { name: string; format: CheckpointFormat; parse: Parser; sharded: boolean }[] = [
   { name: 'model.safetensors', format: 'safetensors', parse: parseSafetensors, sharded: false },
   { name: 'model.safetensors.index.json', format: 'safetensors', parse: parseSafetensors, sharded: true },
@@ -25,22 +34,22 @@ const CANDIDATES: { name: string; format: CheckpointFormat; parse: Parser; shard
   { name: 'pytorch_model.bin.index.json', format: 'pytorch', parse: parseTorchCheckpoint, sharded: true },
 ];
 
-export async function readCheckpoint(dir: string): Promise<Checkpoint> {
+export async function readCheckpoint(dir: string, options: ReadCheckpointOptions = {}): Promise<Checkpoint> {
   for (const { name, format, parse, sharded } of CANDIDATES) {
     const path = join(dir, name);
-    const buf = await readIfExists(path);
-    if (!buf) continue;
-    if (!sharded) return { tensors: parse(buf, path), files: [path], format };
+    if (!(await exists(path))) continue;
+    const read = async (file: string): Promise<Map<string, RawTensor>> =>
+      options.lazy && format === 'safetensors' ? readSafetensorsLazy(file) : parse((await readIfExists(file)) ?? missing(file), file);
+    if (!sharded) return { tensors: await read(path), files: [path], format };
 
-    const shards = shardFiles(buf, path);
+    const shards = shardFiles((await readIfExists(path)) ?? missing(path), path);
     const tensors = new Map<string, RawTensor>();
     const files = [path];
     for (const [shard, names] of shards) {
       const shardPath = join(dir, shard);
-      const shardBuf = await readIfExists(shardPath);
-      if (!shardBuf) throw new InvalidFileError(`shard "${shard}" named by the index does not exist`, path);
+      if (!(await exists(shardPath))) throw new InvalidFileError(`shard "${shard}" named by the index does not exist`, path);
       files.push(shardPath);
-      const shardTensors = parse(shardBuf, shardPath);
+      const shardTensors = await read(shardPath);
       for (const n of names) {
         if (!shardTensors.has(n)) throw new InvalidFileError(`the index puts "${n}" in this shard, but it is not there`, shardPath);
       }
@@ -99,6 +108,60 @@ async function readIfExists(path: string): Promise<Buffer | null> {
       at += bytesRead;
     }
     return buf;
+  } catch (cause) {
+    if (cause instanceof InvalidFileError) throw cause;
+    throw new InvalidFileError(`cannot read: ${(cause as Error).message}`, path, 'ERR_INVALID_FILE', { cause });
+  } finally {
+    await fh.close();
+  }
+}
+
+function missing(path: string): never {
+  throw new InvalidFileError('file disappeared while the checkpoint was read', path);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await (await open(path, 'r')).close();
+    return true;
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw new InvalidFileError(`cannot open: ${(cause as Error).message}`, path, 'ERR_INVALID_FILE', { cause });
+  }
+}
+
+/** The header only; float tensors stay in the file (see ReadCheckpointOptions.lazy). */
+async function readSafetensorsLazy(path: string): Promise<Map<string, RawTensor>> {
+  let fh;
+  try {
+    fh = await open(path, 'r');
+  } catch (cause) {
+    throw new InvalidFileError(`cannot open: ${(cause as Error).message}`, path, 'ERR_INVALID_FILE', { cause });
+  }
+  try {
+    const { size } = await fh.stat();
+    const readAt = async (offset: number, length: number): Promise<Uint8Array> => {
+      const buf = Buffer.allocUnsafeSlow(length);
+      for (let at = 0; at < length; ) {
+        const { bytesRead } = await fh.read(buf, at, length - at, offset + at);
+        if (bytesRead === 0) throw new InvalidFileError(`file shrank while being read`, path);
+        at += bytesRead;
+      }
+      return buf;
+    };
+    const first8 = await readAt(0, Math.min(8, size));
+    const headerLen = safetensorsHeaderLength(first8, size, path);
+    const entries = parseSafetensorsHeader(await readAt(0, 8 + headerLen), size, path);
+    const tensors = new Map<string, RawTensor>();
+    for (const e of entries) {
+      const nbytes = e.end - e.begin;
+      if (e.dtype === 'F32' || e.dtype === 'F16' || e.dtype === 'BF16') {
+        tensors.set(e.name, { name: e.name, dtype: e.dtype, dims: e.dims, data: new Uint8Array(0), location: { file: path, offset: e.begin, nbytes } });
+      } else {
+        tensors.set(e.name, { name: e.name, dtype: e.dtype, dims: e.dims, data: await readAt(e.begin, nbytes) });
+      }
+    }
+    return tensors;
   } catch (cause) {
     if (cause instanceof InvalidFileError) throw cause;
     throw new InvalidFileError(`cannot read: ${(cause as Error).message}`, path, 'ERR_INVALID_FILE', { cause });

@@ -7,8 +7,13 @@ export interface RawTensor {
   name: string;
   dtype: DType;
   dims: number[];
-  /** Little-endian row-major bytes; a view into the file buffer, not a copy, where the file allows. */
+  /**
+   * Little-endian row-major bytes; a view into the file buffer, not a copy, where the file allows.
+   * Empty when `location` is set: the bytes are still in the file, for the engine to read.
+   */
   data: Uint8Array;
+  /** Where the bytes are when they were not read (lazy loading of large checkpoints). */
+  location?: { file: string; offset: number; nbytes: number };
 }
 
 /** Bytes per element. */

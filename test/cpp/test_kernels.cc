@@ -146,13 +146,23 @@ void TestEmbeddings(ThreadPool* pool) {
     positions[t] = static_cast<int32_t>(rng() % P);
   }
   std::vector<float> out(T * H), ref_out(T * H);
-  EmbeddingsArgs a{ids.data(), types.data(), positions.data(), T, H, word.data(), pos.data(), type.data(), g.data(), b.data(), 1e-12f, out.data()};
+  EmbeddingsArgs a{ids.data(), types.data(), positions.data(), T, H, word.data(), nullptr, pos.data(), type.data(), g.data(), b.data(), 1e-12f, out.data()};
   Embeddings(a, pool);
   a.out = ref_out.data();
   ref::EmbeddingsRef(a);
   double worst = 0;
   for (int64_t i = 0; i < T * H; ++i) worst = std::max(worst, static_cast<double>(std::fabs(out[i] - ref_out[i])));
   CHECK(worst <= 2e-6, "Embeddings error %.3g", worst);
+  // Gathering the word rows from the packed (tied decoder) layout gives the same bits.
+  PackedWeight packed;
+  CHECK(PackWeight(word.data(), V, H, DetectIsa(), &packed), "pack");
+  std::vector<float> from_packed(T * H);
+  EmbeddingsArgs gathered = a;
+  gathered.word_embeddings = nullptr;
+  gathered.word_packed = &packed;
+  gathered.out = from_packed.data();
+  Embeddings(gathered, pool);
+  CHECK(from_packed == out, "Embeddings from the packed table differ");
 }
 
 // Attention: scores are dot products of length head_dim (float32 error ~1e-7 relative), the

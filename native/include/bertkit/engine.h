@@ -59,12 +59,16 @@ bool ParseDType(std::string_view name, DType* out);
 size_t DTypeSize(DType d);
 
 // A checkpoint tensor as stored (little-endian, row-major); the engine copies and converts it.
+// Its bytes are either in memory (`data`) or still in a file (`file` at `offset`): the engine
+// then reads them itself, once, while converting, so a checkpoint is never held twice.
 struct TensorView {
   std::string name;
   DType dtype = DType::kF32;
   std::vector<int64_t> dims;
   const void* data = nullptr;
   size_t nbytes = 0;
+  std::string file;
+  uint64_t offset = 0;
 };
 
 struct EngineOptions {

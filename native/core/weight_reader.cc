@@ -1,0 +1,109 @@
+#include "core/weight_reader.h"
+
+#include <cstring>
+
+#include "core/convert.h"
+
+#if defined(_WIN32)
+#define BK_FSEEK _fseeki64
+#else
+#define BK_FSEEK fseeko
+#endif
+
+namespace bertkit {
+
+WeightReader::~WeightReader() {
+  for (auto& [_, f] : files_) std::fclose(f);
+}
+
+Status WeightReader::Validate(const ModelConfig& config) {
+  for (const auto& t : tensors_) {
+    if (!by_name_.emplace(t.name, &t).second) return InvalidArgument("tensor " + t.name + " given twice");
+  }
+  const auto expected = ExpectedTensors(config);
+  std::string problems;
+  for (const auto& [name, dims] : expected) {
+    auto it = by_name_.find(name);
+    if (it == by_name_.end()) {
+      problems += " missing " + name + ";";
+      continue;
+    }
+    const TensorView& t = *it->second;
+    int64_t numel = 1;
+    for (int64_t d : dims) numel *= d;
+    if (t.dims != dims) {
+      problems += " " + name + " has the wrong shape;";
+    } else if (t.nbytes != static_cast<size_t>(numel) * DTypeSize(t.dtype)) {
+      problems += " " + name + " has " + std::to_string(t.nbytes) + " bytes for its shape;";
+    } else if (t.data == nullptr && t.file.empty() && t.nbytes != 0) {
+      problems += " " + name + " has no data;";
+    }
+  }
+  if (by_name_.size() != expected.size()) {
+    std::map<std::string, bool> want;
+    for (const auto& e : expected) want[e.first] = true;
+    for (const auto& [name, _] : by_name_)
+      if (!want.count(name)) problems += " unexpected " + name + ";";
+  }
+  if (!problems.empty()) return InvalidArgument("weights do not match the config:" + problems);
+  return Status::Ok();
+}
+
+Status WeightReader::Bytes(const TensorView& t, uint8_t* dst, const uint8_t** bytes) {
+  if (t.data != nullptr || t.nbytes == 0) {
+    *bytes = static_cast<const uint8_t*>(t.data);
+    return Status::Ok();
+  }
+  std::FILE*& f = files_[t.file];
+  if (f == nullptr) {
+    f = std::fopen(t.file.c_str(), "rb");
+    if (f == nullptr) return InvalidArgument("cannot open " + t.file + ": " + std::strerror(errno));
+  }
+  if (dst == nullptr) {
+    if (scratch_.size() < t.nbytes) scratch_.resize(t.nbytes);
+    dst = scratch_.data();
+  }
+  if (t.offset > static_cast<uint64_t>(INT64_MAX) || BK_FSEEK(f, static_cast<int64_t>(t.offset), SEEK_SET) != 0 ||
+      std::fread(dst, 1, t.nbytes, f) != t.nbytes) {
+    return InvalidArgument(t.file + ": cannot read " + std::to_string(t.nbytes) + " bytes of " + t.name + " at offset " +
+                           std::to_string(t.offset) + " (was the file changed or truncated while loading?)");
+  }
+  *bytes = dst;
+  return Status::Ok();
+}
+
+Status WeightReader::ReadF32(const std::string& name, float* out) {
+  const TensorView& t = *by_name_.at(name);
+  const uint8_t* bytes = nullptr;
+  // Float32 from a file lands in `out` directly: no scratch copy of the largest tensor.
+  BK_RETURN_IF_ERROR(Bytes(t, t.dtype == DType::kF32 ? reinterpret_cast<uint8_t*>(out) : nullptr, &bytes));
+  const size_t n = t.nbytes / DTypeSize(t.dtype);
+  switch (t.dtype) {
+    case DType::kF32:
+      if (bytes != reinterpret_cast<const uint8_t*>(out)) std::memcpy(out, bytes, n * 4);
+      break;
+    case DType::kF16:
+      for (size_t i = 0; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, bytes + 2 * i, 2);
+        out[i] = F16ToF32(h);
+      }
+      break;
+    case DType::kBF16:
+      for (size_t i = 0; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, bytes + 2 * i, 2);
+        out[i] = Bf16ToF32(h);
+      }
+      break;
+  }
+  return Status::Ok();
+}
+
+Status WeightReader::ReadF32(const std::string& name, std::vector<float>* out) {
+  const TensorView& t = *by_name_.at(name);
+  out->resize(t.nbytes / DTypeSize(t.dtype));
+  return ReadF32(name, out->data());
+}
+
+}  // namespace bertkit

@@ -1,0 +1,42 @@
+// Reads checkpoint tensors for a backend: checks names, shapes and byte sizes against what the
+// architecture expects, then hands out each tensor converted to float32, reading tensors that are
+// still in their file with one positioned read each (into reused scratch memory).
+#pragma once
+
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bertkit/engine.h"
+
+namespace bertkit {
+
+class WeightReader {
+ public:
+  explicit WeightReader(const std::vector<TensorView>& tensors) : tensors_(tensors) {}
+  ~WeightReader();
+  WeightReader(const WeightReader&) = delete;
+  WeightReader& operator=(const WeightReader&) = delete;
+
+  // Every expected tensor present once with its shape and byte size, files long enough; nothing else.
+  Status Validate(const ModelConfig& config);
+  bool Has(const std::string& name) const { return by_name_.count(name) != 0; }
+  const TensorView& View(const std::string& name) const { return *by_name_.at(name); }
+
+  // The tensor as float32 into `out` (numel floats).
+  Status ReadF32(const std::string& name, float* out);
+  Status ReadF32(const std::string& name, std::vector<float>* out);
+
+ private:
+  // The tensor's bytes: its memory, or `dst` (nbytes long) filled from its file, or scratch.
+  Status Bytes(const TensorView& t, uint8_t* dst, const uint8_t** bytes);
+
+  const std::vector<TensorView>& tensors_;
+  std::map<std::string, const TensorView*> by_name_;
+  std::map<std::string, std::FILE*> files_;
+  std::vector<uint8_t> scratch_;
+};
+
+}  // namespace bertkit
