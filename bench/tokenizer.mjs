@@ -13,6 +13,10 @@
 //   bertkit        tok.encodeBatch(texts)            ids in Int32Array rows (offsets etc. lazily)
 //   tokenizers     await tok.encodeBatch(texts) and getIds() on every encoding (Rust, 2 threads)
 //   transformers   texts.map((t) => tok.encode(t))   (its fastest way to ids)
+// No GC is forced between calls (forcing one shrinks V8's young generation and slows whoever runs
+// next), so a contender may pay for another's garbage; the order alternates every round.
+// tokenizers runs with its defaults (Rayon, one thread per core); TOKENIZERS_PARALLELISM=false
+// times it single-threaded.
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
@@ -21,6 +25,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { execSync } from 'node:child_process';
+
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');

@@ -27,12 +27,15 @@ export class TokenBuffer {
 
   constructor(capacity = 64) {
     const c = Math.max(8, capacity | 0);
-    this.ids = new Int32Array(c);
-    this.typeIds = new Int32Array(c);
-    this.starts = new Int32Array(c);
-    this.ends = new Int32Array(c);
-    this.words = new Int32Array(c);
-    this.seqs = new Int8Array(c);
+    // One allocation for all columns (five Int32 and one Int8 per token): small typed arrays are
+    // expensive to allocate one by one, and a single encode() makes one buffer.
+    const buf = new ArrayBuffer(c * 21);
+    this.ids = new Int32Array(buf, 0, c);
+    this.typeIds = new Int32Array(buf, 4 * c, c);
+    this.starts = new Int32Array(buf, 8 * c, c);
+    this.ends = new Int32Array(buf, 12 * c, c);
+    this.words = new Int32Array(buf, 16 * c, c);
+    this.seqs = new Int8Array(buf, 20 * c, c);
   }
 
   get capacity(): number {
@@ -49,18 +52,19 @@ export class TokenBuffer {
   }
 
   private resize(cap: number): void {
-    const grow = <T extends Int32Array | Int8Array>(a: T, make: (n: number) => T): T => {
-      const b = make(cap);
-      b.set(a.subarray(0, this.length));
+    const n = this.length;
+    const buf = new ArrayBuffer(cap * 21);
+    const move = <T extends Int32Array | Int8Array>(a: T, b: T): T => {
+      b.set(a.subarray(0, n));
       return b;
     };
-    this.ids = grow(this.ids, (n) => new Int32Array(n));
-    this.typeIds = grow(this.typeIds, (n) => new Int32Array(n));
-    this.starts = grow(this.starts, (n) => new Int32Array(n));
-    this.ends = grow(this.ends, (n) => new Int32Array(n));
-    this.words = grow(this.words, (n) => new Int32Array(n));
-    this.seqs = grow(this.seqs, (n) => new Int8Array(n));
-    if (this.attention) this.attention = grow(this.attention, (n) => new Int32Array(n));
+    this.ids = move(this.ids, new Int32Array(buf, 0, cap));
+    this.typeIds = move(this.typeIds, new Int32Array(buf, 4 * cap, cap));
+    this.starts = move(this.starts, new Int32Array(buf, 8 * cap, cap));
+    this.ends = move(this.ends, new Int32Array(buf, 12 * cap, cap));
+    this.words = move(this.words, new Int32Array(buf, 16 * cap, cap));
+    this.seqs = move(this.seqs, new Int8Array(buf, 20 * cap, cap));
+    if (this.attention) this.attention = move(this.attention, new Int32Array(cap));
   }
 
   /** Appends one sequence token (type and sequence ids are filled per region by `mark`). */
