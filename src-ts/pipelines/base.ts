@@ -1,0 +1,167 @@
+/**
+ * What every pipeline shares: resolving the model argument (a folder, a Hub id, or a loaded
+ * BertModel), loading it with the head the task needs, the callable object with `dispose()`, and
+ * the options common to all tasks.
+ */
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { readConfig, type Architecture, type BertConfig } from '../config.js';
+import { BertError, DisposedError, InvalidInputError, UnsupportedModelError, captureCallerStack, withCallerStack } from '../errors.js';
+import { BertModel, loadModel } from '../model/bert-model.js';
+import type { Device } from '../native/select-backend.js';
+import type { Tokenizer } from '../tokenizer/index.js';
+
+/** Options of `pipeline(task, model, options)` common to every task. */
+export interface PipelineOptions {
+  /** 'auto' (default), 'cpu' or 'cuda'; passed to loadModel. Ignored for an already-loaded model. */
+  device?: Device;
+  /** CPU threads of the model (loadModel's `threads`). Ignored for an already-loaded model. */
+  threads?: number;
+  /** Compute type. Only 'float32' exists today; anything else is refused with UnsupportedModelError. */
+  dtype?: 'float32';
+  /** Sequences per forward when a call gets an array (default 32); a call's own `batchSize` wins. */
+  batchSize?: number;
+  /** A tokenizer to use instead of the model folder's. */
+  tokenizer?: Tokenizer;
+}
+
+/** What every pipeline object has besides being callable. */
+export interface PipelineBase extends AsyncDisposable {
+  readonly task: string;
+  readonly model: BertModel;
+  readonly tokenizer: Tokenizer;
+  /** True after dispose(). */
+  readonly disposed: boolean;
+  /** Releases the model when the pipeline loaded it (a model passed in is left to its owner). */
+  dispose(): Promise<void>;
+}
+
+/**
+ * The one place a model argument given as a string becomes a folder. Today: an existing folder is
+ * used as is; anything else is refused (Hub ids need the hub module).
+ */
+export async function resolveModelDir(idOrDir: string, _options: PipelineOptions = {}): Promise<string> {
+  if (typeof idOrDir !== 'string' || idOrDir === '') {
+    throw new InvalidInputError('pipeline() needs a model folder path or an already-loaded BertModel');
+  }
+  let isDir = false;
+  try {
+    isDir = (await stat(idOrDir)).isDirectory();
+  } catch {
+    isDir = false;
+  }
+  if (isDir) return idOrDir;
+  throw new InvalidInputError(
+    `${JSON.stringify(idOrDir)} is not a model folder; Hugging Face Hub ids need the hub module, which this build does not have yet`,
+  );
+}
+
+/** How a task wants its model: the heads it can run on, and the head it loads a folder as. */
+export interface ModelRequirement {
+  task: string;
+  /** Architectures a loaded model (or a folder's config) may have; null: any. */
+  accepts: readonly Architecture[] | null;
+  /** Loads folders as this head (e.g. a pre-training checkpoint as BertForMaskedLM). */
+  loadAs: Architecture | ((config: BertConfig) => Architecture);
+}
+
+export interface Acquired {
+  model: BertModel;
+  tokenizer: Tokenizer;
+  owned: boolean;
+  /** The folder the model came from (null for a model passed in). */
+  dir: string | null;
+}
+
+function checkCommonOptions(options: PipelineOptions): void {
+  if (options === null || typeof options !== 'object') throw new InvalidInputError('pipeline options must be an object');
+  if (options.dtype !== undefined && options.dtype !== 'float32') {
+    throw new UnsupportedModelError(`dtype ${JSON.stringify(options.dtype)} is not supported; supported: float32`);
+  }
+  if (options.batchSize !== undefined) checkBatchSize(options.batchSize);
+}
+
+export function checkBatchSize(n: unknown): number {
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) {
+    throw new InvalidInputError(`batchSize must be a positive integer, got ${String(n)}`);
+  }
+  return n;
+}
+
+/** Loads (or adopts) the model a task runs on, with its tokenizer. */
+export async function acquireModel(model: string | BertModel, req: ModelRequirement, options: PipelineOptions): Promise<Acquired> {
+  checkCommonOptions(options);
+  if (model instanceof BertModel) {
+    if (model.disposed) throw new DisposedError('model');
+    if (req.accepts && !req.accepts.includes(model.architecture)) {
+      throw new UnsupportedModelError(
+        `${req.task} needs a model with one of the heads ${req.accepts.join(', ')}; this model is ${model.architecture}`,
+      );
+    }
+    const tokenizer = options.tokenizer ?? model.tokenizer;
+    if (!tokenizer) throw new InvalidInputError(`${req.task}: the model has no tokenizer; pass options.tokenizer`);
+    return { model, tokenizer, owned: false, dir: null };
+  }
+  if (typeof model !== 'string') {
+    throw new InvalidInputError('pipeline() needs a model folder path or an already-loaded BertModel');
+  }
+  const dir = await resolveModelDir(model, options);
+  const config = await readConfig(join(dir, 'config.json'));
+  const declared = config.architectures?.[0] ?? null;
+  if (req.accepts && declared !== null && !req.accepts.includes(declared)) {
+    throw new UnsupportedModelError(
+      `${req.task} needs a checkpoint with one of the heads ${req.accepts.join(', ')}; ${dir} is ${declared}`,
+    );
+  }
+  const architecture = typeof req.loadAs === 'function' ? req.loadAs(config) : req.loadAs;
+  const loaded = await loadModel(dir, {
+    ...(options.device !== undefined ? { device: options.device } : {}),
+    ...(options.threads !== undefined ? { threads: options.threads } : {}),
+    architecture,
+    tokenizer: options.tokenizer === undefined,
+  });
+  const tokenizer = options.tokenizer ?? loaded.tokenizer;
+  if (!tokenizer) {
+    await loaded.dispose();
+    throw new InvalidInputError(`${req.task}: ${dir} has no tokenizer (tokenizer.json or vocab.txt); pass options.tokenizer`);
+  }
+  return { model: loaded, tokenizer, owned: true, dir };
+}
+
+/**
+ * Builds the callable pipeline object: `fn` does the work; calls after dispose() reject with
+ * DisposedError, and errors carry the caller's stack.
+ */
+export function makePipeline<P extends PipelineBase>(
+  task: string,
+  acquired: Acquired,
+  fn: (...args: any[]) => Promise<unknown>,
+  extra: Record<string, unknown> = {},
+): P {
+  let disposed = false;
+  const call = async function (this: unknown, ...args: unknown[]): Promise<unknown> {
+    const caller = captureCallerStack();
+    if (disposed) throw withCallerStack(new DisposedError('pipeline'), caller);
+    try {
+      return await fn(...args);
+    } catch (err) {
+      // Typed errors get the caller's stack (the useful one); anything else is a bug: keep its own.
+      throw err instanceof BertError ? withCallerStack(err, caller) : err;
+    }
+  };
+  const dispose = async (): Promise<void> => {
+    if (disposed) return;
+    disposed = true;
+    if (acquired.owned) await acquired.model.dispose();
+  };
+  Object.defineProperties(call, {
+    task: { value: task, enumerable: true },
+    model: { value: acquired.model, enumerable: true },
+    tokenizer: { value: acquired.tokenizer, enumerable: true },
+    disposed: { get: () => disposed, enumerable: true },
+    dispose: { value: dispose },
+    [Symbol.asyncDispose]: { value: dispose },
+  });
+  for (const [k, v] of Object.entries(extra)) Object.defineProperty(call, k, { value: v, enumerable: true });
+  return call as unknown as P;
+}

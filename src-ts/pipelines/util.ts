@@ -1,0 +1,141 @@
+/** Small helpers the pipelines share: argument checks, softmax/sigmoid, token-string joining. */
+import { InvalidInputError } from '../errors.js';
+import type { EncodeOptions, Tokenizer } from '../tokenizer/index.js';
+import { checkBatchSize } from './base.js';
+
+export function describe(x: unknown): string {
+  if (x === null) return 'null';
+  if (Array.isArray(x)) return 'an array';
+  return typeof x;
+}
+
+/** A string (possibly empty unless `nonEmpty`), or an InvalidInputError naming `what`. */
+export function checkString(x: unknown, what: string, nonEmpty = false): string {
+  if (typeof x !== 'string') throw new InvalidInputError(`${what} must be a string, got ${describe(x)}`);
+  if (nonEmpty && x.trim() === '') throw new InvalidInputError(`${what} cannot be empty`);
+  return x;
+}
+
+/** Options objects: undefined → {}, anything but a plain object → InvalidInputError. */
+export function checkOptions<T extends object>(x: unknown, what = 'options'): Partial<T> {
+  if (x === undefined || x === null) return {};
+  if (typeof x !== 'object' || Array.isArray(x)) throw new InvalidInputError(`${what} must be an object, got ${describe(x)}`);
+  return x as Partial<T>;
+}
+
+/** One item or a non-empty array of items: returns the list and whether an array was given. */
+export function asBatch<T>(inputs: unknown, check: (x: unknown, what: string) => T, what = 'inputs'): { items: T[]; batched: boolean } {
+  if (Array.isArray(inputs)) {
+    if (inputs.length === 0) throw new InvalidInputError(`${what} is an empty array: give at least one input`);
+    return { items: inputs.map((x, i) => check(x, `${what}[${i}]`)), batched: true };
+  }
+  return { items: [check(inputs, what)], batched: false };
+}
+
+export function positiveInt(x: unknown, what: string): number {
+  if (typeof x !== 'number' || !Number.isInteger(x) || x < 1) throw new InvalidInputError(`${what} must be a positive integer, got ${String(x)}`);
+  return x;
+}
+
+export function nonNegativeInt(x: unknown, what: string): number {
+  if (typeof x !== 'number' || !Number.isInteger(x) || x < 0) throw new InvalidInputError(`${what} must be a non-negative integer, got ${String(x)}`);
+  return x;
+}
+
+export function resolveBatchSize(callValue: unknown, pipelineValue: number | undefined): number {
+  if (callValue !== undefined) return checkBatchSize(callValue);
+  return pipelineValue ?? 32;
+}
+
+const ENCODE_KEYS = new Set(['truncation', 'maxLength', 'padding', 'padToMultipleOf', 'truncationSide', 'paddingSide', 'addSpecialTokens', 'stride']);
+
+/** `tokenizeOptions` (transformers' tokenizer kwargs): an object of EncodeOptions keys. */
+export function checkTokenizeOptions(x: unknown): EncodeOptions {
+  const o = checkOptions<EncodeOptions>(x, 'tokenizeOptions');
+  for (const k of Object.keys(o)) {
+    if (!ENCODE_KEYS.has(k)) {
+      throw new InvalidInputError(`tokenizeOptions.${k} is not a tokenizer option; use ${[...ENCODE_KEYS].join(', ')}`);
+    }
+  }
+  return o as EncodeOptions;
+}
+
+/** Softmax in float64 over `x[from, from + n)`. */
+export function softmax(x: ArrayLike<number>, from = 0, n = x.length - from): Float64Array {
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) if (x[from + i]! > max) max = x[from + i]!;
+  const out = new Float64Array(n);
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    const e = Math.exp(x[from + i]! - max);
+    out[i] = e;
+    sum += e;
+  }
+  for (let i = 0; i < n; i++) out[i]! /= sum;
+  return out;
+}
+
+export function sigmoid(v: number): number {
+  return 1 / (1 + Math.exp(-v));
+}
+
+/** Indices of `scores` sorted by score, highest first; ties keep index order. */
+export function argsortDesc(scores: ArrayLike<number>): number[] {
+  const idx = Array.from({ length: scores.length }, (_, i) => i);
+  return idx.sort((a, b) => scores[b]! - scores[a]! || a - b);
+}
+
+interface DecoderSpec {
+  prefix: string;
+  cleanup: boolean;
+}
+
+/** The Rust WordPiece decoder's per-token cleanup. */
+function decoderCleanup(s: string): string {
+  return s
+    .replaceAll(' .', '.')
+    .replaceAll(' ?', '?')
+    .replaceAll(' !', '!')
+    .replaceAll(' ,', ',')
+    .replaceAll(" ' ", "'")
+    .replaceAll(" n't", "n't")
+    .replaceAll(" 'm", "'m")
+    .replaceAll(' do not', " don't")
+    .replaceAll(" 's", "'s")
+    .replaceAll(" 've", "'ve")
+    .replaceAll(" 're", "'re");
+}
+
+/**
+ * transformers' `convert_tokens_to_string` for a fast tokenizer: the tokenizer's decoder over token
+ * strings (WordPiece: `##` pieces glued to the previous token, then the decoder's cleanup), or the
+ * tokens joined by spaces when the tokenizer has no decoder.
+ */
+export function tokensToString(tokenizer: Tokenizer, tokens: readonly string[]): string {
+  // The decoder settings are not public on Tokenizer; read them where the loader keeps them.
+  const spec = (tokenizer as unknown as { spec?: { decoder?: DecoderSpec | null } }).spec;
+  const d = spec === undefined ? { prefix: '##', cleanup: true } : (spec.decoder ?? null);
+  if (!d) return tokens.join(' ');
+  let text = '';
+  for (let i = 0; i < tokens.length; i++) {
+    let tok = tokens[i]!;
+    if (i !== 0) tok = tok.startsWith(d.prefix) ? tok.slice(d.prefix.length) : ' ' + tok;
+    if (d.cleanup) tok = decoderCleanup(tok);
+    text += tok;
+  }
+  return text;
+}
+
+/** Python's len(): code points. */
+export function codePointLength(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) i++;
+    }
+    n++;
+  }
+  return n;
+}

@@ -1,0 +1,108 @@
+/**
+ * feature-extraction and sentence-embeddings: transformers' feature-extraction goldens (all ten
+ * fixture folders), sentence-transformers' encode() goldens (mean and cls folders, normalised or
+ * not), and every fixture's sentence_embedding.{cls,mean,max}[_norm] goldens via the pooling options.
+ */
+import test from 'ava';
+import { pipeline, type PoolingMode } from '../src-ts/index.js';
+import { fixture } from './helpers/fixtures.js';
+import { loadGolden } from './helpers/golden.js';
+import { maxDiff, pipelineGolden } from './pipeline-helpers.js';
+
+const FOLDERS = [
+  'tiny-bert-model',
+  'tiny-bert-mlm',
+  'tiny-bert-nsp',
+  'tiny-bert-seqcls',
+  'tiny-bert-tokcls',
+  'tiny-bert-qa',
+  'tiny-bert-model-f16',
+  'tiny-bert-model-bf16',
+  'tiny-bert-pretraining-bin',
+  'tiny-bert-gamma-beta',
+];
+/** float32 compute lands ~2e-6 from the float64 goldens; typical bugs move values by > 1e-4. */
+const ATOL = 5e-5;
+
+for (const folder of FOLDERS) {
+  test(`feature-extraction ${folder}: [1][seqLen][hidden] as transformers`, async (t) => {
+    const g = pipelineGolden(`${folder}.feature-extraction.json`);
+    await using fe = await pipeline('feature-extraction', fixture(folder), { threads: 1 });
+    for (const c of g.cases) {
+      const opts = c.kwargs.tokenize_kwargs ? { tokenizeOptions: { truncation: c.kwargs.tokenize_kwargs.truncation, maxLength: c.kwargs.tokenize_kwargs.max_length } } : {};
+      const out = await fe(c.inputs, opts);
+      t.is(out.length, 1);
+      t.is(out[0]!.length, c.output[0].length, `${c.inputs}: seqLen`);
+      t.is(out[0]![0]!.length, c.output[0][0].length);
+      const d = maxDiff(out, c.output);
+      t.true(d < ATOL, `${folder} ${JSON.stringify(c.inputs).slice(0, 40)}: max diff ${d}`);
+    }
+    // A batch gives each text's own result, in input order.
+    const texts = g.cases.map((c: any) => c.inputs);
+    const all = await fe(texts, { tokenizeOptions: { truncation: true, maxLength: 64 }, batchSize: 2 });
+    t.is(all.length, texts.length);
+    g.cases.forEach((c: any, i: number) => t.true(maxDiff(all[i], c.output) < ATOL, `batched ${i}`));
+  });
+}
+
+test('feature-extraction: a text longer than the model is a clear error unless truncated', async (t) => {
+  const g = pipelineGolden('tiny-bert-model.feature-extraction.json');
+  const long = g.cases.find((c: any) => c.kwargs.tokenize_kwargs).inputs;
+  await using fe = await pipeline('feature-extraction', fixture('tiny-bert-model'), { threads: 1 });
+  await t.throwsAsync(fe(long), { code: 'ERR_INVALID_INPUT', message: /more than the model's 64 positions.*truncation/ });
+  const cut = await fe(long, { tokenizeOptions: { truncation: true } });
+  t.is(cut[0]!.length, 64);
+});
+
+for (const pooling of ['mean', 'cls'] as const) {
+  test(`sentence-embeddings: sentence-transformers folder st-tiny-bert-model-${pooling}`, async (t) => {
+    const g = pipelineGolden(`st-tiny-bert-model-${pooling}.sentence-transformers.json`);
+    await using st = await pipeline('sentence-embeddings', fixture('pipelines', `st-tiny-bert-model-${pooling}`), { threads: 1 });
+    t.deepEqual(st.settings.pooling, [pooling]);
+    t.true(st.settings.normalize);
+    t.is(st.settings.maxSeqLength, 64);
+    const norm = await st(g.texts, { batchSize: 8 });
+    t.is(norm.length, g.texts.length);
+    t.true(maxDiff(norm, g.normalized.embeddings) < 1e-5, `normalized: ${maxDiff(norm, g.normalized.embeddings)}`);
+    t.true(maxDiff(norm, g.normalized_flag.embeddings) < 1e-5);
+    // The Normalize module dropped: the raw pooled vectors.
+    const raw = await st(g.texts, { normalize: false });
+    t.true(maxDiff(raw, g.unnormalized.embeddings) < ATOL, `unnormalized: ${maxDiff(raw, g.unnormalized.embeddings)}`);
+    // One string: one vector, the same as in the batch.
+    const one = await st(g.texts[3]);
+    t.true(one instanceof Float32Array);
+    t.true(maxDiff(one, g.normalized.embeddings[3]) < 1e-5);
+    // The same through a plain folder with options instead of the folder's modules.
+    await using plain = await pipeline('sentence-embeddings', fixture('tiny-bert-model'), { threads: 1, pooling, normalize: true });
+    t.true(maxDiff(await plain(g.texts), g.normalized.embeddings) < 1e-5);
+    // Truncation to max_seq_length: the 84-word text has 64 tokens.
+    const longest = g.tokens.reduce((a: number, tk: string[]) => Math.max(a, tk.length), 0);
+    t.is(longest, 64);
+  });
+}
+
+const MODES: PoolingMode[] = ['cls', 'mean', 'max'];
+
+for (const folder of FOLDERS) {
+  test(`sentence_embedding goldens of ${folder}: cls/mean/max, normalised or not`, async (t) => {
+    const golden = loadGolden(folder);
+    await using st = await pipeline('sentence-embeddings', fixture(folder), { threads: 1 });
+    for (const c of golden.cases) {
+      const input = { inputIds: c.inputIds, attentionMask: c.attentionMask, tokenTypeIds: c.tokenTypeIds };
+      for (const mode of MODES) {
+        for (const normalize of [false, true]) {
+          const field = `sentence_embedding.${mode}${normalize ? '_norm' : ''}`;
+          const exp = c.outputs.get(field)!;
+          const out = await st(input, { pooling: mode, normalize });
+          t.is(out.length, c.batchSize);
+          let worst = 0;
+          const H = exp.dims[1]!;
+          for (let b = 0; b < c.batchSize; b++) {
+            for (let h = 0; h < H; h++) worst = Math.max(worst, Math.abs(out[b]![h]! - exp.data[b * H + h]!));
+          }
+          t.true(worst < ATOL, `${folder} ${c.name} ${field}: ${worst}`);
+        }
+      }
+    }
+  });
+}
