@@ -1,0 +1,267 @@
+/**
+ * `bertkit <command>`: the command table, option parsing (node:util parseArgs), help, and the
+ * context every command runs with (model resolution with a download bar, inputs, output writer).
+ */
+import type { Readable, Writable } from 'node:stream';
+import { parseArgs } from 'node:util';
+import { BertError } from '../errors.js';
+import { resolveModel, type HubOptions } from '../hub/index.js';
+import { VERSION } from '../index.js';
+import { inBatches, jsonlWriter, readInputs, tableWriter, type Column, type Input, type InputFormat, type OutputFormat, type Writer } from './io.js';
+import { ProgressBar, type ProgressStream } from './progress.js';
+import { UsageError, nonNegativeInt, oneOf, positiveInt } from './usage.js';
+
+export interface CliIO {
+  stdin: Readable & { isTTY?: boolean };
+  stdout: Writable & { isTTY?: boolean };
+  stderr: Writable & ProgressStream;
+}
+
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  short?: string;
+  multiple?: boolean;
+  /** What the value is, for --help ('DIR', 'N'). */
+  value?: string;
+  description: string;
+}
+
+export type Options = Record<string, OptionSpec>;
+
+export interface Command {
+  name: string;
+  summary: string;
+  /** Lines after `bertkit NAME` in --help: arguments, then examples. */
+  usage: string[];
+  options: Options;
+  run(ctx: Context): Promise<void>;
+}
+
+export const HUB_OPTIONS: Options = {
+  revision: { type: 'string', value: 'REV', description: 'branch, tag or commit of a Hub model (default main)' },
+  'cache-dir': { type: 'string', value: 'DIR', description: 'Hugging Face cache (default HF_HUB_CACHE, $HF_HOME/hub)' },
+  offline: { type: 'boolean', description: 'use only the cache, never the network (as HF_HUB_OFFLINE=1)' },
+  token: { type: 'string', value: 'TOKEN', description: 'Hub access token (default HF_TOKEN)' },
+};
+
+export const MODEL_OPTIONS: Options = {
+  model: { type: 'string', short: 'm', value: 'ID|DIR', description: 'model folder or Hugging Face Hub id (org/name)' },
+  device: { type: 'string', value: 'DEV', description: 'auto, cpu or cuda (default auto)' },
+  dtype: { type: 'string', value: 'TYPE', description: 'compute type: float32 (fp32)' },
+  threads: { type: 'string', value: 'N', description: 'CPU threads (default 0: all cores)' },
+  ...HUB_OPTIONS,
+};
+
+export const INPUT_OPTIONS: Options = {
+  input: { type: 'string', short: 'i', multiple: true, value: 'FILE', description: "read inputs from FILE ('-': stdin); repeatable" },
+  'input-format': { type: 'string', value: 'FMT', description: 'text (one input a line) or jsonl (default: jsonl for *.jsonl files)' },
+  'batch-size': { type: 'string', short: 'b', value: 'N', description: 'inputs per forward (default 32)' },
+  format: { type: 'string', short: 'f', value: 'FMT', description: 'jsonl or table (default: table on a terminal, else jsonl)' },
+};
+
+const GENERAL_OPTIONS: Options = {
+  help: { type: 'boolean', short: 'h', description: 'show this help' },
+  quiet: { type: 'boolean', short: 'q', description: 'no progress bar' },
+};
+
+/** Aliases the CLI accepts for --dtype. */
+const DTYPES: Record<string, string> = { fp32: 'float32', float32: 'float32', fp16: 'float16', float16: 'float16', bf16: 'bfloat16', bfloat16: 'bfloat16' };
+
+export class Context {
+  readonly command: Command;
+  readonly io: CliIO;
+  readonly positionals: string[];
+  readonly #values: Record<string, string | boolean | string[] | undefined>;
+
+  constructor(command: Command, values: Record<string, string | boolean | string[] | undefined>, positionals: string[], io: CliIO) {
+    this.command = command;
+    this.#values = values;
+    this.positionals = positionals;
+    this.io = io;
+  }
+
+  str(name: string): string | undefined {
+    const v = this.#values[name];
+    return typeof v === 'string' ? v : undefined;
+  }
+
+  flag(name: string): boolean {
+    return this.#values[name] === true;
+  }
+
+  list(name: string): string[] {
+    const v = this.#values[name];
+    return Array.isArray(v) ? v : [];
+  }
+
+  progress(label: string, unit: 'bytes' | 'items' = 'items'): ProgressBar {
+    return new ProgressBar(this.io.stderr, label, { unit, enabled: this.flag('quiet') ? false : undefined });
+  }
+
+  hubOptions(): HubOptions {
+    const options: HubOptions = {};
+    if (this.str('revision') !== undefined) options.revision = this.str('revision');
+    if (this.str('cache-dir') !== undefined) options.cacheDir = this.str('cache-dir');
+    if (this.str('token') !== undefined) options.token = this.str('token');
+    if (this.flag('offline')) options.localFilesOnly = true;
+    return options;
+  }
+
+  /** The local folder of `id` (a folder, or a Hub id downloaded into the cache with a progress bar). */
+  async resolve(id: string): Promise<string> {
+    const bar = this.progress(`downloading ${id}`, 'bytes');
+    try {
+      return await resolveModel(id, { ...this.hubOptions(), onProgress: (p) => bar.update(p.loaded, p.total) });
+    } finally {
+      bar.finish();
+    }
+  }
+
+  /** --model, resolved to a folder. */
+  async modelDir(): Promise<string> {
+    const model = this.str('model');
+    if (model === undefined) throw new UsageError('--model ID|DIR is required');
+    return this.resolve(model);
+  }
+
+  device(): 'auto' | 'cpu' | 'cuda' | undefined {
+    return oneOf(this.str('device'), 'device', ['auto', 'cpu', 'cuda'] as const);
+  }
+
+  threads(): number | undefined {
+    const t = this.str('threads');
+    return t === undefined ? undefined : nonNegativeInt(t, 'threads', 0);
+  }
+
+  /** --dtype as the library names it ('float32'...), or undefined. */
+  dtype(): string | undefined {
+    const d = this.str('dtype');
+    if (d === undefined) return undefined;
+    const name = DTYPES[d.toLowerCase()];
+    if (!name) throw new UsageError(`--dtype must be one of fp32, fp16, bf16 (or float32, float16, bfloat16), got ${JSON.stringify(d)}`);
+    return name;
+  }
+
+  batchSize(fallback = 32): number {
+    return positiveInt(this.str('batch-size'), 'batch-size', fallback);
+  }
+
+  /** Inputs from the positional arguments (from `argsFrom` on), --input files, or stdin. */
+  inputs(argsFrom = 0): AsyncGenerator<Input> {
+    return readInputs({
+      args: this.positionals.slice(argsFrom),
+      files: this.list('input'),
+      format: oneOf(this.str('input-format'), 'input-format', ['text', 'jsonl'] as const) as InputFormat | undefined,
+      stdin: this.io.stdin,
+      onInteractive: () => this.io.stderr.write('reading inputs from the terminal, one a line (Ctrl-D ends)\n'),
+    });
+  }
+
+  /** Inputs in batches of --batch-size, with a progress bar counting them. */
+  async *batches(argsFrom = 0, fallback = 32): AsyncGenerator<Input[]> {
+    const size = this.batchSize(fallback);
+    const bar = this.progress(this.command.name);
+    const known = this.list('input').length === 0 && this.positionals.length > argsFrom ? this.positionals.length - argsFrom : undefined;
+    let done = 0;
+    try {
+      for await (const batch of inBatches(this.inputs(argsFrom), size)) {
+        yield batch;
+        done += batch.length;
+        bar.update(done, known);
+      }
+    } finally {
+      bar.finish();
+    }
+  }
+
+  outputFormat(): OutputFormat {
+    return oneOf(this.str('format'), 'format', ['jsonl', 'table'] as const, this.io.stdout.isTTY ? 'table' : 'jsonl');
+  }
+
+  /** A writer for --format: JSON Lines, or a table with these columns. */
+  writer(columns: readonly Column[], cells: (record: unknown) => string[]): Writer {
+    return this.outputFormat() === 'table' ? tableWriter(this.io.stdout, columns, cells) : jsonlWriter(this.io.stdout);
+  }
+}
+
+function helpText(command: Command): string {
+  const options = { ...command.options, ...GENERAL_OPTIONS };
+  const rows = Object.entries(options).map(([name, o]) => [`${o.short ? `-${o.short}, ` : '    '}--${name}${o.value ? ` ${o.value}` : ''}`, o.description]);
+  const width = Math.max(...rows.map((r) => r[0]!.length));
+  return [
+    `bertkit ${command.name}: ${command.summary}`,
+    '',
+    ...command.usage.map((u) => (u === '' ? '' : `  ${u}`)),
+    '',
+    'Options:',
+    ...rows.map(([a, b]) => `  ${a!.padEnd(width)}  ${b}`),
+    '',
+  ].join('\n');
+}
+
+function mainHelp(commands: readonly Command[]): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    `bertkit ${VERSION}: BERT models from Hugging Face checkpoints, in Node.js`,
+    '',
+    'Usage: bertkit <command> [options] [inputs...]',
+    '',
+    'Commands:',
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Inputs come from the arguments, --input files or stdin (one a line, or JSON Lines); results',
+    'go to stdout as JSON Lines, or as a table on a terminal. `bertkit <command> --help` for more.',
+    '',
+  ].join('\n');
+}
+
+/** Runs the CLI on `argv` (without node and the script); resolves to the exit code. */
+export async function runCli(argv: readonly string[], commands: readonly Command[], io: CliIO): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    const command = commands.find((c) => c.name === rest[0]);
+    io.stdout.write(command ? helpText(command) : mainHelp(commands));
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-v') {
+    io.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  const command = commands.find((c) => c.name === name);
+  if (!command) {
+    io.stderr.write(`bertkit: unknown command ${JSON.stringify(name)}\n\n${mainHelp(commands)}`);
+    return 2;
+  }
+  try {
+    const options = Object.fromEntries(
+      Object.entries({ ...command.options, ...GENERAL_OPTIONS }).map(([k, o]) => [
+        k,
+        { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) },
+      ]),
+    );
+    let parsed;
+    try {
+      parsed = parseArgs({ args: [...rest], options, allowPositionals: true, strict: true });
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    if (parsed.values.help) {
+      io.stdout.write(helpText(command));
+      return 0;
+    }
+    await command.run(new Context(command, parsed.values as Record<string, string | boolean | string[] | undefined>, parsed.positionals, io));
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`bertkit ${command.name}: ${err.message}\n(see bertkit ${command.name} --help)\n`);
+      return 2;
+    }
+    if (err instanceof BertError) {
+      io.stderr.write(`bertkit ${command.name}: ${err.name} (${err.code}): ${err.message}\n`);
+      return 1;
+    }
+    if ((err as NodeJS.ErrnoException)?.code === 'EPIPE') return 0; // the reader went away (| head)
+    io.stderr.write(`bertkit ${command.name}: ${(err as Error)?.stack ?? String(err)}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,7 @@
+/** Every `bertkit` command, in the order --help lists them. */
+import type { Command } from '../app.js';
+import { bench } from './bench.js';
+import { download } from './download.js';
+import { tokenize } from './tokenize.js';
+
+export const commands: readonly Command[] = [tokenize, download, bench];
