@@ -13,6 +13,7 @@
 //   bertkit        tok.encodeBatch(texts)            ids in Int32Array rows (offsets etc. lazily)
 //   tokenizers     await tok.encodeBatch(texts) and getIds() on every encoding (Rust, 2 threads)
 //   transformers   texts.map((t) => tok.encode(t))   (its fastest way to ids)
+// and, for request-at-a-time latency, one call per text: tok.encode(t) / await rust.encode(t).
 // No GC is forced between calls (forcing one shrinks V8's young generation and slows whoever runs
 // next), so a contender may pay for another's garbage; the order alternates every round.
 // tokenizers runs with its defaults (Rayon, one thread per core); TOKENIZERS_PARALLELISM=false
@@ -163,8 +164,25 @@ if (tjs) {
     return n;
   };
 }
+// One call per text (a server answering requests one at a time).
+const singleCalls = {
+  bertkit: async (texts) => {
+    let n = 0;
+    for (const t of texts) n += ours.encode(t).ids.length;
+    return n;
+  },
+  tokenizers: async (texts) => {
+    let n = 0;
+    for (const t of texts) n += (await rust.encode(t)).getIds().length;
+    return n;
+  },
+};
+if (tjs) singleCalls.transformers = contenders.transformers;
 
-if (args.only) for (const n of Object.keys(contenders)) if (n !== args.only) delete contenders[n];
+if (args.only) {
+  for (const n of Object.keys(contenders)) if (n !== args.only) delete contenders[n];
+  for (const n of Object.keys(singleCalls)) if (n !== args.only) delete singleCalls[n];
+}
 
 // ---- parity check on the benchmark corpus (so the speed is of the same work) -------------------
 
@@ -195,7 +213,7 @@ const median = (xs) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-async function bench(name, texts) {
+async function bench(name, texts, contenders) {
   const names = Object.keys(contenders);
   const times = Object.fromEntries(names.map((n) => [n, []]));
   const tokens = {};
@@ -242,12 +260,13 @@ const meta = {
   rounds: ROUNDS,
 };
 const all = [];
-for (const [name, texts] of [
-  [`${sentences.length} sentences`, sentences],
-  [`${docs.length} long documents`, docs],
-  [`${multilingual.length} multilingual texts`, multilingual],
+for (const [name, texts, set] of [
+  [`encodeBatch: ${sentences.length} sentences`, sentences, contenders],
+  [`encodeBatch: ${docs.length} long documents`, docs, contenders],
+  [`encodeBatch: ${multilingual.length} multilingual texts`, multilingual, contenders],
+  [`encode, one call per text: ${Math.min(5000, sentences.length)} sentences`, sentences.slice(0, 5000), singleCalls],
 ]) {
-  const res = await bench(name, texts);
+  const res = await bench(name, texts, set);
   all.push(res);
   if (!args.json) {
     const base = res.results.bertkit?.tokensPerSec ?? NaN;
