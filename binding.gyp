@@ -8,6 +8,8 @@
         "native/cpu/cpu_features.cc",
         "native/cpu/cpu_model.cc",
         "native/cpu/gemm.cc",
+        "native/cpu/gemm_bf16.cc",
+        "native/cpu/gemm_int8.cc",
         "native/cpu/kernels.cc",
         "native/cpu/thread_pool.cc",
         "native/napi/addon.cc",

@@ -6,6 +6,8 @@ set(BERTKIT_ENGINE_SOURCES
   ${PROJECT_SOURCE_DIR}/native/cpu/cpu_features.cc
   ${PROJECT_SOURCE_DIR}/native/cpu/cpu_model.cc
   ${PROJECT_SOURCE_DIR}/native/cpu/gemm.cc
+  ${PROJECT_SOURCE_DIR}/native/cpu/gemm_bf16.cc
+  ${PROJECT_SOURCE_DIR}/native/cpu/gemm_int8.cc
   ${PROJECT_SOURCE_DIR}/native/cpu/kernels.cc
   ${PROJECT_SOURCE_DIR}/native/cpu/thread_pool.cc
 )

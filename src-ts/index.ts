@@ -19,6 +19,7 @@ export {
   loadModel,
   createModel,
   type LoadModelOptions,
+  type ComputeDType,
   type BackendInfo,
   type WeightsInfo,
   type ForwardInput,

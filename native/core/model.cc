@@ -74,6 +74,23 @@ bool ParseDType(std::string_view name, DType* out) {
 
 size_t DTypeSize(DType d) { return d == DType::kF32 ? 4 : 2; }
 
+bool ParseComputeDType(std::string_view name, ComputeDType* out) {
+  if (name == "float32") *out = ComputeDType::kFloat32;
+  else if (name == "bfloat16") *out = ComputeDType::kBFloat16;
+  else if (name == "int8") *out = ComputeDType::kInt8;
+  else return false;
+  return true;
+}
+
+const char* ComputeDTypeName(ComputeDType d) {
+  switch (d) {
+    case ComputeDType::kFloat32: return "float32";
+    case ComputeDType::kBFloat16: return "bfloat16";
+    case ComputeDType::kInt8: return "int8";
+  }
+  return "float32";
+}
+
 Status ModelConfig::Validate() const {
   auto range = [](const char* key, int64_t v, int64_t lo, int64_t hi) -> Status {
     if (v < lo || v > hi) {

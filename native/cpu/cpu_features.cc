@@ -43,6 +43,26 @@ Isa DetectIsa() {
   return isa;
 }
 
+bool HasAvx512Bf16() {
+#if BK_X86
+  if (DetectIsa() != Isa::kAvx512) return false;
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512bf16");
+#else
+  return false;
+#endif
+}
+
+bool HasAvx512Vnni() {
+#if BK_X86
+  if (DetectIsa() != Isa::kAvx512) return false;
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512vnni");
+#else
+  return false;
+#endif
+}
+
 const char* IsaName(Isa isa) {
   switch (isa) {
     case Isa::kGeneric: return "generic";

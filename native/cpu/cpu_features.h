@@ -17,6 +17,9 @@ enum class Isa : int {
 // ("generic" | "avx2" | "avx512") so tests can exercise every path on one machine.
 Isa DetectIsa();
 const char* IsaName(Isa isa);
+// AVX-512 extensions the reduced-precision GEMMs need (false when BERTKIT_ISA caps below avx512).
+bool HasAvx512Bf16();
+bool HasAvx512Vnni();
 // A short description of the CPU features that matter to the kernels, for diagnostics.
 std::string CpuFeatureString();
 // Cores this process may run on (affinity mask / cgroup aware where the OS tells).
@@ -28,6 +31,10 @@ int AvailableCores();
 #define BK_X86 1
 #define BK_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define BK_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c,prefer-vector-width=512")))
+#define BK_TARGET_AVX512_BF16 \
+  __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,avx2,fma,f16c,prefer-vector-width=512")))
+#define BK_TARGET_AVX512_VNNI \
+  __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c,prefer-vector-width=512")))
 #else
 #define BK_X86 0
 #endif

@@ -70,7 +70,21 @@ struct Buffer {
 
 class CpuModel final : public Model {
  public:
-  CpuModel(const ModelConfig& config, int threads) : Model(config), pool_(threads), isa_(cpu::DetectIsa()) {}
+  CpuModel(const ModelConfig& config, const EngineOptions& options, int threads)
+      : Model(config), pool_(threads), isa_(cpu::DetectIsa()) {
+    // Reduced precision only where this CPU has the dot-product instructions; otherwise say why.
+    const cpu::WeightFormat want = options.dtype == ComputeDType::kBFloat16 ? cpu::WeightFormat::kBF16
+                                   : options.dtype == ComputeDType::kInt8   ? cpu::WeightFormat::kInt8
+                                                                            : cpu::WeightFormat::kF32;
+    if (cpu::SupportsFormat(want)) {
+      format_ = want;
+      dtype_ = options.dtype;
+    } else {
+      dtype_fallback_ = std::string(ComputeDTypeName(options.dtype)) + " needs " +
+                        (want == cpu::WeightFormat::kBF16 ? "AVX512-BF16" : "AVX512-VNNI") +
+                        ", which this CPU lacks (or BERTKIT_ISA disables): computing in float32";
+    }
+  }
 
   Status Load(const std::vector<TensorView>& tensors);
   Status Forward(const BatchInput& in, const ForwardOutputs& out) override;
@@ -82,6 +96,9 @@ class CpuModel final : public Model {
 
   cpu::ThreadPool pool_;
   cpu::Isa isa_;
+  cpu::WeightFormat format_ = cpu::WeightFormat::kF32;  // of the encoder's linear layers
+  ComputeDType dtype_ = ComputeDType::kFloat32;
+  std::string dtype_fallback_;
   std::atomic<bool> busy_{false};
 
   // BertEmbeddings
@@ -102,7 +119,7 @@ class CpuModel final : public Model {
   int64_t weight_bytes_ = 0;
 
   // Workspace, reused across forwards.
-  Buffer hidden_, qkv_, context_, attention_output_, intermediate_, first_tokens_, pooled_, head_, scratch_;
+  Buffer hidden_, qkv_, context_, attention_output_, intermediate_, first_tokens_, pooled_, head_, scratch_, linear_scratch_;
   std::vector<int32_t> positions_;
   std::vector<int64_t> probs_offsets_;
 };
@@ -114,8 +131,9 @@ Status CpuModel::Load(const std::vector<TensorView>& tensors) {
   const int64_t H = c.hidden_size;
   std::vector<float> scratch[3];  // reused: one tensor at a time (three for the fused QKV)
   auto oom = [](const std::string& what) { return Status(StatusCode::kOutOfMemory, "out of memory packing " + what); };
-  auto pack = [&](const std::vector<const float*>& rows, int64_t k, const std::string& what, PackedWeight* out) -> Status {
-    if (!cpu::PackWeight(rows.data(), static_cast<int64_t>(rows.size()), k, isa_, out, &pool_)) return oom(what);
+  auto pack = [&](const std::vector<const float*>& rows, int64_t k, const std::string& what, PackedWeight* out,
+                  cpu::WeightFormat format = cpu::WeightFormat::kF32) -> Status {
+    if (!cpu::PackWeight(rows.data(), static_cast<int64_t>(rows.size()), k, isa_, out, &pool_, format)) return oom(what);
     weight_bytes_ += out->bytes();
     return Status::Ok();
   };
@@ -129,10 +147,10 @@ Status CpuModel::Load(const std::vector<TensorView>& tensors) {
     weight_bytes_ += static_cast<int64_t>(out->size() * sizeof(float));
     return Status::Ok();
   };
-  auto linear = [&](const std::string& name, Linear* l) -> Status {
+  auto linear = [&](const std::string& name, Linear* l, cpu::WeightFormat format = cpu::WeightFormat::kF32) -> Status {
     const TensorView& w = reader.View(name + ".weight");
     BK_RETURN_IF_ERROR(reader.ReadF32(name + ".weight", &scratch[0]));
-    BK_RETURN_IF_ERROR(pack(rows_of(scratch[0], w.dims[0], w.dims[1]), w.dims[1], name, &l->weight));
+    BK_RETURN_IF_ERROR(pack(rows_of(scratch[0], w.dims[0], w.dims[1]), w.dims[1], name, &l->weight, format));
     return vec(name + ".bias", &l->bias);
   };
   auto layer_norm = [&](const std::string& name, LayerNorm* ln) -> Status {
@@ -169,11 +187,11 @@ Status CpuModel::Load(const std::vector<TensorView>& tensors) {
       L.attention_self_qkv.bias.insert(L.attention_self_qkv.bias.end(), b.begin(), b.end());
     }
     weight_bytes_ += static_cast<int64_t>(L.attention_self_qkv.bias.size() * sizeof(float));
-    BK_RETURN_IF_ERROR(pack(rows, H, p + "attention.self", &L.attention_self_qkv.weight));
-    BK_RETURN_IF_ERROR(linear(p + "attention.output.dense", &L.attention_output_dense));
+    BK_RETURN_IF_ERROR(pack(rows, H, p + "attention.self", &L.attention_self_qkv.weight, format_));
+    BK_RETURN_IF_ERROR(linear(p + "attention.output.dense", &L.attention_output_dense, format_));
     BK_RETURN_IF_ERROR(layer_norm(p + "attention.output.LayerNorm", &L.attention_output_LayerNorm));
-    BK_RETURN_IF_ERROR(linear(p + "intermediate.dense", &L.intermediate_dense));
-    BK_RETURN_IF_ERROR(linear(p + "output.dense", &L.output_dense));
+    BK_RETURN_IF_ERROR(linear(p + "intermediate.dense", &L.intermediate_dense, format_));
+    BK_RETURN_IF_ERROR(linear(p + "output.dense", &L.output_dense, format_));
     BK_RETURN_IF_ERROR(layer_norm(p + "output.LayerNorm", &L.output_LayerNorm));
   }
   if (reader.Has("pooler.dense.weight")) BK_RETURN_IF_ERROR(linear("pooler.dense", &pooler_dense_));
@@ -205,6 +223,8 @@ void CpuModel::ApplyLinear(const float* x, int64_t m, int64_t ldx, const Linear&
   a.epilogue = e;
   a.y = y;
   a.ldy = l.weight.n;
+  const int64_t scratch_bytes = cpu::LinearScratchBytes(m, l.weight);
+  if (scratch_bytes > 0) a.scratch = linear_scratch_.Get((scratch_bytes + 3) / 4);
   cpu::Linear(a, &pool_);
 }
 
@@ -389,9 +409,12 @@ ModelInfo CpuModel::Info() const {
   info.backend = "cpu";
   info.isa = cpu::IsaName(isa_);
   info.threads = pool_.size();
+  info.dtype = ComputeDTypeName(dtype_);
+  info.dtype_fallback = dtype_fallback_;
   info.weight_bytes = weight_bytes_;
   int64_t ws = 0;
-  for (const Buffer* b : {&hidden_, &qkv_, &context_, &attention_output_, &intermediate_, &first_tokens_, &pooled_, &head_, &scratch_})
+  for (const Buffer* b : {&hidden_, &qkv_, &context_, &attention_output_, &intermediate_, &first_tokens_, &pooled_, &head_, &scratch_,
+                          &linear_scratch_})
     ws += b->mem.size * static_cast<int64_t>(sizeof(float));
   info.workspace_bytes = ws;
   return info;
@@ -405,7 +428,7 @@ Status CreateCpuModel(const ModelConfig& config, const std::vector<TensorView>& 
   if (options.threads < 0 || options.threads > 1024) return InvalidArgument("threads must be in [0, 1024]");
   const int threads = options.threads == 0 ? cpu::AvailableCores() : options.threads;
   try {
-    auto model = std::make_unique<CpuModel>(config, threads);
+    auto model = std::make_unique<CpuModel>(config, options, threads);
     BK_RETURN_IF_ERROR(model->Load(tensors));
     *out = std::move(model);
     return Status::Ok();

@@ -1,72 +1,70 @@
-// Register-blocked GEMM over pre-packed weights, written with vector extensions and compiled
-// once per ISA (function target attributes), dispatched at run time by the ISA the weights were
-// packed for. Each task owns a block of rows x a block of panels and walks the whole K, keeping an
-// MR x NR tile of C in registers; the epilogue (bias, activation, residual) runs on that tile
-// before it is stored, so the output is written exactly once.
+// Register-blocked GEMM over pre-packed weights. The float32 kernels are written with vector
+// extensions and compiled once per ISA (function target attributes), dispatched at run time by
+// the ISA the weights were packed for. Each task owns a block of rows x a block of panels and
+// walks the whole K, keeping an MR x NR tile of C in registers; the epilogue (bias, activation,
+// residual) runs on that tile before it is stored, so the output is written exactly once.
+// bf16 and int8 kernels: gemm_bf16.cc, gemm_int8.cc.
 #include "cpu/gemm.h"
 
 #include <algorithm>
-#if defined(_WIN32)
-#include <malloc.h>
-#endif
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
+#if defined(_WIN32)
+#include <malloc.h>
+#endif
 
-#include "cpu/simd.h"
+#include "cpu/gemm_internal.h"
 
 namespace bertkit::cpu {
 
-using namespace simd;
-
 #if defined(_WIN32)
-void AlignedFloats::Free::operator()(float* p) const { _aligned_free(p); }
-static void* AlignedAlloc(size_t bytes) { return _aligned_malloc(bytes, 64); }
+void* AlignedAlloc(size_t bytes) { return _aligned_malloc((bytes + 63) / 64 * 64, 64); }
+void AlignedFree(void* p) { _aligned_free(p); }
 #else
-void AlignedFloats::Free::operator()(float* p) const { std::free(p); }
-static void* AlignedAlloc(size_t bytes) { return std::aligned_alloc(64, bytes); }
+// aligned_alloc wants a size that is a multiple of the alignment.
+void* AlignedAlloc(size_t bytes) { return std::aligned_alloc(64, (bytes + 63) / 64 * 64); }
+void AlignedFree(void* p) { std::free(p); }
 #endif
 
-bool AlignedFloats::Allocate(int64_t n) {
-  size_t bytes = static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(float);
-  bytes = (bytes + 63) / 64 * 64;  // aligned_alloc wants a multiple of the alignment
-  float* p = static_cast<float*>(AlignedAlloc(bytes));
-  if (p == nullptr) return false;
-  ptr.reset(p);
-  size = n;
-  return true;
+// Defined in gemm_bf16.cc / gemm_int8.cc.
+namespace detail {
+void PackPanelBf16(const float* const* rows, int64_t n, int64_t k, int64_t kpad, int nr, int64_t p, uint16_t* panel);
+void PackPanelInt8(const float* const* rows, int64_t n, int64_t k, int64_t kpad, int nr, int64_t p, int8_t* panel, float* scale,
+                   int32_t* colsum);
+void LinearBf16(const LinearArgs& a, ThreadPool* pool);
+void LinearInt8(const LinearArgs& a, ThreadPool* pool);
+}  // namespace detail
+
+using namespace simd;
+using namespace detail;
+
+const char* WeightFormatName(WeightFormat f) {
+  switch (f) {
+    case WeightFormat::kF32: return "float32";
+    case WeightFormat::kBF16: return "bfloat16";
+    case WeightFormat::kInt8: return "int8";
+  }
+  return "float32";
+}
+
+bool SupportsFormat(WeightFormat f) {
+  switch (f) {
+    case WeightFormat::kF32: return true;
+    case WeightFormat::kBF16: return DetectIsa() == Isa::kAvx512 && HasAvx512Bf16();
+    case WeightFormat::kInt8: return DetectIsa() == Isa::kAvx512 && HasAvx512Vnni();
+  }
+  return false;
+}
+
+int64_t PackedWeight::bytes() const {
+  return f32.size * 4 + bf16.size * 2 + int8.size + scale.size * 4 + colsum.size * 4;
 }
 
 namespace {
 
-// Tile shapes per ISA: MR rows x (NV vectors of V) columns, sized so that the MR*NV accumulators
-// plus the B vectors fit the register file (16 xmm / 16 ymm / 32 zmm).
-struct TileShape {
-  int mr;
-  int nr;
-};
-TileShape ShapeFor(Isa isa) {
-  switch (isa) {
-    case Isa::kAvx512: return {6, 64};
-    case Isa::kAvx2: return {6, 16};
-    case Isa::kGeneric: return {4, 8};
-  }
-  return {4, 8};
-}
-
-template <class V>
-BK_INLINE V ApplyEpilogue(V v, Epilogue e) {
-  switch (e) {
-    case Epilogue::kNone: return v;
-    case Epilogue::kGelu: return GeluErf<V>(v);
-    case Epilogue::kGeluTanh: return GeluTanh<V>(v);
-    case Epilogue::kRelu: return Relu<V>(v);
-    case Epilogue::kTanh: return Tanh<V>(v);
-  }
-  return v;
-}
-
-// One MR x NR tile: acc = A[0:MR, :] . panel, then epilogue and store of the valid columns.
+// One MR x NR tile: acc = A[0:MR, :] . panel, then the epilogue.
 template <class V, int MR, int NV>
 BK_INLINE void Tile(const LinearArgs& a, int64_t row, const float* panel, int64_t col, int64_t ncols) {
   constexpr int L = Traits<V>::kLanes;
@@ -85,27 +83,7 @@ BK_INLINE void Tile(const LinearArgs& a, int64_t row, const float* panel, int64_
       for (int v = 0; v < NV; ++v) acc[r][v] += xv * b[v];
     }
   }
-  alignas(64) float bias[NR];
-  if (a.bias != nullptr) {
-    std::memcpy(bias, a.bias + col, ncols * sizeof(float));
-    for (int64_t j = ncols; j < NR; ++j) bias[j] = 0.f;
-  } else {
-    for (int j = 0; j < NR; ++j) bias[j] = 0.f;
-  }
-  for (int r = 0; r < MR; ++r) {
-    alignas(64) float out[NR];
-    for (int v = 0; v < NV; ++v) {
-      V y = ApplyEpilogue<V>(acc[r][v] + Load<V>(bias + v * L), a.epilogue);
-      Store<V>(out + v * L, y);
-    }
-    float* dst = a.y + (row + r) * a.ldy + col;
-    if (a.residual != nullptr) {
-      const float* res = a.residual + (row + r) * a.ldr + col;
-      for (int64_t j = 0; j < ncols; ++j) dst[j] = out[j] + res[j];
-    } else {
-      std::memcpy(dst, out, ncols * sizeof(float));
-    }
-  }
+  StoreTile<V, MR, NV>(a, row, col, ncols, acc);
 }
 
 template <class V, int MR, int NV>
@@ -116,29 +94,16 @@ BK_INLINE void TileRows(const LinearArgs& a, int64_t row, int64_t rows, const fl
   }
 }
 
-struct Plan {
-  int64_t row_block;    // rows per task, a multiple of MR
-  int64_t panel_block;  // panels per task
-  int64_t row_tasks;
-  int64_t panel_tasks;
-  int64_t panels;
-};
-
 template <class V, int MR, int NV>
 BK_INLINE void RunTask(const LinearArgs& a, const Plan& plan, int64_t task) {
   constexpr int NR = Traits<V>::kLanes * NV;
-  const int64_t rt = task % plan.row_tasks;
-  const int64_t pt = task / plan.row_tasks;
-  const int64_t r0 = rt * plan.row_block, r1 = std::min(a.m, r0 + plan.row_block);
-  const int64_t p0 = pt * plan.panel_block, p1 = std::min(plan.panels, p0 + plan.panel_block);
-  const int64_t n = a.w->n, k = a.w->k;
+  const int64_t r0 = plan.RowBegin(task), r1 = std::min(a.m, r0 + plan.row_block);
+  const int64_t p0 = plan.PanelBegin(task), p1 = std::min(plan.panels, p0 + plan.panel_block);
   for (int64_t p = p0; p < p1; ++p) {
-    const float* panel = a.w->data.data() + p * k * NR;
+    const float* panel = a.w->f32.data() + p * a.w->k * NR;
     const int64_t col = p * NR;
-    const int64_t ncols = std::min<int64_t>(NR, n - col);
-    for (int64_t r = r0; r < r1; r += MR) {
-      TileRows<V, MR, NV>(a, r, std::min<int64_t>(MR, r1 - r), panel, col, ncols);
-    }
+    const int64_t ncols = std::min<int64_t>(NR, a.w->n - col);
+    for (int64_t r = r0; r < r1; r += MR) TileRows<V, MR, NV>(a, r, std::min<int64_t>(MR, r1 - r), panel, col, ncols);
   }
 }
 
@@ -148,27 +113,43 @@ BK_TARGET_AVX2 void TaskAvx2(const LinearArgs& a, const Plan& plan, int64_t task
 BK_TARGET_AVX512 void TaskAvx512(const LinearArgs& a, const Plan& plan, int64_t task) { RunTask<f32x16, 6, 4>(a, plan, task); }
 #endif
 
+void PackPanelF32(const float* const* rows, int64_t n, int64_t k, int nr, int64_t p, float* panel) {
+  for (int j = 0; j < nr; ++j) {
+    const int64_t col = p * nr + j;
+    const float* src = col < n ? rows[col] : nullptr;
+    for (int64_t kk = 0; kk < k; ++kk) panel[kk * nr + j] = src ? src[kk] : 0.f;
+  }
+}
+
 }  // namespace
 
-bool PackWeight(const float* const* rows, int64_t n, int64_t k, Isa isa, PackedWeight* out, ThreadPool* pool) {
+bool PackWeight(const float* const* rows, int64_t n, int64_t k, Isa isa, PackedWeight* out, ThreadPool* pool,
+                WeightFormat format) {
   const int nr = ShapeFor(isa).nr;
   const int64_t panels = (n + nr - 1) / nr;
-  if (!out->data.Allocate(panels * k * nr)) return false;
+  out->format = format;
   out->n = n;
   out->k = k;
   out->nr = nr;
   out->isa = isa;
-  float* dst = out->data.data();
+  bool ok = true;
+  switch (format) {
+    case WeightFormat::kF32: out->kpad = k; ok = out->f32.Allocate(panels * k * nr); break;
+    case WeightFormat::kBF16: out->kpad = (k + 1) / 2 * 2; ok = out->bf16.Allocate(panels * out->kpad * nr); break;
+    case WeightFormat::kInt8:
+      out->kpad = (k + 3) / 4 * 4;
+      ok = out->int8.Allocate(panels * out->kpad * nr) && out->scale.Allocate(panels * nr) && out->colsum.Allocate(panels * nr);
+      break;
+  }
+  if (!ok) return false;
   auto pack_panel = [&](int64_t p, int) {
-    float* panel = dst + p * k * nr;
-    for (int j = 0; j < nr; ++j) {
-      const int64_t col = p * nr + j;
-      if (col < n) {
-        const float* src = rows[col];
-        for (int64_t kk = 0; kk < k; ++kk) panel[kk * nr + j] = src[kk];
-      } else {
-        for (int64_t kk = 0; kk < k; ++kk) panel[kk * nr + j] = 0.f;
-      }
+    switch (format) {
+      case WeightFormat::kF32: PackPanelF32(rows, n, k, nr, p, out->f32.data() + p * k * nr); break;
+      case WeightFormat::kBF16: PackPanelBf16(rows, n, k, out->kpad, nr, p, out->bf16.data() + p * out->kpad * nr); break;
+      case WeightFormat::kInt8:
+        PackPanelInt8(rows, n, k, out->kpad, nr, p, out->int8.data() + p * out->kpad * nr, out->scale.data() + p * nr,
+                      out->colsum.data() + p * nr);
+        break;
     }
   };
   if (pool != nullptr) {
@@ -179,29 +160,45 @@ bool PackWeight(const float* const* rows, int64_t n, int64_t k, Isa isa, PackedW
   return true;
 }
 
-bool PackWeight(const float* w, int64_t n, int64_t k, Isa isa, PackedWeight* out, ThreadPool* pool) {
+bool PackWeight(const float* w, int64_t n, int64_t k, Isa isa, PackedWeight* out, ThreadPool* pool, WeightFormat format) {
   std::vector<const float*> rows(n);
   for (int64_t i = 0; i < n; ++i) rows[i] = w + i * k;
-  return PackWeight(rows.data(), n, k, isa, out, pool);
+  return PackWeight(rows.data(), n, k, isa, out, pool, format);
+}
+
+RowQuant QuantizeRow(const float* x, int64_t k, int64_t kpad, uint8_t* q) {
+  float lo = 0.f, hi = 0.f;
+  for (int64_t i = 0; i < k; ++i) {
+    lo = std::min(lo, x[i]);
+    hi = std::max(hi, x[i]);
+  }
+  RowQuant rq;
+  rq.scale = hi > lo ? (hi - lo) / 255.f : 1.f;
+  const float inv = 1.f / rq.scale;
+  rq.zero_point = static_cast<int32_t>(std::nearbyint(-lo * inv));
+  for (int64_t i = 0; i < k; ++i) {
+    const float v = std::nearbyint(x[i] * inv) + static_cast<float>(rq.zero_point);
+    q[i] = static_cast<uint8_t>(std::min(255.f, std::max(0.f, v)));
+  }
+  for (int64_t i = k; i < kpad; ++i) q[i] = 0;  // meets zero weights
+  return rq;
+}
+
+int64_t LinearScratchBytes(int64_t m, const PackedWeight& w) {
+  switch (w.format) {
+    case WeightFormat::kF32: return 0;
+    case WeightFormat::kBF16: return m * w.kpad * 2;
+    case WeightFormat::kInt8: return (m * w.kpad + 63) / 64 * 64 + m * static_cast<int64_t>(sizeof(RowQuant));
+  }
+  return 0;
 }
 
 void Linear(const LinearArgs& a, ThreadPool* pool) {
   if (a.m <= 0) return;
-  const TileShape shape = ShapeFor(a.w->isa);
-  Plan plan;
-  plan.panels = (a.w->n + shape.nr - 1) / shape.nr;
-  // Rows per task: enough to reuse each panel from cache, few enough to give every thread work.
-  const int threads = pool->size();
-  plan.row_block = std::max<int64_t>(shape.mr, std::min<int64_t>(16 * shape.mr, (a.m + threads - 1) / threads));
-  plan.row_block = (plan.row_block + shape.mr - 1) / shape.mr * shape.mr;
-  plan.row_tasks = (a.m + plan.row_block - 1) / plan.row_block;
-  // Split the columns too when the rows alone leave threads idle (small batches).
-  const int64_t want_tasks = 4 * threads;
-  const int64_t panel_tasks = std::max<int64_t>(1, std::min<int64_t>(plan.panels, (want_tasks + plan.row_tasks - 1) / plan.row_tasks));
-  plan.panel_block = (plan.panels + panel_tasks - 1) / panel_tasks;
-  plan.panel_tasks = (plan.panels + plan.panel_block - 1) / plan.panel_block;
-
-  auto run = [&](int64_t task, int) {
+  if (a.w->format == WeightFormat::kBF16) return LinearBf16(a, pool);
+  if (a.w->format == WeightFormat::kInt8) return LinearInt8(a, pool);
+  const Plan plan = MakePlan(a.m, a.w->n, ShapeFor(a.w->isa), pool->size());
+  pool->ParallelFor(plan.tasks(), [&](int64_t task, int) {
     switch (a.w->isa) {
 #if BK_X86
       case Isa::kAvx512: TaskAvx512(a, plan, task); break;
@@ -209,8 +206,7 @@ void Linear(const LinearArgs& a, ThreadPool* pool) {
 #endif
       default: TaskGeneric(a, plan, task); break;
     }
-  };
-  pool->ParallelFor(plan.row_tasks * plan.panel_tasks, run);
+  });
 }
 
 }  // namespace bertkit::cpu

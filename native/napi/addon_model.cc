@@ -60,6 +60,8 @@ Napi::Value AddonModel::Info(const Napi::CallbackInfo& info) {
   o.Set("backend", mi.backend);
   o.Set("isa", mi.isa);
   o.Set("threads", mi.threads);
+  o.Set("dtype", mi.dtype);
+  o.Set("dtype_fallback", mi.dtype_fallback);
   o.Set("weight_bytes", static_cast<double>(mi.weight_bytes));
   o.Set("workspace_bytes", static_cast<double>(mi.workspace_bytes));
   return o;

@@ -26,15 +26,29 @@ export interface LoadModelOptions {
   device?: Device;
   /** CPU threads for this model's forwards; default: every core this process may use. */
   threads?: number;
+  /**
+   * What the encoder's linear layers compute in: 'float32' (default), 'bfloat16' (AVX512-BF16)
+   * or 'int8' (per-channel weights, per-row dynamic activation quantization, AVX512-VNNI). Where
+   * the CPU lacks the instructions the model computes in float32 and `backend.dtypeFallbackReason`
+   * says so.
+   */
+  dtype?: ComputeDType;
   /** Run the checkpoint as this architecture instead of config.architectures[0]. */
   architecture?: Architecture;
   /** Load the folder's tokenizer into `model.tokenizer` when it has one (default true). */
   tokenizer?: boolean;
 }
 
+export type ComputeDType = 'float32' | 'bfloat16' | 'int8';
+const DTYPES: readonly ComputeDType[] = ['float32', 'bfloat16', 'int8'];
+
 export interface BackendInfo {
   name: 'cpu';
   device: 'cpu';
+  /** What the encoder computes in (see LoadModelOptions.dtype). */
+  dtype: ComputeDType;
+  /** Why the requested dtype is not used. */
+  dtypeFallbackReason?: string;
   /** Kernels in use: 'avx512', 'avx2' or 'generic'. */
   isa: string;
   threads: number;
@@ -379,9 +393,14 @@ async function build(
   if (!Number.isInteger(threads) || threads < 0 || threads > 1024) {
     throw new InvalidInputError(`threads must be an integer in [0, 1024] (0 = all cores), got ${String(options.threads)}`);
   }
-  const native = await backend.binding.createModel(toNativeConfig(config, architecture, resolved.hasPooler), tensors, { threads });
+  const dtype = options.dtype ?? 'float32';
+  if (!DTYPES.includes(dtype)) {
+    throw new UnsupportedModelError(`dtype ${JSON.stringify(options.dtype)} is not supported; supported: ${DTYPES.join(', ')}`);
+  }
+  const native = await backend.binding.createModel(toNativeConfig(config, architecture, resolved.hasPooler), tensors, { threads, dtype });
   const info = native.info();
-  const backendInfo: BackendInfo = { name: 'cpu', device: 'cpu', isa: info.isa, threads: info.threads };
+  const backendInfo: BackendInfo = { name: 'cpu', device: 'cpu', dtype: info.dtype, isa: info.isa, threads: info.threads };
+  if (info.dtype_fallback) backendInfo.dtypeFallbackReason = info.dtype_fallback;
   if (backend.fallbackReason) backendInfo.fallbackReason = backend.fallbackReason;
   return new BertModel(
     native,

@@ -48,6 +48,8 @@ export type TensorView = {
 export interface EngineOptions {
   /** 0 = every core this process may use. */
   threads?: number;
+  /** bertkit::ComputeDType: what the encoder's linear layers compute in. */
+  dtype?: 'float32' | 'bfloat16' | 'int8';
 }
 
 /** bertkit::BatchInput: a packed batch; sequence s is tokens [cu_seqlens[s], cu_seqlens[s+1]). */
@@ -80,6 +82,9 @@ export interface ModelInfo {
   backend: string;
   isa: string;
   threads: number;
+  dtype: 'float32' | 'bfloat16' | 'int8';
+  /** Why the requested dtype is not used ('' when it is). */
+  dtype_fallback: string;
   weight_bytes: number;
   workspace_bytes: number;
 }

@@ -3,6 +3,8 @@
 // runs this binary once per ISA; an ISA the machine lacks falls back to the best it has).
 #include <cmath>
 #include <cstdio>
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <random>
 #include <string>
@@ -89,6 +91,90 @@ void TestLinear(ThreadPool* pool, Isa isa) {
         CHECK(worst <= 1.0, "Linear m=%lld n=%lld k=%lld epilogue=%d: error %.3g x tolerance", (long long)m, (long long)n,
               (long long)k, (int)e, worst);
       }
+}
+
+// bf16 and int8 GEMMs against references that quantize the same way (rounding to bf16; per
+// channel / per row int8). bf16 products are exact in fp32, so the only error is the fp32
+// accumulation, bounded as for the float32 GEMM. int8 dot products are exact integers; the
+// dequantization adds a few ulp: 1e-6 relative to the magnitude of the terms.
+void TestLinearQuantized(ThreadPool* pool) {
+  const int64_t ms[] = {1, 5, 13, 37};
+  const int64_t ns[] = {1, 17, 65, 130};
+  const int64_t ks[] = {1, 3, 7, 64, 129};
+  for (WeightFormat f : {WeightFormat::kBF16, WeightFormat::kInt8}) {
+    if (!SupportsFormat(f)) {
+      std::printf("%s GEMM not tested: this CPU (or BERTKIT_ISA) lacks the instructions\n", WeightFormatName(f));
+      continue;
+    }
+    int combo = 0;
+    for (int64_t m : ms)
+      for (int64_t n : ns)
+        for (int64_t k : ks) {
+          const Epilogue e = combo % 2 ? Epilogue::kGelu : Epilogue::kNone;
+          const bool with_residual = combo % 3 == 0;
+          ++combo;
+          auto x = Random(m * k, -2.f, 3.f), w = Random(n * k), b = Random(n), r = Random(m * n);
+          PackedWeight pw;
+          CHECK(PackWeight(w.data(), n, k, Isa::kAvx512, &pw, pool, f), "pack");
+          std::vector<uint8_t> scratch(LinearScratchBytes(m, pw) + 64);
+          std::vector<float> y(m * n, 7.f), yref(m * n);
+          LinearArgs a;
+          a.x = x.data();
+          a.ldx = k;
+          a.m = m;
+          a.w = &pw;
+          a.bias = b.data();
+          a.residual = with_residual ? r.data() : nullptr;
+          a.ldr = n;
+          a.epilogue = e;
+          a.y = y.data();
+          a.ldy = n;
+          a.scratch = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) / 64 * 64);
+          Linear(a, pool);
+          if (f == WeightFormat::kBF16) {
+            ref::LinearBf16Ref(x.data(), m, k, w.data(), n, b.data(), a.residual, e, yref.data());
+          } else {
+            ref::LinearInt8Ref(x.data(), m, k, w.data(), n, b.data(), a.residual, e, yref.data());
+          }
+          double worst = 0;
+          for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = 0; j < n; ++j) {
+              double scale = std::fabs(b[j]) + 1.0;
+              for (int64_t c = 0; c < k; ++c) scale += std::fabs(x[i * k + c] * w[j * k + c]);
+              worst = std::max(worst, std::fabs(y[i * n + j] - yref[i * n + j]) / (1e-6 * std::sqrt(static_cast<double>(k)) * scale));
+            }
+          CHECK(worst <= 1.0, "%s Linear m=%lld n=%lld k=%lld: error %.3g x tolerance", WeightFormatName(f), (long long)m,
+                (long long)n, (long long)k, worst);
+        }
+  }
+  // The packer's int8 quantization is the reference's, value for value.
+  if (SupportsFormat(WeightFormat::kInt8)) {
+    const int64_t n = 70, k = 37;
+    auto w = Random(n * k);
+    PackedWeight pw;
+    PackWeight(w.data(), n, k, Isa::kAvx512, &pw, nullptr, WeightFormat::kInt8);
+    std::vector<int8_t> q(n * k);
+    std::vector<float> s(n);
+    ref::QuantizeWeightsRef(w.data(), n, k, q.data(), s.data());
+    int bad = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      bad += pw.scale.data()[j] != s[j];
+      for (int64_t c = 0; c < k; ++c) {
+        const int64_t p = j / pw.nr, jj = j % pw.nr;
+        bad += pw.int8.data()[p * pw.kpad * pw.nr + ((c / 4) * pw.nr + jj) * 4 + c % 4] != q[j * k + c];
+      }
+    }
+    CHECK(bad == 0, "int8 packing differs from the reference quantization in %d values", bad);
+    auto x = Random(k, -3.f, 1.f);
+    std::vector<uint8_t> qa(k + 3), qb(k);
+    float sa, sb;
+    int32_t za, zb;
+    RowQuant rq = QuantizeRow(x.data(), k, k + 3, qa.data());
+    ref::QuantizeRowRef(x.data(), k, qb.data(), &sb, &zb);
+    sa = rq.scale;
+    za = rq.zero_point;
+    CHECK(sa == sb && za == zb && std::equal(qb.begin(), qb.end(), qa.begin()), "row quantization differs from the reference");
+  }
 }
 
 // The vectorized math against std:: in double on a dense grid. Bounds: exp 3e-7 relative (the
@@ -320,6 +406,7 @@ int main() {
   for (int threads : {1, 3}) {
     ThreadPool pool(threads);
     TestLinear(&pool, isa);
+    TestLinearQuantized(&pool);
     TestLayerNorm(&pool);
     TestEmbeddings(&pool);
     TestAttention(&pool, isa);

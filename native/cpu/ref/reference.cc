@@ -1,6 +1,8 @@
 #include "cpu/ref/reference.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -25,6 +27,79 @@ void LinearRef(const float* x, int64_t m, int64_t k, const float* w, int64_t n, 
       double acc = bias ? bias[j] : 0.0;
       for (int64_t c = 0; c < k; ++c) acc += static_cast<double>(x[i * k + c]) * w[j * k + c];
       double v = Activate(acc, e);
+      if (residual) v += residual[i * n + j];
+      y[i * n + j] = static_cast<float>(v);
+    }
+  }
+}
+
+namespace {
+float Bf16Value(float f) {
+  // Round to nearest even at 16 bits, written out rather than shared with the kernels.
+  uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  const uint32_t lsb = (bits >> 16) & 1u;
+  bits = ((bits + 0x7fffu + lsb) >> 16) << 16;
+  float r;
+  std::memcpy(&r, &bits, 4);
+  return r;
+}
+}  // namespace
+
+void LinearBf16Ref(const float* x, int64_t m, int64_t k, const float* w, int64_t n, const float* bias,
+                   const float* residual, Epilogue e, float* y) {
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      double acc = 0;
+      for (int64_t c = 0; c < k; ++c) acc += static_cast<double>(Bf16Value(x[i * k + c])) * Bf16Value(w[j * k + c]);
+      double v = Activate(acc + (bias ? bias[j] : 0.0), e);
+      if (residual) v += residual[i * n + j];
+      y[i * n + j] = static_cast<float>(v);
+    }
+  }
+}
+
+void QuantizeWeightsRef(const float* w, int64_t n, int64_t k, int8_t* q, float* scale) {
+  for (int64_t j = 0; j < n; ++j) {
+    float amax = 0;
+    for (int64_t c = 0; c < k; ++c) amax = std::max(amax, std::fabs(w[j * k + c]));
+    scale[j] = amax > 0 ? amax / 127.f : 1.f;
+    for (int64_t c = 0; c < k; ++c) {
+      float v = std::nearbyint(w[j * k + c] / scale[j]);
+      q[j * k + c] = static_cast<int8_t>(v < -127 ? -127 : v > 127 ? 127 : v);
+    }
+  }
+}
+
+void QuantizeRowRef(const float* x, int64_t k, uint8_t* q, float* scale, int32_t* zero_point) {
+  float lo = 0, hi = 0;
+  for (int64_t c = 0; c < k; ++c) {
+    lo = std::min(lo, x[c]);
+    hi = std::max(hi, x[c]);
+  }
+  *scale = hi > lo ? (hi - lo) / 255.f : 1.f;
+  const float inv = 1.f / *scale;
+  *zero_point = static_cast<int32_t>(std::nearbyint(-lo * inv));
+  for (int64_t c = 0; c < k; ++c) {
+    float v = std::nearbyint(x[c] * inv) + static_cast<float>(*zero_point);
+    q[c] = static_cast<uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);
+  }
+}
+
+void LinearInt8Ref(const float* x, int64_t m, int64_t k, const float* w, int64_t n, const float* bias,
+                   const float* residual, Epilogue e, float* y) {
+  std::vector<int8_t> wq(n * k);
+  std::vector<float> ws(n);
+  QuantizeWeightsRef(w, n, k, wq.data(), ws.data());
+  std::vector<uint8_t> xq(k);
+  for (int64_t i = 0; i < m; ++i) {
+    float xs;
+    int32_t zp;
+    QuantizeRowRef(x + i * k, k, xq.data(), &xs, &zp);
+    for (int64_t j = 0; j < n; ++j) {
+      int64_t acc = 0;
+      for (int64_t c = 0; c < k; ++c) acc += (static_cast<int64_t>(xq[c]) - zp) * wq[j * k + c];
+      double v = Activate(static_cast<double>(acc) * xs * ws[j] + (bias ? bias[j] : 0.0), e);
       if (residual) v += residual[i * n + j];
       y[i * n + j] = static_cast<float>(v);
     }

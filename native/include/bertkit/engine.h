@@ -71,8 +71,16 @@ struct TensorView {
   uint64_t offset = 0;
 };
 
+// What the encoder's linear layers compute in. kBFloat16 needs AVX512-BF16 and kInt8
+// AVX512-VNNI; where the CPU lacks them the model computes in float32 and ModelInfo says why.
+// Embeddings, LayerNorm, attention, the pooler and the task heads always compute in float32.
+enum class ComputeDType : int { kFloat32 = 0, kBFloat16, kInt8 };
+bool ParseComputeDType(std::string_view name, ComputeDType* out);
+const char* ComputeDTypeName(ComputeDType d);
+
 struct EngineOptions {
   int threads = 0;  // 0 = every core this process may use
+  ComputeDType dtype = ComputeDType::kFloat32;
 };
 
 // A packed batch: sequence s is tokens [cu_seqlens[s], cu_seqlens[s + 1]).
@@ -125,6 +133,8 @@ struct ModelInfo {
   std::string backend;      // "cpu"
   std::string isa;          // kernels in use: "avx512", "avx2", "generic"
   int threads = 0;
+  std::string dtype;            // what the encoder computes in: "float32", "bfloat16", "int8"
+  std::string dtype_fallback;   // why the requested dtype is not used (empty when it is)
   int64_t weight_bytes = 0;  // memory held for weights
   int64_t workspace_bytes = 0;
 };

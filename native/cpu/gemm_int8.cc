@@ -1,0 +1,119 @@
+// int8 GEMM: weights quantized per output channel (symmetric, [-127, 127]) and packed as
+// quadruples along K ([kpad/4][nr][4] per panel); activations quantized per row at run time to
+// uint8 with a zero point; AVX512-VNNI `vpdpbusd` (four u8 x s8 products per int32 lane, exact
+// int32 accumulation: kpad * 255 * 127 < 2^31 for any BERT width), dequantized in the epilogue:
+//   y = scale_x[r] * scale_w[c] * (acc - zero_point[r] * colsum[c]).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "cpu/gemm_internal.h"
+
+#if BK_X86
+#include <immintrin.h>
+#endif
+
+namespace bertkit::cpu::detail {
+
+void PackPanelInt8(const float* const* rows, int64_t n, int64_t k, int64_t kpad, int nr, int64_t p, int8_t* panel, float* scale,
+                   int32_t* colsum) {
+  for (int j = 0; j < nr; ++j) {
+    const int64_t col = p * nr + j;
+    const float* src = col < n ? rows[col] : nullptr;
+    float amax = 0.f;
+    for (int64_t kk = 0; src && kk < k; ++kk) amax = std::max(amax, std::fabs(src[kk]));
+    const float s = amax > 0.f ? amax / 127.f : 1.f;
+    int32_t sum = 0;
+    for (int64_t kk = 0; kk < kpad; ++kk) {
+      int32_t q = 0;
+      if (src && kk < k) q = static_cast<int32_t>(std::max(-127.f, std::min(127.f, std::nearbyint(src[kk] / s))));
+      panel[((kk / 4) * nr + j) * 4 + (kk % 4)] = static_cast<int8_t>(q);
+      sum += q;
+    }
+    scale[j] = s;
+    colsum[j] = sum;
+  }
+}
+
+#if BK_X86
+namespace {
+
+template <int MR>
+BK_TARGET_AVX512_VNNI BK_INLINE void TileInt8(const LinearArgs& a, const uint8_t* xq, const RowQuant* rq, int64_t row, int64_t p, int64_t col,
+                        int64_t ncols) {
+  constexpr int NV = 4, NR = 64;
+  const int64_t kq = a.w->kpad / 4;
+  const int64_t ldq = a.w->kpad;
+  const int8_t* panel = a.w->int8.data() + p * a.w->kpad * NR;
+  // Vector-extension accumulators: GCC keeps these in registers (with __m512i it spills).
+  i32x16 acc[MR][NV];
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = i32x16{};
+  for (int64_t i = 0; i < kq; ++i) {
+    __m512i b[NV];
+    for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_si512(panel + (i * NR + v * 16) * 4);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      int32_t quad;
+      std::memcpy(&quad, xq + (row + r) * ldq + 4 * i, 4);
+      const __m512i x = _mm512_set1_epi32(quad);
+      for (int v = 0; v < NV; ++v) acc[r][v] = (i32x16)_mm512_dpbusd_epi32((__m512i)acc[r][v], x, b[v]);
+    }
+  }
+  const float* scale = a.w->scale.data() + p * NR;
+  const int32_t* colsum = a.w->colsum.data() + p * NR;
+  f32x16 out[MR][NV];
+  for (int r = 0; r < MR; ++r) {
+    const __m512i zp = _mm512_set1_epi32(rq[row + r].zero_point);
+    const __m512 sx = _mm512_set1_ps(rq[row + r].scale);
+    for (int v = 0; v < NV; ++v) {
+      const __m512i corrected = _mm512_sub_epi32((__m512i)acc[r][v], _mm512_mullo_epi32(zp, _mm512_loadu_si512(colsum + v * 16)));
+      // (__builtin_convertvector rather than _mm512_cvtepi32_ps: GCC 12 warns on the latter.)
+      const f32x16 fc = __builtin_convertvector((i32x16)corrected, f32x16);
+      out[r][v] = fc * (f32x16)_mm512_mul_ps(sx, _mm512_loadu_ps(scale + v * 16));
+    }
+  }
+  StoreTile<f32x16, MR, NV>(a, row, col, ncols, out);
+}
+
+template <int MR>
+BK_TARGET_AVX512_VNNI BK_INLINE void TileRowsInt8(const LinearArgs& a, const uint8_t* xq, const RowQuant* rq, int64_t row, int64_t rows, int64_t p,
+                            int64_t col, int64_t ncols) {
+  if constexpr (MR > 0) {
+    if (rows == MR) return TileInt8<MR>(a, xq, rq, row, p, col, ncols);
+    return TileRowsInt8<MR - 1>(a, xq, rq, row, rows, p, col, ncols);
+  }
+}
+
+BK_TARGET_AVX512_VNNI void TaskInt8(const LinearArgs& a, const uint8_t* xq, const RowQuant* rq, const Plan& plan, int64_t task) {
+  constexpr int MR = 6, NR = 64;
+  const int64_t r0 = plan.RowBegin(task), r1 = std::min(a.m, r0 + plan.row_block);
+  const int64_t p0 = plan.PanelBegin(task), p1 = std::min(plan.panels, p0 + plan.panel_block);
+  for (int64_t p = p0; p < p1; ++p) {
+    const int64_t col = p * NR;
+    const int64_t ncols = std::min<int64_t>(NR, a.w->n - col);
+    for (int64_t r = r0; r < r1; r += MR) TileRowsInt8<MR>(a, xq, rq, r, std::min<int64_t>(MR, r1 - r), p, col, ncols);
+  }
+}
+
+}  // namespace
+#endif
+
+void LinearInt8(const LinearArgs& a, ThreadPool* pool) {
+#if BK_X86
+  const int64_t kpad = a.w->kpad;
+  auto* xq = static_cast<uint8_t*>(a.scratch);
+  // The per-row parameters follow the quantized rows, 64-byte aligned.
+  auto* rq = reinterpret_cast<RowQuant*>(xq + (a.m * kpad + 63) / 64 * 64);
+  pool->ParallelFor((a.m + 15) / 16, [&](int64_t t, int) {
+    for (int64_t r = t * 16; r < std::min(a.m, (t + 1) * 16); ++r) rq[r] = QuantizeRow(a.x + r * a.ldx, a.w->k, kpad, xq + r * kpad);
+  });
+  const Plan plan = MakePlan(a.m, a.w->n, ShapeFor(Isa::kAvx512), pool->size());
+  pool->ParallelFor(plan.tasks(), [&](int64_t task, int) { TaskInt8(a, xq, rq, plan, task); });
+#else
+  (void)a;
+  (void)pool;
+#endif
+}
+
+}  // namespace bertkit::cpu::detail
