@@ -348,3 +348,10 @@ test('vocabulary helpers', (t) => {
   t.deepEqual(tok.encode('hi').toJSON()['tokens'], ['[CLS]', 'hi', '[SEP]']);
   t.is(tok.encode('hello world').charToToken(7), 2);
 });
+
+test('sparse or huge vocabulary ids do not blow up memory', (t) => {
+  const tok = tokenizerFromVocab({ '[UNK]': 0, hello: 2_147_483_000, '[CLS]': 5, '[SEP]': 6 });
+  t.deepEqual(Array.from(tok.encode('hello x').ids), [5, 2_147_483_000, 0, 6]);
+  t.is(tok.idToToken(2_147_483_000), 'hello');
+  t.is(tok.decode([2_147_483_000]), 'hello');
+});

@@ -301,7 +301,7 @@ for (const [name, patch] of VARIANTS) {
       'x<tag>y', '  <tag>  ', '<tag><tag>', ' \t<tag>\n\u3000<tag> z', 'qq', 'aqq qq! qq_x (qq) éqq', 'FOOBAR foobar Foobar foobarfoobar',
       'hello   world Hello World HELLO WORLD', 'is this is isn\'t island is.', '[MASK]<tag>[SEP]', 'Hello World<tag>foobar',
     ].map((text): { text: string; pair?: string } => ({ text }));
-    const items: { text: string; pair?: string }[] = [...handmade, { text: 'is <tag> it', pair: 'foobar qq <tag>' }, ...corpus.slice(0, 1200)];
+    const items: { text: string; pair?: string }[] = [...handmade, { text: 'is <tag> it', pair: 'foobar qq <tag>' }, ...corpus.slice(0, 800)];
     const singles = items.filter((c) => c.pair === undefined).map((c) => c.text);
     for (const add of [true, false]) {
       // Singles as one batch (padding is per batch); pairs one by one.

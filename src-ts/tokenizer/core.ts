@@ -15,7 +15,10 @@
  * Every normalised character keeps the original span of the character it came from, which is
  * exactly what `tokenizers`' NormalizedString alignments give for these normalisers (its inserted
  * characters inherit the span of the character they were inserted after, i.e. the same one), so a
- * token's offsets are (start of its first character, end of its last).
+ * token's offsets are (start of its first character, end of its last). The one exception is NFD's
+ * canonical reordering under strip_accents, where Rust hands spans out by position: `normalizeInto`
+ * reproduces it, and the fused scanner sends the rare words it can affect (a surviving mark with a
+ * combining class, e.g. U+1D165) there.
  */
 import type { TokenBuffer } from './buffer.js';
 import {

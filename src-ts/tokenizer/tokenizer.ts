@@ -1,6 +1,17 @@
 /**
  * The Tokenizer: Hugging Face BERT tokenization (WordPiece) with `tokenizers`' semantics for
  * special tokens, truncation (with overflow windows), padding and decoding.
+ *
+ * Semantics worth knowing:
+ *  - Truncation tokenizes the whole text and then cuts, as `tokenizers` up to 0.22 does (0.23.x
+ *    stops early and drops overflow windows: huggingface/tokenizers#2091, an unfixed regression).
+ *  - An empty pair `encode(text, '')` is a pair with an empty second sequence, as in `tokenizers`;
+ *    transformers' `tok(text, '')` drops it (pass no pair for that).
+ *  - Unpaired surrogates read as U+FFFD (what the napi binding hands Rust), which clean_text deletes;
+ *    offsets still index the caller's string.
+ *  - Where Hugging Face raises, this throws InvalidInputError with its message; where it would
+ *    silently misbehave (maxLength shorter than the special tokens, which wraps around in Rust), this
+ *    throws too.
  */
 import { InvalidInputError } from '../errors.js';
 import { AddedMatcher, type AddedToken, type MatchRule } from './added.js';
@@ -189,6 +200,15 @@ function windows(len: number, maxLen: number, stride: number, dir: Side): [numbe
   return out;
 }
 
+/**
+ * A BERT WordPiece tokenizer. Build one with `loadTokenizer(dir)`, `tokenizerFromJSON(json)` or
+ * `tokenizerFromVocab(vocab, options)`; it is immutable apart from its default truncation/padding,
+ * and cheap to call from anywhere (no I/O, no async).
+ *
+ *   const enc = tok.encode('Where is it?', 'It is here.', { maxLength: 128, truncation: 'only_second', stride: 32 });
+ *   const batch = tok.encodeBatch(texts, { padding: true });   // batch.inputIds: Int32Array rows
+ *   tok.decode(enc.ids, { skipSpecialTokens: true });
+ */
 export class Tokenizer implements TokenNamer {
   /** The longest input the model accepts (tokenizer_config's `model_max_length`), or Infinity. */
   readonly modelMaxLength: number;

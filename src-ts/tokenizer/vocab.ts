@@ -289,7 +289,9 @@ export class Vocab {
       if (last >= 0xd800 && last <= 0xdbff) highEnd = true;
     }
     this.endsInHighSurrogate = highEnd;
-    this.byId = new Array<string | undefined>(maxId + 1).fill(undefined);
+    // Dense ids (the norm) get a packed array; absurdly sparse ones (a hostile file naming id
+    // 2^31 - 1) a holey one, rather than a 2^31-slot allocation.
+    this.byId = maxId < 4 * map.size + 1024 ? new Array<string | undefined>(maxId + 1).fill(undefined) : [];
     const trie = new Trie(Math.min(totalUnits, 1 << 22));
     for (const [tok, id] of map) {
       this.byId[id] = tok;
