@@ -8,6 +8,7 @@ import { pipeline, type PoolingMode } from '../src-ts/index.js';
 import { fixture } from './helpers/fixtures.js';
 import { loadGolden } from './helpers/golden.js';
 import { maxDiff, pipelineGolden } from './pipeline-helpers.js';
+import { references, sentenceTransformersFolder, ST_FOLDERS, tempDir } from './pipeline-variants.js';
 
 const FOLDERS = [
   'tiny-bert-model',
@@ -106,3 +107,85 @@ for (const folder of FOLDERS) {
     }
   });
 }
+
+test('sentence-transformers folders: every pooling mode, several modes, include_prompt false with prompts (references)', async (t) => {
+  const tmp = tempDir();
+  t.teardown(tmp.remove);
+  const texts: string[] = references.texts;
+  for (const name of Object.keys(ST_FOLDERS)) {
+    const exp = references.sentence_transformers[name];
+    await using st = await pipeline('sentence-embeddings', sentenceTransformersFolder(tmp.dir, name), { threads: 1 });
+    const out = await st(texts, { batchSize: 2 });
+    t.true(maxDiff(out, exp.default) < ATOL, `${name}: ${maxDiff(out, exp.default)}`);
+    if (name === 'cls-mean') t.is(out[0]!.length, 128);
+    if (name === 'prompt') {
+      t.is(st.settings.defaultPromptName, 'query');
+      t.false(st.settings.includePrompt);
+      t.true(maxDiff(await st(texts, { promptName: 'doc' }), exp.doc) < ATOL, 'promptName doc');
+      t.true(maxDiff(await st(texts, { prompt: 'search: ' }), exp.explicit) < ATOL, 'explicit prompt');
+      await t.throwsAsync(st(texts, { promptName: 'nope' }), { code: 'ERR_INVALID_INPUT', message: /query, doc/ });
+      // includePrompt true: the prompt's tokens count again (a different vector).
+      t.true(maxDiff(await st(texts, { includePrompt: true }), exp.default) > 1e-3);
+    }
+  }
+});
+
+test('pooling options: every mode through a plain folder, concatenation, normalisation, overrides', async (t) => {
+  await using st = await pipeline('sentence-embeddings', fixture('tiny-bert-model'), { threads: 1 });
+  t.deepEqual(st.settings.pooling, ['mean']); // sentence-transformers' default for a plain model
+  t.false(st.settings.normalize);
+  t.is(st.settings.maxSeqLength, 64);
+  const texts: string[] = references.texts;
+  const byMode = new Map<string, Float32Array[]>();
+  for (const mode of ['cls', 'max', 'mean', 'mean_sqrt_len_tokens', 'weightedmean', 'lasttoken'] as const) {
+    const v = await st(texts, { pooling: mode });
+    byMode.set(mode, v);
+    t.is(v[0]!.length, 64);
+  }
+  // mean_sqrt_len = mean * sqrt(n).
+  const n = st.tokenizer.encode(texts[0]!).length;
+  t.true(Math.abs(byMode.get('mean_sqrt_len_tokens')![0]![5]! - byMode.get('mean')![0]![5]! * Math.sqrt(n)) < 1e-4);
+  const both = await st(texts, { pooling: ['cls', 'mean'] });
+  t.is(both[1]!.length, 128);
+  t.true(maxDiff(both[1]!.subarray(0, 64), byMode.get('cls')![1]) === 0);
+  t.true(maxDiff(both[1]!.subarray(64), byMode.get('mean')![1]) === 0);
+  const unit = await st(texts[0]!, { pooling: 'max', normalize: true });
+  t.true(Math.abs(Math.hypot(...unit) - 1) < 1e-5);
+  // feature-extraction with a pooling option gives the same vectors.
+  await using fe = await pipeline('feature-extraction', fixture('tiny-bert-model'), { threads: 1 });
+  t.true(maxDiff(await fe(texts, { pooling: 'weightedmean', tokenizeOptions: { truncation: true } }), byMode.get('weightedmean')) === 0);
+  for (const o of [{ pooling: 'sum' }, { pooling: [] }, { pooling: 'none' }, { normalize: 1 }, { prompt: 3 }, { batchSize: -1 }]) {
+    await t.throwsAsync(st('x', o as any), { code: 'ERR_INVALID_INPUT' }, JSON.stringify(o));
+  }
+  await t.throwsAsync(pipeline('sentence-embeddings', fixture('tiny-bert-model'), { pooling: 'none' }), { code: 'ERR_INVALID_INPUT' });
+});
+
+test('batches are length-sorted internally and restored: any batchSize gives the same vectors in input order', async (t) => {
+  await using st = await pipeline('sentence-embeddings', fixture('tiny-bert-model'), { threads: 1, batchSize: 3 });
+  const texts: string[] = [...references.texts, ...references.texts.map((x: string) => `${x} dog dog`)];
+  const ref = await Promise.all(texts.map((x) => st(x)));
+  for (const batchSize of [1, 2, 5, 32]) {
+    const out = await st(texts, { batchSize });
+    t.true(maxDiff(out, ref) < 1e-6, `batchSize ${batchSize}`);
+  }
+  t.true(maxDiff(await st(texts), ref) < 1e-6, 'pipeline batchSize 3');
+});
+
+test('encoded input: padded rows with masks, a string array, bad rows', async (t) => {
+  await using st = await pipeline('sentence-embeddings', fixture('tiny-bert-model'), { threads: 1 });
+  const b = st.tokenizer.encodeBatch(['a dog', 'she took the long walk'], { padding: true });
+  const enc = await st({ inputIds: b.inputIds, attentionMask: b.attentionMask, tokenTypeIds: b.tokenTypeIds });
+  const txt = await st(['a dog', 'she took the long walk']);
+  t.true(maxDiff(enc, txt) < 1e-5);
+  for (const bad of [
+    { inputIds: [] },
+    { inputIds: [[101, 5000]] },
+    { inputIds: [[101, 1.5]] },
+    { inputIds: [[101, 102]], attentionMask: [[1]] },
+    { inputIds: [[101, 102]], attentionMask: [[1, 1], [1, 1]] },
+    { inputIds: [[101, 102]], tokenTypeIds: [[0, 7]] },
+  ]) {
+    await t.throwsAsync(st(bad as any), { code: 'ERR_INVALID_INPUT' }, JSON.stringify(bad));
+  }
+  await t.throwsAsync(st(b as any, { prompt: 'x' }), { code: 'ERR_INVALID_INPUT' });
+});

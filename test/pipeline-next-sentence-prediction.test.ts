@@ -18,7 +18,7 @@ for (const folder of ['tiny-bert-nsp', 'tiny-bert-pretraining-bin']) {
       t.true(Math.abs(out.isNextProbability - c.probs[0]) < 1e-5);
     }
     const b = g.batch_case;
-    const outs = await nsp(b.inputs.map((x: any) => ({ text: x.text, textPair: x.text_pair })));
+    const outs = await nsp(b.inputs.map((x: any) => ({ text: x.text, textPair: x.text_pair })) as { text: string; textPair: string }[]);
     t.is(outs.length, 2);
     outs.forEach((o, i) => {
       t.true(Math.abs(o.logits[0] - b.logits[i][0]) < 2e-5 && Math.abs(o.logits[1] - b.logits[i][1]) < 2e-5);

@@ -101,7 +101,6 @@ function settingsFrom(base: EmbeddingSettings, o: PoolingOptions): EmbeddingSett
 /** Embeds texts (or encoded rows) with the given settings; one result per input, in input order. */
 async function embed(
   model: BertModel,
-  tokenizer: Tokenizer,
   rows: Row[],
   settings: EmbeddingSettings,
   batchSize: number,
@@ -109,7 +108,6 @@ async function embed(
 ): Promise<(Float32Array | TokenEmbeddings)[]> {
   const H = model.config.hidden_size;
   const results = new Array<Float32Array | TokenEmbeddings>(rows.length);
-  void tokenizer;
   await runRows(model, rows, { batchSize }, (i, r) => {
     const hidden = r.tokens('lastHiddenState');
     if (settings.pooling === null) {
@@ -190,7 +188,7 @@ export async function createFeatureExtraction(model: string | BertModel, options
     const settings = settingsFrom(defaults, o);
     const { items, batched } = asBatch(inputs, (x, w) => checkString(x, w));
     const rows = encodeTexts(tokenizer, items, checkTokenizeOptions(o.tokenizeOptions));
-    const out = await embed(m, tokenizer, rows, settings, resolveBatchSize(o.batchSize, options.batchSize), 0);
+    const out = await embed(m, rows, settings, resolveBatchSize(o.batchSize, options.batchSize), 0);
     return batched ? out : out[0];
   });
 }
@@ -235,7 +233,7 @@ export async function createSentenceEmbeddings(model: string | BertModel, option
       if (isEncodedInput(inputs)) {
         if (o.prompt !== undefined || o.promptName !== undefined) throw new InvalidInputError('prompts apply to texts, not to encoded input');
         const rows = rowsFromEncoded(inputs, m.config.vocab_size);
-        return embed(m, tokenizer, rows, settings, batchSize, 0);
+        return embed(m, rows, settings, batchSize, 0);
       }
       let prompt = '';
       if (o.prompt !== undefined) {
@@ -258,9 +256,9 @@ export async function createSentenceEmbeddings(model: string | BertModel, option
       const enc: EncodeOptions = { ...(settings.maxSeqLength !== null && Number.isFinite(settings.maxSeqLength) ? { truncation: true, maxLength: settings.maxSeqLength } : {}), ...checkTokenizeOptions(o.tokenizeOptions) };
       const rows = encodeTexts(tokenizer, texts, enc);
       const skip = prompt && !settings.includePrompt ? promptLength(tokenizer, settings.doLowerCase ? prompt.toLowerCase() : prompt) : 0;
-      const out = await embed(m, tokenizer, rows, settings, batchSize, skip);
+      const out = await embed(m, rows, settings, batchSize, skip);
       return batched ? out : out[0];
     },
-    { settings: settings0 },
+    { settings: Object.freeze({ ...settings0, pooling: settings0.pooling && Object.freeze([...settings0.pooling]), prompts: Object.freeze({ ...settings0.prompts }) }) },
   );
 }

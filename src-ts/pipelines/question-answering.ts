@@ -198,7 +198,12 @@ export async function createQuestionAnswering(model: string | BertModel, options
     await runRows(
       m,
       rows,
-      { batchSize: resolveBatchSize(o.batchSize, options.batchSize), what: 'window of input', reportIndex: (r) => owner[r]! },
+      {
+        batchSize: resolveBatchSize(o.batchSize, options.batchSize),
+        what: 'window of input',
+        reportIndex: (r) => owner[r]!,
+        tooLongHint: `lower maxSeqLen (${maxSeqLen})`,
+      },
       (w, res) => {
         const enc = windows[w]!;
         const n = enc.length;

@@ -78,7 +78,7 @@ export async function createRerank(model: string | BertModel, options: PipelineO
     );
     const rows = enc.encodings.map(rowFromEncoding);
     const results = new Array<RerankResult>(docs.length);
-    await runRows(m, rows, { batchSize: resolveBatchSize(o.batchSize, options.batchSize), what: 'document' }, (i, r) => {
+    await runRows(m, rows, { batchSize: resolveBatchSize(o.batchSize, options.batchSize), what: 'document', tooLongHint: 'the query alone does not fit; shorten it' }, (i, r) => {
       const logit = r.sequence('logits')[0]!;
       results[i] = { corpusId: i, score: activation === 'sigmoid' ? sigmoid(logit) : logit };
       if (o.returnDocuments) results[i]!.text = docs[i]!;

@@ -71,6 +71,8 @@ export interface RunOptions {
   what?: string;
   /** Maps a row index to the index reported in messages. */
   reportIndex?: (row: number) => number;
+  /** What to do about an input that is too long (default: the tokenizeOptions truncation hint). */
+  tooLongHint?: string;
 }
 
 const CHUNK_FLOATS = 64 * 1024 * 1024;
@@ -91,7 +93,7 @@ export async function runRows(model: BertModel, rows: readonly Row[], opts: RunO
     if (n > maxLen) {
       throw new InvalidInputError(
         `${what} ${at} has ${n} tokens, more than the model's ${maxLen} positions (max_position_embeddings): ` +
-          'shorten it or pass tokenizeOptions: { truncation: true }',
+          (opts.tooLongHint ?? 'shorten it or pass tokenizeOptions: { truncation: true }'),
       );
     }
   }

@@ -219,13 +219,15 @@ export async function createTokenClassification(model: string | BertModel, optio
       if (strategy === 'none') {
         throw new InvalidInputError("stride splits long texts into windows whose entities are merged: it needs an aggregationStrategy other than 'none'");
       }
-      if (stride >= tokenizer.modelMaxLength) throw new InvalidInputError('stride must be less than the tokenizer\'s model_max_length (less the special tokens)');
+      if (stride >= Math.min(tokenizer.modelMaxLength, m.config.max_position_embeddings)) throw new InvalidInputError('stride must be less than the tokenizer\'s model_max_length (less the special tokens)');
     }
     const { items, batched } = asBatch(inputs, (x, w) => checkString(x, w));
-    // transformers truncates to the tokenizer's model_max_length; with a stride the rest becomes windows.
+    // transformers truncates to the tokenizer's model_max_length (bertkit caps it at the model's
+    // positions, where transformers would crash); with a stride the rest becomes windows.
     const enc = tokenizer.encodeBatch(items, {
       padding: false,
-      truncation: Number.isFinite(tokenizer.modelMaxLength) ? true : false,
+      truncation: true,
+      maxLength: Math.min(tokenizer.modelMaxLength, m.config.max_position_embeddings),
       ...(stride !== undefined ? { stride, returnOverflowing: true } : { returnOverflowing: false }),
     });
     const rows = enc.encodings.map(rowFromEncoding);

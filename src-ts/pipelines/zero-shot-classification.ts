@@ -70,6 +70,8 @@ export async function createZeroShotClassification(model: string | BertModel, op
     );
   }
   const L = m.config.num_labels;
+  // The tokenizer's limit, capped at the model's positions (transformers would crash past them).
+  const maxLength = Math.min(tokenizer.modelMaxLength, m.config.max_position_embeddings);
   const contradictionId = entailmentId === 0 ? L - 1 : 0;
 
   return makePipeline<ZeroShotClassificationPipeline>(
@@ -101,14 +103,14 @@ export async function createZeroShotClassification(model: string | BertModel, op
       // cannot fit.
       let enc: BatchEncoding;
       try {
-        enc = tokenizer.encodeBatch(pairs, { padding: false, truncation: 'only_first', returnOverflowing: false });
+        enc = tokenizer.encodeBatch(pairs, { padding: false, truncation: 'only_first', maxLength, returnOverflowing: false });
       } catch (err) {
         if (!(err instanceof InvalidInputError && /too short/.test(err.message))) throw err;
         enc = tokenizer.encodeBatch(pairs, { padding: false, truncation: false, returnOverflowing: false });
       }
       const rows = enc.encodings.map(rowFromEncoding);
       const logits = new Array<Float32Array>(rows.length);
-      await runRows(m, rows, { batchSize: resolveBatchSize(o.batchSize, options.batchSize), what: 'pair', reportIndex: (r) => Math.floor(r / labels.length) }, (i, r) => {
+      await runRows(m, rows, { batchSize: resolveBatchSize(o.batchSize, options.batchSize), what: 'text', reportIndex: (r) => Math.floor(r / labels.length), tooLongHint: 'the hypothesis alone does not fit; shorten the template or the label' }, (i, r) => {
         logits[i] = Float32Array.from(r.sequence('logits'));
       });
       const n = labels.length;

@@ -1,0 +1,123 @@
+/** pipeline(): tasks, model arguments, options, lifetime, errors. */
+import test from 'ava';
+import {
+  pipeline,
+  createModel,
+  loadModel,
+  loadTokenizer,
+  BertModel,
+  DisposedError,
+  InvalidInputError,
+  PIPELINE_TASKS,
+  UnsupportedModelError,
+} from '../src-ts/index.js';
+import { resolveModelDir } from '../src-ts/pipelines/index.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseSafetensors } from '../src-ts/weights/index.js';
+import { fixture } from './helpers/fixtures.js';
+import { tempDir } from './pipeline-variants.js';
+
+test('tasks and aliases', (t) => {
+  t.deepEqual([...PIPELINE_TASKS].sort(), [
+    'feature-extraction',
+    'fill-mask',
+    'ner',
+    'next-sentence-prediction',
+    'question-answering',
+    'rerank',
+    'sentence-embeddings',
+    'sentiment-analysis',
+    'text-classification',
+    'text-ranking',
+    'token-classification',
+    'zero-shot-classification',
+  ]);
+});
+
+test('unknown tasks, bad model arguments and options are typed errors', async (t) => {
+  await t.throwsAsync(pipeline('summarization' as any, fixture('tiny-bert-mlm')), { instanceOf: InvalidInputError, message: /unknown task/ });
+  await t.throwsAsync(pipeline('fill-mask', 42 as any), { instanceOf: InvalidInputError });
+  await t.throwsAsync(pipeline('fill-mask', ''), { instanceOf: InvalidInputError });
+  await t.throwsAsync(pipeline('fill-mask', fixture('tiny-bert-mlm'), null as any), { instanceOf: InvalidInputError });
+  await t.throwsAsync(pipeline('fill-mask', fixture('tiny-bert-mlm'), { dtype: 'float16' as any }), { instanceOf: UnsupportedModelError, message: /float32/ });
+  await t.throwsAsync(pipeline('fill-mask', fixture('tiny-bert-mlm'), { batchSize: 0 }), { instanceOf: InvalidInputError });
+  await t.throwsAsync(pipeline('fill-mask', fixture('tiny-bert-mlm'), { threads: -1 }), { instanceOf: InvalidInputError });
+  const tmp = tempDir();
+  t.teardown(tmp.remove);
+  // An empty folder: no config.json.
+  await t.throwsAsync(pipeline('fill-mask', tmp.dir), { code: 'ERR_INVALID_FILE' });
+});
+
+test('a string that is not a folder: Hub ids need the hub module (resolveModelDir)', async (t) => {
+  const err = await t.throwsAsync(pipeline('fill-mask', 'google-bert/bert-base-uncased'), { instanceOf: InvalidInputError });
+  t.regex(err!.message, /not a model folder; .*Hub ids need the hub module/);
+  t.is(await resolveModelDir(fixture('tiny-bert-mlm')), fixture('tiny-bert-mlm'));
+  await t.throwsAsync(resolveModelDir(fixture('tiny-bert-mlm', 'config.json')), { instanceOf: InvalidInputError });
+});
+
+test('each task refuses a checkpoint without its head, by folder and by model', async (t) => {
+  const cases: [Parameters<typeof pipeline>[0], string][] = [
+    ['fill-mask', 'tiny-bert-seqcls'],
+    ['text-classification', 'tiny-bert-mlm'],
+    ['token-classification', 'tiny-bert-qa'],
+    ['question-answering', 'tiny-bert-tokcls'],
+    ['next-sentence-prediction', 'tiny-bert-model'],
+    ['zero-shot-classification', 'tiny-bert-nsp'],
+    ['rerank', 'tiny-bert-mlm'],
+  ];
+  for (const [task, folder] of cases) {
+    await t.throwsAsync(pipeline(task, fixture(folder)), { instanceOf: UnsupportedModelError, message: new RegExp(task) }, `${task} on ${folder}`);
+  }
+  await using model = await loadModel(fixture('tiny-bert-seqcls'), { threads: 1 });
+  await t.throwsAsync(pipeline('fill-mask', model), { instanceOf: UnsupportedModelError, message: /BertForSequenceClassification/ });
+  // Every head has a last hidden state: the embedding tasks take any model.
+  const fe = await pipeline('feature-extraction', model);
+  t.is((await fe('a b'))[0]!.length, 4);
+});
+
+test('dispose: owned models are released, shared ones are not; calls after dispose reject', async (t) => {
+  const cls = await pipeline('text-classification', fixture('tiny-bert-seqcls'), { threads: 1 });
+  t.is(cls.task, 'text-classification');
+  t.true(cls.model instanceof BertModel);
+  t.is(cls.model.backend.threads, 1);
+  t.false(cls.disposed);
+  await cls.dispose();
+  await cls.dispose(); // twice is fine
+  t.true(cls.disposed);
+  t.true(cls.model.disposed);
+  await t.throwsAsync(cls('x'), { instanceOf: DisposedError, message: /pipeline/ });
+
+  const model = await loadModel(fixture('tiny-bert-seqcls'), { threads: 1 });
+  {
+    await using shared = await pipeline('text-classification', model);
+    t.is(shared.model, model);
+  }
+  t.false(model.disposed);
+  await model.dispose();
+  await t.throwsAsync(pipeline('text-classification', model), { instanceOf: DisposedError });
+});
+
+test('a model without a tokenizer needs options.tokenizer', async (t) => {
+  const dir = fixture('tiny-bert-model');
+  const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  const tensors = new Map<string, { dtype: 'F32'; dims: number[]; data: Uint8Array }>();
+  for (const [name, x] of parseSafetensors(readFileSync(join(dir, 'model.safetensors')), 'model.safetensors')) {
+    tensors.set(name, { dtype: x.dtype as 'F32', dims: x.dims, data: x.data });
+  }
+  await using model = await createModel(config, tensors, { threads: 1 });
+  t.is(model.tokenizer, undefined);
+  await t.throwsAsync(pipeline('feature-extraction', model), { instanceOf: InvalidInputError, message: /tokenizer/ });
+  const fe = await pipeline('feature-extraction', model, { tokenizer: await loadTokenizer(dir) });
+  t.is((await fe('a'))[0]!.length, 3);
+});
+
+test('concurrent calls on one pipeline and errors carry the caller stack', async (t) => {
+  await using fill = await pipeline('fill-mask', fixture('tiny-bert-mlm'), { threads: 1 });
+  const texts = Array.from({ length: 20 }, (_, i) => `word ${'a '.repeat(i)}[MASK]`);
+  const all = await Promise.all(texts.map((x) => fill(x, { topK: 1 })));
+  const batched = await fill(texts, { topK: 1 });
+  t.deepEqual(all, batched);
+  const err = await t.throwsAsync(fill('no mask'), { instanceOf: InvalidInputError });
+  t.regex(err!.stack ?? '', /pipeline-api\.test\.ts/);
+});
