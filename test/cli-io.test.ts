@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import { inBatches, readInputs, tableWriter } from '../src-ts/cli/io.js';
+import { inBatches, readInputs, tableWriter, type Input } from '../src-ts/cli/io.js';
 import { ProgressBar, formatBytes } from '../src-ts/cli/progress.js';
 import { UsageError } from '../src-ts/cli/usage.js';
 
@@ -79,14 +79,14 @@ test('stdin is read as it comes: the first batch is out before the input ends', 
   const stdin = new PassThrough();
   const batches = inBatches(readInputs({ args: [], files: [], format: 'text', stdin }), 2);
   stdin.write('a\nb\nc\n');
-  const first = await batches.next();
+  const values = (r: IteratorResult<Input[], void>) => (r.value as Input[]).map((x) => x.value);
   t.deepEqual(
-    first.value!.map((x) => x.value),
+    values(await batches.next()),
     ['a', 'b'],
   );
   stdin.end('d\n');
   t.deepEqual(
-    (await batches.next()).value!.map((x) => x.value),
+    values(await batches.next()),
     ['c', 'd'],
   );
   t.true((await batches.next()).done);

@@ -216,10 +216,10 @@ test('a transfer cut short is resumed with a Range request', async (t) => {
   const dir = await downloadModel('test-org/copy-4', { cacheDir: cacheDir(), endpoint: hub.endpoint });
   t.deepEqual(readFileSync(join(dir, 'model.safetensors')), model.get('model.safetensors')!);
   const cdn = requests(hub, from).filter((r) => r.server === 'cdn');
-  t.deepEqual(
-    cdn.map((r) => r.range),
-    [undefined, 'bytes=100000-'],
-  );
+  t.is(cdn.length, 2);
+  t.is(cdn[0]!.range, undefined);
+  const resumedAt = Number(/^bytes=(\d+)-$/.exec(cdn[1]!.range ?? '')?.[1]);
+  t.true(resumedAt > 0 && resumedAt <= 100_000, cdn[1]!.range);
 });
 
 test.serial('a killed download leaves nothing that loads; the next run resumes it', async (t) => {
@@ -230,7 +230,9 @@ test.serial('a killed download leaves nothing that loads; the next run resumes i
   await t.throwsAsync(downloadModel('test-org/copy-5', { cacheDir: cache, endpoint: hub.endpoint }), { instanceOf: BertError, message: /model\.safetensors/ });
   const blobs = readdirSync(join(root, 'blobs'));
   const partial = blobs.find((f) => f.endsWith('.incomplete'))!;
-  t.is(readFileSync(join(root, 'blobs', partial)).length, 250_000);
+  // Up to 5 x 50 000 bytes (the last bytes before a cut connection may never reach the client).
+  const have = readFileSync(join(root, 'blobs', partial)).length;
+  t.true(have > 0 && have <= 250_000, String(have));
   // No weights in the snapshot, no ref: offline there is nothing, and the folder does not load.
   t.false(existsSync(join(root, 'refs', 'main')));
   const snap = join(root, 'snapshots', hub.commitOf('test-org/copy-5'));
@@ -244,7 +246,7 @@ test.serial('a killed download leaves nothing that loads; the next run resumes i
     requests(hub, from)
       .filter((r) => r.server === 'cdn')
       .map((r) => r.range),
-    ['bytes=250000-'],
+    [`bytes=${have}-`],
   );
   t.deepEqual(readFileSync(join(dir, 'model.safetensors')), model.get('model.safetensors')!);
 });

@@ -147,8 +147,9 @@ export class Context {
   }
 
   /** Inputs from the positional arguments (from `argsFrom` on), --input files, or stdin. */
-  inputs(argsFrom = 0): AsyncGenerator<Input> {
+  inputs(argsFrom = 0, defaultFormat: InputFormat = 'text'): AsyncGenerator<Input> {
     return readInputs({
+      defaultFormat,
       args: this.positionals.slice(argsFrom),
       files: this.list('input'),
       format: oneOf(this.str('input-format'), 'input-format', ['text', 'jsonl'] as const) as InputFormat | undefined,
@@ -157,14 +158,14 @@ export class Context {
     });
   }
 
-  /** Inputs in batches of --batch-size, with a progress bar counting them. */
-  async *batches(argsFrom = 0, fallback = 32): AsyncGenerator<Input[]> {
+  /** Inputs in batches of --batch-size (default `fallback`), with a progress bar counting them. */
+  async *batches(argsFrom = 0, fallback = 32, defaultFormat: InputFormat = 'text'): AsyncGenerator<Input[]> {
     const size = this.batchSize(fallback);
     const bar = this.progress(this.command.name);
     const known = this.list('input').length === 0 && this.positionals.length > argsFrom ? this.positionals.length - argsFrom : undefined;
     let done = 0;
     try {
-      for await (const batch of inBatches(this.inputs(argsFrom), size)) {
+      for await (const batch of inBatches(this.inputs(argsFrom, defaultFormat), size)) {
         yield batch;
         done += batch.length;
         bar.update(done, known);

@@ -21,8 +21,10 @@ export interface InputSources {
   args: readonly string[];
   /** Files to read; '-' is stdin. Inputs from stdin when there are no arguments and no files. */
   files: readonly string[];
-  /** Default: 'jsonl' for files named *.jsonl / *.ndjson, else 'text'. */
+  /** Default: 'jsonl' for files named *.jsonl / *.ndjson, else `defaultFormat`. */
   format: InputFormat | undefined;
+  /** Default 'text'; 'jsonl' where a plain line cannot be an input. */
+  defaultFormat?: InputFormat;
   stdin: Readable & { isTTY?: boolean };
   /** Told when stdin is a terminal (the user must type inputs, Ctrl-D ends). */
   onInteractive?: () => void;
@@ -35,7 +37,7 @@ export async function* readInputs(src: InputSources): AsyncGenerator<Input> {
   for (const file of files) {
     const stdin = file === '-';
     if (stdin && src.stdin.isTTY) src.onInteractive?.();
-    const format = src.format ?? (/\.(jsonl|ndjson)$/i.test(file) ? 'jsonl' : 'text');
+    const format = src.format ?? (/\.(jsonl|ndjson)$/i.test(file) ? 'jsonl' : (src.defaultFormat ?? 'text'));
     const stream = stdin ? src.stdin : createReadStream(file, { encoding: 'utf8' });
     const name = stdin ? 'stdin' : file;
     if (!stdin) {

@@ -66,35 +66,49 @@ export function repoFromFolder(dir: string, skip = /^golden\./): Map<string, Buf
   return files;
 }
 
-/** model.safetensors split into two shards plus model.safetensors.index.json. */
-export function shardSafetensors(files: Map<string, Buffer>): Map<string, Buffer> {
-  const buf = files.get('model.safetensors')!;
+export interface StTensor {
+  dtype: string;
+  shape: number[];
+  bytes: Buffer;
+}
+
+/** The tensors of a safetensors file, in header order. */
+export function readSafetensors(buf: Buffer): Map<string, StTensor> {
   const n = Number(buf.readBigUInt64LE(0));
   const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
   const data = buf.subarray(8 + n);
-  const names = Object.keys(header).filter((k) => k !== '__metadata__');
-  const halves = [names.slice(0, names.length >> 1), names.slice(names.length >> 1)];
+  const out = new Map<string, StTensor>();
+  for (const [name, t] of Object.entries(header)) {
+    if (name !== '__metadata__') out.set(name, { dtype: t.dtype, shape: t.shape, bytes: data.subarray(t.data_offsets[0], t.data_offsets[1]) });
+  }
+  return out;
+}
+
+export function writeSafetensors(tensors: Map<string, StTensor>): Buffer {
+  const h: Record<string, unknown> = { __metadata__: { format: 'pt' } };
+  let at = 0;
+  for (const [name, t] of tensors) {
+    h[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [at, at + t.bytes.length] };
+    at += t.bytes.length;
+  }
+  let json = JSON.stringify(h);
+  json += ' '.repeat((8 - ((8 + json.length) % 8)) % 8);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  return Buffer.concat([len, Buffer.from(json), ...[...tensors.values()].map((t) => t.bytes)]);
+}
+
+/** model.safetensors split into two shards plus model.safetensors.index.json. */
+export function shardSafetensors(files: Map<string, Buffer>): Map<string, Buffer> {
+  const tensors = [...readSafetensors(files.get('model.safetensors')!)];
+  const halves = [tensors.slice(0, tensors.length >> 1), tensors.slice(tensors.length >> 1)];
   const out = new Map(files);
   out.delete('model.safetensors');
   const weightMap: Record<string, string> = {};
   halves.forEach((group, i) => {
     const shard = `model-0000${i + 1}-of-00002.safetensors`;
-    const h: Record<string, unknown> = { __metadata__: { format: 'pt' } };
-    const parts: Buffer[] = [];
-    let at = 0;
-    for (const name of group) {
-      const t = header[name]!;
-      const bytes = data.subarray(t.data_offsets[0], t.data_offsets[1]);
-      h[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [at, at + bytes.length] };
-      parts.push(bytes);
-      at += bytes.length;
-      weightMap[name] = shard;
-    }
-    let json = JSON.stringify(h);
-    json += ' '.repeat((8 - ((8 + json.length) % 8)) % 8);
-    const len = Buffer.alloc(8);
-    len.writeBigUInt64LE(BigInt(json.length));
-    out.set(shard, Buffer.concat([len, Buffer.from(json), ...parts]));
+    for (const [name] of group) weightMap[name] = shard;
+    out.set(shard, writeSafetensors(new Map(group)));
   });
   out.set('model.safetensors.index.json', Buffer.from(JSON.stringify({ metadata: {}, weight_map: weightMap })));
   return out;

@@ -2,6 +2,7 @@
 import type { Command } from '../app.js';
 import { bench } from './bench.js';
 import { download } from './download.js';
+import { classify, embed, fillMask, ner, qa, rerank } from './tasks.js';
 import { tokenize } from './tokenize.js';
 
-export const commands: readonly Command[] = [tokenize, download, bench];
+export const commands: readonly Command[] = [embed, classify, ner, qa, fillMask, rerank, tokenize, download, bench];
