@@ -106,3 +106,4 @@ export {
   type RerankPipeline,
   type RerankResult,
 } from './pipelines/index.js';
+export { resolveModel, downloadModel, type HubOptions } from './hub/index.js';
