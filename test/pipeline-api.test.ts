@@ -40,13 +40,23 @@ test('unknown tasks, bad model arguments and options are typed errors', async (t
   await t.throwsAsync(pipeline('fill-mask', 42 as any), { instanceOf: InvalidInputError });
   await t.throwsAsync(pipeline('fill-mask', ''), { instanceOf: InvalidInputError });
   await t.throwsAsync(pipeline('fill-mask', fixture('tiny-bert-mlm'), null as any), { instanceOf: InvalidInputError });
-  await t.throwsAsync(pipeline('fill-mask', fixture('tiny-bert-mlm'), { dtype: 'float16' as any }), { instanceOf: UnsupportedModelError, message: /float32/ });
+  await t.throwsAsync(pipeline('fill-mask', fixture('tiny-bert-mlm'), { dtype: 'float16' as any }), { instanceOf: UnsupportedModelError, message: /float32, bfloat16, int8/ });
   await t.throwsAsync(pipeline('fill-mask', fixture('tiny-bert-mlm'), { batchSize: 0 }), { instanceOf: InvalidInputError });
   await t.throwsAsync(pipeline('fill-mask', fixture('tiny-bert-mlm'), { threads: -1 }), { instanceOf: InvalidInputError });
   const tmp = tempDir();
   t.teardown(tmp.remove);
   // An empty folder: no config.json.
   await t.throwsAsync(pipeline('fill-mask', tmp.dir), { code: 'ERR_INVALID_FILE' });
+});
+
+test('dtype is passed to loadModel (reduced precision, or float32 with the reason)', async (t) => {
+  for (const dtype of ['bfloat16', 'int8'] as const) {
+    await using cls = await pipeline('text-classification', fixture('tiny-bert-seqcls'), { threads: 1, dtype });
+    const b = cls.model.backend;
+    t.true(b.dtype === dtype || (b.dtype === 'float32' && typeof b.dtypeFallbackReason === 'string'), JSON.stringify(b));
+    const out: any = await cls('a b', { topK: null });
+    t.is(out.length, 3);
+  }
 });
 
 test('a string that is not a folder: Hub ids need the hub module (resolveModelDir)', async (t) => {
@@ -77,8 +87,9 @@ test('each task refuses a checkpoint without its head, by folder and by model', 
 });
 
 test('dispose: owned models are released, shared ones are not; calls after dispose reject', async (t) => {
-  const cls = await pipeline('text-classification', fixture('tiny-bert-seqcls'), { threads: 1 });
+  const cls = await pipeline('text-classification', fixture('tiny-bert-seqcls'), { threads: 1, device: 'cpu', dtype: 'float32' });
   t.is(cls.task, 'text-classification');
+  t.is(cls.model.backend.device, 'cpu');
   t.true(cls.model instanceof BertModel);
   t.is(cls.model.backend.threads, 1);
   t.false(cls.disposed);

@@ -78,6 +78,8 @@ test('topK and functionToApply checks; pairs in a batch; bad inputs are typed er
   const both: any = await cls(['a b', { text: 'a', textPair: 'b' }], { topK: 3 });
   t.is(both.length, 2);
   t.deepEqual(both[1], await cls({ text: 'a', textPair: 'b' }, { topK: 3 }));
+  // As transformers' tokenizer: an empty textPair is dropped.
+  t.deepEqual(await cls({ text: 'a b', textPair: '' }), ((await cls('a b')) as any)[0]);
   const top1: any = await cls('a b', { topK: 1 });
   t.true(Array.isArray(top1) && top1.length === 1);
   for (const o of [{ topK: 0 }, { topK: 1.5 }, { functionToApply: 'tanh' }, { tokenizeOptions: { bogus: 1 } }, { batchSize: 0 }]) {

@@ -7,7 +7,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readConfig, type Architecture, type BertConfig } from '../config.js';
 import { BertError, DisposedError, InvalidInputError, UnsupportedModelError, captureCallerStack, withCallerStack } from '../errors.js';
-import { BertModel, loadModel } from '../model/bert-model.js';
+import { BertModel, loadModel, type ComputeDType } from '../model/bert-model.js';
 import type { Device } from '../native/select-backend.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 
@@ -17,8 +17,8 @@ export interface PipelineOptions {
   device?: Device;
   /** CPU threads of the model (loadModel's `threads`). Ignored for an already-loaded model. */
   threads?: number;
-  /** Compute type. Only 'float32' exists today; anything else is refused with UnsupportedModelError. */
-  dtype?: 'float32';
+  /** What the encoder computes in (loadModel's `dtype`: 'float32', 'bfloat16', 'int8'). Ignored for an already-loaded model. */
+  dtype?: ComputeDType;
   /** Sequences per forward when a call gets an array (default 32); a call's own `batchSize` wins. */
   batchSize?: number;
   /** A tokenizer to use instead of the model folder's. */
@@ -75,9 +75,6 @@ export interface Acquired {
 
 function checkCommonOptions(options: PipelineOptions): void {
   if (options === null || typeof options !== 'object') throw new InvalidInputError('pipeline options must be an object');
-  if (options.dtype !== undefined && options.dtype !== 'float32') {
-    throw new UnsupportedModelError(`dtype ${JSON.stringify(options.dtype)} is not supported; supported: float32`);
-  }
   if (options.batchSize !== undefined) checkBatchSize(options.batchSize);
 }
 
@@ -117,6 +114,7 @@ export async function acquireModel(model: string | BertModel, req: ModelRequirem
   const loaded = await loadModel(dir, {
     ...(options.device !== undefined ? { device: options.device } : {}),
     ...(options.threads !== undefined ? { threads: options.threads } : {}),
+    ...(options.dtype !== undefined ? { dtype: options.dtype } : {}),
     architecture,
     tokenizer: options.tokenizer === undefined,
   });

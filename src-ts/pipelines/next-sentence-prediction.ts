@@ -46,7 +46,8 @@ export async function createNextSentencePrediction(model: string | BertModel, op
       if (typeof x === 'string') throw new InvalidInputError(`${what}: next-sentence prediction takes { text, textPair }`);
       const [a, b] = checkTextOrPair(x, what);
       if (b === undefined) throw new InvalidInputError(`${what}.textPair is missing: next-sentence prediction needs two texts`);
-      return [a, b] as const;
+      // As tok(text, text_pair): an empty textPair is dropped (the text is encoded alone).
+      return b === '' ? a : ([a, b] as const);
     });
     const enc = tokenizer.encodeBatch(items, { padding: false, ...checkTokenizeOptions(o.tokenizeOptions), returnOverflowing: false });
     const rows = enc.encodings.map(rowFromEncoding);

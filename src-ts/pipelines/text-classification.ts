@@ -89,7 +89,8 @@ export async function createTextClassification(model: string | BertModel, option
     const topK = legacy || o.topK === null ? null : positiveInt(o.topK, 'topK');
     const fn = checkFunction(o.functionToApply) ?? defaultFunction(m);
     const { items, batched } = asBatch(inputs, checkTextOrPair);
-    const pairs = items.map(([a, b]) => (b === undefined ? a : ([a, b] as const)));
+    // transformers' tokenizer drops an empty text_pair: the text alone is classified.
+    const pairs = items.map(([a, b]) => (b === undefined || b === '' ? a : ([a, b] as const)));
     const enc = tokenizer.encodeBatch(pairs, { padding: false, ...checkTokenizeOptions(o.tokenizeOptions), returnOverflowing: false });
     const rows = enc.encodings.map(rowFromEncoding);
     const results = new Array<LabelScore | LabelScore[]>(items.length);

@@ -47,7 +47,7 @@ export function resolveBatchSize(callValue: unknown, pipelineValue: number | und
   return pipelineValue ?? 32;
 }
 
-const ENCODE_KEYS = new Set(['truncation', 'maxLength', 'padding', 'padToMultipleOf', 'truncationSide', 'paddingSide', 'addSpecialTokens', 'stride']);
+const ENCODE_KEYS = new Set(['truncation', 'maxLength', 'padding', 'padToMultipleOf', 'truncationSide', 'paddingSide', 'addSpecialTokens']);
 
 /** `tokenizeOptions` (transformers' tokenizer kwargs): an object of EncodeOptions keys. */
 export function checkTokenizeOptions(x: unknown): EncodeOptions {
