@@ -12,11 +12,11 @@ import {
   UnsupportedModelError,
 } from '../src-ts/index.js';
 import { resolveModelDir } from '../src-ts/pipelines/index.js';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseSafetensors } from '../src-ts/weights/index.js';
 import { fixture } from './helpers/fixtures.js';
-import { tempDir } from './pipeline-variants.js';
+import { fixtureVariant, tempDir } from './pipeline-variants.js';
 
 test('tasks and aliases', (t) => {
   t.deepEqual([...PIPELINE_TASKS].sort(), [
@@ -121,6 +121,24 @@ test('a model without a tokenizer needs options.tokenizer', async (t) => {
   await t.throwsAsync(pipeline('feature-extraction', model), { instanceOf: InvalidInputError, message: /tokenizer/ });
   const fe = await pipeline('feature-extraction', model, { tokenizer: await loadTokenizer(dir) });
   t.is((await fe('a'))[0]!.length, 3);
+});
+
+test("truncation and padding stored in tokenizer.json do not apply (as transformers' tokenizer call)", async (t) => {
+  const tmp = tempDir();
+  t.teardown(tmp.remove);
+  const dir = fixtureVariant(tmp.dir, 'stored', 'tiny-bert-seqcls', {});
+  const tj = JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8'));
+  tj.truncation = { direction: 'Right', max_length: 8, strategy: 'LongestFirst', stride: 0 };
+  tj.padding = { strategy: { Fixed: 16 }, direction: 'Right', pad_to_multiple_of: null, pad_id: 0, pad_type_id: 0, pad_token: '[PAD]' };
+  writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(tj));
+  const text = 'ro this his human know large di hea point will ki cou long fact until our';
+  await using fe = await pipeline('feature-extraction', dir, { threads: 1 });
+  t.is(fe.tokenizer.encode(text).length, 16, 'the tokenizer itself applies what it stores');
+  t.is((await fe(text))[0]!.length, 18);
+  t.is((await fe(text, { tokenizeOptions: { maxLength: 8 } }))[0]!.length, 8);
+  await using stored = await pipeline('text-classification', dir, { threads: 1 });
+  await using plain = await pipeline('text-classification', fixture('tiny-bert-seqcls'), { threads: 1 });
+  t.deepEqual(await stored([text, 'she'], { topK: null }), await plain([text, 'she'], { topK: null }));
 });
 
 test('concurrent calls on one pipeline and errors carry the caller stack', async (t) => {

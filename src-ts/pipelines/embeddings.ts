@@ -11,7 +11,7 @@ import type { EncodeOptions, Tokenizer } from '../tokenizer/index.js';
 import { acquireModel, makePipeline, resolveModelDir, type PipelineBase, type PipelineOptions } from './base.js';
 import { checkPooling, normalizeL2, poolTokens, readSentenceTransformersFolder, type PoolingMode, type SentenceTransformersFolder } from './pooling.js';
 import { rowFromEncoding, runRows, type Row } from './run.js';
-import { asBatch, checkOptions, checkString, checkTokenizeOptions, describe, resolveBatchSize } from './util.js';
+import { asBatch, checkOptions, checkString, checkTokenizeOptions, encodeOptions, describe, resolveBatchSize } from './util.js';
 
 /** Pooling settings: at pipeline creation (defaults) or per call (overrides). */
 export interface PoolingOptions {
@@ -157,7 +157,7 @@ function isEncodedInput(x: unknown): x is EncodedInput {
 
 /** Encodes texts into rows with the tokenizer's batch API. */
 function encodeTexts(tokenizer: Tokenizer, texts: string[], options: EncodeOptions): Row[] {
-  const batch = tokenizer.encodeBatch(texts, { padding: false, ...options, returnOverflowing: false });
+  const batch = tokenizer.encodeBatch(texts, encodeOptions(options));
   return batch.encodings.map(rowFromEncoding);
 }
 

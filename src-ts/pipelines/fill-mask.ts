@@ -4,7 +4,7 @@ import type { BertModel } from '../model/bert-model.js';
 import type { EncodeOptions } from '../tokenizer/index.js';
 import { acquireModel, makePipeline, type PipelineBase, type PipelineOptions } from './base.js';
 import { rowFromEncoding, runRows } from './run.js';
-import { asBatch, checkOptions, checkString, checkTokenizeOptions, positiveInt, resolveBatchSize, softmax } from './util.js';
+import { asBatch, checkOptions, checkString, checkTokenizeOptions, encodeOptions, positiveInt, resolveBatchSize, softmax } from './util.js';
 
 export interface FillMaskOptions {
   /** Predictions per mask (default 5; at most the number of distinct targets). */
@@ -76,7 +76,7 @@ export async function createFillMask(model: string | BertModel, options: Pipelin
     const targets = o.targets === undefined ? null : targetIds(o.targets);
     if (targets && targets.length < topK) topK = targets.length;
     const { items, batched } = asBatch(inputs, (x, w) => checkString(x, w));
-    const enc = tokenizer.encodeBatch(items, { padding: false, ...checkTokenizeOptions(o.tokenizeOptions), returnOverflowing: false });
+    const enc = tokenizer.encodeBatch(items, encodeOptions(checkTokenizeOptions(o.tokenizeOptions)));
     const rows = enc.encodings.map(rowFromEncoding);
     const masks = rows.map((r, i) => {
       const at: number[] = [];

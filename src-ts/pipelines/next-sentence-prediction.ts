@@ -9,7 +9,7 @@ import type { EncodeOptions } from '../tokenizer/index.js';
 import { acquireModel, makePipeline, type PipelineBase, type PipelineOptions } from './base.js';
 import { rowFromEncoding, runRows } from './run.js';
 import { checkTextOrPair, type TextPair } from './text-classification.js';
-import { asBatch, checkOptions, checkTokenizeOptions, resolveBatchSize, softmax } from './util.js';
+import { asBatch, checkOptions, checkTokenizeOptions, encodeOptions, resolveBatchSize, softmax } from './util.js';
 
 export interface NextSentencePredictionOptions {
   tokenizeOptions?: EncodeOptions;
@@ -49,7 +49,7 @@ export async function createNextSentencePrediction(model: string | BertModel, op
       // As tok(text, text_pair): an empty textPair is dropped (the text is encoded alone).
       return b === '' ? a : ([a, b] as const);
     });
-    const enc = tokenizer.encodeBatch(items, { padding: false, ...checkTokenizeOptions(o.tokenizeOptions), returnOverflowing: false });
+    const enc = tokenizer.encodeBatch(items, encodeOptions(checkTokenizeOptions(o.tokenizeOptions)));
     const rows = enc.encodings.map(rowFromEncoding);
     const results = new Array<NextSentenceResult>(items.length);
     await runRows(m, rows, { batchSize: resolveBatchSize(o.batchSize, options.batchSize) }, (i, r) => {

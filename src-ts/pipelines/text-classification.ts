@@ -4,7 +4,7 @@ import type { BertModel } from '../model/bert-model.js';
 import type { EncodeOptions } from '../tokenizer/index.js';
 import { acquireModel, makePipeline, type PipelineBase, type PipelineOptions } from './base.js';
 import { rowFromEncoding, runRows } from './run.js';
-import { argsortDesc, asBatch, checkOptions, checkString, checkTokenizeOptions, describe, positiveInt, resolveBatchSize, sigmoid, softmax } from './util.js';
+import { argsortDesc, asBatch, checkOptions, checkString, checkTokenizeOptions, encodeOptions, describe, positiveInt, resolveBatchSize, sigmoid, softmax } from './util.js';
 
 export type ClassificationFunction = 'softmax' | 'sigmoid' | 'none';
 
@@ -91,7 +91,7 @@ export async function createTextClassification(model: string | BertModel, option
     const { items, batched } = asBatch(inputs, checkTextOrPair);
     // transformers' tokenizer drops an empty text_pair: the text alone is classified.
     const pairs = items.map(([a, b]) => (b === undefined || b === '' ? a : ([a, b] as const)));
-    const enc = tokenizer.encodeBatch(pairs, { padding: false, ...checkTokenizeOptions(o.tokenizeOptions), returnOverflowing: false });
+    const enc = tokenizer.encodeBatch(pairs, encodeOptions(checkTokenizeOptions(o.tokenizeOptions)));
     const rows = enc.encodings.map(rowFromEncoding);
     const results = new Array<LabelScore | LabelScore[]>(items.length);
     await runRows(m, rows, { batchSize: resolveBatchSize(o.batchSize, options.batchSize) }, (i, r) => {

@@ -60,6 +60,16 @@ export function checkTokenizeOptions(x: unknown): EncodeOptions {
   return o as EncodeOptions;
 }
 
+/**
+ * What the pipelines pass to the tokenizer for the task's own inputs: no padding and no truncation
+ * unless the call's tokenizeOptions ask for them. As transformers' tokenizer call, this overrides
+ * any truncation or padding stored in tokenizer.json; a `maxLength` alone turns truncation on.
+ */
+export function encodeOptions(user: EncodeOptions): EncodeOptions {
+  const truncation = user.truncation === undefined && user.maxLength === undefined ? { truncation: false } : {};
+  return { padding: false, ...truncation, ...user, returnOverflowing: false };
+}
+
 /** Softmax in float64 over `x[from, from + n)`. */
 export function softmax(x: ArrayLike<number>, from = 0, n = x.length - from): Float64Array {
   let max = -Infinity;
