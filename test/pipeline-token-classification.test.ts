@@ -61,7 +61,7 @@ test('ignoreLabels, batches, offsets into non-ASCII text, bad options', async (t
   t.is(batch.length, 3);
   t.deepEqual(batch[0], await ner(text, { aggregationStrategy: 'average' }));
   t.deepEqual(batch[2], []);
-  for (const o of [{ aggregationStrategy: 'longest' }, { ignoreLabels: 'O' }, { stride: 8 }, { stride: -1, aggregationStrategy: 'simple' }, { stride: 64, aggregationStrategy: 'simple' }]) {
+  for (const o of [{ aggregationStrategy: 'longest' }, { ignoreLabels: 'O' }, { stride: 8 }, { stride: -1, aggregationStrategy: 'simple' }, { stride: 64, aggregationStrategy: 'simple' }, { stride: 62, aggregationStrategy: 'max' }]) {
     await t.throwsAsync(ner(text, o as any), { instanceOf: InvalidInputError }, JSON.stringify(o));
   }
   for (const bad of [null, 1, [], ['a', 2], { text: 'a' }]) {

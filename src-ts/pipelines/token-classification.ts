@@ -219,7 +219,13 @@ export async function createTokenClassification(model: string | BertModel, optio
       if (strategy === 'none') {
         throw new InvalidInputError("stride splits long texts into windows whose entities are merged: it needs an aggregationStrategy other than 'none'");
       }
-      if (stride >= Math.min(tokenizer.modelMaxLength, m.config.max_position_embeddings)) throw new InvalidInputError('stride must be less than the tokenizer\'s model_max_length (less the special tokens)');
+      // transformers checks stride < model_max_length only; a stride up to the special tokens less
+      // makes the Rust tokenizer panic.
+      const maxLen = Math.min(tokenizer.modelMaxLength, m.config.max_position_embeddings);
+      const room = maxLen - tokenizer.numSpecialTokensToAdd(false);
+      if (stride >= room) {
+        throw new InvalidInputError(`stride must be less than the ${room} text tokens a window holds (${maxLen} less ${maxLen - room} special tokens), got ${stride}`);
+      }
     }
     const { items, batched } = asBatch(inputs, (x, w) => checkString(x, w));
     // transformers truncates to the tokenizer's model_max_length (bertkit caps it at the model's
