@@ -3,6 +3,8 @@
  * fixture folders), sentence-transformers' encode() goldens (mean and cls folders, normalised or
  * not), and every fixture's sentence_embedding.{cls,mean,max}[_norm] goldens via the pooling options.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import test from 'ava';
 import { pipeline, type PoolingMode } from '../src-ts/index.js';
 import { fixture } from './helpers/fixtures.js';
@@ -188,4 +190,32 @@ test('encoded input: padded rows with masks, a string array, bad rows', async (t
     await t.throwsAsync(st(bad as any), { code: 'ERR_INVALID_INPUT' }, JSON.stringify(bad));
   }
   await t.throwsAsync(st(b as any, { prompt: 'x' }), { code: 'ERR_INVALID_INPUT' });
+});
+
+test('bad inputs and options are typed errors (feature-extraction and sentence-embeddings)', async (t) => {
+  await using fe = await pipeline('feature-extraction', fixture('tiny-bert-model'), { threads: 1 });
+  await using st = await pipeline('sentence-embeddings', fixture('tiny-bert-model'), { threads: 1 });
+  for (const bad of [null, 3, [], ['a', 1], { text: 'a' }, [['a']]]) {
+    await t.throwsAsync(fe(bad as any), { code: 'ERR_INVALID_INPUT' }, `fe ${JSON.stringify(bad)}`);
+    await t.throwsAsync(st(bad as any), { code: 'ERR_INVALID_INPUT' }, `st ${JSON.stringify(bad)}`);
+  }
+  for (const o of [3, { tokenizeOptions: { maxLen: 3 } }, { tokenizeOptions: { truncation: 'sideways' } }, { pooling: 'avg' }]) {
+    await t.throwsAsync(fe('a', o as any), { code: 'ERR_INVALID_INPUT' }, `fe ${JSON.stringify(o)}`);
+  }
+  await t.throwsAsync(pipeline('sentence-embeddings', fixture('tiny-bert-model'), { maxSeqLength: 0 }), { code: 'ERR_INVALID_INPUT' });
+  // Empty strings are inputs like any other: [CLS] [SEP].
+  t.is((await fe(''))[0]!.length, 2);
+  t.is((await st('')).length, 64);
+});
+
+test('a sentence-transformers folder with a module bertkit does not run is refused', async (t) => {
+  const tmp = tempDir();
+  t.teardown(tmp.remove);
+  const dir = sentenceTransformersFolder(tmp.dir, 'sqrt');
+  const modules = JSON.parse(readFileSync(join(dir, 'modules.json'), 'utf8'));
+  modules.push({ idx: 2, name: '2', path: '2_Dense', type: 'sentence_transformers.models.Dense' });
+  writeFileSync(join(dir, 'modules.json'), JSON.stringify(modules));
+  await t.throwsAsync(pipeline('sentence-embeddings', dir), { code: 'ERR_UNSUPPORTED_MODEL', message: /Dense.*supported: Transformer, Pooling, Normalize/ });
+  writeFileSync(join(dir, 'modules.json'), '{not json');
+  await t.throwsAsync(pipeline('sentence-embeddings', dir), { code: 'ERR_INVALID_FILE' });
 });
