@@ -138,6 +138,11 @@ test('bench: a model folder as a table; sequences cut to the model limit; option
   const bad = await bertkit(['bench', '--shapes', '8by128']);
   t.is(bad.code, 2);
   t.regex(bad.stderr, /--shapes takes BATCHxSEQ/);
+  // int8 runs where the CPU has VNNI; elsewhere the model says why it computes in float32.
+  const int8 = await bertkit(['bench', '--model', model, '--dtype', 'int8', '--shapes', '1x8', '--repeats', '1', '--json']);
+  t.is(int8.code, 0, int8.stderr);
+  const s = JSON.parse(int8.stdout) as { dtype: string; model: string };
+  t.true(s.dtype === 'int8' ? s.model.endsWith(', int8') : /fp32 \(int8 not used: .+\)$/.test(s.model), s.model);
   const dtype = await bertkit(['bench', '--model', model, '--dtype', 'fp16']);
   t.is(dtype.code, 1);
   t.regex(dtype.stderr, /UnsupportedModelError .*float16/);

@@ -6,6 +6,7 @@ import type { Readable, Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { BertError } from '../errors.js';
 import { resolveModel, type HubOptions } from '../hub/index.js';
+import type { ComputeDType } from '../model/bert-model.js';
 import { VERSION } from '../index.js';
 import { inBatches, jsonlWriter, readInputs, tableWriter, type Column, type Input, type InputFormat, type OutputFormat, type Writer } from './io.js';
 import { ProgressBar, type ProgressStream } from './progress.js';
@@ -47,7 +48,7 @@ export const HUB_OPTIONS: Options = {
 export const MODEL_OPTIONS: Options = {
   model: { type: 'string', short: 'm', value: 'ID|DIR', description: 'model folder or Hugging Face Hub id (org/name)' },
   device: { type: 'string', value: 'DEV', description: 'auto, cpu or cuda (default auto)' },
-  dtype: { type: 'string', value: 'TYPE', description: 'compute type: float32 (fp32)' },
+  dtype: { type: 'string', value: 'TYPE', description: 'compute type: float32 (fp32, the default), bfloat16 (bf16) or int8' },
   threads: { type: 'string', value: 'N', description: 'CPU threads (default 0: all cores)' },
   ...HUB_OPTIONS,
 };
@@ -64,8 +65,8 @@ const GENERAL_OPTIONS: Options = {
   quiet: { type: 'boolean', short: 'q', description: 'no progress bar' },
 };
 
-/** Aliases the CLI accepts for --dtype. */
-const DTYPES: Record<string, string> = { fp32: 'float32', float32: 'float32', fp16: 'float16', float16: 'float16', bf16: 'bfloat16', bfloat16: 'bfloat16' };
+/** Short names the CLI accepts for --dtype; the library checks what it names. */
+const DTYPE_ALIASES: Record<string, string> = { fp32: 'float32', fp16: 'float16', bf16: 'bfloat16' };
 
 export class Context {
   readonly command: Command;
@@ -133,13 +134,10 @@ export class Context {
     return t === undefined ? undefined : nonNegativeInt(t, 'threads', 0);
   }
 
-  /** --dtype as the library names it ('float32'...), or undefined. */
-  dtype(): string | undefined {
-    const d = this.str('dtype');
-    if (d === undefined) return undefined;
-    const name = DTYPES[d.toLowerCase()];
-    if (!name) throw new UsageError(`--dtype must be one of fp32, fp16, bf16 (or float32, float16, bfloat16), got ${JSON.stringify(d)}`);
-    return name;
+  /** --dtype as the library names it ('float32', 'bfloat16', 'int8'...); loadModel refuses what it cannot run. */
+  dtype(): ComputeDType | undefined {
+    const d = this.str('dtype')?.toLowerCase();
+    return d === undefined ? undefined : ((DTYPE_ALIASES[d] ?? d) as ComputeDType);
   }
 
   batchSize(fallback = 32): number {

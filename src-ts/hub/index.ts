@@ -213,6 +213,8 @@ class Fetcher {
   readonly #dir: string;
   /** Planned files: metadata when the snapshot lacks them, null when already linked. */
   readonly #files = new Map<string, FileMetadata | null>();
+  /** Bytes transferred and to transfer, over the whole snapshot (for onProgress). */
+  readonly #totals = { loaded: 0, total: 0 };
 
   constructor(ctx: Context, commit: string) {
     this.#ctx = ctx;
@@ -259,8 +261,12 @@ class Fetcher {
     const meta = this.#files.get(file);
     if (meta === undefined) throw new InvalidFileError('not found in the repository', file);
     if (meta === null) return readFile(inside(this.#dir, file), 'utf8');
-    await this.#blob(meta, { loaded: 0, total: meta.size ?? 0 });
-    return readFile(blobPath(this.#ctx.repo, meta.etag), 'utf8');
+    const blob = blobPath(this.#ctx.repo, meta.etag);
+    if (!(await exists(blob))) {
+      this.#totals.total += meta.size ?? 0;
+      await this.#blob(meta);
+    }
+    return readFile(blob, 'utf8');
   }
 
   /** Downloads every planned blob the cache lacks, one after another. */
@@ -269,8 +275,8 @@ class Fetcher {
     for (const meta of this.#files.values()) {
       if (meta && !(await exists(blobPath(this.#ctx.repo, meta.etag)))) missing.push(meta);
     }
-    const totals = { loaded: 0, total: missing.reduce((n, m) => n + (m.size ?? 0), 0) };
-    for (const meta of missing) await this.#blob(meta, totals);
+    this.#totals.total += missing.reduce((n, m) => n + (m.size ?? 0), 0);
+    for (const meta of missing) await this.#blob(meta);
   }
 
   /** Links planned files into the snapshot, in this order. */
@@ -282,8 +288,9 @@ class Fetcher {
   }
 
   /** The blob of `meta`, downloaded once however many callers (here or in other processes) want it. */
-  #blob(meta: FileMetadata, totals: { loaded: number; total: number }): Promise<void> {
+  #blob(meta: FileMetadata): Promise<void> {
     const { repo, endpoint, token, emit } = this.#ctx;
+    const totals = this.#totals;
     const blob = blobPath(repo, meta.etag);
     let pending = blobDownloads.get(blob);
     if (!pending) {

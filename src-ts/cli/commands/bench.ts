@@ -7,9 +7,8 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { readConfig } from '../../config.js';
-import { UnsupportedModelError } from '../../errors.js';
 import { cpuInfo } from '../../index.js';
-import { loadModel, type BertModel } from '../../model/bert-model.js';
+import { loadModel, type BertModel, type LoadModelOptions } from '../../model/bert-model.js';
 import { MODEL_OPTIONS, type Command } from '../app.js';
 import { num } from '../io.js';
 import { BERT_BASE, createRandomBert, xorshift, type BertShape } from '../random-bert.js';
@@ -30,6 +29,8 @@ export interface BenchResult {
   seq_per_s: number;
   gflops: number;
 }
+
+const DTYPE_LABELS: Record<string, string> = { float32: 'fp32', bfloat16: 'bf16', int8: 'int8' };
 
 function parseShapes(text: string): BenchShape[] {
   return text.split(',').map((s) => {
@@ -130,9 +131,7 @@ export const bench: Command = {
     } else {
       shapes = parseShapes(ctx.str('shapes') ?? '1x128,8x128');
     }
-    const dtype = ctx.dtype();
-    if (dtype !== undefined && dtype !== 'float32') throw new UnsupportedModelError(`dtype ${JSON.stringify(dtype)} is not supported; supported: float32`);
-    const options = { device: ctx.device(), threads: ctx.threads() ?? 0, tokenizer: false };
+    const options: LoadModelOptions = { device: ctx.device(), threads: ctx.threads() ?? 0, dtype: ctx.dtype(), tokenizer: false };
 
     const modelArg = ctx.str('model');
     let description: string;
@@ -148,7 +147,7 @@ export const bench: Command = {
         intermediate: positiveInt(ctx.str('intermediate'), 'intermediate', BERT_BASE.intermediate),
       };
       model = await createRandomBert(shape, options);
-      description = `BERT-base shape (${shape.layers} layers, hidden ${shape.hidden}), random weights, fp32`;
+      description = `BERT-base shape (${shape.layers} layers, hidden ${shape.hidden}), random weights`;
     } else {
       for (const k of ['layers', 'hidden', 'heads', 'intermediate']) if (ctx.str(k) !== undefined) throw new UsageError(`--${k} is for the built-in model; not with --model`);
       const dir = await ctx.modelDir();
@@ -156,9 +155,11 @@ export const bench: Command = {
       // Multiple choice takes [B][choices][L]; its encoder is what there is to time.
       const architecture = config.architectures?.[0] === 'BertForMultipleChoice' ? ('BertModel' as const) : undefined;
       model = await loadModel(dir, { ...options, ...(architecture ? { architecture } : {}) });
-      description = `${modelArg} (${model.architecture}, ${model.config.num_hidden_layers} layers, hidden ${model.config.hidden_size}), fp32`;
+      description = `${modelArg} (${model.architecture}, ${model.config.num_hidden_layers} layers, hidden ${model.config.hidden_size})`;
     }
     const loadMs = performance.now() - t0;
+    const { dtype, dtypeFallbackReason } = model.backend;
+    description += `, ${DTYPE_LABELS[dtype] ?? dtype}${dtypeFallbackReason ? ` (${options.dtype} not used: ${dtypeFallbackReason})` : ''}`;
     try {
       const limit = model.config.max_position_embeddings;
       shapes = shapes.map((s) => ({ batch: s.batch, seq: Math.min(s.seq, limit) }));
@@ -175,6 +176,7 @@ export const bench: Command = {
         isa: model.backend.isa,
         threads: model.backend.threads,
         node: process.version,
+        dtype,
         model: description,
         load_ms: Math.round(loadMs),
         results,

@@ -2,6 +2,7 @@
  * The task commands: each runs a pipeline (src-ts/pipelines) over its inputs, batch by batch, and
  * writes one JSON Lines record per input (or a table).
  */
+import { readFile } from 'node:fs/promises';
 import { POOLING_MODES, pipeline, type PipelineOptions, type PipelineTask, type PipelineTypes, type PoolingMode } from '../../pipelines/index.js';
 import { INPUT_OPTIONS, MODEL_OPTIONS, type Command, type Context, type Options } from '../app.js';
 import { field, textOf, textPairOf } from '../inputs.js';
@@ -11,7 +12,7 @@ import { UsageError, positiveInt } from '../usage.js';
 const COMMON: Options = { ...MODEL_OPTIONS, ...INPUT_OPTIONS };
 
 /** Loads --model as `task`, runs `fn`, disposes. */
-async function withPipeline<T extends PipelineTask>(ctx: Context, task: T, extra: object, fn: (p: PipelineTypes[T]) => Promise<void>): Promise<void> {
+async function withPipeline<T extends PipelineTask>(ctx: Context, task: T, fn: (p: PipelineTypes[T]) => Promise<void>): Promise<void> {
   const dir = await ctx.modelDir();
   const options: PipelineOptions = { batchSize: ctx.batchSize() };
   const device = ctx.device();
@@ -19,8 +20,8 @@ async function withPipeline<T extends PipelineTask>(ctx: Context, task: T, extra
   const dtype = ctx.dtype();
   if (device !== undefined) options.device = device;
   if (threads !== undefined) options.threads = threads;
-  if (dtype !== undefined) options.dtype = dtype as PipelineOptions['dtype']; // the pipeline refuses what it cannot run
-  const p = await pipeline(task, dir, { ...options, ...extra } as never);
+  if (dtype !== undefined) options.dtype = dtype;
+  const p = await pipeline(task, dir, options as never);
   try {
     await fn(p);
   } finally {
@@ -73,7 +74,7 @@ export const embed: Command = {
     if (ctx.flag('no-normalize')) call.normalize = false;
     if (ctx.str('prompt') !== undefined) call.prompt = ctx.str('prompt');
     if (ctx.str('prompt-name') !== undefined) call.promptName = ctx.str('prompt-name');
-    await withPipeline(ctx, 'sentence-embeddings', {}, async (embedder) => {
+    await withPipeline(ctx, 'sentence-embeddings', async (embedder) => {
       const out = ctx.writer([{ header: 'text', max: 40 }, { header: 'dim', align: 'right' }, { header: 'embedding', max: 60 }], (r) => {
         const { text, embedding } = r as { text: string; embedding: number[] };
         return [text, String(embedding.length), `[${embedding.slice(0, 4).map((x) => num(x)).join(', ')}${embedding.length > 4 ? ', …' : ''}]`];
@@ -108,7 +109,7 @@ export const classify: Command = {
     const k = topK(ctx, 1);
     const fn = ctx.str('function');
     if (fn !== undefined && !['softmax', 'sigmoid', 'none'].includes(fn)) throw new UsageError(`--function must be softmax, sigmoid or none, got ${JSON.stringify(fn)}`);
-    await withPipeline(ctx, 'text-classification', {}, async (classifier) => {
+    await withPipeline(ctx, 'text-classification', async (classifier) => {
       const out = ctx.writer([{ header: 'text', max: 50 }, { header: 'label', max: 30 }, { header: 'score', align: 'right' }], (r) => {
         const { text, text_pair, label, score } = r as { text: string; text_pair?: string; label: string; score: number };
         return [text_pair === undefined ? text : `${text} | ${text_pair}`, label, num(score)];
@@ -155,7 +156,7 @@ export const ner: Command = {
     if (!['none', 'simple', 'first', 'average', 'max'].includes(aggregation)) {
       throw new UsageError(`--aggregation must be none, simple, first, average or max, got ${JSON.stringify(aggregation)}`);
     }
-    await withPipeline(ctx, 'token-classification', {}, async (tagger) => {
+    await withPipeline(ctx, 'token-classification', async (tagger) => {
       // One table row per entity: the input's number, then the entity.
       let n = 0;
       const out = ctx.writer(
@@ -210,7 +211,6 @@ export const qa: Command = {
     const contextFile = ctx.str('context-file');
     if (context !== undefined && contextFile !== undefined) throw new UsageError('--context or --context-file, not both');
     if (contextFile !== undefined) {
-      const { readFile } = await import('node:fs/promises');
       context = await readFile(contextFile, 'utf8').catch((err: NodeJS.ErrnoException) => {
         throw new UsageError(`cannot read ${contextFile}: ${err.code ?? err.message}`);
       });
@@ -221,7 +221,7 @@ export const qa: Command = {
       if (typeof input.value === 'string') throw new UsageError(`${input.where}: a question needs a context: give --context, or JSON Lines {"question": ..., "context": ...}`);
       return { question: field(input, 'question'), context: field(input, 'context') };
     };
-    await withPipeline(ctx, 'question-answering', {}, async (answerer) => {
+    await withPipeline(ctx, 'question-answering', async (answerer) => {
       const out = ctx.writer([{ header: 'question', max: 50 }, { header: 'answer', max: 50 }, { header: 'score', align: 'right' }], (r) => {
         const { question: q, answer, score } = r as { question: string; answer: string; score: number };
         return [q, answer, num(score)];
@@ -267,7 +267,7 @@ export const fillMask: Command = {
   async run(ctx) {
     const k = positiveInt(ctx.str('top-k'), 'top-k', 5);
     const targets = ctx.str('targets')?.split(',').map((s) => s.trim());
-    await withPipeline(ctx, 'fill-mask', {}, async (filler) => {
+    await withPipeline(ctx, 'fill-mask', async (filler) => {
       let n = 0;
       const out = ctx.writer([{ header: '#', align: 'right' }, { header: 'token', max: 20 }, { header: 'score', align: 'right' }, { header: 'sequence', max: 70 }], (r) => {
         const { input, tokenStr, score, sequence } = r as { input: number; tokenStr: string; score: number; sequence: string };
@@ -298,7 +298,7 @@ export const rerank: Command = {
     'With --query, every input is a document and the output lists them best first (index = the',
     "document's position in the input). Otherwise each JSON Lines input is ranked on its own.",
     '',
-    'bertkit rerank -m cross-encoder/ms-marco-MiniLM-L6-v2 -q "how do bees fly" -i passages.txt',
+    'bertkit rerank -m cross-encoder/ms-marco-MiniLM-L-6-v2 -q "how do bees fly" -i passages.txt',
   ],
   options: {
     ...COMMON,
@@ -306,10 +306,10 @@ export const rerank: Command = {
     query: { type: 'string', short: 'q', value: 'TEXT', description: 'the query the inputs are ranked for' },
   },
   async run(ctx) {
-    const k = topK(ctx, 0) ?? undefined;
+    const all = ctx.str('top-k') === undefined || ctx.str('top-k') === 'all';
+    const options = { returnDocuments: true, ...(all ? {} : { topK: positiveInt(ctx.str('top-k'), 'top-k', 1) }) };
     const query = ctx.str('query');
-    await withPipeline(ctx, 'rerank', {}, async (ranker) => {
-      const options = { returnDocuments: true, batchSize: ctx.batchSize(), ...(k === undefined || k === 0 ? {} : { topK: k }) };
+    await withPipeline(ctx, 'rerank', async (ranker) => {
       if (query !== undefined) {
         const out = ctx.writer([{ header: 'rank', align: 'right' }, { header: 'index', align: 'right' }, { header: 'score', align: 'right' }, { header: 'text', max: 80 }], (r) => {
           const { rank, index, score, text } = r as { rank: number; index: number; score: number; text: string };
