@@ -24,6 +24,9 @@ test('help lists every command; usage errors exit 2 with a pointer to --help', a
   t.regex(sub.stdout, /--max-length N/);
   t.regex(sub.stdout, /-m, --model ID\|DIR/);
 
+  const none = await bertkit([]);
+  t.is(none.code, 2);
+  t.regex(none.stderr, /^Usage: bertkit <command>/m);
   const unknown = await bertkit(['frobnicate']);
   t.is(unknown.code, 2);
   t.regex(unknown.stderr, /unknown command "frobnicate"/);

@@ -217,10 +217,14 @@ function mainHelp(commands: readonly Command[]): string {
 /** Runs the CLI on `argv` (without node and the script); resolves to the exit code. */
 export async function runCli(argv: readonly string[], commands: readonly Command[], io: CliIO): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  if (name === undefined) {
+    io.stderr.write(mainHelp(commands));
+    return 2;
+  }
+  if (name === '--help' || name === '-h' || name === 'help') {
     const command = commands.find((c) => c.name === rest[0]);
     io.stdout.write(command ? helpText(command) : mainHelp(commands));
-    return name === undefined ? 2 : 0;
+    return 0;
   }
   if (name === '--version' || name === '-v') {
     io.stdout.write(`${VERSION}\n`);
