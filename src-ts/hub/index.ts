@@ -165,11 +165,12 @@ async function snapshot(ctx: Context): Promise<string> {
 
   const fetcher = new Fetcher(ctx, commit);
   const sideFiles = ['config.json', ...SIDE_FILES].filter(has);
-  for (const file of sideFiles) await fetcher.plan(file, file !== 'config.json' && listed === undefined);
+  // Metadata requests (HEAD) run side by side; downloads then go one after another.
+  await fetcher.planAll(sideFiles, (file) => file !== 'config.json' && listed === undefined);
   if (fetcher.has('modules.json')) {
     const folders = moduleFolders(await fetcher.text('modules.json'), 'modules.json');
     const files = listed ? moduleFiles(listed, folders) : folders.map((f) => `${f}/config.json`);
-    for (const file of files) await fetcher.plan(file, listed === undefined);
+    await fetcher.planAll(files, () => listed === undefined);
   }
   const weights = await chooseWeights(fetcher, has, where);
   await fetcher.fetchAll();
@@ -193,7 +194,7 @@ async function chooseWeights(fetcher: Fetcher, has: (f: string) => boolean, wher
       }
       if (await fetcher.isLinked(format.file)) return [format.file]; // linked after its shards
       const shards = shardsOf(await fetcher.text(format.file), format.file);
-      for (const shard of shards) await fetcher.plan(shard);
+      await fetcher.planAll(shards);
       return [...shards, format.file];
     } catch (err) {
       if (statusOf(err) !== 404) throw err;
@@ -253,6 +254,13 @@ class Fetcher {
       if (optional && statusOf(err) === 404) return;
       throw err;
     }
+  }
+
+  /** plan() for several files side by side; every request has settled when it throws. */
+  async planAll(files: string[], optional: (file: string) => boolean = () => false): Promise<void> {
+    const settled = await Promise.allSettled(files.map((file) => this.plan(file, optional(file))));
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /** A planned file's content (downloaded into its blob if need be; linked later with the rest). */
