@@ -14,7 +14,11 @@ export type BertErrorCode =
   | 'ERR_DISPOSED'
   | 'ERR_BACKEND_UNAVAILABLE'
   | 'ERR_OUT_OF_MEMORY'
-  | 'ERR_NATIVE';
+  | 'ERR_NATIVE'
+  | 'ERR_HUB'
+  | 'ERR_OVERLOADED'
+  | 'ERR_ABORTED'
+  | 'ERR_TIMEOUT';
 
 export interface BertErrorOptions {
   cause?: unknown;
@@ -117,6 +121,20 @@ export class BackendUnavailableError extends BertError {
   }
 }
 
+/** A Hugging Face Hub request failed; `status` is the HTTP status (undefined: no answer at all). */
+export class HubError extends BertError {
+  readonly status: number | undefined;
+  readonly url: string | undefined;
+  /** The Hub's X-Error-Code: RepoNotFound, RevisionNotFound, EntryNotFound, GatedRepo. */
+  readonly errorCode: string | undefined;
+  constructor(message: string, status?: number, url?: string, errorCode?: string, options?: BertErrorOptions) {
+    super(message, 'ERR_HUB', options);
+    this.status = status;
+    this.url = url;
+    this.errorCode = errorCode;
+  }
+}
+
 /** The engine could not allocate what a call needs. */
 export class OutOfMemoryError extends BertError {
   constructor(message: string) {
@@ -130,6 +148,34 @@ export class NativeError extends BertError {
   constructor(message: string, nativeCode?: string) {
     super(message, 'ERR_NATIVE');
     this.nativeCode = nativeCode;
+  }
+}
+
+/**
+ * A request refused by admission control (a bounded queue is full): retry later. `retryAfterMs` is
+ * an estimate of when the queue will have room (what an HTTP server puts in `Retry-After`).
+ */
+export class OverloadedError extends BertError {
+  readonly retryAfterMs: number;
+  constructor(message: string, retryAfterMs = 1000) {
+    super(message, 'ERR_OVERLOADED');
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** A request whose `AbortSignal` fired before it finished; `cause` is the signal's reason. */
+export class AbortedError extends BertError {
+  constructor(message = 'the request was aborted', options?: BertErrorOptions) {
+    super(message, 'ERR_ABORTED', options);
+  }
+}
+
+/** A request that did not finish within its timeout (time queued included). */
+export class TimeoutError extends BertError {
+  readonly timeoutMs: number;
+  constructor(timeoutMs: number, message = `the request did not finish within ${timeoutMs} ms`) {
+    super(message, 'ERR_TIMEOUT');
+    this.timeoutMs = timeoutMs;
   }
 }
 

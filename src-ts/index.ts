@@ -9,6 +9,7 @@ export {
   InvalidInputError,
   DisposedError,
   BackendUnavailableError,
+  HubError,
   OutOfMemoryError,
   NativeError,
   type BertErrorCode,
@@ -106,4 +107,4 @@ export {
   type RerankPipeline,
   type RerankResult,
 } from './pipelines/index.js';
-export { resolveModel, downloadModel, type HubOptions } from './hub/index.js';
+export { resolveModel, downloadModel, type HubOptions, type HubProgress } from './hub/index.js';

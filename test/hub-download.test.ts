@@ -6,7 +6,7 @@ import test, { type ExecutionContext } from 'ava';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BertError, InvalidFileError, InvalidInputError, loadModel } from '../src-ts/index.js';
+import { BertError, HubError, InvalidFileError, InvalidInputError, loadModel, loadTokenizer, pipeline } from '../src-ts/index.js';
 import { downloadModel, resolveModel, type HubProgress } from '../src-ts/hub/index.js';
 import { linkBlob } from '../src-ts/hub/cache.js';
 import { HttpStatusError } from '../src-ts/hub/http.js';
@@ -159,10 +159,11 @@ test('sentence-transformers files: modules.json and the module folders it names'
 test('a private repository: 401 without a token, the token goes to the Hub but not to the CDN', async (t) => {
   const hub = await fakeHub(t);
   const cache = cacheDir();
-  const err = await t.throwsAsync(downloadModel('test-org/private', { cacheDir: cache, endpoint: hub.endpoint }), { instanceOf: InvalidInputError });
+  const err = await t.throwsAsync(downloadModel('test-org/private', { cacheDir: cache, endpoint: hub.endpoint }), { instanceOf: HubError });
   t.regex(err!.message, /401.*token/);
+  t.is(err!.code, 'ERR_HUB');
+  t.is(err!.status, 401);
   t.true(err!.cause instanceof HttpStatusError);
-  t.is((err!.cause as HttpStatusError).status, 401);
   t.false(existsSync(join(cache, 'models--test-org--private', 'refs')));
 
   const from = hub.log.length;
@@ -186,13 +187,13 @@ test('HF_TOKEN is the default token', async (t) => {
 
 test('unknown repository or revision: typed errors with the status', async (t) => {
   const hub = await fakeHub(t);
-  const e1 = await t.throwsAsync(resolveModel('test-org/nope', { cacheDir: cacheDir(), endpoint: hub.endpoint }), { instanceOf: InvalidInputError });
-  t.is((e1!.cause as HttpStatusError).status, 401);
+  const e1 = await t.throwsAsync(resolveModel('test-org/nope', { cacheDir: cacheDir(), endpoint: hub.endpoint }), { instanceOf: HubError });
+  t.is(e1!.status, 401);
   const e2 = await t.throwsAsync(downloadModel('test-org/tiny-bert', { cacheDir: cacheDir(), endpoint: hub.endpoint, revision: 'v9' }), {
-    instanceOf: InvalidInputError,
+    instanceOf: HubError,
   });
-  t.is((e2!.cause as HttpStatusError).status, 404);
-  t.is((e2!.cause as HttpStatusError).errorCode, 'RevisionNotFound');
+  t.is(e2!.status, 404);
+  t.is(e2!.errorCode, 'RevisionNotFound');
   await t.throwsAsync(downloadModel('test-org/no-weights', { cacheDir: cacheDir(), endpoint: hub.endpoint }), {
     instanceOf: InvalidFileError,
     message: /no weights/,
@@ -237,7 +238,8 @@ test.serial('a killed download leaves nothing that loads; the next run resumes i
   t.false(existsSync(join(root, 'refs', 'main')));
   const snap = join(root, 'snapshots', hub.commitOf('test-org/copy-5'));
   t.false(existsSync(join(snap, 'model.safetensors')));
-  await t.throwsAsync(loadModel(snap), { instanceOf: InvalidFileError });
+  // Either the snapshot folder was never made or it has no weights: it must not load.
+  await t.throwsAsync(loadModel(snap), { instanceOf: BertError, message: /no such folder|no weights/ });
   await t.throwsAsync(resolveModel('test-org/copy-5', { cacheDir: cache, localFilesOnly: true }), { instanceOf: InvalidFileError });
 
   const from = hub.log.length;
@@ -317,4 +319,29 @@ test('where symlinks are refused, snapshot files are copies', async (t) => {
   t.is(readFileSync(target, 'utf8'), 'content');
   await linkBlob(join(dir, 'blobs', 'abc'), target); // replaces it with a link
   t.is(readlinkSync(target), '../../../blobs/abc');
+});
+
+test('loadModel, loadTokenizer and pipeline take a Hub id; a model downloaded once loads with HF_HUB_OFFLINE=1', async (t) => {
+  const hub = await fakeHub(t);
+  const cache = cacheDir();
+  await using model = await loadModel('test-org/tiny-bert', { cacheDir: cache, endpoint: hub.endpoint, device: 'cpu' });
+  t.is(model.architecture, 'BertModel');
+  t.truthy(model.tokenizer);
+  const tok = await loadTokenizer('test-org/tiny-bert', { cacheDir: cache, endpoint: hub.endpoint });
+  t.deepEqual(Array.from(tok.encode('the').ids.slice(0, 1)), [101]);
+  const fe = await pipeline('feature-extraction', 'test-org/tiny-bert', { cacheDir: cache, endpoint: hub.endpoint, device: 'cpu' });
+  const online = await fe('the cat');
+  await fe.dispose();
+  const before = hub.log.length;
+  process.env.HF_HUB_OFFLINE = '1';
+  try {
+    await using offline = await loadModel('test-org/tiny-bert', { cacheDir: cache, endpoint: hub.endpoint, device: 'cpu' });
+    const out = await offline.forward(offline.tokenizer!.encodeBatch(['the cat']));
+    // feature-extraction gives [1][seqLen] rows of typed arrays.
+    const rows = (online as unknown as ArrayLike<number>[][])[0]!;
+    t.deepEqual(Array.from(out.lastHiddenState.data), rows.flatMap((r) => Array.from(r)));
+  } finally {
+    delete process.env.HF_HUB_OFFLINE;
+  }
+  t.is(hub.log.length, before, 'offline loads make no request');
 });

@@ -1,11 +1,14 @@
 /** pipeline(): tasks, model arguments, options, lifetime, errors. */
 import test from 'ava';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import {
   pipeline,
   createModel,
   loadModel,
   loadTokenizer,
   BertModel,
+  BertError,
   DisposedError,
   InvalidInputError,
   PIPELINE_TASKS,
@@ -59,9 +62,13 @@ test('dtype is passed to loadModel (reduced precision, or float32 with the reaso
   }
 });
 
-test('a string that is not a folder: Hub ids need the hub module (resolveModelDir)', async (t) => {
-  const err = await t.throwsAsync(pipeline('fill-mask', 'google-bert/bert-base-uncased'), { instanceOf: InvalidInputError });
-  t.regex(err!.message, /not a model folder; .*Hub ids need the hub module/);
+test('a string is a folder or a Hub id (resolveModelDir); the Hub path itself is tested in hub-download', async (t) => {
+  const err = await t.throwsAsync(pipeline('fill-mask', './no/such/folder'), { instanceOf: InvalidInputError });
+  t.regex(err!.message, /no such folder, and not a Hugging Face Hub id/);
+  // A Hub id that is not in an (empty) cache, offline: an error, no network.
+  const cacheDir = mkdtempSync(join(tmpdir(), 'bertkit-pipe-'));
+  t.teardown(() => rmSync(cacheDir, { recursive: true, force: true }));
+  await t.throwsAsync(pipeline('fill-mask', 'google-bert/bert-base-uncased', { cacheDir, localFilesOnly: true }), { instanceOf: BertError });
   t.is(await resolveModelDir(fixture('tiny-bert-mlm')), fixture('tiny-bert-mlm'));
   await t.throwsAsync(resolveModelDir(fixture('tiny-bert-mlm', 'config.json')), { instanceOf: InvalidInputError });
 });

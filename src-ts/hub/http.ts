@@ -7,7 +7,7 @@ import { createReadStream } from 'node:fs';
 import { open, rm, stat } from 'node:fs/promises';
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import https from 'node:https';
-import { BertError, InvalidFileError, InvalidInputError } from '../errors.js';
+import { BertError, HubError, InvalidFileError, InvalidInputError } from '../errors.js';
 import { hubTimeouts } from './settings.js';
 
 /** The status behind a failed Hub request (the `cause` of the BertError thrown for it). */
@@ -77,7 +77,7 @@ async function request(url: string, options: RequestOptions): Promise<Response> 
       res = await send(current, options.method, headers, options.timeoutMs);
     } catch (cause) {
       if (cause instanceof BertError) throw cause;
-      throw new BertError(`cannot reach ${current.origin}: ${(cause as Error).message}`, 'ERR_BERT', { cause });
+      throw new HubError(`cannot reach ${current.origin}: ${(cause as Error).message}`, undefined, current.href, undefined, { cause });
     }
     const status = res.statusCode ?? 0;
     const location = res.headers.location;
@@ -139,8 +139,7 @@ async function failure(res: Response, what: string): Promise<BertError> {
           ? ' — not found'
           : '';
   const message = `${what}: HTTP ${res.status}${hint}${detail ? ` (${detail})` : ''}`;
-  if (res.status === 401 || res.status === 403 || res.status === 404) return new InvalidInputError(message, { cause });
-  return new BertError(message, 'ERR_BERT', { cause });
+  return new HubError(message, res.status, res.url, cause.errorCode, { cause });
 }
 
 /** GET a JSON document (the Hub API). */

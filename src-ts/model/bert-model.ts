@@ -15,13 +15,14 @@ import {
 } from '../errors.js';
 import { selectBackend, type Device } from '../native/select-backend.js';
 import type { AddonModel, BatchInput, ForwardOutputs, ModelConfig, TensorView } from '../native/types.js';
+import { resolveModel, type HubOptions } from '../hub/index.js';
 import { hasTokenizerFiles, loadTokenizer, type Tokenizer } from '../tokenizer/index.js';
 import { readCheckpoint, resolveWeights, type RawTensor } from '../weights/index.js';
 import type { IntRows, PackedInput, PaddedInput } from './inputs.js';
 import type { ForwardOptions, ModelOutput, Tensor } from './outputs.js';
 import { packPadded, packedToBatch, scatterAttention, scatterTokens, type PackedBatch } from './pack.js';
 
-export interface LoadModelOptions {
+export interface LoadModelOptions extends HubOptions {
   /** 'auto' (default; or the BERTKIT_DEVICE environment variable), 'cpu' or 'cuda'. */
   device?: Device;
   /** CPU threads for this model's forwards; default: every core this process may use. */
@@ -413,11 +414,15 @@ async function build(
   );
 }
 
-/** Loads a Hugging Face model folder (config.json + weights); the class follows config.architectures. */
-export async function loadModel(dir: string, options: LoadModelOptions = {}): Promise<BertModel> {
+/**
+ * Loads a Hugging Face model folder (config.json + weights), or a Hub id (`'org/name'`, downloaded
+ * into the Hugging Face cache); the class follows config.architectures.
+ */
+export async function loadModel(dirOrId: string, options: LoadModelOptions = {}): Promise<BertModel> {
   const caller = captureCallerStack();
   try {
-    if (typeof dir !== 'string' || dir === '') throw new InvalidInputError('loadModel() needs a model folder path');
+    if (typeof dirOrId !== 'string' || dirOrId === '') throw new InvalidInputError('loadModel() needs a model folder path or a Hub id');
+    const dir = await resolveModel(dirOrId, options);
     const config = await readConfig(join(dir, 'config.json'));
     // Lazy: float tensors stay in their file and the engine reads each once while converting it.
     const checkpoint = await readCheckpoint(dir, { lazy: true });

@@ -3,16 +3,16 @@
  * BertModel), loading it with the head the task needs, the callable object with `dispose()`, and
  * the options common to all tasks.
  */
-import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readConfig, type Architecture, type BertConfig } from '../config.js';
 import { BertError, DisposedError, InvalidInputError, UnsupportedModelError, captureCallerStack, withCallerStack } from '../errors.js';
 import { BertModel, loadModel, type ComputeDType } from '../model/bert-model.js';
 import type { Device } from '../native/select-backend.js';
 import type { Tokenizer } from '../tokenizer/index.js';
+import { resolveModel, type HubOptions } from '../hub/index.js';
 
 /** Options of `pipeline(task, model, options)` common to every task. */
-export interface PipelineOptions {
+export interface PipelineOptions extends HubOptions {
   /** 'auto' (default), 'cpu' or 'cuda'; passed to loadModel. Ignored for an already-loaded model. */
   device?: Device;
   /** CPU threads of the model (loadModel's `threads`). Ignored for an already-loaded model. */
@@ -40,20 +40,11 @@ export interface PipelineBase extends AsyncDisposable {
  * The one place a model argument given as a string becomes a folder. Today: an existing folder is
  * used as is; anything else is refused (Hub ids need the hub module).
  */
-export async function resolveModelDir(idOrDir: string, _options: PipelineOptions = {}): Promise<string> {
+export async function resolveModelDir(idOrDir: string, options: PipelineOptions = {}): Promise<string> {
   if (typeof idOrDir !== 'string' || idOrDir === '') {
-    throw new InvalidInputError('pipeline() needs a model folder path or an already-loaded BertModel');
+    throw new InvalidInputError('pipeline() needs a model folder path, a Hugging Face Hub id or an already-loaded BertModel');
   }
-  let isDir = false;
-  try {
-    isDir = (await stat(idOrDir)).isDirectory();
-  } catch {
-    isDir = false;
-  }
-  if (isDir) return idOrDir;
-  throw new InvalidInputError(
-    `${JSON.stringify(idOrDir)} is not a model folder; Hugging Face Hub ids need the hub module, which this build does not have yet`,
-  );
+  return resolveModel(idOrDir, options);
 }
 
 /** How a task wants its model: the heads it can run on, and the head it loads a folder as. */

@@ -6,6 +6,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidFileError, InvalidInputError, UnsupportedModelError } from '../errors.js';
+import { resolveModel, type HubOptions } from '../hub/index.js';
 import type { AddedToken } from './added.js';
 import type { NormalizerOptions } from './core.js';
 import {
@@ -45,7 +46,7 @@ export interface BertTokenizerOptions {
   truncationSide?: Side;
 }
 
-export interface LoadTokenizerOptions extends BertTokenizerOptions {
+export interface LoadTokenizerOptions extends BertTokenizerOptions, HubOptions {
   /** Which files to read: 'auto' (tokenizer.json when present, else vocab.txt), or one of them. */
   format?: 'auto' | 'tokenizer.json' | 'vocab.txt';
 }
@@ -566,8 +567,9 @@ export async function hasTokenizerFiles(dir: string): Promise<boolean> {
  * padding become the defaults, as in `tokenizers`), otherwise vocab.txt with tokenizer_config.json
  * and special_tokens_map.json. `options` override the configuration files.
  */
-export async function loadTokenizer(dir: string, options: LoadTokenizerOptions = {}): Promise<Tokenizer> {
-  if (typeof dir !== 'string') throw new InvalidInputError('loadTokenizer expects a folder path');
+export async function loadTokenizer(dirOrId: string, options: LoadTokenizerOptions = {}): Promise<Tokenizer> {
+  if (typeof dirOrId !== 'string') throw new InvalidInputError('loadTokenizer expects a folder path or a Hub id');
+  const dir = await resolveModel(dirOrId, options);
   const format = options.format ?? 'auto';
   if (!['auto', 'tokenizer.json', 'vocab.txt'].includes(format)) throw new InvalidInputError(`unknown format ${JSON.stringify(format)}`);
   const tjPath = join(dir, 'tokenizer.json');
