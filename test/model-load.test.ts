@@ -164,3 +164,22 @@ test('after all of that, the process still loads and runs models', async (t) => 
   const out = await m.forward({ inputIds: [[101, 7, 102]] });
   t.deepEqual(out.startLogits!.dims, [1, 3]);
 });
+
+test('models loaded from the same files share one read-only copy of the weights', async (t) => {
+  const ids = { inputIds: [[101, 7, 42, 102]] };
+  const a = await loadModel(fixture('tiny-bert-seqcls'), { device: 'cpu', threads: 1 });
+  await using b = await loadModel(fixture('tiny-bert-seqcls'), { device: 'cpu', threads: 1 });
+  t.false(a.memoryUsage().sharedWeights);
+  t.true(b.memoryUsage().sharedWeights);
+  const before = (await b.forward(ids)).logits!.data;
+  // The first owner goes; the second keeps the weights alive and computes the same.
+  await a.dispose();
+  t.deepEqual((await b.forward(ids)).logits!.data, before);
+  // Another dtype, another architecture or in-memory tensors: separate weights.
+  await using other = await loadModel(fixture('tiny-bert-seqcls'), { device: 'cpu', architecture: 'BertModel' });
+  t.false(other.memoryUsage().sharedWeights);
+  const shape = { layers: 1, hidden: 16, heads: 2, intermediate: 24, vocab: 50, maxPositions: 16 };
+  await using m1 = await createModel(randomConfig(shape), randomTensors(shape));
+  await using m2 = await createModel(randomConfig(shape), randomTensors(shape));
+  t.false(m2.memoryUsage().sharedWeights);
+});

@@ -11,6 +11,8 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <new>
 #include <string>
 #include <system_error>
@@ -68,25 +70,43 @@ struct Buffer {
   }
 };
 
+// The parameters in compute layout. Immutable once loaded, so every model loaded from the same
+// files with the same options can share one copy, read-only (see the cache below).
+struct CpuWeights {
+  cpu::WeightFormat format = cpu::WeightFormat::kF32;  // of the encoder's linear layers
+  ComputeDType dtype = ComputeDType::kFloat32;
+  std::string dtype_fallback;
+
+  // BertEmbeddings
+  std::vector<float> word_embeddings;  // empty when tied to the MLM decoder (gathered from it)
+  std::vector<float> position_embeddings;
+  std::vector<float> token_type_embeddings;
+  LayerNorm embeddings_LayerNorm;
+  std::vector<BertLayer> layer;
+  Linear pooler_dense;
+  // Heads
+  Linear cls_predictions_transform_dense;
+  LayerNorm cls_predictions_transform_LayerNorm;
+  Linear cls_predictions_decoder;  // tied: packed word embeddings, bias = cls.predictions.bias
+  Linear cls_seq_relationship;
+  Linear classifier;
+  Linear qa_outputs;
+
+  int64_t bytes = 0;
+
+  Status Load(const ModelConfig& c, const std::vector<TensorView>& tensors, cpu::Isa isa, cpu::ThreadPool* pool);
+};
+
+// Process-wide: weak references, so weights live exactly as long as some model uses them. Keyed by
+// what the caller says identifies the files (EngineOptions::share_key) plus dtype and ISA.
+std::mutex g_weights_mu;
+std::map<std::string, std::weak_ptr<const CpuWeights>> g_weights;
+
 class CpuModel final : public Model {
  public:
-  CpuModel(const ModelConfig& config, const EngineOptions& options, int threads)
-      : Model(config), pool_(threads), isa_(cpu::DetectIsa()) {
-    // Reduced precision only where this CPU has the dot-product instructions; otherwise say why.
-    const cpu::WeightFormat want = options.dtype == ComputeDType::kBFloat16 ? cpu::WeightFormat::kBF16
-                                   : options.dtype == ComputeDType::kInt8   ? cpu::WeightFormat::kInt8
-                                                                            : cpu::WeightFormat::kF32;
-    if (cpu::SupportsFormat(want)) {
-      format_ = want;
-      dtype_ = options.dtype;
-    } else {
-      dtype_fallback_ = std::string(ComputeDTypeName(options.dtype)) + " needs " +
-                        (want == cpu::WeightFormat::kBF16 ? "AVX512-BF16" : "AVX512-VNNI") +
-                        ", which this CPU lacks (or BERTKIT_ISA disables): computing in float32";
-    }
-  }
+  CpuModel(const ModelConfig& config, int threads) : Model(config), pool_(threads), isa_(cpu::DetectIsa()) {}
 
-  Status Load(const std::vector<TensorView>& tensors);
+  Status Load(const std::vector<TensorView>& tensors, const EngineOptions& options);
   Status Forward(const BatchInput& in, const ForwardOutputs& out) override;
   ModelInfo Info() const override;
 
@@ -96,27 +116,9 @@ class CpuModel final : public Model {
 
   cpu::ThreadPool pool_;
   cpu::Isa isa_;
-  cpu::WeightFormat format_ = cpu::WeightFormat::kF32;  // of the encoder's linear layers
-  ComputeDType dtype_ = ComputeDType::kFloat32;
-  std::string dtype_fallback_;
   std::atomic<bool> busy_{false};
-
-  // BertEmbeddings
-  std::vector<float> word_embeddings_;
-  std::vector<float> position_embeddings_;
-  std::vector<float> token_type_embeddings_;
-  LayerNorm embeddings_LayerNorm_;
-  std::vector<BertLayer> layer_;
-  Linear pooler_dense_;
-  // Heads
-  Linear cls_predictions_transform_dense_;
-  LayerNorm cls_predictions_transform_LayerNorm_;
-  Linear cls_predictions_decoder_;  // tied: packed word embeddings, bias = cls.predictions.bias
-  Linear cls_seq_relationship_;
-  Linear classifier_;
-  Linear qa_outputs_;
-
-  int64_t weight_bytes_ = 0;
+  std::shared_ptr<const CpuWeights> w_;
+  bool shared_ = false;  // w_ came from another model
 
   // Workspace, reused across forwards.
   Buffer hidden_, qkv_, context_, attention_output_, intermediate_, first_tokens_, pooled_, head_, scratch_, linear_scratch_;
@@ -124,8 +126,46 @@ class CpuModel final : public Model {
   std::vector<int64_t> probs_offsets_;
 };
 
-Status CpuModel::Load(const std::vector<TensorView>& tensors) {
-  const ModelConfig& c = config_;
+Status CpuModel::Load(const std::vector<TensorView>& tensors, const EngineOptions& options) {
+  // Reduced precision only where this CPU has the dot-product instructions; otherwise say why.
+  const cpu::WeightFormat want = options.dtype == ComputeDType::kBFloat16 ? cpu::WeightFormat::kBF16
+                                 : options.dtype == ComputeDType::kInt8   ? cpu::WeightFormat::kInt8
+                                                                          : cpu::WeightFormat::kF32;
+  const bool supported = cpu::SupportsFormat(want);
+  std::string key;
+  if (!options.share_key.empty()) {
+    key = options.share_key + "|" + cpu::WeightFormatName(supported ? want : cpu::WeightFormat::kF32) + "|" + cpu::IsaName(isa_);
+    std::lock_guard<std::mutex> lock(g_weights_mu);
+    auto it = g_weights.find(key);
+    if (it != g_weights.end()) w_ = it->second.lock();
+    if (w_) {
+      // Names and shapes must still be right: the key is the caller's word, the tensors are checked.
+      WeightReader reader(tensors);
+      BK_RETURN_IF_ERROR(reader.Validate(config_));
+      shared_ = true;
+      return Status::Ok();
+    }
+  }
+  auto w = std::make_shared<CpuWeights>();
+  if (supported) {
+    w->format = want;
+    w->dtype = options.dtype;
+  } else {
+    w->dtype_fallback = std::string(ComputeDTypeName(options.dtype)) + " needs " +
+                        (want == cpu::WeightFormat::kBF16 ? "AVX512-BF16" : "AVX512-VNNI") +
+                        ", which this CPU lacks (or BERTKIT_ISA disables): computing in float32";
+  }
+  BK_RETURN_IF_ERROR(w->Load(config_, tensors, isa_, &pool_));
+  w_ = w;
+  if (!key.empty()) {
+    std::lock_guard<std::mutex> lock(g_weights_mu);
+    for (auto it = g_weights.begin(); it != g_weights.end();) it = it->second.expired() ? g_weights.erase(it) : std::next(it);
+    g_weights[key] = w_;
+  }
+  return Status::Ok();
+}
+
+Status CpuWeights::Load(const ModelConfig& c, const std::vector<TensorView>& tensors, cpu::Isa isa_, cpu::ThreadPool* pool) {
   WeightReader reader(tensors);
   BK_RETURN_IF_ERROR(reader.Validate(c));
   const int64_t H = c.hidden_size;
@@ -133,8 +173,8 @@ Status CpuModel::Load(const std::vector<TensorView>& tensors) {
   auto oom = [](const std::string& what) { return Status(StatusCode::kOutOfMemory, "out of memory packing " + what); };
   auto pack = [&](const std::vector<const float*>& rows, int64_t k, const std::string& what, PackedWeight* out,
                   cpu::WeightFormat format = cpu::WeightFormat::kF32) -> Status {
-    if (!cpu::PackWeight(rows.data(), static_cast<int64_t>(rows.size()), k, isa_, out, &pool_, format)) return oom(what);
-    weight_bytes_ += out->bytes();
+    if (!cpu::PackWeight(rows.data(), static_cast<int64_t>(rows.size()), k, isa_, out, pool, format)) return oom(what);
+    bytes += out->bytes();
     return Status::Ok();
   };
   auto rows_of = [](const std::vector<float>& w, int64_t n, int64_t k) {
@@ -144,7 +184,7 @@ Status CpuModel::Load(const std::vector<TensorView>& tensors) {
   };
   auto vec = [&](const std::string& name, std::vector<float>* out) -> Status {
     BK_RETURN_IF_ERROR(reader.ReadF32(name, out));
-    weight_bytes_ += static_cast<int64_t>(out->size() * sizeof(float));
+    bytes += static_cast<int64_t>(out->size() * sizeof(float));
     return Status::Ok();
   };
   auto linear = [&](const std::string& name, Linear* l, cpu::WeightFormat format = cpu::WeightFormat::kF32) -> Status {
@@ -162,18 +202,18 @@ Status CpuModel::Load(const std::vector<TensorView>& tensors) {
   if (mlm && c.tie_word_embeddings) {
     // One copy of the table: packed for the decoder GEMM, gathered from by the embeddings.
     BK_RETURN_IF_ERROR(reader.ReadF32("embeddings.word_embeddings.weight", &scratch[0]));
-    BK_RETURN_IF_ERROR(pack(rows_of(scratch[0], c.vocab_size, H), H, "the word embeddings", &cls_predictions_decoder_.weight));
+    BK_RETURN_IF_ERROR(pack(rows_of(scratch[0], c.vocab_size, H), H, "the word embeddings", &cls_predictions_decoder.weight));
   } else {
-    BK_RETURN_IF_ERROR(vec("embeddings.word_embeddings.weight", &word_embeddings_));
+    BK_RETURN_IF_ERROR(vec("embeddings.word_embeddings.weight", &word_embeddings));
   }
-  BK_RETURN_IF_ERROR(vec("embeddings.position_embeddings.weight", &position_embeddings_));
-  BK_RETURN_IF_ERROR(vec("embeddings.token_type_embeddings.weight", &token_type_embeddings_));
-  BK_RETURN_IF_ERROR(layer_norm("embeddings.LayerNorm", &embeddings_LayerNorm_));
+  BK_RETURN_IF_ERROR(vec("embeddings.position_embeddings.weight", &position_embeddings));
+  BK_RETURN_IF_ERROR(vec("embeddings.token_type_embeddings.weight", &token_type_embeddings));
+  BK_RETURN_IF_ERROR(layer_norm("embeddings.LayerNorm", &embeddings_LayerNorm));
 
-  layer_.resize(c.num_hidden_layers);
+  layer.resize(c.num_hidden_layers);
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     const std::string p = "encoder.layer." + std::to_string(i) + ".";
-    BertLayer& L = layer_[i];
+    BertLayer& L = layer[i];
     // Fuse query, key, value into one [3H, H] projection: one pass over the activations.
     std::vector<const float*> rows;
     const char* parts[] = {"query", "key", "value"};
@@ -186,27 +226,27 @@ Status CpuModel::Load(const std::vector<TensorView>& tensors) {
       BK_RETURN_IF_ERROR(reader.ReadF32(name + ".bias", &b));
       L.attention_self_qkv.bias.insert(L.attention_self_qkv.bias.end(), b.begin(), b.end());
     }
-    weight_bytes_ += static_cast<int64_t>(L.attention_self_qkv.bias.size() * sizeof(float));
-    BK_RETURN_IF_ERROR(pack(rows, H, p + "attention.self", &L.attention_self_qkv.weight, format_));
-    BK_RETURN_IF_ERROR(linear(p + "attention.output.dense", &L.attention_output_dense, format_));
+    bytes += static_cast<int64_t>(L.attention_self_qkv.bias.size() * sizeof(float));
+    BK_RETURN_IF_ERROR(pack(rows, H, p + "attention.self", &L.attention_self_qkv.weight, format));
+    BK_RETURN_IF_ERROR(linear(p + "attention.output.dense", &L.attention_output_dense, format));
     BK_RETURN_IF_ERROR(layer_norm(p + "attention.output.LayerNorm", &L.attention_output_LayerNorm));
-    BK_RETURN_IF_ERROR(linear(p + "intermediate.dense", &L.intermediate_dense, format_));
-    BK_RETURN_IF_ERROR(linear(p + "output.dense", &L.output_dense, format_));
+    BK_RETURN_IF_ERROR(linear(p + "intermediate.dense", &L.intermediate_dense, format));
+    BK_RETURN_IF_ERROR(linear(p + "output.dense", &L.output_dense, format));
     BK_RETURN_IF_ERROR(layer_norm(p + "output.LayerNorm", &L.output_LayerNorm));
   }
-  if (reader.Has("pooler.dense.weight")) BK_RETURN_IF_ERROR(linear("pooler.dense", &pooler_dense_));
+  if (reader.Has("pooler.dense.weight")) BK_RETURN_IF_ERROR(linear("pooler.dense", &pooler_dense));
   if (mlm) {
-    BK_RETURN_IF_ERROR(linear("cls.predictions.transform.dense", &cls_predictions_transform_dense_));
-    BK_RETURN_IF_ERROR(layer_norm("cls.predictions.transform.LayerNorm", &cls_predictions_transform_LayerNorm_));
+    BK_RETURN_IF_ERROR(linear("cls.predictions.transform.dense", &cls_predictions_transform_dense));
+    BK_RETURN_IF_ERROR(layer_norm("cls.predictions.transform.LayerNorm", &cls_predictions_transform_LayerNorm));
     if (!c.tie_word_embeddings) {
       BK_RETURN_IF_ERROR(reader.ReadF32("cls.predictions.decoder.weight", &scratch[0]));
-      BK_RETURN_IF_ERROR(pack(rows_of(scratch[0], c.vocab_size, H), H, "the MLM decoder", &cls_predictions_decoder_.weight));
+      BK_RETURN_IF_ERROR(pack(rows_of(scratch[0], c.vocab_size, H), H, "the MLM decoder", &cls_predictions_decoder.weight));
     }
-    BK_RETURN_IF_ERROR(vec("cls.predictions.bias", &cls_predictions_decoder_.bias));
+    BK_RETURN_IF_ERROR(vec("cls.predictions.bias", &cls_predictions_decoder.bias));
   }
-  if (reader.Has("cls.seq_relationship.weight")) BK_RETURN_IF_ERROR(linear("cls.seq_relationship", &cls_seq_relationship_));
-  if (reader.Has("classifier.weight")) BK_RETURN_IF_ERROR(linear("classifier", &classifier_));
-  if (reader.Has("qa_outputs.weight")) BK_RETURN_IF_ERROR(linear("qa_outputs", &qa_outputs_));
+  if (reader.Has("cls.seq_relationship.weight")) BK_RETURN_IF_ERROR(linear("cls.seq_relationship", &cls_seq_relationship));
+  if (reader.Has("classifier.weight")) BK_RETURN_IF_ERROR(linear("classifier", &classifier));
+  if (reader.Has("qa_outputs.weight")) BK_RETURN_IF_ERROR(linear("qa_outputs", &qa_outputs));
   return Status::Ok();
 }
 
@@ -305,12 +345,12 @@ Status CpuModel::Run(const BatchInput& in, const ForwardOutputs& out) {
   ea.tokens = T;
   ea.hidden = H;
   // Tied MLM models keep the table only in its packed form (see Load).
-  ea.word_embeddings = word_embeddings_.empty() ? nullptr : word_embeddings_.data();
-  ea.word_packed = word_embeddings_.empty() ? &cls_predictions_decoder_.weight : nullptr;
-  ea.position_embeddings = position_embeddings_.data();
-  ea.token_type_embeddings = token_type_embeddings_.data();
-  ea.gamma = embeddings_LayerNorm_.weight.data();
-  ea.beta = embeddings_LayerNorm_.bias.data();
+  ea.word_embeddings = w_->word_embeddings.empty() ? nullptr : w_->word_embeddings.data();
+  ea.word_packed = w_->word_embeddings.empty() ? &w_->cls_predictions_decoder.weight : nullptr;
+  ea.position_embeddings = w_->position_embeddings.data();
+  ea.token_type_embeddings = w_->token_type_embeddings.data();
+  ea.gamma = w_->embeddings_LayerNorm.weight.data();
+  ea.beta = w_->embeddings_LayerNorm.bias.data();
   ea.eps = eps;
   ea.out = hidden;
   cpu::Embeddings(ea, &pool_);
@@ -327,7 +367,7 @@ Status CpuModel::Run(const BatchInput& in, const ForwardOutputs& out) {
   }
 
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    const BertLayer& L = layer_[l];
+    const BertLayer& L = w_->layer[l];
     ApplyLinear(hidden, T, H, L.attention_self_qkv, Epilogue::kNone, nullptr, qkv);
     cpu::AttentionArgs aa;
     aa.qkv = qkv;
@@ -362,7 +402,7 @@ Status CpuModel::Run(const BatchInput& in, const ForwardOutputs& out) {
     float* first = first_tokens_.Get(B * H);
     for (int64_t s = 0; s < B; ++s) std::memcpy(first + s * H, hidden + static_cast<int64_t>(in.cu_seqlens[s]) * H, H * sizeof(float));
     pooled = out.pooler_output.data ? out.pooler_output.data : pooled_.Get(B * H);
-    ApplyLinear(first, B, H, pooler_dense_, Epilogue::kTanh, nullptr, pooled);
+    ApplyLinear(first, B, H, w_->pooler_dense, Epilogue::kTanh, nullptr, pooled);
   }
 
   switch (c.architecture) {
@@ -370,29 +410,29 @@ Status CpuModel::Run(const BatchInput& in, const ForwardOutputs& out) {
     case Architecture::kBertForPreTraining: {
       // BertLMPredictionHead: decoder(LayerNorm(act(dense(h)))) with the decoder tied.
       float* transformed = head_.Get(T * H);
-      ApplyLinear(hidden, T, H, cls_predictions_transform_dense_, act, nullptr, transformed);
-      cpu::LayerNormRows(transformed, T, H, H, cls_predictions_transform_LayerNorm_.weight.data(),
-                         cls_predictions_transform_LayerNorm_.bias.data(), eps, &pool_);
+      ApplyLinear(hidden, T, H, w_->cls_predictions_transform_dense, act, nullptr, transformed);
+      cpu::LayerNormRows(transformed, T, H, H, w_->cls_predictions_transform_LayerNorm.weight.data(),
+                         w_->cls_predictions_transform_LayerNorm.bias.data(), eps, &pool_);
       float* dst = c.architecture == Architecture::kBertForMaskedLM ? out.logits.data : out.prediction_logits.data;
-      if (dst) ApplyLinear(transformed, T, H, cls_predictions_decoder_, Epilogue::kNone, nullptr, dst);
+      if (dst) ApplyLinear(transformed, T, H, w_->cls_predictions_decoder, Epilogue::kNone, nullptr, dst);
       if (c.architecture == Architecture::kBertForPreTraining && out.seq_relationship_logits.data)
-        ApplyLinear(pooled, B, H, cls_seq_relationship_, Epilogue::kNone, nullptr, out.seq_relationship_logits.data);
+        ApplyLinear(pooled, B, H, w_->cls_seq_relationship, Epilogue::kNone, nullptr, out.seq_relationship_logits.data);
       break;
     }
     case Architecture::kBertForNextSentencePrediction:
-      if (out.logits.data) ApplyLinear(pooled, B, H, cls_seq_relationship_, Epilogue::kNone, nullptr, out.logits.data);
+      if (out.logits.data) ApplyLinear(pooled, B, H, w_->cls_seq_relationship, Epilogue::kNone, nullptr, out.logits.data);
       break;
     case Architecture::kBertForSequenceClassification:
     case Architecture::kBertForMultipleChoice:
-      if (out.logits.data) ApplyLinear(pooled, B, H, classifier_, Epilogue::kNone, nullptr, out.logits.data);
+      if (out.logits.data) ApplyLinear(pooled, B, H, w_->classifier, Epilogue::kNone, nullptr, out.logits.data);
       break;
     case Architecture::kBertForTokenClassification:
-      if (out.logits.data) ApplyLinear(hidden, T, H, classifier_, Epilogue::kNone, nullptr, out.logits.data);
+      if (out.logits.data) ApplyLinear(hidden, T, H, w_->classifier, Epilogue::kNone, nullptr, out.logits.data);
       break;
     case Architecture::kBertForQuestionAnswering:
       if (out.start_logits.data || out.end_logits.data) {
         float* both = head_.Get(T * 2);
-        ApplyLinear(hidden, T, H, qa_outputs_, Epilogue::kNone, nullptr, both);
+        ApplyLinear(hidden, T, H, w_->qa_outputs, Epilogue::kNone, nullptr, both);
         for (int64_t t = 0; t < T; ++t) {
           if (out.start_logits.data) out.start_logits.data[t] = both[2 * t];
           if (out.end_logits.data) out.end_logits.data[t] = both[2 * t + 1];
@@ -409,9 +449,10 @@ ModelInfo CpuModel::Info() const {
   info.backend = "cpu";
   info.isa = cpu::IsaName(isa_);
   info.threads = pool_.size();
-  info.dtype = ComputeDTypeName(dtype_);
-  info.dtype_fallback = dtype_fallback_;
-  info.weight_bytes = weight_bytes_;
+  info.dtype = ComputeDTypeName(w_->dtype);
+  info.dtype_fallback = w_->dtype_fallback;
+  info.weight_bytes = w_->bytes;
+  info.weights_shared = shared_;
   int64_t ws = 0;
   for (const Buffer* b : {&hidden_, &qkv_, &context_, &attention_output_, &intermediate_, &first_tokens_, &pooled_, &head_, &scratch_,
                           &linear_scratch_})
@@ -428,8 +469,8 @@ Status CreateCpuModel(const ModelConfig& config, const std::vector<TensorView>& 
   if (options.threads < 0 || options.threads > 1024) return InvalidArgument("threads must be in [0, 1024]");
   const int threads = options.threads == 0 ? cpu::AvailableCores() : options.threads;
   try {
-    auto model = std::make_unique<CpuModel>(config, options, threads);
-    BK_RETURN_IF_ERROR(model->Load(tensors));
+    auto model = std::make_unique<CpuModel>(config, threads);
+    BK_RETURN_IF_ERROR(model->Load(tensors, options));
     *out = std::move(model);
     return Status::Ok();
   } catch (const std::bad_alloc&) {

@@ -63,6 +63,7 @@ Napi::Value AddonModel::Info(const Napi::CallbackInfo& info) {
   o.Set("dtype", mi.dtype);
   o.Set("dtype_fallback", mi.dtype_fallback);
   o.Set("weight_bytes", static_cast<double>(mi.weight_bytes));
+  o.Set("weights_shared", mi.weights_shared);
   o.Set("workspace_bytes", static_cast<double>(mi.workspace_bytes));
   return o;
 }

@@ -100,6 +100,7 @@ EngineOptions ReadEngineOptions(Napi::Env env, const Napi::Value& value) {
   if (value.IsUndefined()) return opts;
   Napi::Object o = AsObject(env, value, "options");
   if (!o.Get("threads").IsUndefined()) opts.threads = static_cast<int>(ReadInt(env, o, "threads", 0, 1024));
+  if (!o.Get("share_key").IsUndefined()) opts.share_key = ReadString(env, o, "share_key");
   if (!o.Get("dtype").IsUndefined()) {
     const std::string dtype = ReadString(env, o, "dtype");
     if (!ParseComputeDType(dtype, &opts.dtype)) ThrowInvalid(env, "dtype must be float32, bfloat16 or int8, got " + dtype);

@@ -3,7 +3,8 @@
  * It owns one native model; forwards are queued (one at a time per model, each on a libuv pool
  * thread), and dispose() waits for the queue before releasing the weights.
  */
-import { join } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { join, resolve as resolvePath } from 'node:path';
 import { ARCHITECTURES, parseConfig, readConfig, type Architecture, type BertConfig } from '../config.js';
 import {
   DisposedError,
@@ -14,7 +15,7 @@ import {
   withCallerStack,
 } from '../errors.js';
 import { selectBackend, type Device } from '../native/select-backend.js';
-import type { AddonModel, BatchInput, ForwardOutputs, ModelConfig, TensorView } from '../native/types.js';
+import type { AddonModel, BatchInput, EngineOptions, ForwardOutputs, ModelConfig, TensorView } from '../native/types.js';
 import { resolveModel, type HubOptions } from '../hub/index.js';
 import { hasTokenizerFiles, loadTokenizer, type Tokenizer } from '../tokenizer/index.js';
 import { readCheckpoint, resolveWeights, type RawTensor } from '../weights/index.js';
@@ -167,9 +168,13 @@ export class BertModel implements AsyncDisposable {
   }
 
   /** Memory the engine holds for this model, in bytes. */
-  memoryUsage(): { weights: number; workspace: number } {
+  /**
+   * Memory the engine holds for this model, in bytes. `sharedWeights`: the weights are one
+   * read-only copy shared with other models loaded from the same files in this process.
+   */
+  memoryUsage(): { weights: number; workspace: number; sharedWeights: boolean } {
     const info = this.#live().info();
-    return { weights: info.weight_bytes, workspace: info.workspace_bytes };
+    return { weights: info.weight_bytes, workspace: info.workspace_bytes, sharedWeights: info.weights_shared };
   }
 
   #live(): AddonModel {
@@ -377,7 +382,7 @@ function pickArchitecture(config: BertConfig, requested: unknown): Architecture 
 async function build(
   config: BertConfig,
   checkpoint: Map<string, RawTensor>,
-  source: { files: string[]; format: WeightsInfo['format']; file?: string },
+  source: { files: string[]; format: WeightsInfo['format']; file?: string; shareKey?: string },
   options: LoadModelOptions,
   tokenizer?: Tokenizer,
 ): Promise<BertModel> {
@@ -398,7 +403,11 @@ async function build(
   if (!DTYPES.includes(dtype)) {
     throw new UnsupportedModelError(`dtype ${JSON.stringify(options.dtype)} is not supported; supported: ${DTYPES.join(', ')}`);
   }
-  const native = await backend.binding.createModel(toNativeConfig(config, architecture, resolved.hasPooler), tensors, { threads, dtype });
+  const nativeConfig = toNativeConfig(config, architecture, resolved.hasPooler);
+  const engineOptions: EngineOptions = { threads, dtype };
+  // Same files (by path, size and modification time) and same config: one copy of the weights.
+  if (source.shareKey) engineOptions.share_key = `${source.shareKey}|${JSON.stringify(nativeConfig)}`;
+  const native = await backend.binding.createModel(nativeConfig, tensors, engineOptions);
   const info = native.info();
   const backendInfo: BackendInfo = { name: 'cpu', device: 'cpu', dtype: info.dtype, isa: info.isa, threads: info.threads };
   if (info.dtype_fallback) backendInfo.dtypeFallbackReason = info.dtype_fallback;
@@ -427,7 +436,11 @@ export async function loadModel(dirOrId: string, options: LoadModelOptions = {})
     // Lazy: float tensors stay in their file and the engine reads each once while converting it.
     const checkpoint = await readCheckpoint(dir, { lazy: true });
     const tokenizer = options.tokenizer !== false && (await hasTokenizerFiles(dir)) ? await loadTokenizer(dir) : undefined;
-    const source = { files: checkpoint.files, format: checkpoint.format, file: checkpoint.files.at(-1) };
+    const stats = await Promise.all(checkpoint.files.map(async (f) => {
+      const st = await stat(f);
+      return `${resolvePath(f)}:${st.size}:${st.mtimeMs}`;
+    }));
+    const source = { files: checkpoint.files, format: checkpoint.format, file: checkpoint.files.at(-1), shareKey: stats.join(';') };
     return await build(config, checkpoint.tensors, source, options, tokenizer);
   } catch (err) {
     throw withCallerStack(fromNativeError(err), caller);

@@ -50,6 +50,8 @@ export interface EngineOptions {
   threads?: number;
   /** bertkit::ComputeDType: what the encoder's linear layers compute in. */
   dtype?: 'float32' | 'bfloat16' | 'int8';
+  /** Models created with the same key (and dtype) in one process share one read-only copy of the weights. */
+  share_key?: string;
 }
 
 /** bertkit::BatchInput: a packed batch; sequence s is tokens [cu_seqlens[s], cu_seqlens[s+1]). */
@@ -86,6 +88,8 @@ export interface ModelInfo {
   /** Why the requested dtype is not used ('' when it is). */
   dtype_fallback: string;
   weight_bytes: number;
+  /** The weights are another model's (same share_key). */
+  weights_shared: boolean;
   workspace_bytes: number;
 }
 

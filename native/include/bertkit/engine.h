@@ -81,6 +81,10 @@ const char* ComputeDTypeName(ComputeDType d);
 struct EngineOptions {
   int threads = 0;  // 0 = every core this process may use
   ComputeDType dtype = ComputeDType::kFloat32;
+  // Identifies the weights' source (files, sizes, modification times, config): models created
+  // with the same key (and dtype) in one process share one read-only copy of the weights.
+  // Empty: never shared.
+  std::string share_key;
 };
 
 // A packed batch: sequence s is tokens [cu_seqlens[s], cu_seqlens[s + 1]).
@@ -136,6 +140,7 @@ struct ModelInfo {
   std::string dtype;            // what the encoder computes in: "float32", "bfloat16", "int8"
   std::string dtype_fallback;   // why the requested dtype is not used (empty when it is)
   int64_t weight_bytes = 0;  // memory held for weights
+  bool weights_shared = false;  // the weights are another model's (EngineOptions::share_key)
   int64_t workspace_bytes = 0;
 };
 

@@ -1,0 +1,56 @@
+// The three GEMM orientations training needs, as one strided GEMM:
+//   forward      Y  = X . W^T (+ bias)      A = X,    B(p, j) = W[j, p]
+//   input grad   dX = dY . W                A = dY,   B = W
+//   weight grad  dW += dY^T . X             A(i, p) = dY[p, i], B = X
+// and the per-head attention products (Q K^T, P V and their backward), all expressed through
+// element strides: A(i, p) = a[i * rsa + p * csa], B(p, j) = b[p * rsb + j * csb].
+//
+// BLIS-style: C is cut into MC x NC blocks (one task each, so every C element is written by one
+// thread, in one fixed k order: results never depend on the number of threads or scheduling);
+// within a task K is walked in KC chunks, the A block packed into MR-row panels and the B block
+// into NR-column panels, and an MR x NR register-tiled micro-kernel (vector extensions, one copy
+// per ISA, the BK_TARGET_* dispatch of native/cpu) runs over the panels.
+// Reference: train/ref/train_reference.h (GemmRef).
+#pragma once
+
+#include <cstdint>
+
+#include "cpu/cpu_features.h"
+#include "cpu/thread_pool.h"
+
+namespace bertkit::train {
+
+struct GemmArgs {
+  int64_t m = 0, n = 0, k = 0;
+  const float* a = nullptr;
+  int64_t rsa = 0, csa = 0;
+  const float* b = nullptr;
+  int64_t rsb = 0, csb = 0;
+  float* c = nullptr;
+  int64_t ldc = 0;           // C(i, j) = c[i * ldc + j]
+  bool accumulate = false;   // C += A . B (else C = A . B)
+  const float* bias = nullptr;  // [n], added to every row (only with accumulate == false)
+  float alpha = 1.f;         // C (+)= alpha * A . B
+};
+
+// Floats of packing scratch one GemmSerial call needs (per thread for Gemm).
+int64_t GemmScratchFloats();
+
+// One thread, the caller's scratch (GemmScratchFloats() floats, 64-byte aligned).
+void GemmSerial(const GemmArgs& args, cpu::Isa isa, float* scratch);
+
+// Split over the pool; `scratch` holds pool->size() * GemmScratchFloats() floats.
+void Gemm(const GemmArgs& args, cpu::Isa isa, cpu::ThreadPool* pool, float* scratch);
+
+// Helpers for the three linear-layer orientations (row-major, contiguous).
+// y[m, n] = x[m, k] . w[n, k]^T + bias
+void LinearForward(const float* x, int64_t m, int64_t k, const float* w, int64_t n, const float* bias, float* y,
+                   cpu::Isa isa, cpu::ThreadPool* pool, float* scratch);
+// dx[m, k] (+)= dy[m, n] . w[n, k]
+void LinearBackwardInput(const float* dy, int64_t m, int64_t n, const float* w, int64_t k, float* dx, bool accumulate,
+                         cpu::Isa isa, cpu::ThreadPool* pool, float* scratch);
+// dw[n, k] += dy[m, n]^T . x[m, k]
+void LinearBackwardWeight(const float* dy, int64_t m, int64_t n, const float* x, int64_t k, float* dw, cpu::Isa isa,
+                          cpu::ThreadPool* pool, float* scratch);
+
+}  // namespace bertkit::train

@@ -1,0 +1,677 @@
+#include "train/train_kernels.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <numeric>
+#include <utility>
+#include <vector>
+
+#include "cpu/simd.h"
+#include "train/train_gemm.h"
+
+namespace bertkit::train {
+
+using namespace cpu::simd;
+
+namespace {
+
+constexpr int64_t kElementBlock = 16384;  // elementwise kernels: floats per task
+
+template <class F>
+void ForBlocks(int64_t n, cpu::ThreadPool* pool, F&& fn) {
+  const int64_t tasks = (n + kElementBlock - 1) / kElementBlock;
+  pool->ParallelFor(tasks, [&](int64_t task, int) {
+    const int64_t b = task * kElementBlock;
+    fn(b, std::min(n, b + kElementBlock));
+  });
+}
+
+// ---- activations, vectorized per ISA ----
+
+template <class V>
+BK_INLINE V Phi(V x) {  // standard normal CDF
+  V ax = x < 0.f ? -x : x;
+  V e = HalfErfcNonNeg<V>(ax * 0.70710678118654752f);
+  return x < 0.f ? e : 1.f - e;
+}
+
+template <class V>
+BK_INLINE V ActForward(V u, Activation act) {
+  switch (act) {
+    case Activation::kGelu: return GeluErf<V>(u);
+    case Activation::kGeluTanh: return GeluTanh<V>(u);
+    case Activation::kRelu: return Relu<V>(u);
+  }
+  return u;
+}
+
+template <class V>
+BK_INLINE V ActGrad(V u, Activation act) {
+  switch (act) {
+    case Activation::kGelu: {
+      // d/du u Phi(u) = Phi(u) + u phi(u)
+      const V pdf = Exp<V>(-0.5f * u * u) * 0.39894228040143268f;
+      return Phi<V>(u) + u * pdf;
+    }
+    case Activation::kGeluTanh: {
+      const V inner = 0.79788456080286536f * (u + 0.044715f * u * u * u);
+      const V t = Tanh<V>(inner);
+      return 0.5f * (1.f + t) + 0.5f * u * (1.f - t * t) * (0.79788456080286536f * (1.f + 3.f * 0.044715f * u * u));
+    }
+    case Activation::kRelu: return u > 0.f ? Splat<V>(1.f) : V{};
+  }
+  return Splat<V>(1.f);
+}
+
+template <class V>
+BK_INLINE void ActForwardRange(const float* u, int64_t b, int64_t e, Activation act, float* y) {
+  constexpr int L = Traits<V>::kLanes;
+  int64_t i = b;
+  for (; i + L <= e; i += L) Store<V>(y + i, ActForward<V>(Load<V>(u + i), act));
+  if (i < e) {
+    alignas(64) float tmp[L] = {};
+    for (int64_t j = i; j < e; ++j) tmp[j - i] = u[j];
+    Store<V>(tmp, ActForward<V>(Load<V>(tmp), act));
+    for (int64_t j = i; j < e; ++j) y[j] = tmp[j - i];
+  }
+}
+
+template <class V>
+BK_INLINE void ActBackwardRange(const float* u, const float* dy, int64_t b, int64_t e, Activation act, float* du) {
+  constexpr int L = Traits<V>::kLanes;
+  int64_t i = b;
+  for (; i + L <= e; i += L) Store<V>(du + i, Load<V>(dy + i) * ActGrad<V>(Load<V>(u + i), act));
+  if (i < e) {
+    alignas(64) float tu[L] = {}, td[L] = {};
+    for (int64_t j = i; j < e; ++j) {
+      tu[j - i] = u[j];
+      td[j - i] = dy[j];
+    }
+    Store<V>(td, Load<V>(td) * ActGrad<V>(Load<V>(tu), act));
+    for (int64_t j = i; j < e; ++j) du[j] = td[j - i];
+  }
+}
+
+template <class V>
+BK_INLINE void TanhRange(float* x, int64_t n) {
+  constexpr int L = Traits<V>::kLanes;
+  int64_t i = 0;
+  for (; i + L <= n; i += L) Store<V>(x + i, Tanh<V>(Load<V>(x + i)));
+  if (i < n) {
+    alignas(64) float tmp[L] = {};
+    for (int64_t j = i; j < n; ++j) tmp[j - i] = x[j];
+    Store<V>(tmp, Tanh<V>(Load<V>(tmp)));
+    for (int64_t j = i; j < n; ++j) x[j] = tmp[j - i];
+  }
+}
+
+void ActFwdGeneric(const float* u, int64_t b, int64_t e, Activation a, float* y) { ActForwardRange<f32x4>(u, b, e, a, y); }
+void ActBwdGeneric(const float* u, const float* dy, int64_t b, int64_t e, Activation a, float* du) {
+  ActBackwardRange<f32x4>(u, dy, b, e, a, du);
+}
+void TanhGeneric(float* x, int64_t n) { TanhRange<f32x4>(x, n); }
+#if BK_X86
+BK_TARGET_AVX2 void ActFwdAvx2(const float* u, int64_t b, int64_t e, Activation a, float* y) { ActForwardRange<f32x8>(u, b, e, a, y); }
+BK_TARGET_AVX2 void ActBwdAvx2(const float* u, const float* dy, int64_t b, int64_t e, Activation a, float* du) {
+  ActBackwardRange<f32x8>(u, dy, b, e, a, du);
+}
+BK_TARGET_AVX2 void TanhAvx2(float* x, int64_t n) { TanhRange<f32x8>(x, n); }
+BK_TARGET_AVX512 void ActFwdAvx512(const float* u, int64_t b, int64_t e, Activation a, float* y) {
+  ActForwardRange<f32x16>(u, b, e, a, y);
+}
+BK_TARGET_AVX512 void ActBwdAvx512(const float* u, const float* dy, int64_t b, int64_t e, Activation a, float* du) {
+  ActBackwardRange<f32x16>(u, dy, b, e, a, du);
+}
+BK_TARGET_AVX512 void TanhAvx512(float* x, int64_t n) { TanhRange<f32x16>(x, n); }
+#endif
+
+// ---- softmax rows (attention) ----
+
+// p[0:n] = softmax(scale * s[0:n]) over the keys with mask != 0 (others 0); uniform over all n
+// when no key is unmasked. Exp vectorized.
+template <class V>
+BK_INLINE void SoftmaxRow(const float* s, const uint8_t* mask, int64_t n, float scale, float* p, bool any_key) {
+  constexpr int L = Traits<V>::kLanes;
+  if (!any_key) {
+    const float u = 1.0f / static_cast<float>(n);
+    for (int64_t j = 0; j < n; ++j) p[j] = u;
+    return;
+  }
+  float mx = -INFINITY;
+  for (int64_t j = 0; j < n; ++j)
+    if (mask == nullptr || mask[j]) mx = std::max(mx, s[j]);
+  mx *= scale;
+  V vsum = V{};
+  int64_t j = 0;
+  for (; j + L <= n; j += L) {
+    V e = Exp<V>(Load<V>(s + j) * scale - mx);
+    if (mask != nullptr) {
+      for (int t = 0; t < L; ++t)
+        if (!mask[j + t]) e[t] = 0.f;
+    }
+    Store<V>(p + j, e);
+    vsum += e;
+  }
+  float sum = ReduceAdd(vsum);
+  for (; j < n; ++j) {
+    float e = (mask == nullptr || mask[j]) ? std::exp(s[j] * scale - mx) : 0.f;
+    p[j] = e;
+    sum += e;
+  }
+  const float inv = 1.0f / sum;
+  j = 0;
+  for (; j + L <= n; j += L) Store<V>(p + j, Load<V>(p + j) * inv);
+  for (; j < n; ++j) p[j] *= inv;
+}
+
+// dS = scale * P * (dP - rowdot(dP, P)), in place over dp.
+template <class V>
+BK_INLINE void SoftmaxBackwardRow(const float* p, float* dp, int64_t n, float scale) {
+  constexpr int L = Traits<V>::kLanes;
+  V acc = V{};
+  int64_t j = 0;
+  for (; j + L <= n; j += L) acc += Load<V>(p + j) * Load<V>(dp + j);
+  float dot = ReduceAdd(acc);
+  for (; j < n; ++j) dot += p[j] * dp[j];
+  j = 0;
+  for (; j + L <= n; j += L) Store<V>(dp + j, scale * Load<V>(p + j) * (Load<V>(dp + j) - dot));
+  for (; j < n; ++j) dp[j] = scale * p[j] * (dp[j] - dot);
+}
+
+void DropoutRow(float* x, int64_t n, float p, float inv_keep, uint64_t key, uint64_t offset) {
+  for (int64_t j = 0; j < n; ++j) x[j] = DropoutUniform(key, offset + j) >= p ? x[j] * inv_keep : 0.f;
+}
+
+template <class V>
+BK_INLINE void AttendForward(const AttentionTrainArgs& a, int64_t s, int h, float* scratch, cpu::Isa isa) {
+  const int64_t start = a.cu_seqlens[s];
+  const int64_t n = a.cu_seqlens[s + 1] - start;
+  const int64_t d = a.head_dim, H = static_cast<int64_t>(a.heads) * d, ld = 3 * H;
+  const float* q = a.qkv + start * ld + h * d;
+  const float* k = q + H;
+  const float* v = q + 2 * H;
+  float* sc = scratch;                 // [n, n]
+  float* gemm = scratch + 2 * a.max_seq_len * a.max_seq_len;
+  const uint8_t* mask = a.key_mask ? a.key_mask + start : nullptr;
+  bool any_key = true;
+  if (mask != nullptr) {
+    any_key = false;
+    for (int64_t j = 0; j < n; ++j) any_key |= mask[j] != 0;
+  }
+  GemmArgs g;
+  g.m = n; g.n = n; g.k = d;
+  g.a = q; g.rsa = ld; g.csa = 1;
+  g.b = k; g.rsb = 1; g.csb = ld;
+  g.c = sc; g.ldc = n;
+  GemmSerial(g, isa, gemm);
+  const int64_t base = a.probs_offsets[s] + static_cast<int64_t>(h) * n * n;
+  float* P = a.probs + base;
+  for (int64_t i = 0; i < n; ++i) SoftmaxRow<V>(sc + i * n, mask, n, a.scale, P + i * n, any_key);
+  const float* Pd = P;
+  if (a.dropout > 0.f) {
+    float* drop = sc;  // scores are no longer needed
+    const float inv_keep = a.dropout >= 1.f ? 0.f : 1.f / (1.f - a.dropout);
+    std::memcpy(drop, P, n * n * sizeof(float));
+    for (int64_t i = 0; i < n; ++i) DropoutRow(drop + i * n, n, a.dropout, inv_keep, a.dropout_key, base + i * n);
+    Pd = drop;
+  }
+  GemmArgs c;
+  c.m = n; c.n = d; c.k = n;
+  c.a = Pd; c.rsa = n; c.csa = 1;
+  c.b = v; c.rsb = ld; c.csb = 1;
+  c.c = a.context + start * H + h * d; c.ldc = H;
+  GemmSerial(c, isa, gemm);
+}
+
+template <class V>
+BK_INLINE void AttendBackward(const AttentionTrainArgs& a, int64_t s, int h, float* scratch, cpu::Isa isa) {
+  const int64_t start = a.cu_seqlens[s];
+  const int64_t n = a.cu_seqlens[s + 1] - start;
+  const int64_t d = a.head_dim, H = static_cast<int64_t>(a.heads) * d, ld = 3 * H;
+  const float* q = a.qkv + start * ld + h * d;
+  const float* k = q + H;
+  const float* v = q + 2 * H;
+  float* dq = a.dqkv + start * ld + h * d;
+  float* dk = dq + H;
+  float* dv = dq + 2 * H;
+  const float* dctx = a.dcontext + start * H + h * d;
+  float* dP = scratch;                                   // [n, n]
+  float* Pd = scratch + a.max_seq_len * a.max_seq_len;   // [n, n] dropped probs
+  float* gemm = scratch + 2 * a.max_seq_len * a.max_seq_len;
+  const int64_t base = a.probs_offsets[s] + static_cast<int64_t>(h) * n * n;
+  const float* P = a.probs + base;
+  const float inv_keep = a.dropout >= 1.f ? 0.f : 1.f / (1.f - a.dropout);
+
+  // dP' = dctx . V^T
+  GemmArgs g;
+  g.m = n; g.n = n; g.k = d;
+  g.a = dctx; g.rsa = H; g.csa = 1;
+  g.b = v; g.rsb = 1; g.csb = ld;
+  g.c = dP; g.ldc = n;
+  GemmSerial(g, isa, gemm);
+  // dV = P'^T . dctx
+  const float* Pused = P;
+  if (a.dropout > 0.f) {
+    std::memcpy(Pd, P, n * n * sizeof(float));
+    for (int64_t i = 0; i < n; ++i) DropoutRow(Pd + i * n, n, a.dropout, inv_keep, a.dropout_key, base + i * n);
+    Pused = Pd;
+  }
+  GemmArgs gv;
+  gv.m = n; gv.n = d; gv.k = n;
+  gv.a = Pused; gv.rsa = 1; gv.csa = n;
+  gv.b = dctx; gv.rsb = H; gv.csb = 1;
+  gv.c = dv; gv.ldc = ld;
+  GemmSerial(gv, isa, gemm);
+  // dP = dP' * mask / keep; dS = scale * P * (dP - rowdot(dP, P))
+  if (a.dropout > 0.f)
+    for (int64_t i = 0; i < n; ++i) DropoutRow(dP + i * n, n, a.dropout, inv_keep, a.dropout_key, base + i * n);
+  for (int64_t i = 0; i < n; ++i) SoftmaxBackwardRow<V>(P + i * n, dP + i * n, n, a.scale);
+  // dQ = dS . K ; dK = dS^T . Q
+  GemmArgs gq;
+  gq.m = n; gq.n = d; gq.k = n;
+  gq.a = dP; gq.rsa = n; gq.csa = 1;
+  gq.b = k; gq.rsb = ld; gq.csb = 1;
+  gq.c = dq; gq.ldc = ld;
+  GemmSerial(gq, isa, gemm);
+  GemmArgs gk;
+  gk.m = n; gk.n = d; gk.k = n;
+  gk.a = dP; gk.rsa = 1; gk.csa = n;
+  gk.b = q; gk.rsb = ld; gk.csb = 1;
+  gk.c = dk; gk.ldc = ld;
+  GemmSerial(gk, isa, gemm);
+}
+
+void AttnFwdGeneric(const AttentionTrainArgs& a, int64_t s, int h, float* sc) { AttendForward<f32x4>(a, s, h, sc, cpu::Isa::kGeneric); }
+void AttnBwdGeneric(const AttentionTrainArgs& a, int64_t s, int h, float* sc) { AttendBackward<f32x4>(a, s, h, sc, cpu::Isa::kGeneric); }
+#if BK_X86
+BK_TARGET_AVX2 void AttnFwdAvx2(const AttentionTrainArgs& a, int64_t s, int h, float* sc) { AttendForward<f32x8>(a, s, h, sc, cpu::Isa::kAvx2); }
+BK_TARGET_AVX2 void AttnBwdAvx2(const AttentionTrainArgs& a, int64_t s, int h, float* sc) { AttendBackward<f32x8>(a, s, h, sc, cpu::Isa::kAvx2); }
+BK_TARGET_AVX512 void AttnFwdAvx512(const AttentionTrainArgs& a, int64_t s, int h, float* sc) {
+  AttendForward<f32x16>(a, s, h, sc, cpu::Isa::kAvx512);
+}
+BK_TARGET_AVX512 void AttnBwdAvx512(const AttentionTrainArgs& a, int64_t s, int h, float* sc) {
+  AttendBackward<f32x16>(a, s, h, sc, cpu::Isa::kAvx512);
+}
+#endif
+
+// ---- AdamW ----
+
+template <class V>
+BK_INLINE void AdamWRange(float* p, const float* g, float* m, float* v, int64_t b, int64_t e, float decay, float one_m_b1,
+                          float b2, float one_m_b2, float step_size, float inv_bc2_sqrt, float eps) {
+  constexpr int L = Traits<V>::kLanes;
+  int64_t i = b;
+  for (; i + L <= e; i += L) {
+    V pv = Load<V>(p + i) * decay;
+    const V gv = Load<V>(g + i);
+    V mv = Load<V>(m + i);
+    mv = mv + one_m_b1 * (gv - mv);
+    V vv = Load<V>(v + i) * b2 + one_m_b2 * gv * gv;
+    V root;
+    for (int t = 0; t < L; ++t) root[t] = std::sqrt(vv[t]);
+    V denom = root * inv_bc2_sqrt + eps;
+    pv = pv - step_size * (mv / denom);
+    Store<V>(p + i, pv);
+    Store<V>(m + i, mv);
+    Store<V>(v + i, vv);
+  }
+  for (; i < e; ++i) {
+    float pv = p[i] * decay;
+    const float gv = g[i];
+    float mv = m[i] + one_m_b1 * (gv - m[i]);
+    float vv = v[i] * b2 + one_m_b2 * gv * gv;
+    pv -= step_size * (mv / (std::sqrt(vv) * inv_bc2_sqrt + eps));
+    p[i] = pv;
+    m[i] = mv;
+    v[i] = vv;
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+void Dropout(float* x, int64_t n, float p, uint64_t key, uint64_t offset, cpu::ThreadPool* pool) {
+  if (!(p > 0.f)) return;
+  const float inv_keep = p >= 1.f ? 0.f : 1.f / (1.f - p);
+  ForBlocks(n, pool, [&](int64_t b, int64_t e) { DropoutRow(x + b, e - b, p, inv_keep, key, offset + b); });
+}
+
+int64_t ColumnChunks(int64_t rows) { return std::max<int64_t>(1, std::min<int64_t>(32, (rows + 31) / 32)); }
+int64_t ColumnScratchFloats(int64_t rows, int64_t cols) { return ColumnChunks(rows) * cols; }
+
+namespace {
+// Reduces partials [chunks][cols] into out (+=), in chunk order.
+void ReducePartials(const float* partials, int64_t chunks, int64_t cols, float* out, cpu::ThreadPool* pool) {
+  const int64_t block = 256;
+  pool->ParallelFor((cols + block - 1) / block, [&](int64_t task, int) {
+    const int64_t c1 = std::min(cols, (task + 1) * block);
+    for (int64_t c = task * block; c < c1; ++c) {
+      float s = 0.f;
+      for (int64_t k = 0; k < chunks; ++k) s += partials[k * cols + c];
+      out[c] += s;
+    }
+  });
+}
+}  // namespace
+
+void ColumnSumAccumulate(const float* x, int64_t rows, int64_t cols, int64_t ld, float* out, cpu::ThreadPool* pool,
+                         float* partials) {
+  if (rows <= 0) return;
+  const int64_t chunks = ColumnChunks(rows);
+  const int64_t per = (rows + chunks - 1) / chunks;
+  pool->ParallelFor(chunks, [&](int64_t c, int) {
+    float* acc = partials + c * cols;
+    std::fill(acc, acc + cols, 0.f);
+    const int64_t r1 = std::min(rows, (c + 1) * per);
+    for (int64_t r = c * per; r < r1; ++r) {
+      const float* row = x + r * ld;
+      for (int64_t j = 0; j < cols; ++j) acc[j] += row[j];
+    }
+  });
+  ReducePartials(partials, chunks, cols, out, pool);
+}
+
+void LayerNormForward(const float* x, int64_t rows, int64_t h, const float* gamma, const float* beta, float eps, float* y,
+                      float* xhat, float* rstd, cpu::ThreadPool* pool) {
+  const int64_t block = 16;
+  pool->ParallelFor((rows + block - 1) / block, [&](int64_t task, int) {
+    const int64_t r1 = std::min(rows, (task + 1) * block);
+    for (int64_t r = task * block; r < r1; ++r) {
+      const float* xr = x + r * h;
+      // Two passes (mean, then centred squares), as the inference kernel.
+      float sum = 0.f;
+      for (int64_t i = 0; i < h; ++i) sum += xr[i];
+      const float mean = sum / static_cast<float>(h);
+      float var = 0.f;
+      for (int64_t i = 0; i < h; ++i) var += (xr[i] - mean) * (xr[i] - mean);
+      var /= static_cast<float>(h);
+      const float inv = 1.0f / std::sqrt(var + eps);
+      rstd[r] = inv;
+      float* xh = xhat + r * h;
+      float* yr = y + r * h;
+      for (int64_t i = 0; i < h; ++i) {
+        const float v = (xr[i] - mean) * inv;
+        xh[i] = v;
+        yr[i] = v * gamma[i] + beta[i];
+      }
+    }
+  });
+}
+
+void LayerNormBackward(const float* dy, const float* xhat, const float* rstd, const float* gamma, int64_t rows, int64_t h,
+                       float* dx, float* dgamma, float* dbeta, cpu::ThreadPool* pool, float* partials) {
+  if (rows <= 0) return;
+  const int64_t chunks = ColumnChunks(rows);
+  const int64_t per = (rows + chunks - 1) / chunks;
+  pool->ParallelFor(chunks, [&](int64_t c, int) {
+    float* pg = partials + c * 2 * h;
+    float* pb = pg + h;
+    std::fill(pg, pg + 2 * h, 0.f);
+    const int64_t r1 = std::min(rows, (c + 1) * per);
+    for (int64_t r = c * per; r < r1; ++r) {
+      const float* dyr = dy + r * h;
+      const float* xh = xhat + r * h;
+      float s1 = 0.f, s2 = 0.f;
+      for (int64_t i = 0; i < h; ++i) {
+        pg[i] += dyr[i] * xh[i];
+        pb[i] += dyr[i];
+        const float g = dyr[i] * gamma[i];
+        s1 += g;
+        s2 += g * xh[i];
+      }
+      const float m1 = s1 / static_cast<float>(h), m2 = s2 / static_cast<float>(h);
+      const float inv = rstd[r];
+      float* dxr = dx + r * h;
+      for (int64_t i = 0; i < h; ++i) dxr[i] = inv * (dyr[i] * gamma[i] - m1 - xh[i] * m2);
+    }
+  });
+  // partials rows are [dgamma | dbeta] of 2h columns.
+  std::vector<float> both(2 * h, 0.f);
+  ReducePartials(partials, chunks, 2 * h, both.data(), pool);
+  for (int64_t i = 0; i < h; ++i) {
+    dgamma[i] += both[i];
+    dbeta[i] += both[h + i];
+  }
+}
+
+void ActivationForward(const float* u, int64_t n, Activation act, float* y, cpu::Isa isa, cpu::ThreadPool* pool) {
+  ForBlocks(n, pool, [&](int64_t b, int64_t e) {
+    switch (isa) {
+#if BK_X86
+      case cpu::Isa::kAvx512: ActFwdAvx512(u, b, e, act, y); break;
+      case cpu::Isa::kAvx2: ActFwdAvx2(u, b, e, act, y); break;
+#endif
+      default: ActFwdGeneric(u, b, e, act, y); break;
+    }
+  });
+}
+
+void ActivationBackward(const float* u, const float* dy, int64_t n, Activation act, float* du, cpu::Isa isa,
+                        cpu::ThreadPool* pool) {
+  ForBlocks(n, pool, [&](int64_t b, int64_t e) {
+    switch (isa) {
+#if BK_X86
+      case cpu::Isa::kAvx512: ActBwdAvx512(u, dy, b, e, act, du); break;
+      case cpu::Isa::kAvx2: ActBwdAvx2(u, dy, b, e, act, du); break;
+#endif
+      default: ActBwdGeneric(u, dy, b, e, act, du); break;
+    }
+  });
+}
+
+void TanhForward(float* x, int64_t n, cpu::Isa isa) {
+  switch (isa) {
+#if BK_X86
+    case cpu::Isa::kAvx512: TanhAvx512(x, n); break;
+    case cpu::Isa::kAvx2: TanhAvx2(x, n); break;
+#endif
+    default: TanhGeneric(x, n); break;
+  }
+}
+
+void TanhBackward(const float* y, const float* dy, int64_t n, float* dx) {
+  for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * (1.f - y[i] * y[i]);
+}
+
+int64_t AttentionScratchFloats(int64_t max_seq_len) { return 2 * max_seq_len * max_seq_len + GemmScratchFloats() + 16; }
+
+void AttentionForward(const AttentionTrainArgs& a, cpu::Isa isa, cpu::ThreadPool* pool) {
+  const int64_t per = AttentionScratchFloats(a.max_seq_len);
+  pool->ParallelFor(a.sequences * a.heads, [&](int64_t task, int thread) {
+    const int64_t s = task / a.heads;
+    const int h = static_cast<int>(task % a.heads);
+    float* scratch = a.scratch + thread * per;
+    switch (isa) {
+#if BK_X86
+      case cpu::Isa::kAvx512: AttnFwdAvx512(a, s, h, scratch); break;
+      case cpu::Isa::kAvx2: AttnFwdAvx2(a, s, h, scratch); break;
+#endif
+      default: AttnFwdGeneric(a, s, h, scratch); break;
+    }
+  });
+}
+
+void AttentionBackward(const AttentionTrainArgs& a, cpu::Isa isa, cpu::ThreadPool* pool) {
+  const int64_t per = AttentionScratchFloats(a.max_seq_len);
+  pool->ParallelFor(a.sequences * a.heads, [&](int64_t task, int thread) {
+    const int64_t s = task / a.heads;
+    const int h = static_cast<int>(task % a.heads);
+    float* scratch = a.scratch + thread * per;
+    switch (isa) {
+#if BK_X86
+      case cpu::Isa::kAvx512: AttnBwdAvx512(a, s, h, scratch); break;
+      case cpu::Isa::kAvx2: AttnBwdAvx2(a, s, h, scratch); break;
+#endif
+      default: AttnBwdGeneric(a, s, h, scratch); break;
+    }
+  });
+}
+
+void EmbeddingsSum(const int32_t* ids, const int32_t* types, const int32_t* positions, int64_t tokens, int64_t h,
+                   const float* word, const float* position, const float* type, float* out, cpu::ThreadPool* pool) {
+  const int64_t block = 16;
+  pool->ParallelFor((tokens + block - 1) / block, [&](int64_t task, int) {
+    const int64_t t1 = std::min(tokens, (task + 1) * block);
+    for (int64_t t = task * block; t < t1; ++t) {
+      const float* w = word + static_cast<int64_t>(ids[t]) * h;
+      const float* tt = type + (types ? static_cast<int64_t>(types[t]) : 0) * h;
+      const float* p = position + static_cast<int64_t>(positions[t]) * h;
+      float* o = out + t * h;
+      for (int64_t c = 0; c < h; ++c) o[c] = (w[c] + tt[c]) + p[c];
+    }
+  });
+}
+
+namespace {
+// Adds d[t] into table row key(t) for every token, grouping tokens by row (sorted by row, then
+// token) so that each row is one task and sums its tokens in token order.
+template <class Key>
+void ScatterRows(const float* d, int64_t tokens, int64_t h, float* table, Key key, cpu::ThreadPool* pool) {
+  std::vector<std::pair<int64_t, int64_t>> order;
+  order.reserve(tokens);
+  for (int64_t t = 0; t < tokens; ++t) {
+    const int64_t r = key(t);
+    if (r >= 0) order.push_back({r, t});
+  }
+  std::sort(order.begin(), order.end());
+  std::vector<int64_t> starts;
+  for (size_t i = 0; i < order.size(); ++i)
+    if (i == 0 || order[i].first != order[i - 1].first) starts.push_back(static_cast<int64_t>(i));
+  starts.push_back(static_cast<int64_t>(order.size()));
+  pool->ParallelFor(static_cast<int64_t>(starts.size()) - 1, [&](int64_t g, int) {
+    float* row = table + order[starts[g]].first * h;
+    for (int64_t i = starts[g]; i < starts[g + 1]; ++i) {
+      const float* src = d + order[i].second * h;
+      for (int64_t c = 0; c < h; ++c) row[c] += src[c];
+    }
+  });
+}
+}  // namespace
+
+void EmbeddingsBackward(const float* d, const int32_t* ids, const int32_t* types, const int32_t* positions, int64_t tokens,
+                        int64_t h, int64_t padding_idx, float* dword, float* dposition, float* dtype, cpu::ThreadPool* pool) {
+  ScatterRows(d, tokens, h, dword, [&](int64_t t) -> int64_t { return ids[t] == padding_idx ? -1 : ids[t]; }, pool);
+  ScatterRows(d, tokens, h, dposition, [&](int64_t t) -> int64_t { return positions[t]; }, pool);
+  ScatterRows(d, tokens, h, dtype, [&](int64_t t) -> int64_t { return types ? types[t] : 0; }, pool);
+}
+
+double CrossEntropy(const float* logits, int64_t rows, int64_t classes, int64_t ld, const int32_t* labels,
+                    int32_t ignore_index, float scale, float* dlogits, int64_t ldd, cpu::ThreadPool* pool) {
+  int64_t count = 0;
+  for (int64_t r = 0; r < rows; ++r) count += labels[r] != ignore_index;
+  std::vector<double> row_loss(rows, 0.0);
+  const float g = count > 0 ? scale / static_cast<float>(count) : 0.f;
+  pool->ParallelFor(rows, [&](int64_t r, int) {
+    const float* z = logits + r * ld;
+    float* dz = dlogits ? dlogits + r * ldd : nullptr;
+    if (labels[r] == ignore_index) {
+      if (dz) std::fill(dz, dz + classes, 0.f);
+      return;
+    }
+    float mx = -INFINITY;
+    for (int64_t c = 0; c < classes; ++c) mx = std::max(mx, z[c]);
+    double sum = 0.0;
+    for (int64_t c = 0; c < classes; ++c) sum += std::exp(static_cast<double>(z[c]) - mx);
+    const double lse = mx + std::log(sum);
+    row_loss[r] = lse - z[labels[r]];
+    if (dz) {
+      const double inv = 1.0 / sum;
+      for (int64_t c = 0; c < classes; ++c) dz[c] = static_cast<float>(std::exp(static_cast<double>(z[c]) - mx) * inv) * g;
+      dz[labels[r]] -= g;
+    }
+  });
+  if (count == 0) return std::numeric_limits<double>::quiet_NaN();
+  double total = 0.0;
+  for (int64_t r = 0; r < rows; ++r) total += row_loss[r];
+  return total / static_cast<double>(count);
+}
+
+double MseLoss(const float* x, const float* y, int64_t n, float scale, float* dx) {
+  double total = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double d = static_cast<double>(x[i]) - y[i];
+    total += d * d;
+    if (dx) dx[i] = static_cast<float>(2.0 * d * scale / static_cast<double>(n));
+  }
+  return n > 0 ? total / static_cast<double>(n) : std::numeric_limits<double>::quiet_NaN();
+}
+
+double BceWithLogits(const float* z, const float* y, int64_t n, float scale, float* dz) {
+  double total = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double zi = z[i], yi = y[i];
+    total += std::max(zi, 0.0) - zi * yi + std::log1p(std::exp(-std::fabs(zi)));
+    if (dz) {
+      const double sig = zi >= 0 ? 1.0 / (1.0 + std::exp(-zi)) : std::exp(zi) / (1.0 + std::exp(zi));
+      dz[i] = static_cast<float>((sig - yi) * scale / static_cast<double>(n));
+    }
+  }
+  return n > 0 ? total / static_cast<double>(n) : std::numeric_limits<double>::quiet_NaN();
+}
+
+double SumSquares(const float* x, int64_t n, cpu::ThreadPool* pool) {
+  const int64_t block = 65536;
+  const int64_t chunks = (n + block - 1) / block;
+  std::vector<double> part(chunks, 0.0);
+  pool->ParallelFor(chunks, [&](int64_t c, int) {
+    const int64_t e = std::min(n, (c + 1) * block);
+    double s = 0.0;
+    // float partial sums of 64 terms, added in double
+    for (int64_t i = c * block; i < e; i += 64) {
+      float f = 0.f;
+      const int64_t e2 = std::min(e, i + 64);
+      for (int64_t j = i; j < e2; ++j) f += x[j] * x[j];
+      s += f;
+    }
+    part[c] = s;
+  });
+  double total = 0.0;
+  for (double p : part) total += p;
+  return total;
+}
+
+void ScaleInPlace(float* x, int64_t n, float s, cpu::ThreadPool* pool) {
+  ForBlocks(n, pool, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) x[i] *= s;
+  });
+}
+
+namespace {
+void AdamWGeneric(float* p, const float* g, float* m, float* v, int64_t b, int64_t e, float decay, float omb1, float b2,
+                  float omb2, float ss, float ibc, float eps) {
+  AdamWRange<f32x4>(p, g, m, v, b, e, decay, omb1, b2, omb2, ss, ibc, eps);
+}
+#if BK_X86
+BK_TARGET_AVX2 void AdamWAvx2(float* p, const float* g, float* m, float* v, int64_t b, int64_t e, float decay, float omb1,
+                              float b2, float omb2, float ss, float ibc, float eps) {
+  AdamWRange<f32x8>(p, g, m, v, b, e, decay, omb1, b2, omb2, ss, ibc, eps);
+}
+BK_TARGET_AVX512 void AdamWAvx512(float* p, const float* g, float* m, float* v, int64_t b, int64_t e, float decay, float omb1,
+                                  float b2, float omb2, float ss, float ibc, float eps) {
+  AdamWRange<f32x16>(p, g, m, v, b, e, decay, omb1, b2, omb2, ss, ibc, eps);
+}
+#endif
+}  // namespace
+
+void AdamW(float* p, const float* g, float* m, float* v, int64_t n, const AdamWArgs& a, cpu::Isa isa, cpu::ThreadPool* pool) {
+  const double bc1 = 1.0 - std::pow(static_cast<double>(a.beta1), static_cast<double>(a.step));
+  const double bc2 = 1.0 - std::pow(static_cast<double>(a.beta2), static_cast<double>(a.step));
+  const float decay = static_cast<float>(1.0 - static_cast<double>(a.lr) * a.weight_decay);
+  const float step_size = static_cast<float>(a.lr / bc1);
+  const float inv_bc2_sqrt = static_cast<float>(1.0 / std::sqrt(bc2));
+  const float omb1 = 1.f - a.beta1, omb2 = 1.f - a.beta2;
+  ForBlocks(n, pool, [&](int64_t b, int64_t e) {
+    switch (isa) {
+#if BK_X86
+      case cpu::Isa::kAvx512: AdamWAvx512(p, g, m, v, b, e, decay, omb1, a.beta2, omb2, step_size, inv_bc2_sqrt, a.eps); break;
+      case cpu::Isa::kAvx2: AdamWAvx2(p, g, m, v, b, e, decay, omb1, a.beta2, omb2, step_size, inv_bc2_sqrt, a.eps); break;
+#endif
+      default: AdamWGeneric(p, g, m, v, b, e, decay, omb1, a.beta2, omb2, step_size, inv_bc2_sqrt, a.eps); break;
+    }
+  });
+}
+
+}  // namespace bertkit::train

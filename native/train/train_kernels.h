@@ -1,0 +1,148 @@
+// Kernels of the training path: forwards that save what their backward needs, the backwards,
+// the losses (value and gradient of the logits together), dropout and AdamW. Every kernel has a
+// scalar float64 reference in train/ref/train_reference.h and a randomized test against it in
+// test/cpp/test_train.cc.
+//
+// Determinism: every output element is produced by one task in a fixed order; reductions over
+// rows (bias / LayerNorm parameter gradients, the gradient norm, embedding rows hit by several
+// tokens) go through a fixed number of chunks reduced in order. Results do not depend on the
+// number of threads or on scheduling.
+#pragma once
+
+#include <cstdint>
+
+#include "bertkit/engine.h"
+#include "cpu/cpu_features.h"
+#include "cpu/thread_pool.h"
+
+namespace bertkit::train {
+
+// ---- dropout: counter-based, so forward and backward regenerate the same mask anywhere ----
+
+// splitmix64's finalizer: a bijective mix of 64 bits.
+inline uint64_t Mix64(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+// The stream of one dropout site in one training step.
+inline uint64_t DropoutKey(uint64_t seed, uint64_t step, uint64_t site) {
+  return Mix64(Mix64(seed) ^ Mix64(step * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull) ^ (site * 0xd6e8feb86659fd93ull));
+}
+// Element `index` of that stream, uniform in [0, 1) with 24 bits; the element is kept when >= p.
+inline float DropoutUniform(uint64_t key, uint64_t index) {
+  return static_cast<float>(Mix64(key ^ (index * 0xd1342543de82ef95ull)) >> 40) * (1.0f / 16777216.0f);
+}
+// x[i] = keep(offset + i) ? x[i] / (1 - p) : 0, in place (p >= 1 zeroes everything). The same
+// call is the forward (on activations) and the backward (on their gradients).
+void Dropout(float* x, int64_t n, float p, uint64_t key, uint64_t offset, cpu::ThreadPool* pool);
+
+// ---- LayerNorm over rows of h floats ----
+
+// y = xhat * gamma + beta with xhat = (x - mean) * rstd, rstd = 1 / sqrt(var + eps) (biased var).
+void LayerNormForward(const float* x, int64_t rows, int64_t h, const float* gamma, const float* beta, float eps, float* y,
+                      float* xhat, float* rstd, cpu::ThreadPool* pool);
+// dx = rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dy * gamma (dx may alias dy);
+// dgamma += sum dy * xhat, dbeta += sum dy. `partials`: ColumnScratchFloats(rows, 2 * h) floats.
+void LayerNormBackward(const float* dy, const float* xhat, const float* rstd, const float* gamma, int64_t rows, int64_t h,
+                       float* dx, float* dgamma, float* dbeta, cpu::ThreadPool* pool, float* partials);
+
+// Row chunks of the column reductions (fixed, so sums do not depend on the thread count).
+int64_t ColumnChunks(int64_t rows);
+int64_t ColumnScratchFloats(int64_t rows, int64_t cols);
+// out[j] += sum_i x[i * ld + j].
+void ColumnSumAccumulate(const float* x, int64_t rows, int64_t cols, int64_t ld, float* out, cpu::ThreadPool* pool,
+                         float* partials);
+
+// ---- activations ----
+
+// y = act(u), elementwise.
+void ActivationForward(const float* u, int64_t n, Activation act, float* y, cpu::Isa isa, cpu::ThreadPool* pool);
+// du = dy * act'(u) (du may alias dy).
+void ActivationBackward(const float* u, const float* dy, int64_t n, Activation act, float* du, cpu::Isa isa,
+                        cpu::ThreadPool* pool);
+// The pooler: y = tanh(x); backward dx = dy * (1 - y^2) from the saved output.
+void TanhForward(float* x, int64_t n, cpu::Isa isa);
+void TanhBackward(const float* y, const float* dy, int64_t n, float* dx);
+
+// ---- self-attention over packed sequences ----
+
+// Layout as cpu::Attention: qkv [tokens, 3H] (query | key | value, head h in columns h*d..),
+// context [tokens, H]. A token whose key_mask is 0 is attended by nobody (it still queries); a
+// sequence with no key at all attends uniformly to all its tokens (transformers' finfo.min
+// mask). The softmax probabilities are saved per sequence s as [heads, n, n] at
+// probs_offsets[s]; dropout on them uses index probs_offsets[s] + (h * n + i) * n + j.
+//
+// Why packed rather than the padded rectangle: training batches arrive padded, but only tokens
+// whose output can reach the loss are packed (every real token; a padded position only where a
+// head reads it: QA's start/end softmax runs over all L positions, a token label that is not
+// -100, the pooler's position 0), so no FLOP is spent on padding that cannot matter, and a kept
+// padded position is computed exactly as transformers computes it (a query-only token).
+struct AttentionTrainArgs {
+  const float* qkv = nullptr;
+  int64_t tokens = 0;
+  const int32_t* cu_seqlens = nullptr;
+  int64_t sequences = 0;
+  const uint8_t* key_mask = nullptr;  // null = every token is a key
+  int heads = 0;
+  int head_dim = 0;
+  float scale = 0.f;
+  float* probs = nullptr;
+  const int64_t* probs_offsets = nullptr;
+  float dropout = 0.f;
+  uint64_t dropout_key = 0;
+  float* context = nullptr;
+  // backward
+  const float* dcontext = nullptr;
+  float* dqkv = nullptr;  // [tokens, 3H], every element written
+  // per-thread scratch: pool->size() * AttentionScratchFloats(max_seq_len)
+  float* scratch = nullptr;
+  int64_t max_seq_len = 0;
+};
+int64_t AttentionScratchFloats(int64_t max_seq_len);
+void AttentionForward(const AttentionTrainArgs& args, cpu::Isa isa, cpu::ThreadPool* pool);
+void AttentionBackward(const AttentionTrainArgs& args, cpu::Isa isa, cpu::ThreadPool* pool);
+
+// ---- embeddings ----
+
+// out[t] = (word[ids[t]] + type[types[t]]) + position[positions[t]] (transformers' order).
+void EmbeddingsSum(const int32_t* ids, const int32_t* types, const int32_t* positions, int64_t tokens, int64_t h,
+                   const float* word, const float* position, const float* type, float* out, cpu::ThreadPool* pool);
+// Scatter-add of d[t] into the rows each token used: dword (skipping ids == padding_idx, as
+// nn.Embedding(padding_idx=...) does; -1 = none), dposition, dtype (null types = row 0). Rows hit
+// by several tokens sum them in token order.
+void EmbeddingsBackward(const float* d, const int32_t* ids, const int32_t* types, const int32_t* positions, int64_t tokens,
+                        int64_t h, int64_t padding_idx, float* dword, float* dposition, float* dtype, cpu::ThreadPool* pool);
+
+// ---- losses: value (float64) and d loss / d logits, scaled by `scale` ----
+
+// Mean cross-entropy over the rows whose label != ignore_index; NaN when no row counts (as
+// torch). dlogits (rows x classes, ld) is written for every row (0 on ignored rows).
+double CrossEntropy(const float* logits, int64_t rows, int64_t classes, int64_t ld, const int32_t* labels,
+                    int32_t ignore_index, float scale, float* dlogits, int64_t ldd, cpu::ThreadPool* pool);
+// mean (x - y)^2
+double MseLoss(const float* x, const float* y, int64_t n, float scale, float* dx);
+// mean BCEWithLogits(z, y) = mean max(z, 0) - z y + log1p(exp(-|z|))
+double BceWithLogits(const float* z, const float* y, int64_t n, float scale, float* dz);
+
+// ---- optimizer ----
+
+// sum of squares in float64, fixed chunks.
+double SumSquares(const float* x, int64_t n, cpu::ThreadPool* pool);
+void ScaleInPlace(float* x, int64_t n, float s, cpu::ThreadPool* pool);
+
+// torch.optim.AdamW (decoupled, single-tensor), one parameter, step t already counted:
+//   p *= 1 - lr * wd; m = lerp(m, g, 1 - b1); v = b2 v + (1 - b2) g^2;
+//   p -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps),  bc1 = 1 - b1^t, bc2 = 1 - b2^t.
+struct AdamWArgs {
+  float lr = 0.f;
+  float beta1 = 0.9f;
+  float beta2 = 0.999f;
+  float eps = 1e-8f;
+  float weight_decay = 0.f;
+  int64_t step = 1;
+};
+void AdamW(float* p, const float* g, float* m, float* v, int64_t n, const AdamWArgs& a, cpu::Isa isa, cpu::ThreadPool* pool);
+
+}  // namespace bertkit::train
