@@ -75,7 +75,6 @@ struct Buffer {
 struct CpuWeights {
   cpu::WeightFormat format = cpu::WeightFormat::kF32;  // of the encoder's linear layers
   ComputeDType dtype = ComputeDType::kFloat32;
-  std::string dtype_fallback;
 
   // BertEmbeddings
   std::vector<float> word_embeddings;  // empty when tied to the MLM decoder (gathered from it)
@@ -119,6 +118,7 @@ class CpuModel final : public Model {
   std::atomic<bool> busy_{false};
   std::shared_ptr<const CpuWeights> w_;
   bool shared_ = false;  // w_ came from another model
+  std::string dtype_fallback_;  // why the requested dtype is not used
 
   // Workspace, reused across forwards.
   Buffer hidden_, qkv_, context_, attention_output_, intermediate_, first_tokens_, pooled_, head_, scratch_, linear_scratch_;
@@ -132,6 +132,11 @@ Status CpuModel::Load(const std::vector<TensorView>& tensors, const EngineOption
                                  : options.dtype == ComputeDType::kInt8   ? cpu::WeightFormat::kInt8
                                                                           : cpu::WeightFormat::kF32;
   const bool supported = cpu::SupportsFormat(want);
+  if (!supported) {
+    dtype_fallback_ = std::string(ComputeDTypeName(options.dtype)) + " needs " +
+                      (want == cpu::WeightFormat::kBF16 ? "AVX512-BF16" : "AVX512-VNNI") +
+                      ", which this CPU lacks (or BERTKIT_ISA disables): computing in float32";
+  }
   std::string key;
   if (!options.share_key.empty()) {
     key = options.share_key + "|" + cpu::WeightFormatName(supported ? want : cpu::WeightFormat::kF32) + "|" + cpu::IsaName(isa_);
@@ -150,10 +155,6 @@ Status CpuModel::Load(const std::vector<TensorView>& tensors, const EngineOption
   if (supported) {
     w->format = want;
     w->dtype = options.dtype;
-  } else {
-    w->dtype_fallback = std::string(ComputeDTypeName(options.dtype)) + " needs " +
-                        (want == cpu::WeightFormat::kBF16 ? "AVX512-BF16" : "AVX512-VNNI") +
-                        ", which this CPU lacks (or BERTKIT_ISA disables): computing in float32";
   }
   BK_RETURN_IF_ERROR(w->Load(config_, tensors, isa_, &pool_));
   w_ = w;
@@ -450,7 +451,7 @@ ModelInfo CpuModel::Info() const {
   info.isa = cpu::IsaName(isa_);
   info.threads = pool_.size();
   info.dtype = ComputeDTypeName(w_->dtype);
-  info.dtype_fallback = w_->dtype_fallback;
+  info.dtype_fallback = dtype_fallback_;
   info.weight_bytes = w_->bytes;
   info.weights_shared = shared_;
   int64_t ws = 0;
