@@ -14,3 +14,12 @@ set(BERTKIT_ENGINE_SOURCES
 set(BERTKIT_REFERENCE_SOURCES
   ${PROJECT_SOURCE_DIR}/native/cpu/ref/reference.cc
 )
+# The training engine (native/train): its own GEMMs, kernels and the TrainableModel.
+set(BERTKIT_TRAIN_SOURCES
+  ${PROJECT_SOURCE_DIR}/native/train/train_gemm.cc
+  ${PROJECT_SOURCE_DIR}/native/train/train_kernels.cc
+  ${PROJECT_SOURCE_DIR}/native/train/trainable_model.cc
+)
+set(BERTKIT_TRAIN_REFERENCE_SOURCES
+  ${PROJECT_SOURCE_DIR}/native/train/ref/train_reference.cc
+)
