@@ -108,3 +108,33 @@ export {
   type RerankResult,
 } from './pipelines/index.js';
 export { resolveModel, downloadModel, type HubOptions, type HubProgress } from './hub/index.js';
+
+// Serving: dynamic batching, admission control, stats, Prometheus metrics.
+export { OverloadedError, AbortedError, TimeoutError } from './errors.js';
+export {
+  Batcher,
+  createBatcher,
+  readEmbeddingSettings,
+  formatPrometheus,
+  writeBatcherMetrics,
+  PrometheusText,
+  Histogram,
+  Reservoir,
+  RateWindow,
+  type BatcherOptions,
+  type BatcherStats,
+  type BatchRerankOptions,
+  type BatchRerankResult,
+  type ClassifyFunction,
+  type ClassifyOptions,
+  type EmbedOptions,
+  type RequestOptions,
+  type SequenceInput,
+  type SequenceOutput,
+  type TextPairInput,
+  type TokenizedInput,
+  type EmbeddingFolderSettings,
+  type HistogramSnapshot,
+  type Percentiles,
+  type Labels as PrometheusLabels,
+} from './serving/index.js';
