@@ -27,7 +27,7 @@ export {
   type MultipleChoiceInput,
   type TensorInput,
 } from './model/bert-model.js';
-export type { ModelOutput, Tensor, ForwardOptions } from './model/outputs.js';
+export type { ModelOutput, Tensor, ForwardOptions, PackedForwardOptions } from './model/outputs.js';
 export type { PaddedInput, PackedInput, IntRows } from './model/inputs.js';
 export type { Device } from './native/select-backend.js';
 export { readCheckpoint, type Checkpoint, type RawTensor, type DType } from './weights/index.js';

@@ -171,3 +171,20 @@ test('threads option is honoured and reported', async (t) => {
   await t.throwsAsync(loadModel(fixture('tiny-bert-model'), { threads: -1 }), { instanceOf: InvalidInputError });
   await t.throwsAsync(loadModel(fixture('tiny-bert-model'), { threads: 2.5 }), { instanceOf: InvalidInputError });
 });
+
+test('masked-LM logits for selected tokens only (logitsTokens) equal those rows of the full logits', async (t) => {
+  await using mlm = await loadModel(fixture('tiny-bert-mlm'), { device: 'cpu', threads: 2 });
+  const V = mlm.config.vocab_size;
+  const packed = { inputIds: Int32Array.of(101, 103, 7, 102, 101, 9, 103, 103, 102), cuSeqlens: Int32Array.of(0, 4, 9) };
+  const full = await mlm.forwardPacked(packed);
+  const pick = Int32Array.of(7, 1, 6);
+  const some = await mlm.forwardPacked(packed, { logitsTokens: pick });
+  t.deepEqual(some.logits!.dims, [3, V]);
+  pick.forEach((tok, i) => t.deepEqual(some.logits!.data.subarray(i * V, (i + 1) * V), full.logits!.data.subarray(tok * V, (tok + 1) * V)));
+  t.deepEqual(some.lastHiddenState.data, full.lastHiddenState.data);
+  const none = await mlm.forwardPacked(packed, { logitsTokens: new Int32Array(0) });
+  t.deepEqual(none.logits!.dims, [0, V]);
+  await t.throwsAsync(mlm.forwardPacked(packed, { logitsTokens: Int32Array.of(9) }), { instanceOf: InvalidInputError, message: /not a token of the batch/ });
+  await using model = await seqcls();
+  await t.throwsAsync(model.forwardPacked(packed, { logitsTokens: Int32Array.of(1) }), { instanceOf: InvalidInputError, message: /has none/ });
+});

@@ -211,20 +211,31 @@ Status Model::ValidateInput(const BatchInput& in) const {
       if (in.attention_mask[t] > 1) return InvalidArgument("attention_mask values must be 0 or 1");
     }
   }
+  if (in.logits_tokens != nullptr) {
+    if (!UsesMlmHead(c)) return InvalidArgument("logits_tokens selects masked-LM logits; this model has no MLM head");
+    if (in.num_logits_tokens < 0 || in.num_logits_tokens > kMaxTokensPerBatch) return OutOfRange("too many logits_tokens");
+    for (int64_t i = 0; i < in.num_logits_tokens; ++i) {
+      if (in.logits_tokens[i] < 0 || in.logits_tokens[i] >= in.num_tokens) {
+        return OutOfRange("logits_tokens[" + std::to_string(i) + "] = " + std::to_string(in.logits_tokens[i]) +
+                          " is not a token of the batch [0, " + std::to_string(in.num_tokens) + ")");
+      }
+    }
+  }
   return Status::Ok();
 }
 
 OutputSizes Model::Sizes(const BatchInput& in) const {
   const ModelConfig& c = config_;
   const int64_t T = in.num_tokens, B = in.num_sequences, H = c.hidden_size, V = c.vocab_size;
+  const int64_t mlm_rows = in.logits_tokens != nullptr ? in.num_logits_tokens : T;
   OutputSizes s;
   s.last_hidden_state = T * H;
   if (UsesPooler(c)) s.pooler_output = B * H;
   switch (c.architecture) {
-    case Architecture::kBertForMaskedLM: s.logits = T * V; break;
+    case Architecture::kBertForMaskedLM: s.logits = mlm_rows * V; break;
     case Architecture::kBertForNextSentencePrediction: s.logits = B * 2; break;
     case Architecture::kBertForPreTraining:
-      s.prediction_logits = T * V;
+      s.prediction_logits = mlm_rows * V;
       s.seq_relationship_logits = B * 2;
       break;
     case Architecture::kBertForSequenceClassification: s.logits = B * c.num_labels; break;

@@ -121,7 +121,8 @@ class CpuModel final : public Model {
   std::string dtype_fallback_;  // why the requested dtype is not used
 
   // Workspace, reused across forwards.
-  Buffer hidden_, qkv_, context_, attention_output_, intermediate_, first_tokens_, pooled_, head_, scratch_, linear_scratch_;
+  Buffer hidden_, qkv_, context_, attention_output_, intermediate_, first_tokens_, pooled_, head_, gathered_, scratch_,
+      linear_scratch_;
   std::vector<int32_t> positions_;
   std::vector<int64_t> probs_offsets_;
 };
@@ -409,13 +410,24 @@ Status CpuModel::Run(const BatchInput& in, const ForwardOutputs& out) {
   switch (c.architecture) {
     case Architecture::kBertForMaskedLM:
     case Architecture::kBertForPreTraining: {
-      // BertLMPredictionHead: decoder(LayerNorm(act(dense(h)))) with the decoder tied.
-      float* transformed = head_.Get(T * H);
-      ApplyLinear(hidden, T, H, w_->cls_predictions_transform_dense, act, nullptr, transformed);
-      cpu::LayerNormRows(transformed, T, H, H, w_->cls_predictions_transform_LayerNorm.weight.data(),
-                         w_->cls_predictions_transform_LayerNorm.bias.data(), eps, &pool_);
+      // BertLMPredictionHead: decoder(LayerNorm(act(dense(h)))) with the decoder tied, on every
+      // token or only on the tokens asked for.
+      const float* rows = hidden;
+      int64_t m = T;
+      if (in.logits_tokens != nullptr) {
+        m = in.num_logits_tokens;
+        float* gathered = gathered_.Get(std::max<int64_t>(m, 1) * H);
+        for (int64_t i = 0; i < m; ++i) std::memcpy(gathered + i * H, hidden + static_cast<int64_t>(in.logits_tokens[i]) * H, H * sizeof(float));
+        rows = gathered;
+      }
       float* dst = c.architecture == Architecture::kBertForMaskedLM ? out.logits.data : out.prediction_logits.data;
-      if (dst) ApplyLinear(transformed, T, H, w_->cls_predictions_decoder, Epilogue::kNone, nullptr, dst);
+      if (dst && m > 0) {
+        float* transformed = head_.Get(m * H);
+        ApplyLinear(rows, m, H, w_->cls_predictions_transform_dense, act, nullptr, transformed);
+        cpu::LayerNormRows(transformed, m, H, H, w_->cls_predictions_transform_LayerNorm.weight.data(),
+                           w_->cls_predictions_transform_LayerNorm.bias.data(), eps, &pool_);
+        ApplyLinear(transformed, m, H, w_->cls_predictions_decoder, Epilogue::kNone, nullptr, dst);
+      }
       if (c.architecture == Architecture::kBertForPreTraining && out.seq_relationship_logits.data)
         ApplyLinear(pooled, B, H, w_->cls_seq_relationship, Epilogue::kNone, nullptr, out.seq_relationship_logits.data);
       break;
@@ -455,8 +467,8 @@ ModelInfo CpuModel::Info() const {
   info.weight_bytes = w_->bytes;
   info.weights_shared = shared_;
   int64_t ws = 0;
-  for (const Buffer* b : {&hidden_, &qkv_, &context_, &attention_output_, &intermediate_, &first_tokens_, &pooled_, &head_, &scratch_,
-                          &linear_scratch_})
+  for (const Buffer* b : {&hidden_, &qkv_, &context_, &attention_output_, &intermediate_, &first_tokens_, &pooled_, &head_, &gathered_,
+                          &scratch_, &linear_scratch_})
     ws += b->mem.size * static_cast<int64_t>(sizeof(float));
   info.workspace_bytes = ws;
   return info;

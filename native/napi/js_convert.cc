@@ -156,6 +156,12 @@ BatchInput OwnedBatch::View() const {
   in.token_type_ids = token_type_ids.empty() ? nullptr : token_type_ids.data();
   in.position_ids = position_ids.empty() ? nullptr : position_ids.data();
   in.attention_mask = attention_mask.empty() ? nullptr : attention_mask.data();
+  if (has_logits_tokens) {
+    // An empty selection is valid (no logits at all): point at something non-null.
+    static const int32_t kNone = 0;
+    in.logits_tokens = logits_tokens.empty() ? &kNone : logits_tokens.data();
+    in.num_logits_tokens = static_cast<int64_t>(logits_tokens.size());
+  }
   return in;
 }
 
@@ -167,6 +173,11 @@ OwnedBatch ReadBatch(Napi::Env env, const Napi::Value& value) {
   b.token_type_ids = CopyArray<int32_t, napi_int32_array>(env, o, "token_type_ids", false);
   b.position_ids = CopyArray<int32_t, napi_int32_array>(env, o, "position_ids", false);
   b.attention_mask = CopyArray<uint8_t, napi_uint8_array>(env, o, "attention_mask", false);
+  Napi::Value lt = o.Get("logits_tokens");
+  if (!lt.IsUndefined() && !lt.IsNull()) {
+    b.logits_tokens = CopyArray<int32_t, napi_int32_array>(env, o, "logits_tokens", true);
+    b.has_logits_tokens = true;
+  }
   if (b.cu_seqlens.size() < 2) ThrowInvalid(env, "cu_seqlens needs at least 2 entries (one sequence)");
   const size_t t = b.input_ids.size();
   auto same = [&](const auto& v, const char* key) {

@@ -30,7 +30,8 @@ std::vector<TensorView> ReadTensors(Napi::Env env, const Napi::Value& value, Kee
 
 // The batch is copied (callers may reuse their arrays as soon as forward() returns).
 struct OwnedBatch {
-  std::vector<int32_t> input_ids, cu_seqlens, token_type_ids, position_ids;
+  std::vector<int32_t> input_ids, cu_seqlens, token_type_ids, position_ids, logits_tokens;
+  bool has_logits_tokens = false;
   std::vector<uint8_t> attention_mask;
   BatchInput View() const;
 };

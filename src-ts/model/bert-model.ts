@@ -20,7 +20,7 @@ import { resolveModel, type HubOptions } from '../hub/index.js';
 import { hasTokenizerFiles, loadTokenizer, type Tokenizer } from '../tokenizer/index.js';
 import { readCheckpoint, resolveWeights, type RawTensor } from '../weights/index.js';
 import type { IntRows, PackedInput, PaddedInput } from './inputs.js';
-import type { ForwardOptions, ModelOutput, Tensor } from './outputs.js';
+import type { ForwardOptions, ModelOutput, PackedForwardOptions, Tensor } from './outputs.js';
 import { packPadded, packedToBatch, scatterAttention, scatterTokens, type PackedBatch } from './pack.js';
 
 export interface LoadModelOptions extends HubOptions {
@@ -145,11 +145,16 @@ export class BertModel implements AsyncDisposable {
    * per-sequence outputs [B, ...]; attentions are one flat array per layer holding, for each
    * sequence of n tokens, its [heads, n, n] block.
    */
-  forwardPacked(input: PackedInput, options: ForwardOptions = {}): Promise<ModelOutput> {
+  forwardPacked(input: PackedInput, options: PackedForwardOptions = {}): Promise<ModelOutput> {
     const caller = captureCallerStack();
     return this.#enqueue(caller, async () => {
       if (input === null || typeof input !== 'object') throw new InvalidInputError('forwardPacked() takes { inputIds, cuSeqlens, ... }');
       const batch = packedToBatch(input);
+      if (options.logitsTokens !== undefined) {
+        if (!(options.logitsTokens instanceof Int32Array)) throw new InvalidInputError('logitsTokens must be an Int32Array of token indices');
+        if (!this.#outputs.some((o) => o.mlm)) throw new InvalidInputError(`logitsTokens selects masked-LM logits; ${this.architecture} has none`);
+        batch.logits_tokens = options.logitsTokens;
+      }
       const raw = await this.#run(batch, options);
       return this.#packedOutput(raw, batch);
     });
@@ -206,7 +211,11 @@ export class BertModel implements AsyncDisposable {
     // Offsets are validated natively; only guard what sizes the arrays allocated here.
     if (B < 1) throw new InvalidInputError('the batch is empty: at least one sequence is needed');
     const out: ForwardOutputs = {};
-    for (const spec of this.#outputs) out[spec.native] = new Float32Array((spec.perToken ? T : B) * spec.width);
+    const selected = batch.logits_tokens?.length;
+    for (const spec of this.#outputs) {
+      const rows = spec.mlm && selected !== undefined ? selected : spec.perToken ? T : B;
+      out[spec.native] = new Float32Array(rows * spec.width);
+    }
     if (options.outputHiddenStates) out.hidden_states = new Float32Array((c.num_hidden_layers + 1) * T * c.hidden_size);
     if (options.outputAttentions) {
       let squares = 0;
@@ -258,8 +267,9 @@ export class BertModel implements AsyncDisposable {
     const B = batch.cu_seqlens.length - 1;
     const H = c.hidden_size;
     const out = {} as ModelOutput;
+    const selected = batch.logits_tokens?.length;
     for (const spec of this.#outputs) {
-      const rows = spec.perToken ? T : B;
+      const rows = spec.mlm && selected !== undefined ? selected : spec.perToken ? T : B;
       out[spec.field] = { dims: spec.squeeze ? [rows] : [rows, spec.width], data: raw[spec.native]! };
     }
     if (raw.hidden_states) {
@@ -288,6 +298,8 @@ interface OutputSpec {
   width: number;
   /** transformers drops the width-1 axis ([B, L] start/end logits, [B] choice scores). */
   squeeze?: boolean;
+  /** The masked-LM logits (rows selectable with logitsTokens). */
+  mlm?: boolean;
 }
 
 function outputSpecs(config: BertConfig, architecture: Architecture, hasPooler: boolean): OutputSpec[] {
@@ -298,13 +310,13 @@ function outputSpecs(config: BertConfig, architecture: Architecture, hasPooler: 
   if (pooled) specs.push({ native: 'pooler_output', field: 'poolerOutput', perToken: false, width: H });
   switch (architecture) {
     case 'BertForMaskedLM':
-      specs.push({ native: 'logits', field: 'logits', perToken: true, width: V });
+      specs.push({ native: 'logits', field: 'logits', perToken: true, width: V, mlm: true });
       break;
     case 'BertForNextSentencePrediction':
       specs.push({ native: 'logits', field: 'logits', perToken: false, width: 2 });
       break;
     case 'BertForPreTraining':
-      specs.push({ native: 'prediction_logits', field: 'predictionLogits', perToken: true, width: V });
+      specs.push({ native: 'prediction_logits', field: 'predictionLogits', perToken: true, width: V, mlm: true });
       specs.push({ native: 'seq_relationship_logits', field: 'seqRelationshipLogits', perToken: false, width: 2 });
       break;
     case 'BertForSequenceClassification':

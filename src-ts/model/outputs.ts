@@ -29,3 +29,12 @@ export interface ForwardOptions {
   outputHiddenStates?: boolean;
   outputAttentions?: boolean;
 }
+
+export interface PackedForwardOptions extends ForwardOptions {
+  /**
+   * Masked-LM models: compute the vocabulary logits only for these tokens (indices into the
+   * packed batch, in this order); `logits` / `predictionLogits` are then [n, vocab]. The MLM head
+   * costs vocab x hidden per token, so fill-mask asks for the [MASK] positions only.
+   */
+  logitsTokens?: Int32Array;
+}

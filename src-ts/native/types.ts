@@ -61,6 +61,8 @@ export interface BatchInput {
   token_type_ids?: Int32Array;
   position_ids?: Int32Array;
   attention_mask?: Uint8Array;
+  /** Tokens whose masked-LM logits are wanted (indices into the batch); omitted = all. */
+  logits_tokens?: Int32Array;
 }
 
 /**
@@ -120,3 +122,134 @@ export type StatusCodeName =
   | 'DISPOSED'
   | 'BUSY'
   | 'INTERNAL';
+
+// ---- Training (native/train, native/napi/addon_trainer.h) ----
+
+/** train::TrainOptions: what createTrainableModel takes besides the config and tensors. */
+export interface TrainOptions {
+  /** 0 = every core this process may use. */
+  threads?: number;
+  /** nn.Embedding padding_idx of the word embeddings: that row gets no gradient from the lookup (-1: none). */
+  pad_token_id?: number;
+  hidden_dropout_prob?: number;
+  attention_probs_dropout_prob?: number;
+  /** Dropout before the classifier (config.classifier_dropout, else hidden_dropout_prob). */
+  classifier_dropout_prob?: number;
+  /** Seed of the counter-based dropout stream (a safe integer). */
+  seed?: number;
+}
+
+/** train::ProblemType (config.problem_type). */
+export type ProblemTypeName = 'single_label_classification' | 'regression' | 'multi_label_classification';
+
+/**
+ * train::TrainLabels, in the packed layout of the batch (T tokens, B sequences); -100 = ignored.
+ * Sequence classification: labels [B] or float_labels [B * num_labels] (regression, multi-label);
+ * multiple choice: labels [B / num_choices]; token classification, MLM: labels [T]; QA:
+ * start_positions, end_positions [B] (before the clamp); NSP: labels [B]; PreTraining: labels [T]
+ * and next_sentence_label [B].
+ */
+export interface TrainLabels {
+  labels?: Int32Array;
+  float_labels?: Float32Array;
+  start_positions?: Int32Array;
+  end_positions?: Int32Array;
+  next_sentence_label?: Int32Array;
+  problem_type?: ProblemTypeName;
+  num_choices?: number;
+}
+
+/** train::GradientOptions. */
+export interface GradientOptions {
+  /** Gradients of loss_scale * loss (1 / steps for gradient accumulation). Default 1. */
+  loss_scale?: number;
+  /** Add to the gradients held instead of replacing them. Default false. */
+  accumulate?: boolean;
+  /** Dropout on (the model's probabilities). Default true. */
+  training?: boolean;
+}
+
+/** train::TrainOutputs: optional JS-allocated buffers, packed like ForwardOutputs. */
+export interface TrainOutputs {
+  logits?: Float32Array;
+  prediction_logits?: Float32Array;
+  seq_relationship_logits?: Float32Array;
+  start_logits?: Float32Array;
+  end_logits?: Float32Array;
+}
+
+/** train::LossParts: `loss` is transformers' out.loss; PreTraining's two terms apart. */
+export interface LossParts {
+  loss: number;
+  mlm_loss: number;
+  nsp_loss: number;
+}
+
+/** train::OptimizerStep: clip by global norm, then torch.optim.AdamW. */
+export interface OptimizerStep {
+  lr: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weight_decay?: number;
+  /** One entry per parameter (AddonTrainer.parameters() order): 1 = no weight decay. */
+  no_decay?: Uint8Array;
+  /** <= 0 or absent: no clipping. */
+  max_grad_norm?: number;
+}
+
+/** train::StepResult. */
+export interface StepResult {
+  /** Global gradient norm before clipping. */
+  grad_norm: number;
+  clip_coef: number;
+  /** Optimizer steps taken so far, this one included. */
+  step: number;
+  /** False when the gradient norm was not finite: nothing was changed. */
+  applied: boolean;
+}
+
+/** train::ParameterInfo (canonical names). */
+export interface ParameterInfo {
+  name: string;
+  dims: number[];
+}
+
+/** train::TrainInfo. */
+export interface TrainInfo {
+  isa: string;
+  threads: number;
+  parameters: number;
+  weight_bytes: number;
+  gradient_bytes: number;
+  /** AdamW moments, allocated at the first step. */
+  optimizer_bytes: number;
+  /** Saved activations, backward temporaries and scratch (grows to the largest batch). */
+  activation_bytes: number;
+}
+
+/** Canonical parameter name → a JS-allocated Float32Array of its size. */
+export type TensorMap = Record<string, Float32Array>;
+
+/** napi::AddonTrainer (native/napi/addon_trainer.h); usable wherever an AddonModel is. */
+export interface AddonTrainer extends AddonModel {
+  /** Forward, loss and backward on a libuv pool thread; gradients stay in the engine. */
+  computeGradients(input: BatchInput, labels: TrainLabels, options?: GradientOptions, outputs?: TrainOutputs): Promise<LossParts>;
+  step(step: OptimizerStep): Promise<StepResult>;
+  parameters(): ParameterInfo[];
+  readParameters(out: TensorMap): Promise<number>;
+  writeParameters(values: TensorMap): Promise<number>;
+  readGradients(out: TensorMap): Promise<number>;
+  /** AdamW moments into the arrays; resolves to the optimizer's step count. */
+  readOptimizerState(expAvg: TensorMap, expAvgSq: TensorMap): Promise<number>;
+  writeOptimizerState(expAvg: TensorMap, expAvgSq: TensorMap, steps: number): Promise<number>;
+  setDropout(hidden: number, attention: number, classifier: number): void;
+  setRngState(seed: number, counter: number): void;
+  getRngState(): { seed: number; counter: number };
+  trainingInfo(): TrainInfo;
+}
+
+/** napi::BertkitAddon's training entry point (declaration merged into NativeBinding). */
+export interface NativeBinding {
+  createTrainableModel(config: ModelConfig, tensors: TensorView[], options?: TrainOptions): Promise<AddonTrainer>;
+}

@@ -82,15 +82,17 @@ export async function createFillMask(model: string | BertModel, options: Pipelin
       const at: number[] = [];
       for (let t = 0; t < r.ids.length; t++) if (r.ids[t] === maskId) at.push(t);
       if (at.length === 0) throw new InvalidInputError(`No mask_token (${maskToken}) found on the input${batched ? ` ${i}` : ''}`);
+      // Vocabulary logits at the masks only: the MLM head is vocab x hidden per token.
+      r.logitsAt = at;
       return at;
     });
     const results = new Array<FillMaskResult[] | FillMaskResult[][]>(items.length);
-    await runRows(m, rows, { batchSize: resolveBatchSize(o.batchSize, options.batchSize), floatsPerToken: V }, (i, r) => {
-      const logits = r.tokens(field);
+    await runRows(m, rows, { batchSize: resolveBatchSize(o.batchSize, options.batchSize) }, (i, r) => {
+      const logits = r.selected(field);
       const ids = rows[i]!.ids;
       const single = masks[i]!.length === 1;
-      const perMask = masks[i]!.map((pos) => {
-        const probs = softmax(logits, pos * V, V);
+      const perMask = masks[i]!.map((pos, k) => {
+        const probs = softmax(logits, k * V, V);
         const cand = targets ?? null;
         let picked: number[];
         if (cand) {

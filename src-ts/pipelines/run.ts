@@ -15,6 +15,11 @@ export interface Row {
   typeIds: ArrayLike<number>;
   /** 1 = token, 0 = padding (computed, attended by nobody, as transformers does); omitted: all ones. */
   mask?: ArrayLike<number> | null;
+  /**
+   * Masked-LM models: the positions whose vocabulary logits are needed (see RowResult.selected);
+   * the MLM head then runs on those tokens only.
+   */
+  logitsAt?: readonly number[];
 }
 
 export function rowFromEncoding(e: Encoding): Row {
@@ -41,7 +46,18 @@ export class RowResult {
     private readonly t0: number,
     readonly length: number,
     private readonly chunkTokens: number,
+    /** Where this row's logitsAt rows start among the chunk's selected rows. */
+    private readonly s0 = 0,
+    private readonly selectedCount = 0,
   ) {}
+
+  /** The masked-LM logits of the row's `logitsAt` positions, in that order: `count * vocab` values. */
+  selected(field: 'logits' | 'predictionLogits'): Float32Array {
+    const t = this.out[field];
+    if (!t) throw new InvalidInputError(`the model has no ${field} output`);
+    const width = t.dims[1]!;
+    return t.data.subarray(this.s0 * width, (this.s0 + this.selectedCount) * width);
+  }
 
   /** A per-token output: `length * width` values. */
   tokens(field: TokenField): Float32Array {
@@ -112,10 +128,21 @@ export async function runRows(model: BertModel, rows: readonly Row[], opts: RunO
       k++;
     }
     const packed = packRows(rows, chunk, tokens);
-    const out = await model.forwardPacked(packed);
     const cu = packed.cuSeqlens;
+    // Rows that name their logits positions: the MLM head runs on those tokens only.
+    const select = chunk.some((i) => rows[i]!.logitsAt);
+    const firstSelected = new Int32Array(chunk.length + 1);
+    const logitsTokens: number[] = [];
+    if (select) {
+      chunk.forEach((i, b) => {
+        for (const pos of rows[i]!.logitsAt ?? []) logitsTokens.push(cu[b]! + pos);
+        firstSelected[b + 1] = logitsTokens.length;
+      });
+    }
+    const out = await model.forwardPacked(packed, select ? { logitsTokens: Int32Array.from(logitsTokens) } : {});
     for (let b = 0; b < chunk.length; b++) {
-      onRow(chunk[b]!, new RowResult(out, b, cu[b]!, cu[b + 1]! - cu[b]!, tokens));
+      const s0 = firstSelected[b]!;
+      onRow(chunk[b]!, new RowResult(out, b, cu[b]!, cu[b + 1]! - cu[b]!, tokens, s0, firstSelected[b + 1]! - s0));
     }
   }
 }

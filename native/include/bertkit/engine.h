@@ -98,6 +98,11 @@ struct BatchInput {
   // [num_tokens] or null = ones. 0 marks a token that is computed but attended by no token
   // (a padded position in transformers' terms).
   const uint8_t* attention_mask = nullptr;
+  // The tokens (indices into the batch) whose masked-LM logits are wanted, in the order given;
+  // null = every token. The MLM head is V x H per token (30522 x 768 for BERT-base): fill-mask
+  // needs it at the [MASK] positions only. Other outputs are unaffected.
+  const int32_t* logits_tokens = nullptr;
+  int64_t num_logits_tokens = 0;
 };
 
 // A caller-owned output buffer; data == null means "not wanted".
@@ -111,8 +116,8 @@ struct OutputBuffer {
 struct ForwardOutputs {
   OutputBuffer last_hidden_state;        // [T, H]
   OutputBuffer pooler_output;            // [B, H]
-  OutputBuffer logits;                   // MLM [T, V] / NSP [B, 2] / seq cls [B, labels] / token cls [T, labels] / multiple choice [B]
-  OutputBuffer prediction_logits;        // PreTraining [T, V]
+  OutputBuffer logits;                   // MLM [T, V] (or [num_logits_tokens, V]) / NSP [B, 2] / seq cls [B, labels] / token cls [T, labels] / multiple choice [B]
+  OutputBuffer prediction_logits;        // PreTraining [T, V] (or [num_logits_tokens, V])
   OutputBuffer seq_relationship_logits;  // PreTraining [B, 2]
   OutputBuffer start_logits;             // QA [T]
   OutputBuffer end_logits;               // QA [T]
