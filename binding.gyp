@@ -17,6 +17,7 @@
         "native/train/trainable_model.cc",
         "native/napi/addon.cc",
         "native/napi/addon_model.cc",
+        "native/napi/addon_trainer.cc",
         "native/napi/js_convert.cc",
         "native/napi/workers.cc"
       ],

@@ -5,6 +5,7 @@
 #include "bertkit/engine.h"
 #include "cpu/cpu_features.h"
 #include "napi/addon_model.h"
+#include "napi/addon_trainer.h"
 #include "napi/js_convert.h"
 #include "napi/workers.h"
 
@@ -14,8 +15,10 @@ class BertkitAddon : public Napi::Addon<BertkitAddon> {
  public:
   BertkitAddon(Napi::Env env, Napi::Object exports) {
     model_ctor_ = Napi::Persistent(AddonModel::Define(env));
+    trainer_ctor_ = Napi::Persistent(AddonTrainer::Define(env));
     DefineAddon(exports, {
                              InstanceMethod<&BertkitAddon::CreateModel>("createModel"),
+                             InstanceMethod<&BertkitAddon::CreateTrainableModel>("createTrainableModel"),
                              InstanceMethod<&BertkitAddon::CpuInfo>("cpuInfo"),
                              InstanceValue("engineVersion", Napi::String::New(env, EngineVersion())),
                          });
@@ -35,6 +38,9 @@ class BertkitAddon : public Napi::Addon<BertkitAddon> {
     return promise;
   }
 
+  // createTrainableModel(config, tensors, options) -> Promise<AddonTrainer> (native/train)
+  Napi::Value CreateTrainableModel(const Napi::CallbackInfo& info) { return AddonTrainer::Create(info, &trainer_ctor_); }
+
   Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Napi::Object o = Napi::Object::New(env);
@@ -45,6 +51,7 @@ class BertkitAddon : public Napi::Addon<BertkitAddon> {
   }
 
   Napi::FunctionReference model_ctor_;
+  Napi::FunctionReference trainer_ctor_;
 };
 
 }  // namespace bertkit::napi

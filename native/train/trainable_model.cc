@@ -385,6 +385,7 @@ Status TrainableModelImpl::ComputeGradients(const BatchInput& in, const TrainLab
   std::lock_guard<std::mutex> lock(mu_);
   try {
     BK_RETURN_IF_ERROR(ValidateInput(in));
+    if (in.logits_tokens != nullptr) return InvalidArgument("logits_tokens selects forward outputs; training batches take labels");
     BK_RETURN_IF_ERROR(ValidateLabels(in, labels));
     if (!std::isfinite(options.loss_scale)) return InvalidArgument("loss_scale must be finite");
     const bool all_rows = outputs.logits.data != nullptr || outputs.prediction_logits.data != nullptr;
@@ -495,11 +496,19 @@ Status TrainableModelImpl::Run(const BatchInput& in, const TrainLabels* labels, 
   if (mlm) {
     mlm_rows_.clear();
     mlm_labels_.clear();
-    for (int64_t t = 0; t < T; ++t) {
-      const int32_t l = labels ? labels->labels[t] : kIgnore;
-      if (all_mlm_rows || l != kIgnore) {
-        mlm_rows_.push_back(t);
-        mlm_labels_.push_back(l);
+    if (labels == nullptr && in.logits_tokens != nullptr) {
+      // A forward asking for the MLM logits of some tokens only (fill-mask), in its order.
+      for (int64_t i = 0; i < in.num_logits_tokens; ++i) {
+        mlm_rows_.push_back(in.logits_tokens[i]);
+        mlm_labels_.push_back(kIgnore);
+      }
+    } else {
+      for (int64_t t = 0; t < T; ++t) {
+        const int32_t l = labels ? labels->labels[t] : kIgnore;
+        if (all_mlm_rows || l != kIgnore) {
+          mlm_rows_.push_back(t);
+          mlm_labels_.push_back(l);
+        }
       }
     }
     R = static_cast<int64_t>(mlm_rows_.size());
@@ -708,10 +717,10 @@ Status TrainableModelImpl::Run(const BatchInput& in, const TrainLabels* labels, 
         if (end.data) end.data[t] = p.logits[2 * t + 1];
       }
     } else if (arch == Architecture::kBertForPreTraining) {
-      if (prediction.data) std::memcpy(prediction.data, p.logits, T * V * 4);  // R == T when asked
+      if (prediction.data) std::memcpy(prediction.data, p.logits, R * V * 4);  // R: every token, or logits_tokens
       if (seqrel.data) std::memcpy(seqrel.data, p.nsp_logits, B * 2 * 4);
     } else if (logits.data) {
-      std::memcpy(logits.data, p.logits, head_rows * head_width * 4);
+      std::memcpy(logits.data, p.logits, head_rows * head_width * 4);  // MLM: head_rows == R
     }
   }
   if (!backward) return Status::Ok();

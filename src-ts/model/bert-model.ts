@@ -39,6 +39,11 @@ export interface LoadModelOptions extends HubOptions {
   architecture?: Architecture;
   /** Load the folder's tokenizer into `model.tokenizer` when it has one (default true). */
   tokenizer?: boolean;
+  /**
+   * Load for training (float32, CPU): the model is a TrainableBertModel (src-ts/training) with
+   * computeGradients, stateDict and save, and forward still works.
+   */
+  training?: boolean;
 }
 
 export type ComputeDType = 'float32' | 'bfloat16' | 'int8';
@@ -416,6 +421,11 @@ async function build(
     throw new UnsupportedModelError(`dtype ${JSON.stringify(options.dtype)} is not supported; supported: ${DTYPES.join(', ')}`);
   }
   const nativeConfig = toNativeConfig(config, architecture, resolved.hasPooler);
+  if (options.training) {
+    const { buildTrainableModel } = await import('../training/trainable-model.js');
+    const weights = { files: source.files, format: source.format, ignored: resolved.ignored, sourceNames: resolved.sourceNames };
+    return buildTrainableModel({ binding: backend.binding, fallbackReason: backend.fallbackReason, config, architecture, nativeConfig, tensors, threads, dtype, weights, hasPooler: resolved.hasPooler, tokenizer });
+  }
   const engineOptions: EngineOptions = { threads, dtype };
   // Same files (by path, size and modification time) and same config: one copy of the weights.
   if (source.shareKey) engineOptions.share_key = `${source.shareKey}|${JSON.stringify(nativeConfig)}`;

@@ -1,0 +1,14 @@
+/** Training: backward pass, AdamW, schedules, data, the trainer loop and saving. */
+export {
+  TrainableBertModel,
+  TrainingError,
+  asTrainable,
+  type StateDict,
+  type ComputeGradientsOptions,
+  type GradientsResult,
+  type DropoutSettings,
+  type TrainingMemory,
+  type TrainingInput,
+  type TrainingLabels,
+} from './trainable-model.js';
+export { writeSafetensors, type SaveOptions } from './save.js';

@@ -1,0 +1,103 @@
+/**
+ * Saving a trained model as a Hugging Face folder: config.json, model.safetensors (F32, the
+ * tensor names the model was loaded with; the tied MLM decoder is not stored twice, as
+ * transformers' save_pretrained does) and the tokenizer files.
+ */
+import { copyFile, mkdir, open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { configToJSON } from '../config.js';
+import { InvalidInputError } from '../errors.js';
+import type { Tensor } from '../model/outputs.js';
+import type { TrainableBertModel } from './trainable-model.js';
+
+export interface SaveOptions {
+  /** Copy / write the tokenizer files (default true). */
+  tokenizer?: boolean;
+  /** Extra `__metadata__` strings for the safetensors header ("format": "pt" is always set). */
+  metadata?: Record<string, string>;
+}
+
+const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt', 'added_tokens.json'];
+
+/**
+ * A safetensors file: 8-byte little-endian header length, the JSON header (padded with spaces
+ * to a multiple of 8 so every tensor is aligned), then the tensors back to back. Written to a
+ * temporary name and renamed, so a reader never sees half a file.
+ */
+export async function writeSafetensors(file: string, tensors: Record<string, Tensor>, metadata: Record<string, string> = {}): Promise<void> {
+  const header: Record<string, unknown> = { __metadata__: { format: 'pt', ...metadata } };
+  let offset = 0;
+  const names = Object.keys(tensors).sort();
+  for (const name of names) {
+    const t = tensors[name]!;
+    const numel = t.dims.reduce((a, b) => a * b, 1);
+    if (!(t.data instanceof Float32Array) || t.data.length !== numel) throw new InvalidInputError(`${name}: data does not match dims [${t.dims.join(', ')}]`);
+    header[name] = { dtype: 'F32', shape: t.dims, data_offsets: [offset, offset + t.data.byteLength] };
+    offset += t.data.byteLength;
+  }
+  let json = Buffer.from(JSON.stringify(header), 'utf8');
+  const pad = (8 - (json.length % 8)) % 8;
+  if (pad) json = Buffer.concat([json, Buffer.alloc(pad, 0x20)]);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fh = await open(tmp, 'w');
+  try {
+    await fh.write(len);
+    await fh.write(json);
+    for (const name of names) {
+      const d = tensors[name]!.data;
+      await fh.write(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+    }
+  } catch (err) {
+    await fh.close();
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  await fh.close();
+  await rename(tmp, file);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function saveModel(dir: string, model: TrainableBertModel, state: Record<string, Tensor>, options: SaveOptions = {}): Promise<void> {
+  if (typeof dir !== 'string' || dir === '') throw new InvalidInputError('save() needs a folder path');
+  await mkdir(dir, { recursive: true });
+  const config = configToJSON(model.config);
+  config.architectures = [model.architecture];
+  config.model_type = 'bert';
+  config.torch_dtype = 'float32';
+  // JSON object keys: id2label's integer keys become strings, as transformers writes them.
+  await writeFile(join(dir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
+  await writeSafetensors(join(dir, 'model.safetensors'), state, options.metadata);
+  // A folder that had .bin weights now has safetensors: loaders prefer model.safetensors anyway.
+  if (options.tokenizer === false) return;
+  let copied = false;
+  if (model.sourceDir) {
+    for (const f of TOKENIZER_FILES) {
+      const src = join(model.sourceDir, f);
+      if (join(dir, f) !== src && (await exists(src))) {
+        await copyFile(src, join(dir, f));
+        copied = true;
+      }
+    }
+  }
+  if (!copied && model.tokenizer) {
+    // Built in memory: the vocabulary is what a BertTokenizer needs (vocab.txt, one token a line by id).
+    const vocab = [...model.tokenizer.getVocab()].sort((a, b) => a[1] - b[1]);
+    const lines: string[] = [];
+    vocab.forEach(([tok, id]) => {
+      while (lines.length < id) lines.push(`[unused_${lines.length}]`);
+      lines[id] = tok;
+    });
+    await writeFile(join(dir, 'vocab.txt'), `${lines.join('\n')}\n`);
+    await writeFile(join(dir, 'tokenizer_config.json'), `${JSON.stringify({ tokenizer_class: 'BertTokenizer' }, null, 2)}\n`);
+  }
+}
