@@ -12,3 +12,5 @@ export {
   type TrainingLabels,
 } from './trainable-model.js';
 export { writeSafetensors, type SaveOptions } from './save.js';
+export { createTrainer, Trainer, isNoDecayParameter, type TrainerOptions, type StepOutput, type TrainerState } from './trainer.js';
+export { scheduleLambda, SCHEDULES, type ScheduleName, type ScheduleOptions } from './schedules.js';
