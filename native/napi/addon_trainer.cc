@@ -378,6 +378,7 @@ Napi::Value AddonTrainer::ComputeGradients(const Napi::CallbackInfo& info) {
     options.loss_scale = static_cast<float>(Number(env, o, "loss_scale", 1));
     if (!o.Get("accumulate").IsUndefined()) options.accumulate = o.Get("accumulate").ToBoolean().Value();
     if (!o.Get("training").IsUndefined()) options.training = o.Get("training").ToBoolean().Value();
+    if (!o.Get("backward").IsUndefined()) options.backward = o.Get("backward").ToBoolean().Value();
   }
   KeepAlive keep;
   train::TrainOutputs outputs;

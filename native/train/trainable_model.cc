@@ -423,7 +423,8 @@ Status TrainableModelImpl::Run(const BatchInput& in, const TrainLabels* labels, 
   const int heads = static_cast<int>(c.num_attention_heads);
   const int head_dim = static_cast<int>(H / heads);
   const float eps = static_cast<float>(c.layer_norm_eps);
-  const bool backward = labels != nullptr;
+  const bool with_loss = labels != nullptr;
+  const bool backward = with_loss && options.backward;
   const float p_hidden = options.training ? options_.hidden_dropout_prob : 0.f;
   const float p_attn = options.training ? options_.attention_probs_dropout_prob : 0.f;
   const float p_cls = options.training ? options_.classifier_dropout_prob : 0.f;
@@ -581,9 +582,11 @@ Status TrainableModelImpl::Run(const BatchInput& in, const TrainLabels* labels, 
     p.t_y = take(R * H);
     p.logits = take(head_rows * head_width);
     p.nsp_logits = take(nsp_rows * 2);
-    if (backward) {
+    if (with_loss) {
       p.dlogits = take(head_rows * head_width);
       p.dnsp = take(nsp_rows * 2);
+    }
+    if (backward) {
       p.dA = take(T * H);
       p.dB = take(T * H);
       p.dI = take(T * I);
@@ -723,7 +726,7 @@ Status TrainableModelImpl::Run(const BatchInput& in, const TrainLabels* labels, 
       std::memcpy(logits.data, p.logits, head_rows * head_width * 4);  // MLM: head_rows == R
     }
   }
-  if (!backward) return Status::Ok();
+  if (!with_loss) return Status::Ok();
 
   // ---- loss and d loss / d logits ----
   const TrainLabels& lb = *labels;
@@ -794,6 +797,7 @@ Status TrainableModelImpl::Run(const BatchInput& in, const TrainLabels* labels, 
     case Architecture::kBertModel: break;
   }
   if (loss_out) *loss_out = parts;
+  if (!backward) return Status::Ok();
 
   // ---- backward ----
   if (!options.accumulate) std::fill(grads_.data(), grads_.data() + grads_.size, 0.f);

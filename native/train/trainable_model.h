@@ -53,6 +53,7 @@ struct GradientOptions {
   float loss_scale = 1.f;   // gradients of loss_scale * loss (1 / steps for gradient accumulation)
   bool accumulate = false;  // add to the gradients held; otherwise they are zeroed first
   bool training = true;     // dropout on, with the model's probabilities
+  bool backward = true;     // false: forward and loss only (evaluation); the gradients are untouched
 };
 
 // Optional outputs of ComputeGradients (packed, as ForwardOutputs). Asking for MLM logits makes

@@ -167,6 +167,8 @@ export interface GradientOptions {
   accumulate?: boolean;
   /** Dropout on (the model's probabilities). Default true. */
   training?: boolean;
+  /** false: forward and loss only (evaluation); the gradients held are left as they are. Default true. */
+  backward?: boolean;
 }
 
 /** train::TrainOutputs: optional JS-allocated buffers, packed like ForwardOutputs. */

@@ -37,6 +37,8 @@ export interface ComputeGradientsOptions {
   accumulate?: boolean;
   /** Gradients of lossScale * loss (default 1). */
   lossScale?: number;
+  /** false: forward and loss only (evaluation); the gradients held are left untouched. Default true. */
+  backward?: boolean;
 }
 
 export interface GradientsResult {
@@ -182,6 +184,7 @@ export class TrainableBertModel extends BertModel {
         loss_scale: scale,
         accumulate: options.accumulate === true,
         training: this.#training,
+        backward: options.backward !== false,
       }, outputs);
       const result: GradientsResult = { loss: parts.loss, grads: {} };
       if (this.architecture === 'BertForPreTraining') {
@@ -189,7 +192,7 @@ export class TrainableBertModel extends BertModel {
         result.nspLoss = parts.nsp_loss;
       }
       if (wantLogits) Object.assign(result, this.#paddedOutputs(packed, outputs));
-      if (options.grads !== false) result.grads = await this.#readTensors('gradients');
+      if (options.grads !== false && options.backward !== false) result.grads = await this.#readTensors('gradients');
       return result;
     });
   }
