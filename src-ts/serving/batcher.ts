@@ -395,6 +395,16 @@ export class Batcher implements AsyncDisposable {
     return this.#closed;
   }
 
+  /** Admitted requests not settled yet (cheap; stats() has everything). */
+  get activeRequests(): number {
+    return this.#active;
+  }
+
+  /** Tokens waiting to be batched (cheap; stats() has everything). */
+  get queuedTokens(): number {
+    return this.#queuedTokens;
+  }
+
   // ---- tasks -----------------------------------------------------------------------------------
 
   /** Sentence embeddings: pooled (and optionally normalised) last hidden states, one per input. */
@@ -544,11 +554,15 @@ export class Batcher implements AsyncDisposable {
     };
   }
 
-  /** Estimated ms before a request queued now would start running (0 before any batch ran). */
-  estimatedWaitMs(): number {
+  /**
+   * Estimated ms before a request of `tokens` tokens submitted now would finish: the forward in
+   * flight, the queue ahead of it and at most one full batch, at the throughput of recent batches
+   * (0 before any batch ran).
+   */
+  estimatedWaitMs(tokens = 0): number {
     if (this.#recentMs <= 0) return 0;
     const perMs = this.#recentTokens / this.#recentMs;
-    const ahead = this.#queuedTokens + (this.#running ? this.#running.tokens / 2 : 0);
+    const ahead = this.#queuedTokens + (this.#running?.tokens ?? 0) + Math.max(tokens, Math.min(this.maxBatchTokens, this.#queuedTokens + tokens));
     return ahead / perMs;
   }
 
@@ -630,7 +644,8 @@ export class Batcher implements AsyncDisposable {
     const src = x.ids;
     if (src === null || typeof src !== 'object' || typeof src.length !== 'number') throw new InvalidInputError(`inputs[${i}].ids must be an array of token ids`);
     const n = src.length;
-    const ids = new Int32Array(n);
+    // Int32Arrays (an Encoding's ids) are used as they are, not copied: leave them alone until the call settles.
+    const ids = src instanceof Int32Array ? src : new Int32Array(n);
     for (let t = 0; t < n; t++) {
       const v = src[t];
       if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= c.vocab_size) {
@@ -638,16 +653,20 @@ export class Batcher implements AsyncDisposable {
       }
       ids[t] = v;
     }
-    const typeIds = new Int32Array(n);
-    if (x.typeIds !== undefined && x.typeIds !== null) {
-      if (x.typeIds.length !== n) throw new InvalidInputError(`inputs[${i}]: typeIds must have one entry per id`);
+    let typeIds: Int32Array;
+    const types = x.typeIds;
+    if (types !== undefined && types !== null) {
+      if (types.length !== n) throw new InvalidInputError(`inputs[${i}]: typeIds must have one entry per id`);
+      typeIds = types instanceof Int32Array ? types : new Int32Array(n);
       for (let t = 0; t < n; t++) {
-        const v = x.typeIds[t];
+        const v = types[t];
         if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= c.type_vocab_size) {
           throw new InvalidInputError(`inputs[${i}].typeIds[${t}] = ${String(v)} is not below type_vocab_size (${c.type_vocab_size})`);
         }
         typeIds[t] = v;
       }
+    } else {
+      typeIds = new Int32Array(n);
     }
     let mask: Uint8Array | null = null;
     const m = x.attentionMask;
@@ -682,8 +701,9 @@ export class Batcher implements AsyncDisposable {
       return refuse(`${this.#queuedTokens} tokens queued, ${tokens} more would pass maxQueuedTokens ${this.maxQueuedTokens}`);
     }
     if (this.rejectLate && o.timeoutMs !== null) {
-      const wait = this.estimatedWaitMs();
-      if (wait > o.timeoutMs) return refuse(`the queue ahead would take ~${Math.round(wait)} ms, more than the ${o.timeoutMs} ms timeout`);
+      // With a margin: the estimate comes from recent batches, and the machine may be shared.
+      const wait = this.estimatedWaitMs(tokens);
+      if (wait > 0.9 * o.timeoutMs) return refuse(`the queue ahead would take ~${Math.round(wait)} ms, about the ${o.timeoutMs} ms timeout or more`);
     }
     this.#totals.admitted++;
     this.#active++;

@@ -101,10 +101,10 @@ export class RateWindow {
     for (let f = 0; f < values.length; f++) this.#values[f]![i]! += values[f]!;
   }
 
-  /** Per-second rates of every field over the window (or since creation, when shorter). */
+  /** Per-second rates of every field over the window (or since creation, when shorter; at least 1 s). */
   rates(now = Date.now()): number[] {
     const sec = Math.floor(now / 1000);
-    const span = Math.max(0.001, Math.min(this.#seconds, (now - this.#started) / 1000));
+    const span = Math.max(1, Math.min(this.#seconds, (now - this.#started) / 1000));
     return this.#values.map((v) => {
       let sum = 0;
       for (let i = 0; i < this.#seconds; i++) {
