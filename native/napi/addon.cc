@@ -8,6 +8,9 @@
 #include "napi/addon_trainer.h"
 #include "napi/js_convert.h"
 #include "napi/workers.h"
+#ifdef BERTKIT_WITH_CUDA
+#include "cuda/backend.h"
+#endif
 
 namespace bertkit::napi {
 
@@ -20,6 +23,12 @@ class BertkitAddon : public Napi::Addon<BertkitAddon> {
                              InstanceMethod<&BertkitAddon::CreateModel>("createModel"),
                              InstanceMethod<&BertkitAddon::CreateTrainableModel>("createTrainableModel"),
                              InstanceMethod<&BertkitAddon::CpuInfo>("cpuInfo"),
+                             InstanceMethod<&BertkitAddon::CudaProbe>("cudaProbe"),
+#ifdef BERTKIT_WITH_CUDA
+                             InstanceValue("withCuda", Napi::Boolean::New(env, true)),
+#else
+                             InstanceValue("withCuda", Napi::Boolean::New(env, false)),
+#endif
                              InstanceValue("engineVersion", Napi::String::New(env, EngineVersion())),
                          });
   }
@@ -47,6 +56,44 @@ class BertkitAddon : public Napi::Addon<BertkitAddon> {
     o.Set("isa", cpu::IsaName(cpu::DetectIsa()));
     o.Set("features", cpu::CpuFeatureString());
     o.Set("cores", cpu::AvailableCores());
+    return o;
+  }
+
+  // cudaProbe() -> { available, reasons, devices, device, driverVersion, runtimeVersion }. Never
+  // throws: a machine without a driver or a GPU gets reasons.
+  Napi::Value CudaProbe(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object o = Napi::Object::New(env);
+    Napi::Array reasons = Napi::Array::New(env);
+    Napi::Array devices = Napi::Array::New(env);
+#ifdef BERTKIT_WITH_CUDA
+    const cuda::ProbeResult r = cuda::Probe();
+    o.Set("available", r.available);
+    for (size_t i = 0; i < r.reasons.size(); ++i) reasons.Set(static_cast<uint32_t>(i), r.reasons[i]);
+    for (size_t i = 0; i < r.devices.size(); ++i) {
+      const cuda::DeviceInfo& d = r.devices[i];
+      Napi::Object dev = Napi::Object::New(env);
+      dev.Set("ordinal", d.ordinal);
+      dev.Set("name", d.name);
+      dev.Set("computeCapability", std::to_string(d.compute_capability / 10) + "." + std::to_string(d.compute_capability % 10));
+      dev.Set("memoryBytes", static_cast<double>(d.memory_bytes));
+      dev.Set("multiprocessors", d.multiprocessors);
+      dev.Set("supported", d.supported);
+      if (!d.supported) dev.Set("unsupportedReason", d.unsupported_reason);
+      devices.Set(static_cast<uint32_t>(i), dev);
+    }
+    o.Set("device", r.device);
+    o.Set("driverVersion", r.driver_version);
+    o.Set("runtimeVersion", r.runtime_version);
+#else
+    o.Set("available", false);
+    reasons.Set(0u, "this addon was built without CUDA (the CUDA addon is built by npm run build:cuda)");
+    o.Set("device", -1);
+    o.Set("driverVersion", 0);
+    o.Set("runtimeVersion", 0);
+#endif
+    o.Set("reasons", reasons);
+    o.Set("devices", devices);
     return o;
   }
 

@@ -99,6 +99,12 @@ EngineOptions ReadEngineOptions(Napi::Env env, const Napi::Value& value) {
   EngineOptions opts;
   if (value.IsUndefined()) return opts;
   Napi::Object o = AsObject(env, value, "options");
+  if (!o.Get("device").IsUndefined()) {
+    const std::string device = ReadString(env, o, "device");
+    if (device == "cpu") opts.device = Device::kCpu;
+    else if (device == "cuda") opts.device = Device::kCuda;
+    else ThrowInvalid(env, "device must be cpu or cuda, got " + device);
+  }
   if (!o.Get("threads").IsUndefined()) opts.threads = static_cast<int>(ReadInt(env, o, "threads", 0, 1024));
   if (!o.Get("share_key").IsUndefined()) opts.share_key = ReadString(env, o, "share_key");
   if (!o.Get("dtype").IsUndefined()) {

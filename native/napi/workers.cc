@@ -4,6 +4,24 @@
 
 namespace bertkit::napi {
 
+namespace {
+
+// The one place the addon picks a backend. The CUDA addon (cmake-js, BERTKIT_WITH_CUDA) has both;
+// the CPU addon answers kUnavailable for device cuda.
+Status CreateModelOn(const ModelConfig& config, const std::vector<TensorView>& tensors, const EngineOptions& options,
+                     std::unique_ptr<Model>* out) {
+  if (options.device == Device::kCuda) {
+#ifdef BERTKIT_WITH_CUDA
+    return CreateCudaModel(config, tensors, options, out);
+#else
+    return Status(StatusCode::kUnavailable, "this addon was built without CUDA: load the CUDA addon (npm run build:cuda)");
+#endif
+  }
+  return CreateCpuModel(config, tensors, options, out);
+}
+
+}  // namespace
+
 CreateModelWorker::CreateModelWorker(Napi::Env env, Napi::FunctionReference* ctor, ModelConfig config,
                                      std::vector<TensorView> tensors, EngineOptions options, KeepAlive keep)
     : Napi::AsyncWorker(env, "bertkit:createModel"),
@@ -14,7 +32,7 @@ CreateModelWorker::CreateModelWorker(Napi::Env env, Napi::FunctionReference* cto
       options_(options),
       keep_(std::move(keep)) {}
 
-void CreateModelWorker::Execute() { status_ = CreateCpuModel(config_, tensors_, options_, &model_); }
+void CreateModelWorker::Execute() { status_ = CreateModelOn(config_, tensors_, options_, &model_); }
 
 void CreateModelWorker::OnOK() {
   Napi::Env env = Env();

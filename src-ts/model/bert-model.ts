@@ -50,13 +50,14 @@ export type ComputeDType = 'float32' | 'bfloat16' | 'int8';
 const DTYPES: readonly ComputeDType[] = ['float32', 'bfloat16', 'int8'];
 
 export interface BackendInfo {
-  name: 'cpu';
-  device: 'cpu';
-  /** What the encoder computes in (see LoadModelOptions.dtype). */
-  dtype: ComputeDType;
+  /** The engine that runs the model. */
+  name: 'cpu' | 'cuda';
+  device: 'cpu' | 'cuda';
+  /** What the encoder computes in (see LoadModelOptions.dtype; 'float16' on CUDA only). */
+  dtype: ComputeDType | 'float16';
   /** Why the requested dtype is not used. */
   dtypeFallbackReason?: string;
-  /** Kernels in use: 'avx512', 'avx2' or 'generic'. */
+  /** Kernels in use: 'avx512', 'avx2' or 'generic'; on CUDA the device's architecture ('sm_90'). */
   isa: string;
   threads: number;
   /** Why 'auto' did not pick a GPU. */
@@ -426,12 +427,12 @@ async function build(
     const weights = { files: source.files, format: source.format, ignored: resolved.ignored, sourceNames: resolved.sourceNames };
     return buildTrainableModel({ binding: backend.binding, fallbackReason: backend.fallbackReason, config, architecture, nativeConfig, tensors, threads, dtype, weights, hasPooler: resolved.hasPooler, tokenizer });
   }
-  const engineOptions: EngineOptions = { threads, dtype };
+  const engineOptions: EngineOptions = { threads, dtype, device: backend.device };
   // Same files (by path, size and modification time) and same config: one copy of the weights.
   if (source.shareKey) engineOptions.share_key = `${source.shareKey}|${JSON.stringify(nativeConfig)}`;
   const native = await backend.binding.createModel(nativeConfig, tensors, engineOptions);
   const info = native.info();
-  const backendInfo: BackendInfo = { name: 'cpu', device: 'cpu', dtype: info.dtype, isa: info.isa, threads: info.threads };
+  const backendInfo: BackendInfo = { name: backend.device, device: backend.device, dtype: info.dtype, isa: info.isa, threads: info.threads };
   if (info.dtype_fallback) backendInfo.dtypeFallbackReason = info.dtype_fallback;
   if (backend.fallbackReason) backendInfo.fallbackReason = backend.fallbackReason;
   return new BertModel(

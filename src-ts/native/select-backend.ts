@@ -1,17 +1,18 @@
 /**
  * Which engine runs a model. `device: 'auto'` (the default, or BERTKIT_DEVICE) takes CUDA when
- * its addon is built and a device answers, else the CPU — and says why in `fallbackReason`;
- * `'cuda'` that cannot be honoured throws BackendUnavailableError with the reasons.
+ * its addon is built and a device answers the probe, else the CPU — and says why in
+ * `fallbackReason`; `'cuda'` that cannot be honoured throws BackendUnavailableError with the
+ * reasons.
  */
 import { BackendUnavailableError, InvalidInputError } from '../errors.js';
-import { loadBinding } from './load-binding.js';
-import type { NativeBinding } from './types.js';
+import { loadBinding, loadCudaBinding } from './load-binding.js';
+import type { NativeBinding, NativeCudaProbe } from './types.js';
 
 export type Device = 'auto' | 'cpu' | 'cuda';
 
 export interface BackendChoice {
   binding: NativeBinding;
-  device: 'cpu';
+  device: 'cpu' | 'cuda';
   fallbackReason?: string;
 }
 
@@ -25,20 +26,42 @@ export function resolveDevice(device: unknown): Device {
   return d as Device;
 }
 
-/** Reasons the CUDA engine cannot be used in this process (empty when it can). */
-function cudaUnavailableReasons(): string[] {
-  // The CUDA addon (cmake-js, `npm run build:cuda`) is not part of this build yet.
-  return ['this bertkit build has no CUDA addon (build it with `npm run build:cuda` on a machine with nvcc)'];
+/** Whether this process can run models on CUDA, and why not. */
+export interface CudaStatus {
+  available: boolean;
+  /** Why not (empty when available). */
+  reasons: string[];
+  /** The CUDA addon's file, when one was found. */
+  addonPath?: string;
+  /** The addon's probe (driver, devices), when the addon loaded. */
+  probe?: NativeCudaProbe;
+  /** The CUDA addon, when available. */
+  binding?: NativeBinding;
+}
+
+/** Loads the CUDA addon (if built) and probes for a device; never throws, never crashes. */
+export function cudaStatus(): CudaStatus {
+  const addon = loadCudaBinding();
+  if (!addon.binding) return { available: false, reasons: addon.reasons, ...(addon.path ? { addonPath: addon.path } : {}) };
+  let probe: NativeCudaProbe;
+  try {
+    probe = addon.binding.cudaProbe();
+  } catch (cause) {
+    return { available: false, reasons: [`the CUDA probe failed: ${(cause as Error).message}`], addonPath: addon.path };
+  }
+  if (!probe.available) {
+    return { available: false, reasons: probe.reasons.length ? probe.reasons : ['no usable CUDA device'], addonPath: addon.path, probe };
+  }
+  return { available: true, reasons: [], addonPath: addon.path, probe, binding: addon.binding };
 }
 
 export function selectBackend(device: unknown): BackendChoice {
   const want = resolveDevice(device);
+  if (want === 'cpu') return { binding: loadBinding(), device: 'cpu' };
+  const cuda = cudaStatus();
+  if (cuda.available && cuda.binding) return { binding: cuda.binding, device: 'cuda' };
   if (want === 'cuda') {
-    throw new BackendUnavailableError("device 'cuda' was requested but cannot be used", cudaUnavailableReasons());
+    throw new BackendUnavailableError("device 'cuda' was requested but cannot be used", cuda.reasons);
   }
-  const binding = loadBinding();
-  if (want === 'auto') {
-    return { binding, device: 'cpu', fallbackReason: `CUDA not used: ${cudaUnavailableReasons().join('; ')}` };
-  }
-  return { binding, device: 'cpu' };
+  return { binding: loadBinding(), device: 'cpu', fallbackReason: `CUDA not used: ${cuda.reasons.join('; ')}` };
 }

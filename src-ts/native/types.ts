@@ -46,6 +46,11 @@ export type TensorView = {
 
 /** bertkit::EngineOptions. */
 export interface EngineOptions {
+  /**
+   * bertkit::Device: the CPU engine (default) or the CUDA one (the CUDA addon only; the CPU addon
+   * rejects 'cuda' with UNAVAILABLE).
+   */
+  device?: 'cpu' | 'cuda';
   /** 0 = every core this process may use. */
   threads?: number;
   /** bertkit::ComputeDType: what the encoder's linear layers compute in. */
@@ -83,10 +88,14 @@ export interface ForwardOutputs {
 
 /** bertkit::ModelInfo. */
 export interface ModelInfo {
+  /** "cpu" or "cuda". */
   backend: string;
+  /** CPU: the kernels' ISA ("avx512", ...); CUDA: the device's architecture ("sm_90"). */
   isa: string;
+  /** CPU threads (0 on CUDA). */
   threads: number;
-  dtype: 'float32' | 'bfloat16' | 'int8';
+  /** 'float16' on CUDA only. */
+  dtype: 'float32' | 'bfloat16' | 'int8' | 'float16';
   /** Why the requested dtype is not used ('' when it is). */
   dtype_fallback: string;
   weight_bytes: number;
@@ -105,10 +114,44 @@ export interface AddonModel {
   readonly disposed: boolean;
 }
 
+/** bertkit::cuda::DeviceInfo (cuda/backend.h). */
+export interface NativeCudaDevice {
+  ordinal: number;
+  name: string;
+  /** "8.0", "9.0", ... */
+  computeCapability: string;
+  memoryBytes: number;
+  multiprocessors: number;
+  /** Compute capability 8.0 or newer. */
+  supported: boolean;
+  unsupportedReason?: string;
+}
+
+/** bertkit::cuda::ProbeResult (cuda/backend.h), as cudaProbe() returns it. */
+export interface NativeCudaProbe {
+  /** A supported device answered: a context was created and a kernel ran. */
+  available: boolean;
+  /** Why not (each with a fix where there is one). */
+  reasons: string[];
+  devices: NativeCudaDevice[];
+  /** The ordinal models use (BERTKIT_CUDA_DEVICE, else the first supported); -1 when none. */
+  device: number;
+  /** 0 when no driver could be loaded. */
+  driverVersion: number;
+  runtimeVersion: number;
+}
+
 /** napi::BertkitAddon (native/napi/addon.cc): the module's exports. */
 export interface NativeBinding {
   createModel(config: ModelConfig, tensors: TensorView[], options?: EngineOptions): Promise<AddonModel>;
   cpuInfo(): { isa: string; features: string; cores: number };
+  /**
+   * Probes for a usable CUDA device; never throws, with or without a driver. The CPU addon
+   * answers `available: false` with the reason. Cached by the addon after the first call.
+   */
+  cudaProbe(): NativeCudaProbe;
+  /** This addon has the CUDA backend (the cmake-js build, bertkit_cuda.node). */
+  readonly withCuda: boolean;
   readonly engineVersion: string;
 }
 

@@ -78,6 +78,10 @@ enum class ComputeDType : int { kFloat32 = 0, kBFloat16, kInt8 };
 bool ParseComputeDType(std::string_view name, ComputeDType* out);
 const char* ComputeDTypeName(ComputeDType d);
 
+// Which backend runs a model: the CPU engine, or the CUDA one (CreateCudaModel, in builds with
+// the CUDA backend; the N-API addon answers kUnavailable where it has none).
+enum class Device : int { kCpu = 0, kCuda };
+
 struct EngineOptions {
   int threads = 0;  // 0 = every core this process may use
   ComputeDType dtype = ComputeDType::kFloat32;
@@ -85,6 +89,7 @@ struct EngineOptions {
   // with the same key (and dtype) in one process share one read-only copy of the weights.
   // Empty: never shared.
   std::string share_key;
+  Device device = Device::kCpu;  // last, so that EngineOptions{threads, dtype, ...} still reads as before
 };
 
 // A packed batch: sequence s is tokens [cu_seqlens[s], cu_seqlens[s + 1]).
@@ -174,6 +179,13 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> ExpectedTensors(const 
 // and packs them. Never throws; allocation failure returns kOutOfMemory.
 Status CreateCpuModel(const ModelConfig& config, const std::vector<TensorView>& tensors, const EngineOptions& options,
                       std::unique_ptr<Model>* out);
+
+// The CUDA backend (cuda/backend.cu; only in builds that compile cuda/): the same validation, the
+// same graph and outputs, on the GPU. EngineOptions::dtype picks what it computes in (float32,
+// bfloat16; int8 computes in float16); cuda/backend.h has the CUDA-only options and the probe.
+// Returns kUnavailable when no usable device answers.
+Status CreateCudaModel(const ModelConfig& config, const std::vector<TensorView>& tensors, const EngineOptions& options,
+                       std::unique_ptr<Model>* out);
 
 // Limits that keep a hostile batch from asking for absurd memory.
 constexpr int64_t kMaxTokensPerBatch = int64_t{1} << 24;

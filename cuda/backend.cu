@@ -1,0 +1,794 @@
+// The BERT graph on the GPU: CudaModel, the CUDA backend behind bertkit::Model. The same graph
+// as native/cpu/cpu_model.cc (BertEmbeddings, BertLayer x N, BertPooler, the heads), the same
+// validation and output sizes (core/model.cc), weights read through core/WeightReader.
+//
+// Per layer, with P the precision's storage type (float32 in the checking mode):
+//   qkv_p   = hidden_p . Wqkv^T + b                         (one GEMM, [T, 3H]: what attention reads)
+//   ctx_p   = attention(qkv_p)                              (varlen, packed, no padding)
+//   attn_f  = LayerNorm(ctx_p . Wo^T + bo + hidden_f)       (GEMM epilogue adds bias + residual)
+//   inter_p = act(attn_p . Wi^T + bi)                       (GEMM epilogue: bias + GELU)
+//   hidden_f = LayerNorm(inter_p . Wd^T + bd + attn_f)
+// The residual stream (hidden_f, attn_f) stays float32; the GEMM inputs are P.
+//
+// Memory: weights uploaded once in P (biases and LayerNorm parameters float32); activations in
+// one grow-only arena per model, laid out per batch shape; inputs staged in pinned memory and
+// sent with one copy. One stream per model. A batch shape seen twice is captured into a CUDA
+// graph and replayed from then on (small batches are launch-bound). Only requested outputs are
+// computed and copied back, and the MLM head runs only on BatchInput::logits_tokens when given.
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <new>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "bertkit/engine.h"
+#include "core/weight_reader.h"
+#include "cuda/backend.h"
+#include "cuda/common.cuh"
+#include "cuda/kernels/kernels.cuh"
+
+namespace bertkit {
+namespace cuda {
+
+const char* PrecisionName(Precision p) {
+  switch (p) {
+    case Precision::kFloat32: return "float32";
+    case Precision::kFloat16: return "float16";
+    case Precision::kBFloat16: return "bfloat16";
+  }
+  return "float32";
+}
+
+bool ParsePrecision(std::string_view name, Precision* out) {
+  if (name == "float32" || name == "fp32") *out = Precision::kFloat32;
+  else if (name == "float16" || name == "fp16") *out = Precision::kFloat16;
+  else if (name == "bfloat16" || name == "bf16") *out = Precision::kBFloat16;
+  else return false;
+  return true;
+}
+
+CudaOptions OptionsFor(const EngineOptions& options, std::string* fallback) {
+  CudaOptions c;
+  fallback->clear();
+  switch (options.dtype) {
+    case ComputeDType::kFloat32: c.precision = Precision::kFloat32; break;
+    case ComputeDType::kBFloat16: c.precision = Precision::kBFloat16; break;
+    case ComputeDType::kInt8:
+      c.precision = Precision::kFloat16;
+      *fallback = "int8 is implemented on the CPU only: the CUDA backend computes in float16";
+      break;
+  }
+  if (const char* env = std::getenv("BERTKIT_CUDA_DTYPE"); env != nullptr && *env != '\0') {
+    Precision p;
+    if (!ParsePrecision(env, &p)) {
+      *fallback = std::string("BERTKIT_CUDA_DTYPE=") + env + " is not float32, float16 or bfloat16 (ignored)";
+    } else if (p != c.precision || options.dtype == ComputeDType::kInt8) {
+      *fallback = std::string("BERTKIT_CUDA_DTYPE=") + env + " overrides the requested dtype " + ComputeDTypeName(options.dtype);
+      c.precision = p;
+    }
+  }
+  if (const char* env = std::getenv("BERTKIT_CUDA_GRAPHS"); env != nullptr && std::strcmp(env, "0") == 0) c.graphs = false;
+  return c;
+}
+
+namespace {
+
+size_t Align(size_t x) { return (x + 255) & ~size_t{255}; }
+
+struct Linear {
+  void* w = nullptr;  // P [n, k]
+  float* b = nullptr;
+  int64_t n = 0, k = 0;
+};
+struct Norm {
+  float* g = nullptr;
+  float* b = nullptr;
+};
+struct Layer {
+  Linear qkv, attn_out;
+  Norm attn_ln;
+  Linear inter, out;
+  Norm out_ln;
+};
+
+Act ActFor(Activation a) {
+  switch (a) {
+    case Activation::kGelu: return Act::kGelu;
+    case Activation::kGeluTanh: return Act::kGeluTanh;
+    case Activation::kRelu: return Act::kRelu;
+  }
+  return Act::kGelu;
+}
+
+bool IsMlm(Architecture a) { return a == Architecture::kBertForMaskedLM || a == Architecture::kBertForPreTraining; }
+
+// Which parts of the graph a forward runs (only what the requested outputs need).
+struct Flags {
+  bool token_types = false, mask = false, rows = false;
+  bool pooler = false, mlm = false, pretraining_nsp = false, pooled_head = false, token_head = false, qa = false;
+  bool hidden_states = false, attentions = false;
+  uint32_t Bits() const {
+    const bool b[] = {token_types, mask, rows, pooler, mlm, pretraining_nsp, pooled_head, token_head, qa, hidden_states, attentions};
+    uint32_t v = 0;
+    for (size_t i = 0; i < sizeof(b); ++i) v |= static_cast<uint32_t>(b[i]) << i;
+    return v;
+  }
+};
+
+// Byte offsets into the arena for one batch shape. The inputs come first, laid out as in the
+// pinned staging buffer, so one copy sends them all.
+struct Plan {
+  int64_t T = 0, B = 0, R = 0, max_len = 0, probs_per_layer = 0;
+  size_t ids = 0, tt = 0, pos = 0, mask = 0, cu = 0, uniform = 0, rows = 0, probs_off = 0, inputs_bytes = 0;
+  size_t hidden_f = 0, hidden_p = 0, qkv = 0, ctx = 0, attn_f = 0, attn_p = 0, inter = 0;
+  size_t first_p = 0, pooled_f = 0, pooled_p = 0, mlm_x = 0, mlm_t_f = 0, mlm_t_p = 0, head_f = 0, head2_f = 0;
+  size_t hs = 0, probs = 0, total = 0;
+};
+
+class CudaModel final : public Model {
+ public:
+  CudaModel(const ModelConfig& config, const CudaOptions& options, const DeviceInfo& device)
+      : Model(config), options_(options), prec_(options.precision), device_(device) {}
+  ~CudaModel() override;
+
+  Status Load(const std::vector<TensorView>& tensors);
+  Status Forward(const BatchInput& in, const ForwardOutputs& out) override;
+  ModelInfo Info() const override;
+  void set_dtype_fallback(std::string s) { dtype_fallback_ = std::move(s); }
+
+ private:
+  Status Run(const BatchInput& in, const ForwardOutputs& out);
+  Plan MakePlan(int64_t T, int64_t B, int64_t R, int64_t max_len, int64_t probs_per_layer, const Flags& f) const;
+  Status Execute(const Plan& p, const Flags& f);
+  Status Enqueue(const Plan& p, const Flags& f);
+  Status Gemm(const void* x, int64_t m, const Linear& l, Act act, const float* residual, float* y_f, void* y_p);
+  Status Reserve(size_t arena_bytes, size_t pinned_bytes);
+  void DropGraphs();
+
+  // Weight upload.
+  Status Alloc(size_t bytes, void** out);
+  Status UploadP(WeightReader& r, const std::vector<std::string>& names, void** out);  // concatenated rows
+  Status UploadF32(WeightReader& r, const std::vector<std::string>& names, float** out);
+  Status UploadLinear(WeightReader& r, const std::string& name, Linear* l);
+  Status UploadNorm(WeightReader& r, const std::string& name, Norm* n);
+
+  CudaOptions options_;
+  Precision prec_;
+  DeviceInfo device_;
+  std::string dtype_fallback_;
+  cudaStream_t stream_ = nullptr;
+  std::atomic<bool> busy_{false};
+
+  std::vector<void*> allocations_;
+  int64_t weight_bytes_ = 0;
+  std::vector<float> host_scratch_;
+  float* staging_ = nullptr;  // device float32 staging for conversions (load only)
+  size_t staging_bytes_ = 0;
+
+  void* word_ = nullptr;
+  void* position_ = nullptr;
+  void* token_type_ = nullptr;
+  Norm emb_ln_;
+  std::vector<Layer> layers_;
+  Linear pooler_, mlm_transform_, decoder_, seq_relationship_, classifier_, qa_;
+  Norm mlm_ln_;
+
+  char* arena_ = nullptr;
+  size_t arena_bytes_ = 0;
+  char* pinned_ = nullptr;
+  size_t pinned_bytes_ = 0;
+
+  using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, uint32_t>;
+  struct Graph {
+    cudaGraphExec_t exec = nullptr;
+    uint64_t last_use = 0;
+  };
+  std::map<Key, Graph> graphs_;
+  std::map<Key, int> seen_;
+  uint64_t clock_ = 0;
+  bool graphs_failed_ = false;
+  static constexpr size_t kMaxGraphs = 16;
+};
+
+CudaModel::~CudaModel() {
+  cudaSetDevice(device_.ordinal);
+  if (stream_ != nullptr) cudaStreamSynchronize(stream_);
+  DropGraphs();
+  if (stream_ != nullptr) cudaStreamDestroy(stream_);
+  for (void* p : allocations_) cudaFree(p);
+  if (staging_ != nullptr) cudaFree(staging_);
+  if (arena_ != nullptr) cudaFree(arena_);
+  if (pinned_ != nullptr) cudaFreeHost(pinned_);
+  cudaGetLastError();
+}
+
+void CudaModel::DropGraphs() {
+  for (auto& [_, g] : graphs_) cudaGraphExecDestroy(g.exec);
+  graphs_.clear();
+  seen_.clear();
+}
+
+Status CudaModel::Alloc(size_t bytes, void** out) {
+  BK_CUDA_RETURN(cudaMalloc(out, std::max<size_t>(bytes, 16)));
+  allocations_.push_back(*out);
+  weight_bytes_ += static_cast<int64_t>(bytes);
+  return Status::Ok();
+}
+
+Status CudaModel::UploadP(WeightReader& r, const std::vector<std::string>& names, void** out) {
+  size_t total = 0;
+  for (const auto& n : names) total += r.View(n).nbytes / DTypeSize(r.View(n).dtype);
+  host_scratch_.resize(total);
+  size_t at = 0;
+  for (const auto& n : names) {
+    BK_RETURN_IF_ERROR(r.ReadF32(n, host_scratch_.data() + at));
+    at += r.View(n).nbytes / DTypeSize(r.View(n).dtype);
+  }
+  BK_RETURN_IF_ERROR(Alloc(total * PrecisionBytes(prec_), out));
+  if (prec_ == Precision::kFloat32) {
+    BK_CUDA_RETURN(cudaMemcpy(*out, host_scratch_.data(), total * 4, cudaMemcpyHostToDevice));
+    return Status::Ok();
+  }
+  if (staging_bytes_ < total * 4) {
+    if (staging_ != nullptr) cudaFree(staging_);
+    staging_ = nullptr;
+    staging_bytes_ = 0;
+    BK_CUDA_RETURN(cudaMalloc(&staging_, total * 4));
+    staging_bytes_ = total * 4;
+  }
+  BK_CUDA_RETURN(cudaMemcpy(staging_, host_scratch_.data(), total * 4, cudaMemcpyHostToDevice));
+  BK_RETURN_IF_ERROR(LaunchConvert(prec_, staging_, *out, static_cast<int64_t>(total), stream_));
+  // The staging buffer is reused by the next tensor: wait for the conversion.
+  BK_CUDA_RETURN(cudaStreamSynchronize(stream_));
+  return Status::Ok();
+}
+
+Status CudaModel::UploadF32(WeightReader& r, const std::vector<std::string>& names, float** out) {
+  size_t total = 0;
+  for (const auto& n : names) total += r.View(n).nbytes / DTypeSize(r.View(n).dtype);
+  host_scratch_.resize(total);
+  size_t at = 0;
+  for (const auto& n : names) {
+    BK_RETURN_IF_ERROR(r.ReadF32(n, host_scratch_.data() + at));
+    at += r.View(n).nbytes / DTypeSize(r.View(n).dtype);
+  }
+  void* p = nullptr;
+  BK_RETURN_IF_ERROR(Alloc(total * 4, &p));
+  *out = static_cast<float*>(p);
+  BK_CUDA_RETURN(cudaMemcpy(p, host_scratch_.data(), total * 4, cudaMemcpyHostToDevice));
+  return Status::Ok();
+}
+
+Status CudaModel::UploadLinear(WeightReader& r, const std::string& name, Linear* l) {
+  const TensorView& w = r.View(name + ".weight");
+  l->n = w.dims[0];
+  l->k = w.dims[1];
+  BK_RETURN_IF_ERROR(UploadP(r, {name + ".weight"}, &l->w));
+  return UploadF32(r, {name + ".bias"}, &l->b);
+}
+
+Status CudaModel::UploadNorm(WeightReader& r, const std::string& name, Norm* n) {
+  BK_RETURN_IF_ERROR(UploadF32(r, {name + ".weight"}, &n->g));
+  return UploadF32(r, {name + ".bias"}, &n->b);
+}
+
+Status CudaModel::Load(const std::vector<TensorView>& tensors) {
+  const ModelConfig& c = config_;
+  WeightReader reader(tensors);
+  BK_RETURN_IF_ERROR(reader.Validate(c));
+  BK_CUDA_RETURN(cudaSetDevice(device_.ordinal));
+  BK_RETURN_IF_ERROR(PrepareKernels());
+  BK_CUDA_RETURN(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+
+  BK_RETURN_IF_ERROR(UploadP(reader, {"embeddings.word_embeddings.weight"}, &word_));
+  BK_RETURN_IF_ERROR(UploadP(reader, {"embeddings.position_embeddings.weight"}, &position_));
+  BK_RETURN_IF_ERROR(UploadP(reader, {"embeddings.token_type_embeddings.weight"}, &token_type_));
+  BK_RETURN_IF_ERROR(UploadNorm(reader, "embeddings.LayerNorm", &emb_ln_));
+  layers_.resize(c.num_hidden_layers);
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    const std::string p = "encoder.layer." + std::to_string(i) + ".";
+    Layer& L = layers_[i];
+    // query | key | value as one [3H, H] projection.
+    const std::string q = p + "attention.self.query", k = p + "attention.self.key", v = p + "attention.self.value";
+    L.qkv.n = 3 * c.hidden_size;
+    L.qkv.k = c.hidden_size;
+    BK_RETURN_IF_ERROR(UploadP(reader, {q + ".weight", k + ".weight", v + ".weight"}, &L.qkv.w));
+    BK_RETURN_IF_ERROR(UploadF32(reader, {q + ".bias", k + ".bias", v + ".bias"}, &L.qkv.b));
+    BK_RETURN_IF_ERROR(UploadLinear(reader, p + "attention.output.dense", &L.attn_out));
+    BK_RETURN_IF_ERROR(UploadNorm(reader, p + "attention.output.LayerNorm", &L.attn_ln));
+    BK_RETURN_IF_ERROR(UploadLinear(reader, p + "intermediate.dense", &L.inter));
+    BK_RETURN_IF_ERROR(UploadLinear(reader, p + "output.dense", &L.out));
+    BK_RETURN_IF_ERROR(UploadNorm(reader, p + "output.LayerNorm", &L.out_ln));
+  }
+  if (reader.Has("pooler.dense.weight")) BK_RETURN_IF_ERROR(UploadLinear(reader, "pooler.dense", &pooler_));
+  if (reader.Has("cls.predictions.bias")) {
+    BK_RETURN_IF_ERROR(UploadLinear(reader, "cls.predictions.transform.dense", &mlm_transform_));
+    BK_RETURN_IF_ERROR(UploadNorm(reader, "cls.predictions.transform.LayerNorm", &mlm_ln_));
+    decoder_.n = c.vocab_size;
+    decoder_.k = c.hidden_size;
+    if (c.tie_word_embeddings) {
+      decoder_.w = word_;  // one copy of the table: gathered from, and the decoder's weight
+    } else {
+      BK_RETURN_IF_ERROR(UploadP(reader, {"cls.predictions.decoder.weight"}, &decoder_.w));
+    }
+    BK_RETURN_IF_ERROR(UploadF32(reader, {"cls.predictions.bias"}, &decoder_.b));
+  }
+  if (reader.Has("cls.seq_relationship.weight")) BK_RETURN_IF_ERROR(UploadLinear(reader, "cls.seq_relationship", &seq_relationship_));
+  if (reader.Has("classifier.weight")) BK_RETURN_IF_ERROR(UploadLinear(reader, "classifier", &classifier_));
+  if (reader.Has("qa_outputs.weight")) BK_RETURN_IF_ERROR(UploadLinear(reader, "qa_outputs", &qa_));
+  BK_CUDA_RETURN(cudaStreamSynchronize(stream_));
+  if (staging_ != nullptr) cudaFree(staging_);
+  staging_ = nullptr;
+  staging_bytes_ = 0;
+  host_scratch_ = std::vector<float>();
+  return Status::Ok();
+}
+
+Status CudaModel::Forward(const BatchInput& in, const ForwardOutputs& out) {
+  bool expected = false;
+  if (!busy_.compare_exchange_strong(expected, true)) {
+    return Status(StatusCode::kBusy, "a forward is already running on this model; calls must be serialized");
+  }
+  Status s;
+  try {
+    s = Run(in, out);
+  } catch (const std::bad_alloc&) {
+    s = Status(StatusCode::kOutOfMemory, "out of host memory for this batch");
+  } catch (const std::exception& e) {
+    s = Internal(e.what());
+  }
+  busy_.store(false);
+  return s;
+}
+
+Plan CudaModel::MakePlan(int64_t T, int64_t B, int64_t R, int64_t max_len, int64_t probs_per_layer, const Flags& f) const {
+  const ModelConfig& c = config_;
+  const int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
+  const size_t ps = PrecisionBytes(prec_);
+  const bool p32 = prec_ == Precision::kFloat32;
+  Plan p;
+  p.T = T;
+  p.B = B;
+  p.R = R;
+  p.max_len = max_len;
+  p.probs_per_layer = probs_per_layer;
+  size_t off = 0;
+  auto take = [&](size_t bytes) {
+    const size_t o = off;
+    off += Align(bytes);
+    return o;
+  };
+  p.ids = take(4 * T);
+  p.tt = take(f.token_types ? 4 * T : 0);
+  p.pos = take(4 * T);
+  p.mask = take(f.mask ? T : 0);
+  p.cu = take(4 * (B + 1));
+  p.uniform = take(B);
+  p.rows = take(f.rows ? 4 * R : 0);
+  p.probs_off = take(f.attentions ? 8 * B : 0);
+  p.inputs_bytes = off;
+  p.hidden_f = take(4 * T * H);
+  p.hidden_p = take(p32 ? 0 : ps * T * H);
+  p.qkv = take(ps * T * 3 * H);
+  p.ctx = take(ps * T * H);
+  p.attn_f = take(4 * T * H);
+  p.attn_p = take(p32 ? 0 : ps * T * H);
+  p.inter = take(ps * T * I);
+  p.first_p = take(f.pooler ? ps * B * H : 0);
+  p.pooled_f = take(f.pooler ? 4 * B * H : 0);
+  p.pooled_p = take(f.pooler && !p32 ? ps * B * H : 0);
+  p.mlm_x = take(f.mlm && f.rows ? ps * R * H : 0);
+  p.mlm_t_f = take(f.mlm ? 4 * R * H : 0);
+  p.mlm_t_p = take(f.mlm && !p32 ? ps * R * H : 0);
+  int64_t head = 0;
+  if (f.mlm) head = R * V;
+  if (f.pooled_head) head = std::max<int64_t>(head, B * std::max<int64_t>(classifier_.n, seq_relationship_.n));
+  if (f.token_head) head = std::max<int64_t>(head, T * classifier_.n);
+  if (f.qa) head = std::max<int64_t>(head, T * 2);
+  p.head_f = take(4 * head);
+  p.head2_f = take(f.pretraining_nsp ? 4 * B * 2 : 0);
+  p.hs = take(f.hidden_states ? 4 * (c.num_hidden_layers + 1) * T * H : 0);
+  p.probs = take(f.attentions ? 4 * c.num_hidden_layers * probs_per_layer : 0);
+  p.total = off;
+  return p;
+}
+
+Status CudaModel::Reserve(size_t arena_bytes, size_t pinned_bytes) {
+  if (arena_bytes > arena_bytes_) {
+    DropGraphs();  // they hold pointers into the old arena
+    if (arena_ != nullptr) cudaFree(arena_);
+    arena_ = nullptr;
+    arena_bytes_ = 0;
+    // Some headroom so that slowly growing batches do not reallocate every time.
+    const size_t want = arena_bytes + arena_bytes / 8;
+    cudaError_t e = cudaMalloc(&arena_, want);
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      BK_CUDA_RETURN(cudaMalloc(&arena_, arena_bytes));
+      arena_bytes_ = arena_bytes;
+    } else {
+      arena_bytes_ = want;
+    }
+  }
+  if (pinned_bytes > pinned_bytes_) {
+    if (pinned_ != nullptr) cudaFreeHost(pinned_);
+    pinned_ = nullptr;
+    pinned_bytes_ = 0;
+    BK_CUDA_RETURN(cudaMallocHost(&pinned_, pinned_bytes));
+    pinned_bytes_ = pinned_bytes;
+  }
+  return Status::Ok();
+}
+
+Status CudaModel::Gemm(const void* x, int64_t m, const Linear& l, Act act, const float* residual, float* y_f, void* y_p) {
+  GemmParams g;
+  g.x = x;
+  g.ldx = l.k;
+  g.w = l.w;
+  g.m = m;
+  g.n = l.n;
+  g.k = l.k;
+  g.bias = l.b;
+  g.act = act;
+  g.residual = residual;
+  g.ldr = l.n;
+  g.y_f = y_f;
+  g.ldy_f = l.n;
+  g.y_p = y_p;
+  g.ldy_p = l.n;
+  return LaunchGemm(prec_, g, options_.tensor_cores ? GemmVersion::kAuto : GemmVersion::kSimt, device_.multiprocessors, stream_);
+}
+
+Status CudaModel::Enqueue(const Plan& p, const Flags& f) {
+  const ModelConfig& c = config_;
+  const int64_t T = p.T, B = p.B, H = c.hidden_size;
+  const bool p32 = prec_ == Precision::kFloat32;
+  char* A = arena_;
+  auto at = [&](size_t off) -> void* { return A + off; };
+  auto fl = [&](size_t off) { return reinterpret_cast<float*>(A + off); };
+  const int32_t* cu = reinterpret_cast<const int32_t*>(A + p.cu);
+  float* hidden_f = fl(p.hidden_f);
+  void* hidden_p = p32 ? at(p.hidden_f) : at(p.hidden_p);
+  float* attn_f = fl(p.attn_f);
+  void* attn_p = p32 ? at(p.attn_f) : at(p.attn_p);
+  const Act act = ActFor(c.hidden_act);
+  const float eps = static_cast<float>(c.layer_norm_eps);
+
+  EmbeddingsParams e;
+  e.input_ids = reinterpret_cast<const int32_t*>(A + p.ids);
+  e.token_type_ids = f.token_types ? reinterpret_cast<const int32_t*>(A + p.tt) : nullptr;
+  e.position_ids = reinterpret_cast<const int32_t*>(A + p.pos);
+  e.tokens = T;
+  e.hidden = H;
+  e.word = word_;
+  e.position = position_;
+  e.token_type = token_type_;
+  e.gamma = emb_ln_.g;
+  e.beta = emb_ln_.b;
+  e.eps = eps;
+  e.out_f = hidden_f;
+  e.out_p = p32 ? nullptr : hidden_p;
+  BK_RETURN_IF_ERROR(LaunchEmbeddings(prec_, e, stream_));
+  if (f.hidden_states) BK_CUDA_RETURN(cudaMemcpyAsync(fl(p.hs), hidden_f, 4 * T * H, cudaMemcpyDeviceToDevice, stream_));
+
+  const int heads = static_cast<int>(c.num_attention_heads);
+  const int head_dim = static_cast<int>(H / heads);
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    const Layer& L = layers_[l];
+    // BertSelfAttention: the fused QKV projection, then attention over each sequence.
+    BK_RETURN_IF_ERROR(Gemm(hidden_p, T, L.qkv, Act::kNone, nullptr, nullptr, at(p.qkv)));
+    AttentionParams a;
+    a.qkv = at(p.qkv);
+    a.context = at(p.ctx);
+    a.cu_seqlens = cu;
+    a.key_mask = f.mask ? reinterpret_cast<const uint8_t*>(A + p.mask) : nullptr;
+    a.uniform = reinterpret_cast<const uint8_t*>(A + p.uniform);
+    a.probs = f.attentions ? fl(p.probs) + l * p.probs_per_layer : nullptr;
+    a.probs_offsets = f.attentions ? reinterpret_cast<const int64_t*>(A + p.probs_off) : nullptr;
+    a.tokens = T;
+    a.sequences = B;
+    a.heads = heads;
+    a.head_dim = head_dim;
+    a.max_seqlen = p.max_len;
+    a.scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+    BK_RETURN_IF_ERROR(LaunchAttention(prec_, a, options_.tensor_cores ? AttentionVersion::kAuto : AttentionVersion::kSimt, stream_));
+    // BertSelfOutput: LayerNorm(dense(context) + input)
+    BK_RETURN_IF_ERROR(Gemm(at(p.ctx), T, L.attn_out, Act::kNone, hidden_f, attn_f, nullptr));
+    LayerNormParams ln;
+    ln.x = attn_f;
+    ln.out_p = p32 ? nullptr : attn_p;
+    ln.rows = T;
+    ln.hidden = H;
+    ln.gamma = L.attn_ln.g;
+    ln.beta = L.attn_ln.b;
+    ln.eps = eps;
+    BK_RETURN_IF_ERROR(LaunchLayerNorm(prec_, ln, stream_));
+    // BertIntermediate + BertOutput: LayerNorm(dense(act(dense(x))) + x)
+    BK_RETURN_IF_ERROR(Gemm(attn_p, T, L.inter, act, nullptr, nullptr, at(p.inter)));
+    BK_RETURN_IF_ERROR(Gemm(at(p.inter), T, L.out, Act::kNone, attn_f, hidden_f, nullptr));
+    ln.x = hidden_f;
+    ln.out_p = p32 ? nullptr : hidden_p;
+    ln.gamma = L.out_ln.g;
+    ln.beta = L.out_ln.b;
+    BK_RETURN_IF_ERROR(LaunchLayerNorm(prec_, ln, stream_));
+    if (f.hidden_states)
+      BK_CUDA_RETURN(cudaMemcpyAsync(fl(p.hs) + (l + 1) * T * H, hidden_f, 4 * T * H, cudaMemcpyDeviceToDevice, stream_));
+  }
+
+  // BertPooler: tanh(dense(h of each sequence's first token)); cu_seqlens[0..B) are those tokens.
+  void* pooled_x = nullptr;
+  if (f.pooler) {
+    GatherParams g;
+    g.src = hidden_p;
+    g.dst = at(p.first_p);
+    g.rows = cu;
+    g.count = B;
+    g.width = H;
+    BK_RETURN_IF_ERROR(LaunchGather(prec_, g, stream_));
+    BK_RETURN_IF_ERROR(Gemm(at(p.first_p), B, pooler_, Act::kTanh, nullptr, fl(p.pooled_f), p32 ? nullptr : at(p.pooled_p)));
+    pooled_x = p32 ? at(p.pooled_f) : at(p.pooled_p);
+  }
+  if (f.mlm) {
+    // BertLMPredictionHead: decoder(LayerNorm(act(dense(h)))), on the rows asked for.
+    const void* x = hidden_p;
+    if (f.rows) {
+      GatherParams g;
+      g.src = hidden_p;
+      g.dst = at(p.mlm_x);
+      g.rows = reinterpret_cast<const int32_t*>(A + p.rows);
+      g.count = p.R;
+      g.width = H;
+      BK_RETURN_IF_ERROR(LaunchGather(prec_, g, stream_));
+      x = at(p.mlm_x);
+    }
+    BK_RETURN_IF_ERROR(Gemm(x, p.R, mlm_transform_, act, nullptr, fl(p.mlm_t_f), nullptr));
+    LayerNormParams ln;
+    ln.x = fl(p.mlm_t_f);
+    ln.out_p = p32 ? nullptr : at(p.mlm_t_p);
+    ln.rows = p.R;
+    ln.hidden = H;
+    ln.gamma = mlm_ln_.g;
+    ln.beta = mlm_ln_.b;
+    ln.eps = eps;
+    BK_RETURN_IF_ERROR(LaunchLayerNorm(prec_, ln, stream_));
+    BK_RETURN_IF_ERROR(Gemm(p32 ? at(p.mlm_t_f) : at(p.mlm_t_p), p.R, decoder_, Act::kNone, nullptr, fl(p.head_f), nullptr));
+  }
+  if (f.pretraining_nsp) BK_RETURN_IF_ERROR(Gemm(pooled_x, B, seq_relationship_, Act::kNone, nullptr, fl(p.head2_f), nullptr));
+  if (f.pooled_head) {
+    const Linear& l = c.architecture == Architecture::kBertForNextSentencePrediction ? seq_relationship_ : classifier_;
+    BK_RETURN_IF_ERROR(Gemm(pooled_x, B, l, Act::kNone, nullptr, fl(p.head_f), nullptr));
+  }
+  if (f.token_head) BK_RETURN_IF_ERROR(Gemm(hidden_p, T, classifier_, Act::kNone, nullptr, fl(p.head_f), nullptr));
+  if (f.qa) BK_RETURN_IF_ERROR(Gemm(hidden_p, T, qa_, Act::kNone, nullptr, fl(p.head_f), nullptr));
+  return Status::Ok();
+}
+
+Status CudaModel::Execute(const Plan& p, const Flags& f) {
+  if (!options_.graphs || graphs_failed_) return Enqueue(p, f);
+  const Key key{p.T, p.B, p.R, p.max_len, f.Bits()};
+  ++clock_;
+  auto it = graphs_.find(key);
+  if (it != graphs_.end()) {
+    it->second.last_use = clock_;
+    BK_CUDA_RETURN(cudaGraphLaunch(it->second.exec, stream_));
+    return Status::Ok();
+  }
+  // A shape seen once runs directly; the second time it is captured, then replayed.
+  if (seen_.size() > 4096) seen_.clear();
+  if (++seen_[key] < 2) return Enqueue(p, f);
+
+  cudaGraph_t graph = nullptr;
+  cudaError_t e = cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal);
+  Status s = e == cudaSuccess ? Enqueue(p, f) : CudaStatus(e, "cudaStreamBeginCapture");
+  if (e == cudaSuccess) {
+    const cudaError_t end = cudaStreamEndCapture(stream_, &graph);
+    if (s.ok() && end != cudaSuccess) s = CudaStatus(end, "cudaStreamEndCapture");
+  }
+  cudaGraphExec_t exec = nullptr;
+  if (s.ok()) {
+    e = cudaGraphInstantiate(&exec, graph, 0);
+    if (e != cudaSuccess) s = CudaStatus(e, "cudaGraphInstantiate");
+  }
+  if (graph != nullptr) cudaGraphDestroy(graph);
+  if (!s.ok()) {
+    // Run this model without graphs from now on; the direct path reports real errors.
+    cudaGetLastError();
+    graphs_failed_ = true;
+    return Enqueue(p, f);
+  }
+  if (graphs_.size() >= kMaxGraphs) {
+    auto oldest = graphs_.begin();
+    for (auto g = graphs_.begin(); g != graphs_.end(); ++g)
+      if (g->second.last_use < oldest->second.last_use) oldest = g;
+    cudaGraphExecDestroy(oldest->second.exec);
+    graphs_.erase(oldest);
+  }
+  graphs_[key] = Graph{exec, clock_};
+  BK_CUDA_RETURN(cudaGraphLaunch(exec, stream_));
+  return Status::Ok();
+}
+
+Status CudaModel::Run(const BatchInput& in, const ForwardOutputs& out) {
+  // Ids, offsets, positions, token types, mask values and logits_tokens are all checked here.
+  BK_RETURN_IF_ERROR(ValidateInput(in));
+  const ModelConfig& c = config_;
+  const Architecture arch = c.architecture;
+  const int64_t T = in.num_tokens, B = in.num_sequences;
+  // The MLM head's rows: every token, or only in.logits_tokens (possibly none).
+  const bool rows_given = in.logits_tokens != nullptr;
+  const int32_t* rows = in.logits_tokens;
+  const int64_t R = IsMlm(arch) ? (rows_given ? in.num_logits_tokens : T) : 0;
+  const OutputSizes sizes = Sizes(in);
+  struct Check {
+    const char* name;
+    const OutputBuffer& buf;
+    int64_t size;
+  };
+  const Check checks[] = {
+      {"last_hidden_state", out.last_hidden_state, sizes.last_hidden_state},
+      {"pooler_output", out.pooler_output, sizes.pooler_output},
+      {"logits", out.logits, sizes.logits},
+      {"prediction_logits", out.prediction_logits, sizes.prediction_logits},
+      {"seq_relationship_logits", out.seq_relationship_logits, sizes.seq_relationship_logits},
+      {"start_logits", out.start_logits, sizes.start_logits},
+      {"end_logits", out.end_logits, sizes.end_logits},
+      {"hidden_states", out.hidden_states, sizes.hidden_states},
+      {"attentions", out.attentions, sizes.attentions},
+  };
+  for (const auto& ch : checks) {
+    if (ch.buf.data == nullptr) continue;
+    if (ch.size == 0) return InvalidArgument(std::string(ArchitectureName(arch)) + " has no output " + ch.name);
+    if (ch.buf.size != ch.size) {
+      return InvalidArgument(std::string("output buffer ") + ch.name + " holds " + std::to_string(ch.buf.size) +
+                             " floats, the batch needs " + std::to_string(ch.size));
+    }
+  }
+
+  Flags f;
+  f.token_types = in.token_type_ids != nullptr;
+  f.mask = in.attention_mask != nullptr;
+  f.rows = rows_given && R > 0;
+  f.mlm = R > 0 && ((arch == Architecture::kBertForMaskedLM && out.logits.data) ||
+                    (arch == Architecture::kBertForPreTraining && out.prediction_logits.data));
+  f.pretraining_nsp = arch == Architecture::kBertForPreTraining && out.seq_relationship_logits.data;
+  f.pooled_head = (arch == Architecture::kBertForNextSentencePrediction || arch == Architecture::kBertForSequenceClassification ||
+                   arch == Architecture::kBertForMultipleChoice) &&
+                  out.logits.data;
+  f.token_head = arch == Architecture::kBertForTokenClassification && out.logits.data;
+  f.qa = arch == Architecture::kBertForQuestionAnswering && (out.start_logits.data || out.end_logits.data);
+  f.pooler = sizes.pooler_output > 0 && (out.pooler_output.data || f.pretraining_nsp || f.pooled_head);
+  f.hidden_states = out.hidden_states.data != nullptr;
+  f.attentions = out.attentions.data != nullptr;
+
+  int64_t max_len = 0, probs_per_layer = 0;
+  for (int64_t s = 0; s < B; ++s) {
+    const int64_t n = in.cu_seqlens[s + 1] - in.cu_seqlens[s];
+    max_len = std::max(max_len, n);
+    probs_per_layer += c.num_attention_heads * n * n;
+  }
+  const Plan p = MakePlan(T, B, R, max_len, probs_per_layer, f);
+  BK_CUDA_RETURN(cudaSetDevice(device_.ordinal));
+  BK_RETURN_IF_ERROR(Reserve(p.total, p.inputs_bytes));
+
+  // Inputs into pinned memory, in the arena's layout; positions and the per-sequence "no key"
+  // flags are derived here (the CPU has just validated every id anyway).
+  char* h = pinned_;
+  std::memcpy(h + p.ids, in.input_ids, 4 * T);
+  if (f.token_types) std::memcpy(h + p.tt, in.token_type_ids, 4 * T);
+  int32_t* pos = reinterpret_cast<int32_t*>(h + p.pos);
+  if (in.position_ids != nullptr) {
+    std::memcpy(pos, in.position_ids, 4 * T);
+  } else {
+    for (int64_t s = 0; s < B; ++s)
+      for (int32_t t = in.cu_seqlens[s]; t < in.cu_seqlens[s + 1]; ++t) pos[t] = t - in.cu_seqlens[s];
+  }
+  if (f.mask) std::memcpy(h + p.mask, in.attention_mask, T);
+  std::memcpy(h + p.cu, in.cu_seqlens, 4 * (B + 1));
+  uint8_t* uniform = reinterpret_cast<uint8_t*>(h + p.uniform);
+  for (int64_t s = 0; s < B; ++s) {
+    bool any = in.attention_mask == nullptr;
+    for (int32_t t = in.cu_seqlens[s]; !any && t < in.cu_seqlens[s + 1]; ++t) any = in.attention_mask[t] != 0;
+    uniform[s] = any ? 0 : 1;
+  }
+  if (f.rows) std::memcpy(h + p.rows, rows, 4 * R);
+  if (f.attentions) {
+    int64_t* po = reinterpret_cast<int64_t*>(h + p.probs_off);
+    int64_t acc = 0;
+    for (int64_t s = 0; s < B; ++s) {
+      po[s] = acc;
+      const int64_t n = in.cu_seqlens[s + 1] - in.cu_seqlens[s];
+      acc += c.num_attention_heads * n * n;
+    }
+  }
+  BK_CUDA_RETURN(cudaMemcpyAsync(arena_, pinned_, p.inputs_bytes, cudaMemcpyHostToDevice, stream_));
+
+  BK_RETURN_IF_ERROR(Execute(p, f));
+
+  // Only the requested outputs come back.
+  const char* A = arena_;
+  auto d2h = [&](const OutputBuffer& dst, size_t off) -> Status {
+    if (dst.data == nullptr || dst.size == 0) return Status::Ok();
+    BK_CUDA_RETURN(cudaMemcpyAsync(dst.data, A + off, 4 * dst.size, cudaMemcpyDeviceToHost, stream_));
+    return Status::Ok();
+  };
+  BK_RETURN_IF_ERROR(d2h(out.last_hidden_state, p.hidden_f));
+  if (f.pooler) BK_RETURN_IF_ERROR(d2h(out.pooler_output, p.pooled_f));
+  if (arch == Architecture::kBertForPreTraining) {
+    BK_RETURN_IF_ERROR(d2h(out.prediction_logits, p.head_f));
+    BK_RETURN_IF_ERROR(d2h(out.seq_relationship_logits, p.head2_f));
+  } else if (arch != Architecture::kBertForQuestionAnswering && arch != Architecture::kBertModel) {
+    BK_RETURN_IF_ERROR(d2h(out.logits, p.head_f));
+  }
+  if (f.qa) {
+    // [T, 2] on the device: column 0 is start, column 1 end.
+    if (out.start_logits.data)
+      BK_CUDA_RETURN(cudaMemcpy2DAsync(out.start_logits.data, 4, A + p.head_f, 8, 4, T, cudaMemcpyDeviceToHost, stream_));
+    if (out.end_logits.data)
+      BK_CUDA_RETURN(cudaMemcpy2DAsync(out.end_logits.data, 4, A + p.head_f + 4, 8, 4, T, cudaMemcpyDeviceToHost, stream_));
+  }
+  BK_RETURN_IF_ERROR(d2h(out.hidden_states, p.hs));
+  BK_RETURN_IF_ERROR(d2h(out.attentions, p.probs));
+  BK_CUDA_RETURN(cudaStreamSynchronize(stream_));
+  return Status::Ok();
+}
+
+ModelInfo CudaModel::Info() const {
+  ModelInfo info;
+  info.backend = "cuda";
+  info.isa = "sm_" + std::to_string(device_.compute_capability);
+  info.threads = 0;
+  info.dtype = PrecisionName(prec_);
+  info.dtype_fallback = dtype_fallback_;
+  info.weight_bytes = weight_bytes_;
+  info.weights_shared = false;
+  info.workspace_bytes = static_cast<int64_t>(arena_bytes_);
+  return info;
+}
+
+}  // namespace
+
+Status CreateModel(const ModelConfig& config, const std::vector<TensorView>& tensors, const EngineOptions& options,
+                   const CudaOptions& cuda_options, std::unique_ptr<Model>* out) {
+  BK_RETURN_IF_ERROR(config.Validate());
+  (void)options;
+  const ProbeResult probe = Probe();
+  if (!probe.available) {
+    std::string why;
+    for (const auto& r : probe.reasons) why += (why.empty() ? "" : "; ") + r;
+    return Status(StatusCode::kUnavailable, "no usable CUDA device: " + why);
+  }
+  const int device = cuda_options.device >= 0 ? cuda_options.device : probe.device;
+  if (device >= static_cast<int>(probe.devices.size()) || !probe.devices[device].supported)
+    return Status(StatusCode::kUnavailable, "CUDA device " + std::to_string(device) + " cannot be used");
+  try {
+    auto model = std::make_unique<CudaModel>(config, cuda_options, probe.devices[device]);
+    BK_RETURN_IF_ERROR(model->Load(tensors));
+    *out = std::move(model);
+    return Status::Ok();
+  } catch (const std::bad_alloc&) {
+    return Status(StatusCode::kOutOfMemory, "out of host memory while loading the weights");
+  } catch (const std::exception& e) {
+    return Internal(e.what());
+  }
+}
+
+}  // namespace cuda
+
+Status CreateCudaModel(const ModelConfig& config, const std::vector<TensorView>& tensors, const EngineOptions& options,
+                       std::unique_ptr<Model>* out) {
+  std::string fallback;
+  const cuda::CudaOptions co = cuda::OptionsFor(options, &fallback);
+  std::unique_ptr<Model> model;
+  BK_RETURN_IF_ERROR(cuda::CreateModel(config, tensors, options, co, &model));
+  static_cast<cuda::CudaModel*>(model.get())->set_dtype_fallback(fallback);
+  *out = std::move(model);
+  return Status::Ok();
+}
+
+}  // namespace bertkit

@@ -1,0 +1,830 @@
+// The CUDA backend against the CPU: every kernel version against its scalar reference
+// (native/cpu/ref) on random inputs of odd sizes and ragged batches, the fixture models end to
+// end against the CPU engine and the float64 goldens, and BERT-shaped random models (heads,
+// masks, logits_tokens, hidden states, attentions, batch invariance, graph replay).
+//
+//   test_cuda probe           the probe answers without crashing (no device is an answer)
+//   test_cuda kernels         kernels vs references          } print "SKIP: no CUDA device" and
+//   test_cuda fixtures DIR    fixture models vs CPU/golden   } pass where the probe finds none
+//   test_cuda model           random BERT shapes vs CPU      }
+//
+// Tolerances, per element unless stated (u_p is the unit roundoff of the storage type: 2^-24
+// float32, 2^-11 fp16, 2^-8 bf16). Inputs are rounded to the storage type before the reference
+// sees them, so the bounds cover only what the kernels add:
+// - GEMM: float32 accumulation in another order (tensor cores add k16 blocks) errs by about
+//   sqrt(k) * 2^-24 * S for random signs, S = sum |x_i w_i| + |bias|; 1e-5 * sqrt(k) * S (with
+//   room for the hardware's truncating adds) + u_p * |y| for a P output + 1e-6 (erf/tanh in
+//   float). A dropped k-tile or a wrong index errs by ~S / sqrt(k) or more.
+// - Attention: the flash version rounds P to the storage type before P.V (as FlashAttention
+//   does), which moves the output by at most u_p * max|v| of the sequence; plus u_p * |o| for
+//   the rounded output, plus 1e-5 * max|v| for exp2/rescaling in float32. The SIMT version
+//   keeps P in float32 (same bound, looser than needed). Probabilities: 1e-5 absolute.
+// - LayerNorm / embeddings: float32 mean and centred variance over lanes vs double: 1e-5 * (1 +
+//   |y|), + u_p * |y| for the P copy.
+// - End to end, against the float32 CPU engine on hidden states (the bar): float32 mode
+//   max abs 1e-4 (both engines land ~1e-6 from the float64 goldens; against the goldens 5e-5,
+//   the bound test/helpers/parity.ts uses, chosen there below the smallest real bug's 2.4e-4);
+//   fp16 cosine >= 0.9999 and max abs <= 2e-2 (fp16 activations round each layer's GEMM inputs
+//   at 2^-11 relative; LayerNorm keeps hidden values O(1), so 12 layers land well under 2e-2);
+//   bf16: 8x fp16's unit roundoff, so cosine >= 0.999 and max abs <= 0.16. Logits and other
+//   heads: the same cosine, and max abs scaled by max(1, max |reference|).
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bertkit/engine.h"
+#include "cpu/kernels.h"
+#include "cpu/ref/reference.h"
+#include "cuda/backend.h"
+#include "cuda/dev/model_files.h"
+#include "cuda/testing.h"
+
+using namespace bertkit;
+using bertkit::cuda::Act;
+using bertkit::cuda::AttentionVersion;
+using bertkit::cuda::GemmVersion;
+using bertkit::cuda::Precision;
+namespace ct = bertkit::cuda::testing;
+
+namespace {
+
+int g_failures = 0;
+int64_t g_checks = 0;
+
+#define CHECK(cond, ...)                                        \
+  do {                                                          \
+    ++g_checks;                                                 \
+    if (!(cond)) {                                              \
+      ++g_failures;                                             \
+      std::fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+      std::fprintf(stderr, __VA_ARGS__);                        \
+      std::fprintf(stderr, "\n");                               \
+    }                                                           \
+  } while (0)
+
+#define CHECK_OK(expr)                                                                  \
+  do {                                                                                  \
+    const ::bertkit::Status s_ = (expr);                                                \
+    CHECK(s_.ok(), "%s: %s %s", #expr, StatusCodeName(s_.code()), s_.message().c_str()); \
+  } while (0)
+
+std::mt19937 rng(4321);
+
+std::vector<float> Random(int64_t n, float lo = -1.f, float hi = 1.f) {
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+void RoundAll(Precision p, std::vector<float>* v) {
+  for (auto& x : *v) x = ct::RoundTo(p, x);
+}
+
+double Unit(Precision p) {
+  switch (p) {
+    case Precision::kFloat32: return std::ldexp(1.0, -24);
+    case Precision::kFloat16: return std::ldexp(1.0, -11);
+    case Precision::kBFloat16: return std::ldexp(1.0, -8);
+  }
+  return 0;
+}
+
+const char* Name(Precision p) { return cuda::PrecisionName(p); }
+
+const char* Name(GemmVersion v) {
+  switch (v) {
+    case GemmVersion::kAuto: return "auto";
+    case GemmVersion::kSimt: return "v1-simt";
+    case GemmVersion::kMma128x128: return "v2-mma128x128";
+    case GemmVersion::kMma128x64: return "v3-mma128x64";
+    case GemmVersion::kMma64x64: return "v4-mma64x64";
+  }
+  return "?";
+}
+
+cpu::Epilogue CpuEpilogue(Act a) {
+  switch (a) {
+    case Act::kNone: return cpu::Epilogue::kNone;
+    case Act::kGelu: return cpu::Epilogue::kGelu;
+    case Act::kGeluTanh: return cpu::Epilogue::kGeluTanh;
+    case Act::kRelu: return cpu::Epilogue::kRelu;
+    case Act::kTanh: return cpu::Epilogue::kTanh;
+  }
+  return cpu::Epilogue::kNone;
+}
+
+// Worst error / bound over a case, for the summary lines.
+struct Worst {
+  double ratio = 0;
+  void Add(double err, double bound) { ratio = std::max(ratio, err / bound); }
+};
+
+// ---------------------------------------------------------------- kernels
+
+void TestGemm() {
+  const int64_t ms[] = {1, 7, 64, 130, 257};
+  const int64_t ns[] = {1, 3, 17, 64, 100, 260};
+  const int64_t ks[] = {8, 16, 40, 136, 7, 13};  // 7 and 13: the element-wise (unaligned) loads
+  const Act acts[] = {Act::kNone, Act::kGelu, Act::kGeluTanh, Act::kRelu, Act::kTanh};
+  for (Precision p : {Precision::kFloat32, Precision::kFloat16, Precision::kBFloat16}) {
+    std::vector<GemmVersion> versions = {GemmVersion::kSimt};
+    if (p != Precision::kFloat32)
+      versions.insert(versions.end(), {GemmVersion::kMma128x128, GemmVersion::kMma128x64, GemmVersion::kMma64x64});
+    for (GemmVersion v : versions) {
+      Worst worst;
+      int combo = 0, cases = 0;
+      for (int64_t m : ms)
+        for (int64_t n : ns)
+          for (int64_t k : ks) {
+            const Act act = acts[combo % 5];
+            const bool with_bias = combo % 4 != 1, with_res = combo % 3 == 0, with_p = combo % 2 == 0;
+            ++combo;
+            auto x = Random(m * k), w = Random(n * k), b = Random(n), r = Random(m * n);
+            RoundAll(p, &x);
+            RoundAll(p, &w);
+            std::vector<float> yf(m * n), yp(m * n), ref(m * n);
+            const Status s = ct::RunGemm(p, v, x.data(), m, k, w.data(), n, with_bias ? b.data() : nullptr, act,
+                                         with_res ? r.data() : nullptr, yf.data(), with_p ? yp.data() : nullptr, nullptr);
+            CHECK(s.ok(), "gemm %s %s: %s", Name(p), Name(v), s.message().c_str());
+            if (!s.ok()) continue;
+            cpu::ref::LinearRef(x.data(), m, k, w.data(), n, with_bias ? b.data() : nullptr, with_res ? r.data() : nullptr,
+                                CpuEpilogue(act), ref.data());
+            int bad = 0;
+            for (int64_t i = 0; i < m; ++i)
+              for (int64_t j = 0; j < n; ++j) {
+                double S = with_bias ? std::fabs(b[j]) : 0.0;
+                for (int64_t c = 0; c < k; ++c) S += std::fabs(static_cast<double>(x[i * k + c]) * w[j * k + c]);
+                const double want = ref[i * n + j];
+                const double bound_f = 1e-5 * std::sqrt(static_cast<double>(k)) * S + 1e-6 * (1 + std::fabs(want));
+                const double err_f = std::fabs(yf[i * n + j] - want);
+                worst.Add(err_f, bound_f);
+                if (!(err_f <= bound_f) && bad++ < 3)
+                  CHECK(false, "gemm %s %s m=%ld n=%ld k=%ld (%d,%d): y_f %g want %g (bound %g)", Name(p), Name(v), (long)m, (long)n,
+                        (long)k, (int)i, (int)j, yf[i * n + j], want, bound_f);
+                if (with_p) {
+                  const double bound_p = bound_f + Unit(p) * std::fabs(want) + 1e-7;
+                  const double err_p = std::fabs(yp[i * n + j] - want);
+                  worst.Add(err_p, bound_p);
+                  if (!(err_p <= bound_p) && bad++ < 3)
+                    CHECK(false, "gemm %s %s m=%ld n=%ld k=%ld (%d,%d): y_p %g want %g (bound %g)", Name(p), Name(v), (long)m, (long)n,
+                          (long)k, (int)i, (int)j, yp[i * n + j], want, bound_p);
+                }
+              }
+            ++g_checks;
+            ++cases;
+          }
+      std::printf("  gemm %-8s %-14s %4d shapes, worst error/bound %.3f\n", Name(p), Name(v), cases, worst.ratio);
+    }
+  }
+  // A BERT-sized product through kAuto: the tile choice for big problems.
+  for (Precision p : {Precision::kFloat16, Precision::kBFloat16}) {
+    const int64_t m = 1000, n = 768, k = 768;
+    auto x = Random(m * k), w = Random(n * k);
+    RoundAll(p, &x);
+    RoundAll(p, &w);
+    std::vector<float> yf(m * n), ref(m * n);
+    GemmVersion used;
+    CHECK_OK(ct::RunGemm(p, GemmVersion::kAuto, x.data(), m, k, w.data(), n, nullptr, Act::kNone, nullptr, yf.data(), nullptr, &used));
+    cpu::ref::LinearRef(x.data(), m, k, w.data(), n, nullptr, nullptr, cpu::Epilogue::kNone, ref.data());
+    double worst = 0;
+    for (int64_t i = 0; i < m * n; ++i) worst = std::max(worst, std::fabs(static_cast<double>(yf[i]) - ref[i]));
+    // S <= k for inputs in [-1, 1]; random signs: ~sqrt(k) * 2^-24 * k / 3.
+    CHECK(worst <= 1e-5 * std::sqrt(768.0) * 768 / 3, "gemm %s auto (%s) 1000x768x768: max abs %g", Name(p), Name(used), worst);
+    std::printf("  gemm %-8s auto=%-9s 1000x768x768 max abs %.2e\n", Name(p), Name(used), worst);
+  }
+}
+
+struct RaggedBatch {
+  std::vector<int32_t> cu;
+  std::vector<uint8_t> mask;
+  int64_t tokens = 0;
+};
+
+RaggedBatch Ragged(const std::vector<int>& lengths, int mask_mode) {
+  RaggedBatch b;
+  b.cu.push_back(0);
+  for (int n : lengths) b.cu.push_back(b.cu.back() + n);
+  b.tokens = b.cu.back();
+  if (mask_mode > 0) {
+    b.mask.assign(b.tokens, 1);
+    for (size_t s = 0; s < lengths.size(); ++s) {
+      for (int32_t t = b.cu[s]; t < b.cu[s + 1]; ++t) {
+        if (mask_mode == 1) b.mask[t] = (rng() % 4) != 0;     // random keys masked
+        else if (t >= b.cu[s] + (lengths[s] + 1) / 2) b.mask[t] = 0;  // right padding
+      }
+      if (s == 1) std::fill(b.mask.begin() + b.cu[s], b.mask.begin() + b.cu[s + 1], 0);  // no key: uniform
+    }
+  }
+  return b;
+}
+
+void TestAttention() {
+  const std::vector<std::vector<int>> batches = {{1}, {5, 64, 65}, {130, 1, 17, 200}, {64, 64}, {300}};
+  struct Shape {
+    int heads, head_dim;
+  };
+  const Shape shapes[] = {{1, 16}, {3, 32}, {2, 64}, {2, 80}, {1, 96}, {2, 128}, {2, 8}, {1, 20}};
+  for (Precision p : {Precision::kFloat32, Precision::kFloat16, Precision::kBFloat16}) {
+    for (AttentionVersion v : {AttentionVersion::kSimt, AttentionVersion::kFlash}) {
+      if (v == AttentionVersion::kFlash && p == Precision::kFloat32) continue;
+      Worst worst;
+      int cases = 0;
+      for (const Shape& sh : shapes) {
+        if (v == AttentionVersion::kFlash && (sh.head_dim % 8 != 0 || sh.head_dim > 128)) continue;
+        for (size_t bi = 0; bi < batches.size(); ++bi) {
+          const int mask_mode = static_cast<int>((bi + sh.head_dim) % 3);
+          RaggedBatch b = Ragged(batches[bi], mask_mode);
+          const int64_t H = static_cast<int64_t>(sh.heads) * sh.head_dim;
+          auto qkv = Random(b.tokens * 3 * H, -2.f, 2.f);
+          RoundAll(p, &qkv);
+          const bool want_probs = v == AttentionVersion::kSimt && bi % 2 == 0;
+          std::vector<int64_t> offsets(batches[bi].size());
+          int64_t total = 0;
+          for (size_t s = 0; s < batches[bi].size(); ++s) {
+            offsets[s] = total;
+            total += static_cast<int64_t>(sh.heads) * batches[bi][s] * batches[bi][s];
+          }
+          std::vector<float> ctx(b.tokens * H), ref(b.tokens * H), probs(total), probs_ref(total);
+          const uint8_t* mask = b.mask.empty() ? nullptr : b.mask.data();
+          const Status s = ct::RunAttention(p, v, qkv.data(), b.tokens, b.cu.data(), static_cast<int64_t>(batches[bi].size()),
+                                            mask, sh.heads, sh.head_dim, ctx.data(), want_probs ? probs.data() : nullptr, nullptr);
+          CHECK(s.ok(), "attention %s v%d: %s", Name(p), static_cast<int>(v), s.message().c_str());
+          if (!s.ok()) continue;
+          cpu::AttentionArgs a{};
+          a.qkv = qkv.data();
+          a.tokens = b.tokens;
+          a.cu_seqlens = b.cu.data();
+          a.sequences = static_cast<int64_t>(batches[bi].size());
+          a.key_mask = mask;
+          a.heads = sh.heads;
+          a.head_dim = sh.head_dim;
+          a.scale = 1.0f / std::sqrt(static_cast<float>(sh.head_dim));
+          a.context = ref.data();
+          a.probs = probs_ref.data();
+          a.probs_offsets = offsets.data();
+          cpu::ref::AttentionRef(a);
+          int bad = 0;
+          for (size_t sq = 0; sq < batches[bi].size(); ++sq) {
+            for (int h = 0; h < sh.heads; ++h) {
+              double vmax = 0;
+              for (int32_t t = b.cu[sq]; t < b.cu[sq + 1]; ++t)
+                for (int c = 0; c < sh.head_dim; ++c) vmax = std::max(vmax, std::fabs(static_cast<double>(qkv[t * 3 * H + 2 * H + h * sh.head_dim + c])));
+              for (int32_t t = b.cu[sq]; t < b.cu[sq + 1]; ++t)
+                for (int c = 0; c < sh.head_dim; ++c) {
+                  const int64_t i = t * H + h * sh.head_dim + c;
+                  const double bound = (Unit(p) + 1e-5) * vmax + Unit(p) * std::fabs(ref[i]) + 1e-6;
+                  const double err = std::fabs(static_cast<double>(ctx[i]) - ref[i]);
+                  worst.Add(err, bound);
+                  if (!(err <= bound) && bad++ < 3)
+                    CHECK(false, "attention %s v%d heads=%d d=%d batch %zu seq %zu token %d col %d: %g want %g (bound %g)", Name(p),
+                          static_cast<int>(v), sh.heads, sh.head_dim, bi, sq, t, h * sh.head_dim + c, ctx[i], ref[i], bound);
+                }
+            }
+          }
+          if (want_probs) {
+            for (int64_t i = 0; i < total; ++i) {
+              const double err = std::fabs(static_cast<double>(probs[i]) - probs_ref[i]);
+              worst.Add(err, 1e-5);
+              if (!(err <= 1e-5) && bad++ < 3) CHECK(false, "attention probs %s [%ld]: %g want %g", Name(p), (long)i, probs[i], probs_ref[i]);
+            }
+          }
+          ++g_checks;
+          ++cases;
+        }
+      }
+      std::printf("  attention %-8s %-8s %3d cases, worst error/bound %.3f\n", Name(p), v == AttentionVersion::kSimt ? "v1-simt" : "v2-flash",
+                  cases, worst.ratio);
+    }
+  }
+}
+
+void TestRows() {
+  for (Precision p : {Precision::kFloat32, Precision::kFloat16, Precision::kBFloat16}) {
+    Worst worst;
+    // Embeddings + LayerNorm
+    for (int64_t hidden : {1, 31, 64, 768, 1000}) {
+      const int64_t tokens = 37, vocab = 50, maxpos = 40, types = 3;
+      auto word = Random(vocab * hidden), pos = Random(maxpos * hidden), type = Random(types * hidden);
+      auto gamma = Random(hidden, 0.5f, 1.5f), beta = Random(hidden);
+      RoundAll(p, &word);
+      RoundAll(p, &pos);
+      RoundAll(p, &type);
+      std::vector<int32_t> ids(tokens), tt(tokens), positions(tokens);
+      for (int64_t t = 0; t < tokens; ++t) {
+        ids[t] = static_cast<int32_t>(rng() % vocab);
+        tt[t] = static_cast<int32_t>(rng() % types);
+        positions[t] = static_cast<int32_t>(rng() % maxpos);
+      }
+      for (bool with_types : {true, false}) {
+        std::vector<float> out_f(tokens * hidden), out_p(tokens * hidden), ref(tokens * hidden);
+        CHECK_OK(ct::RunEmbeddings(p, ids.data(), with_types ? tt.data() : nullptr, positions.data(), tokens, hidden, word.data(), vocab,
+                                   pos.data(), maxpos, type.data(), types, gamma.data(), beta.data(), 1e-12f, out_f.data(), out_p.data()));
+        cpu::EmbeddingsArgs e{};
+        e.input_ids = ids.data();
+        e.token_type_ids = with_types ? tt.data() : nullptr;
+        e.position_ids = positions.data();
+        e.tokens = tokens;
+        e.hidden = hidden;
+        e.word_embeddings = word.data();
+        e.position_embeddings = pos.data();
+        e.token_type_embeddings = type.data();
+        e.gamma = gamma.data();
+        e.beta = beta.data();
+        e.eps = 1e-12f;
+        e.out = ref.data();
+        cpu::ref::EmbeddingsRef(e);
+        int bad = 0;
+        for (int64_t i = 0; i < tokens * hidden; ++i) {
+          const double bf = 1e-5 * (1 + std::fabs(ref[i])), bp = bf + Unit(p) * std::fabs(ref[i]);
+          const double ef = std::fabs(static_cast<double>(out_f[i]) - ref[i]), ep = std::fabs(static_cast<double>(out_p[i]) - ref[i]);
+          worst.Add(ef, bf);
+          worst.Add(ep, bp);
+          if ((!(ef <= bf) || !(ep <= bp)) && bad++ < 3)
+            CHECK(false, "embeddings %s hidden=%ld [%ld]: %g / %g want %g", Name(p), (long)hidden, (long)i, out_f[i], out_p[i], ref[i]);
+        }
+        ++g_checks;
+      }
+      // LayerNorm of float32 rows (with a large mean: the centred variance must not cancel)
+      auto x = Random(tokens * hidden, 90.f, 110.f);
+      std::vector<float> out_f(tokens * hidden), out_p(tokens * hidden), ref(tokens * hidden);
+      CHECK_OK(ct::RunLayerNorm(p, x.data(), tokens, hidden, gamma.data(), beta.data(), 1e-5f, out_f.data(), out_p.data()));
+      cpu::ref::LayerNormRef(x.data(), tokens, hidden, gamma.data(), beta.data(), 1e-5, ref.data());
+      int bad = 0;
+      for (int64_t i = 0; i < tokens * hidden; ++i) {
+        // Inputs ~100 with spread ~6: float32 rounding of x alone moves (x - mean) / std by
+        // 100 * 2^-24 / 6 relative; 1e-5 covers it with room.
+        const double bf = 1e-5 * (1 + std::fabs(ref[i])) * 4, bp = bf + Unit(p) * std::fabs(ref[i]);
+        const double ef = std::fabs(static_cast<double>(out_f[i]) - ref[i]), ep = std::fabs(static_cast<double>(out_p[i]) - ref[i]);
+        worst.Add(ef, bf);
+        worst.Add(ep, bp);
+        if ((!(ef <= bf) || !(ep <= bp)) && bad++ < 3)
+          CHECK(false, "layernorm %s hidden=%ld [%ld]: %g / %g want %g", Name(p), (long)hidden, (long)i, out_f[i], out_p[i], ref[i]);
+      }
+      ++g_checks;
+      // Gather (exact)
+      const int32_t rows[] = {5, 0, 36, 5};
+      auto src = Random(tokens * hidden);
+      RoundAll(p, &src);
+      std::vector<float> dst(4 * hidden);
+      CHECK_OK(ct::RunGather(p, src.data(), tokens, hidden, rows, 4, dst.data()));
+      for (int r = 0; r < 4; ++r)
+        CHECK(std::memcmp(dst.data() + r * hidden, src.data() + rows[r] * hidden, hidden * 4) == 0, "gather %s row %d", Name(p), r);
+    }
+    std::printf("  rows      %-8s embeddings, layernorm, gather: worst error/bound %.3f\n", Name(p), worst.ratio);
+  }
+}
+
+// ---------------------------------------------------------------- models
+
+struct Compare {
+  double max_abs = 0, cosine = 1, ref_max = 0;
+};
+
+Compare Diff(const float* a, const float* b, int64_t n, const uint8_t* row_mask = nullptr, int64_t width = 1) {
+  Compare c;
+  double dot = 0, na = 0, nb = 0;
+  bool finite = true;
+  for (int64_t i = 0; i < n; ++i) {
+    if (row_mask != nullptr && row_mask[i / width] == 0) continue;
+    finite = finite && std::isfinite(a[i]);
+    c.max_abs = std::max(c.max_abs, std::fabs(static_cast<double>(a[i]) - b[i]));
+    c.ref_max = std::max(c.ref_max, std::fabs(static_cast<double>(b[i])));
+    dot += static_cast<double>(a[i]) * b[i];
+    na += static_cast<double>(a[i]) * a[i];
+    nb += static_cast<double>(b[i]) * b[i];
+  }
+  c.cosine = na > 0 && nb > 0 ? dot / std::sqrt(na * nb) : (na == nb ? 1.0 : 0.0);
+  if (!finite || !std::isfinite(c.max_abs)) {
+    c.max_abs = INFINITY;
+    c.cosine = 0;
+  }
+  return c;
+}
+
+// The bar an output must clear at precision p; hidden states get the numbers.
+bool Within(Precision p, const Compare& c, bool hidden, double* bound_out) {
+  double cos_min, abs_max;
+  if (p == Precision::kFloat32) {
+    cos_min = 0.99999;
+    abs_max = 1e-4;
+  } else if (p == Precision::kFloat16) {
+    cos_min = 0.9999;
+    abs_max = 2e-2;
+  } else {
+    cos_min = 0.999;
+    abs_max = 0.16;
+  }
+  if (!hidden) abs_max *= std::max(1.0, c.ref_max);
+  *bound_out = abs_max;
+  return c.cosine >= cos_min && c.max_abs <= abs_max;
+}
+
+// Every output of the architecture, allocated for a batch.
+struct Outputs {
+  std::vector<float> last, pooler, logits, prediction, seqrel, start, end, hidden, attentions;
+  ForwardOutputs view;
+  void Make(const Model& m, const BatchInput& in, bool hidden_states, bool attn) {
+    const OutputSizes s = m.Sizes(in);
+    auto set = [](std::vector<float>* v, OutputBuffer* b, int64_t n) {
+      if (n <= 0) return;
+      v->assign(n, NAN);
+      b->data = v->data();
+      b->size = n;
+    };
+    view = ForwardOutputs();
+    set(&last, &view.last_hidden_state, s.last_hidden_state);
+    set(&pooler, &view.pooler_output, s.pooler_output);
+    set(&logits, &view.logits, s.logits);
+    set(&prediction, &view.prediction_logits, s.prediction_logits);
+    set(&seqrel, &view.seq_relationship_logits, s.seq_relationship_logits);
+    set(&start, &view.start_logits, s.start_logits);
+    set(&end, &view.end_logits, s.end_logits);
+    if (hidden_states) set(&hidden, &view.hidden_states, s.hidden_states);
+    if (attn) set(&attentions, &view.attentions, s.attentions);
+  }
+};
+
+// Compares every output of `got` with `want`; returns false on any miss.
+bool CompareOutputs(const char* what, Precision p, const Outputs& got, const Outputs& want) {
+  struct Item {
+    const char* name;
+    const std::vector<float>& g;
+    const std::vector<float>& w;
+    bool hidden;
+  };
+  const Item items[] = {
+      {"last_hidden_state", got.last, want.last, true},     {"pooler_output", got.pooler, want.pooler, false},
+      {"logits", got.logits, want.logits, false},           {"prediction_logits", got.prediction, want.prediction, false},
+      {"seq_relationship", got.seqrel, want.seqrel, false}, {"start_logits", got.start, want.start, false},
+      {"end_logits", got.end, want.end, false},             {"hidden_states", got.hidden, want.hidden, true},
+      {"attentions", got.attentions, want.attentions, false},
+  };
+  bool ok = true;
+  for (const Item& it : items) {
+    if (it.w.empty()) continue;
+    CHECK(it.g.size() == it.w.size(), "%s %s: size", what, it.name);
+    if (it.g.size() != it.w.size()) return false;
+    const Compare c = Diff(it.g.data(), it.w.data(), static_cast<int64_t>(it.w.size()));
+    double bound;
+    const bool pass = Within(p, c, it.hidden, &bound);
+    CHECK(pass, "%s %s %s: cosine %.7f max abs %.3g (bound %.3g)", what, Name(p), it.name, c.cosine, c.max_abs, bound);
+    ok = ok && pass;
+  }
+  return ok;
+}
+
+bool NoDevice(const char* what) {
+  const cuda::ProbeResult r = cuda::Probe();
+  if (r.available) return false;
+  std::printf("SKIP: no CUDA device (%s):", what);
+  for (const auto& s : r.reasons) std::printf(" %s;", s.c_str());
+  std::printf("\n");
+  return true;
+}
+
+std::unique_ptr<Model> CudaModel(const ModelConfig& c, const std::vector<TensorView>& t, Precision p, bool tensor_cores = true) {
+  cuda::CudaOptions o;
+  o.precision = p;
+  o.tensor_cores = tensor_cores;
+  std::unique_ptr<Model> m;
+  const Status s = cuda::CreateModel(c, t, EngineOptions(), o, &m);
+  CHECK(s.ok(), "CreateModel %s: %s", Name(p), s.message().c_str());
+  return m;
+}
+
+std::unique_ptr<Model> CpuModel(const ModelConfig& c, const std::vector<TensorView>& t) {
+  std::unique_ptr<Model> m;
+  const Status s = CreateCpuModel(c, t, EngineOptions(), &m);
+  CHECK(s.ok(), "CreateCpuModel: %s", s.message().c_str());
+  return m;
+}
+
+// Without a device this still checks the harness itself (fixture loading, golden inputs, the
+// CPU engine against the goldens), so the GPU run starts from a known-good comparison.
+int TestFixtures(const std::string& dir) {
+  const bool gpu_ok = !NoDevice("no GPU parity; the harness is checked on the CPU");
+  std::string index_text;
+  if (!dev::ReadFile(dir + "/index.json", &index_text)) {
+    std::printf("SKIP: no fixtures at %s (point BERTKIT_FIXTURES_DIR / the argument at shared/fixtures)\n", dir.c_str());
+    return 0;
+  }
+  dev::Json index;
+  std::string err;
+  CHECK(dev::Json::Parse(index_text, &index, &err), "index.json: %s", err.c_str());
+  const dev::Json* models = index.Get("models");
+  int compared = 0;
+  for (const dev::Json& m : models ? models->array : std::vector<dev::Json>()) {
+    const std::string name = m.StringOr("name", "");
+    const std::string folder = dir + "/" + name;
+    dev::ModelFolder mf;
+    const Status ls = dev::LoadModelFolder(folder, "", &mf);
+    if (!ls.ok()) {
+      std::printf("  %-26s skipped (%s)\n", name.c_str(), ls.message().c_str());  // e.g. pytorch_model.bin only
+      continue;
+    }
+    std::string golden_text;
+    dev::Json golden;
+    CHECK(dev::ReadFile(folder + "/golden.json", &golden_text) && dev::Json::Parse(golden_text, &golden, &err), "%s golden.json", name.c_str());
+    std::vector<dev::SafetensorsEntry> gentries;
+    CHECK_OK(dev::ReadSafetensors(folder + "/golden.safetensors", &gentries));
+    auto gfind = [&](const std::string& n) -> const dev::SafetensorsEntry* {
+      for (const auto& e : gentries)
+        if (e.name == n) return &e;
+      return nullptr;
+    };
+    auto cpu = CpuModel(mf.config, mf.tensors);
+    std::unique_ptr<Model> gpu[3];
+    if (gpu_ok) {
+      for (int pi = 0; pi < 3; ++pi) gpu[pi] = CudaModel(mf.config, mf.tensors, static_cast<Precision>(pi));
+      if (!gpu[0] || !gpu[1] || !gpu[2]) continue;
+    }
+    if (!cpu) continue;
+    const dev::Json* cases = golden.Get("cases");
+    double worst_golden = 0, worst_cpu = 0;
+    for (const dev::Json& cs : cases ? cases->array : std::vector<dev::Json>()) {
+      const std::string cname = cs.StringOr("name", "");
+      // The golden's padded rows, packed whole: positions whose mask is 0 are computed and
+      // attended by no token, exactly as the goldens define them.
+      std::vector<double> ids, mask, types;
+      CHECK_OK(dev::ReadValues(folder + "/golden.safetensors", *gfind(cname + "/input_ids"), &ids));
+      CHECK_OK(dev::ReadValues(folder + "/golden.safetensors", *gfind(cname + "/attention_mask"), &mask));
+      CHECK_OK(dev::ReadValues(folder + "/golden.safetensors", *gfind(cname + "/token_type_ids"), &types));
+      const auto& dims = gfind(cname + "/input_ids")->dims;
+      const int64_t B = dims[0], L = dims[1];
+      std::vector<int32_t> in_ids(B * L), in_types(B * L), cu(B + 1);
+      std::vector<uint8_t> in_mask(B * L);
+      for (int64_t i = 0; i < B * L; ++i) {
+        in_ids[i] = static_cast<int32_t>(ids[i]);
+        in_types[i] = static_cast<int32_t>(types[i]);
+        in_mask[i] = static_cast<uint8_t>(mask[i]);
+      }
+      for (int64_t s = 0; s <= B; ++s) cu[s] = static_cast<int32_t>(s * L);
+      BatchInput in;
+      in.input_ids = in_ids.data();
+      in.num_tokens = B * L;
+      in.cu_seqlens = cu.data();
+      in.num_sequences = B;
+      const dev::Json* mg = cs.Get("attention_mask_given");
+      const dev::Json* tg = cs.Get("token_type_ids_given");
+      if (mg == nullptr || mg->boolean) in.attention_mask = in_mask.data();
+      if (tg == nullptr || tg->boolean) in.token_type_ids = in_types.data();
+      const bool extras = name == "tiny-bert-model";
+      Outputs want;
+      want.Make(*cpu, in, extras, extras);
+      CHECK_OK(cpu->Forward(in, want.view));
+      if (const dev::SafetensorsEntry* e = gfind(cname + "/last_hidden_state")) {
+        std::vector<double> g;
+        CHECK_OK(dev::ReadValues(folder + "/golden.safetensors", *e, &g));
+        double d = 0;
+        for (size_t i = 0; i < g.size() && i < want.last.size(); ++i) d = std::max(d, std::fabs(want.last[i] - g[i]));
+        CHECK(g.size() == want.last.size() && d <= 5e-5, "%s/%s CPU vs golden last_hidden_state: max abs %g", name.c_str(), cname.c_str(), d);
+        worst_cpu = std::max(worst_cpu, d);
+      }
+      for (int pi = 0; pi < 3 && gpu_ok; ++pi) {
+        const Precision p = static_cast<Precision>(pi);
+        Outputs got;
+        got.Make(*gpu[pi], in, extras, extras);
+        CHECK_OK(gpu[pi]->Forward(in, got.view));
+        CompareOutputs((name + "/" + cname).c_str(), p, got, want);
+        if (p == Precision::kFloat32) {
+          std::vector<double> g;
+          if (const dev::SafetensorsEntry* e = gfind(cname + "/last_hidden_state")) {
+            CHECK_OK(dev::ReadValues(folder + "/golden.safetensors", *e, &g));
+            double d = 0;
+            for (size_t i = 0; i < g.size() && i < got.last.size(); ++i) d = std::max(d, std::fabs(got.last[i] - g[i]));
+            worst_golden = std::max(worst_golden, d);
+            CHECK(d <= 5e-5, "%s/%s float32 vs golden last_hidden_state: max abs %g", name.c_str(), cname.c_str(), d);
+          }
+        }
+      }
+      ++compared;
+    }
+    if (gpu_ok) {
+      std::printf("  %-26s %zu cases: CUDA float32/float16/bfloat16 vs CPU compared; CUDA float32 vs golden max abs %.2e\n", name.c_str(),
+                  cases ? cases->array.size() : 0, worst_golden);
+    } else {
+      std::printf("  %-26s %zu cases: harness only (CPU vs golden max abs %.2e)\n", name.c_str(), cases ? cases->array.size() : 0, worst_cpu);
+    }
+  }
+  CHECK(compared > 0, "no fixture case was compared under %s", dir.c_str());
+  return 0;
+}
+
+// A ragged batch of random ids with a padded (masked) tail in one sequence and a query-only
+// sequence (every mask 0: uniform attention).
+struct Batch {
+  std::vector<int32_t> ids, types, cu;
+  std::vector<uint8_t> mask;
+  BatchInput View(bool with_mask = true) const {
+    BatchInput in;
+    in.input_ids = ids.data();
+    in.num_tokens = static_cast<int64_t>(ids.size());
+    in.cu_seqlens = cu.data();
+    in.num_sequences = static_cast<int64_t>(cu.size()) - 1;
+    in.token_type_ids = types.data();
+    if (with_mask) in.attention_mask = mask.data();
+    return in;
+  }
+};
+
+Batch MakeBatch(const std::vector<int>& lengths, int64_t vocab, bool masks) {
+  Batch b;
+  b.cu.push_back(0);
+  for (size_t s = 0; s < lengths.size(); ++s) {
+    const int n = lengths[s];
+    for (int t = 0; t < n; ++t) {
+      b.ids.push_back(t == 0 ? 101 % vocab : static_cast<int32_t>(rng() % vocab));
+      b.types.push_back(t >= n / 2 ? 1 : 0);
+      uint8_t m = 1;
+      if (masks && s == 1 && t >= (n * 2) / 3) m = 0;
+      if (masks && s == 2) m = 0;
+      b.mask.push_back(m);
+    }
+    b.cu.push_back(b.cu.back() + n);
+  }
+  return b;
+}
+
+int TestModels() {
+  if (NoDevice("model parity not run")) return 0;
+  struct Case {
+    const char* name;
+    ModelConfig config;
+    std::vector<int> lengths;
+  };
+  std::vector<Case> cases;
+  cases.push_back({"bert-base (12 x 768, head_dim 64)", dev::BertShape(Architecture::kBertModel, 12, 768, 12, 3072), {128, 77, 33, 5}});
+  ModelConfig mlm = dev::BertShape(Architecture::kBertForMaskedLM, 2, 256, 4, 1024);
+  cases.push_back({"mlm (head_dim 64)", mlm, {40, 9, 16, 70}});
+  ModelConfig d128 = dev::BertShape(Architecture::kBertForSequenceClassification, 2, 512, 4, 1024);
+  d128.num_labels = 3;
+  cases.push_back({"seqcls (head_dim 128)", d128, {200, 3, 64, 129}});
+  ModelConfig d80 = dev::BertShape(Architecture::kBertForQuestionAnswering, 2, 320, 4, 640);
+  d80.hidden_act = Activation::kGeluTanh;
+  cases.push_back({"qa (head_dim 80, gelu_new)", d80, {65, 31, 8}});
+  ModelConfig d32 = dev::BertShape(Architecture::kBertForTokenClassification, 2, 96, 3, 200);
+  d32.num_labels = 5;
+  d32.hidden_act = Activation::kRelu;
+  cases.push_back({"tokcls (head_dim 32, relu)", d32, {17, 1, 2, 300}});
+  ModelConfig pt = dev::BertShape(Architecture::kBertForPreTraining, 2, 128, 2, 256);
+  cases.push_back({"pretraining (head_dim 64)", pt, {12, 50, 7}});
+  ModelConfig odd = dev::BertShape(Architecture::kBertForNextSentencePrediction, 1, 100, 5, 130);  // head_dim 20: SIMT attention
+  cases.push_back({"nsp (head_dim 20)", odd, {9, 33, 4}});
+
+  for (const Case& cs : cases) {
+    std::vector<TensorView> tensors;
+    std::vector<std::vector<float>> storage;
+    dev::RandomWeights(cs.config, 7, &tensors, &storage);
+    auto cpu = CpuModel(cs.config, tensors);
+    if (!cpu) continue;
+    const Batch batch = MakeBatch(cs.lengths, cs.config.vocab_size, true);
+    const BatchInput in = batch.View();
+    const bool small = cs.config.num_hidden_layers <= 2;
+    Outputs want;
+    want.Make(*cpu, in, small, small);
+    CHECK_OK(cpu->Forward(in, want.view));
+    for (Precision p : {Precision::kFloat32, Precision::kFloat16, Precision::kBFloat16}) {
+      for (bool tc : {true, false}) {
+        if (!tc && (p == Precision::kFloat32 || !small)) continue;
+        auto gpu = CudaModel(cs.config, tensors, p, tc);
+        if (!gpu) continue;
+        Outputs got;
+        got.Make(*gpu, in, small, small);
+        // Three runs: direct, captured into a graph, replayed; all three must agree exactly.
+        Outputs first;
+        for (int run = 0; run < 3; ++run) {
+          CHECK_OK(gpu->Forward(in, got.view));
+          if (run == 0) first = got;
+          else CHECK(got.last == first.last, "%s %s: run %d (graph) differs from the first", cs.name, Name(p), run);
+        }
+        const std::string what = std::string(cs.name) + (tc ? "" : " [simt]");
+        const Compare c = Diff(got.last.data(), want.last.data(), static_cast<int64_t>(want.last.size()));
+        CompareOutputs(what.c_str(), p, got, want);
+        std::printf("  %-36s %-8s%s hidden: cosine %.7f max abs %.2e\n", cs.name, Name(p), tc ? "" : " simt", c.cosine, c.max_abs);
+
+        // A sequence alone gives what it gives inside the batch.
+        if (tc) {
+          const int64_t s = 0, n = cs.lengths[0];
+          BatchInput one = in;
+          const int32_t cu1[2] = {0, static_cast<int32_t>(n)};
+          one.num_tokens = n;
+          one.cu_seqlens = cu1;
+          one.num_sequences = 1;
+          Outputs alone;
+          alone.Make(*gpu, one, false, false);
+          CHECK_OK(gpu->Forward(one, alone.view));
+          const Compare ca = Diff(alone.last.data(), got.last.data() + batch.cu[s] * cs.config.hidden_size, n * cs.config.hidden_size);
+          CHECK(ca.max_abs <= 1e-6 * std::max(1.0, ca.ref_max), "%s %s: sequence alone vs in batch max abs %g", cs.name, Name(p), ca.max_abs);
+        }
+        // MLM on chosen tokens only (BatchInput::logits_tokens), in the order given.
+        if (tc && (cs.config.architecture == Architecture::kBertForMaskedLM || cs.config.architecture == Architecture::kBertForPreTraining)) {
+          const int32_t picks[] = {3, 0, static_cast<int32_t>(in.num_tokens - 1), 3};
+          BatchInput sel = in;
+          sel.logits_tokens = picks;
+          sel.num_logits_tokens = 4;
+          Outputs part;
+          part.Make(*gpu, sel, false, false);
+          CHECK_OK(gpu->Forward(sel, part.view));
+          const std::vector<float>& full = cs.config.architecture == Architecture::kBertForMaskedLM ? got.logits : got.prediction;
+          const std::vector<float>& rows = cs.config.architecture == Architecture::kBertForMaskedLM ? part.logits : part.prediction;
+          const int64_t V = cs.config.vocab_size;
+          for (int r = 0; r < 4; ++r) {
+            const Compare cr = Diff(rows.data() + r * V, full.data() + static_cast<int64_t>(picks[r]) * V, V);
+            CHECK(cr.max_abs <= 1e-6 * std::max(1.0, cr.ref_max), "%s %s: logits_tokens row %d max abs %g", cs.name, Name(p), r, cr.max_abs);
+          }
+          sel.num_logits_tokens = 0;  // none at all: no MLM work, other outputs still there
+          Outputs none;
+          none.Make(*gpu, sel, false, false);
+          CHECK_OK(gpu->Forward(sel, none.view));
+        }
+      }
+    }
+  }
+  // Bad input is a status, and the model stays usable.
+  {
+    const ModelConfig c = dev::BertShape(Architecture::kBertModel, 1, 64, 2, 128);
+    std::vector<TensorView> tensors;
+    std::vector<std::vector<float>> storage;
+    dev::RandomWeights(c, 3, &tensors, &storage);
+    auto gpu = CudaModel(c, tensors, Precision::kFloat16);
+    if (gpu) {
+      Batch b = MakeBatch({5}, c.vocab_size, false);
+      b.ids[2] = static_cast<int32_t>(c.vocab_size);
+      Outputs o;
+      BatchInput in = b.View(false);
+      o.Make(*gpu, in, false, false);
+      const Status s = gpu->Forward(in, o.view);
+      CHECK(s.code() == StatusCode::kOutOfRange, "an id out of the vocabulary: %s", s.message().c_str());
+      b.ids[2] = 7;
+      in = b.View(false);
+      CHECK_OK(gpu->Forward(in, o.view));
+      const ModelInfo info = gpu->Info();
+      CHECK(info.backend == "cuda" && info.dtype == "float16", "info: %s %s", info.backend.c_str(), info.dtype.c_str());
+    }
+  }
+  return 0;
+}
+
+int TestProbe() {
+  const cuda::ProbeResult r = cuda::Probe();
+  std::printf("CUDA probe: available=%s driver=%d runtime=%d device=%d\n", r.available ? "yes" : "no", r.driver_version, r.runtime_version,
+              r.device);
+  for (const auto& s : r.reasons) std::printf("  reason: %s\n", s.c_str());
+  for (const auto& d : r.devices)
+    std::printf("  device %d: %s, compute capability %d.%d, %.1f GiB, %d SMs, %s\n", d.ordinal, d.name.c_str(), d.compute_capability / 10,
+                d.compute_capability % 10, d.memory_bytes / 1073741824.0, d.multiprocessors, d.supported ? "supported" : d.unsupported_reason.c_str());
+  if (r.available) {
+    CHECK(r.reasons.empty(), "available with reasons");
+    CHECK(r.device >= 0 && r.device < static_cast<int>(r.devices.size()) && r.devices[r.device].supported, "chosen device");
+  } else {
+    CHECK(!r.reasons.empty(), "unavailable without a reason");
+    CHECK(r.device == -1, "unavailable with a device");
+    // Model creation answers kUnavailable with the same reasons, never crashes.
+    const ModelConfig c = dev::BertShape(Architecture::kBertModel, 1, 64, 2, 128);
+    std::vector<TensorView> tensors;
+    std::vector<std::vector<float>> storage;
+    dev::RandomWeights(c, 1, &tensors, &storage);
+    std::unique_ptr<Model> m;
+    const Status s = CreateCudaModel(c, tensors, EngineOptions(), &m);
+    CHECK(s.code() == StatusCode::kUnavailable && m == nullptr, "CreateCudaModel without a device: %s %s", StatusCodeName(s.code()),
+          s.message().c_str());
+    CHECK(s.message().find(r.reasons[0]) != std::string::npos, "the status names the probe's reason: %s", s.message().c_str());
+  }
+  // A second call answers the same (cached), still without crashing.
+  const cuda::ProbeResult again = cuda::Probe();
+  CHECK(again.available == r.available && again.reasons == r.reasons, "probe is stable");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string mode = argc > 1 ? argv[1] : "all";
+  if (mode == "probe" || mode == "all") TestProbe();
+  if (mode == "kernels" || mode == "all") {
+    if (!NoDevice("kernel tests not run")) {
+      TestGemm();
+      TestAttention();
+      TestRows();
+    }
+  }
+  if (mode == "fixtures" || mode == "all") TestFixtures(argc > 2 ? argv[2] : "../shared/fixtures");
+  if (mode == "model" || mode == "all") TestModels();
+  if (mode != "probe" && mode != "kernels" && mode != "fixtures" && mode != "model" && mode != "all") {
+    std::fprintf(stderr, "usage: test_cuda [probe | kernels | fixtures DIR | model | all]\n");
+    return 2;
+  }
+  if (g_failures > 0) {
+    std::fprintf(stderr, "%d of %lld checks failed\n", g_failures, static_cast<long long>(g_checks));
+    return 1;
+  }
+  std::printf("test_cuda %s: %lld checks passed\n", mode.c_str(), static_cast<long long>(g_checks));
+  return 0;
+}
