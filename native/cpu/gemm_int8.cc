@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "cpu/gemm_internal.h"
 
@@ -20,6 +21,7 @@ namespace bertkit::cpu::detail {
 
 void PackPanelInt8(const float* const* rows, int64_t n, int64_t k, int64_t kpad, int nr, int64_t p, int8_t* panel, float* scale,
                    int32_t* colsum) {
+  std::vector<int8_t> q(kpad);
   for (int j = 0; j < nr; ++j) {
     const int64_t col = p * nr + j;
     const float* src = col < n ? rows[col] : nullptr;
@@ -27,11 +29,16 @@ void PackPanelInt8(const float* const* rows, int64_t n, int64_t k, int64_t kpad,
     for (int64_t kk = 0; src && kk < k; ++kk) amax = std::max(amax, std::fabs(src[kk]));
     const float s = amax > 0.f ? amax / 127.f : 1.f;
     int32_t sum = 0;
+    std::fill(q.begin(), q.end(), int8_t{0});
+    for (int64_t kk = 0; src && kk < k; ++kk) {
+      // |src / s| <= 127: adding 1.5 * 2^23 rounds to nearest even, as std::nearbyint does in
+      // the default rounding mode, without a library call per weight.
+      const float r = (src[kk] / s + 12582912.f) - 12582912.f;
+      q[kk] = static_cast<int8_t>(std::max(-127.f, std::min(127.f, r)));
+    }
     for (int64_t kk = 0; kk < kpad; ++kk) {
-      int32_t q = 0;
-      if (src && kk < k) q = static_cast<int32_t>(std::max(-127.f, std::min(127.f, std::nearbyint(src[kk] / s))));
-      panel[((kk / 4) * nr + j) * 4 + (kk % 4)] = static_cast<int8_t>(q);
-      sum += q;
+      panel[((kk / 4) * nr + j) * 4 + (kk % 4)] = q[kk];
+      sum += q[kk];
     }
     scale[j] = s;
     colsum[j] = sum;
