@@ -184,7 +184,8 @@ class CudaModel final : public Model {
   char* pinned_ = nullptr;
   size_t pinned_bytes_ = 0;
 
-  using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, uint32_t>;
+  // Everything a captured graph bakes in: shapes, the arena layout they imply, per-layer offsets.
+  using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, uint32_t>;
   struct Graph {
     cudaGraphExec_t exec = nullptr;
     uint64_t last_use = 0;
@@ -571,7 +572,7 @@ Status CudaModel::Enqueue(const Plan& p, const Flags& f) {
 
 Status CudaModel::Execute(const Plan& p, const Flags& f) {
   if (!options_.graphs || graphs_failed_) return Enqueue(p, f);
-  const Key key{p.T, p.B, p.R, p.max_len, f.Bits()};
+  const Key key{p.T, p.B, p.R, p.max_len, f.attentions ? p.probs_per_layer : 0, f.Bits()};
   ++clock_;
   auto it = graphs_.find(key);
   if (it != graphs_.end()) {

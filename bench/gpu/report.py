@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Joins bench_gpu's and hf_bench.py's JSON into one table (stdout), OUT/results.json and
+OUT/results.md (with card, date and commit, ready for bench/RESULTS.md), and checks the issue's
+bars: BERT-base fp16 128x128 at >= 50% of the dense fp16 peak and >= 1.5x transformers, the
+variable-length batch >= 1.7x, fp16 hidden states within cosine 0.9999 / max abs 2e-2 of the
+float32 CPU engine.
+
+    python3 bench/gpu/report.py OUT [--tests-status N] [--commit SHA]
+"""
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out")
+    ap.add_argument("--tests-status", type=int, default=None)
+    ap.add_argument("--commit", default=None)
+    args = ap.parse_args()
+    bk = json.load(open(os.path.join(args.out, "bertkit.json")))
+    hf_path = os.path.join(args.out, "hf.json")
+    hf = json.load(open(hf_path)) if os.path.exists(hf_path) else {"models": []}
+    commit = args.commit
+    if commit is None:
+        try:
+            root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+            commit = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+            dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout.strip()
+            commit = (commit or "unknown") + ("+dirty" if dirty else "")
+        except OSError:
+            commit = "unknown"
+    date = datetime.date.today().isoformat()
+    hf_cases = {(m["model"], c["id"]): c for m in hf["models"] for c in m["cases"]}
+
+    rows = []
+    for m in bk["models"]:
+        for c in m["cases"]:
+            h = hf_cases.get((m["model"], c["id"]))
+            rows.append({
+                "model": m["model"], "case": c["id"], "tokens": c["tokens"], "varlen": c["varlen"],
+                "bertkit_tokens_per_s": c["tokens_per_s"], "bertkit_p50_ms": c["p50_ms"], "pct_peak": c["pct_peak"], "tflops": c["tflops"],
+                "hf_tokens_per_s": h["tokens_per_s"] if h else None, "hf_p50_ms": h["p50_ms"] if h else None,
+                "speedup": (c["tokens_per_s"] / h["tokens_per_s"]) if h else None,
+            })
+
+    title = (f"{bk['device']} (sm_{bk['compute_capability']}, {bk['multiprocessors']} SMs), dense fp16 peak {bk['peak_tflops']} TFLOPS "
+             f"[{bk['peak_source']}]; bertkit {bk['precision']} vs transformers {hf.get('transformers', '?')} "
+             f"{hf.get('dtype', '?')} attention={hf.get('attn_implementation', '?')} (torch {hf.get('torch', '?')}); {date}; commit {commit}")
+    header = ["model", "case", "tokens", "bertkit tok/s", "% peak", "p50 ms", "HF tok/s", "HF p50 ms", "speedup"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    fmt = lambda v, f: "–" if v is None else format(v, f)
+    for r in rows:
+        lines.append("| " + " | ".join([r["model"], r["case"], str(r["tokens"]), fmt(r["bertkit_tokens_per_s"], ",.0f"), fmt(r["pct_peak"], ".1f"),
+                                         fmt(r["bertkit_p50_ms"], ".2f"), fmt(r["hf_tokens_per_s"], ",.0f"), fmt(r["hf_p50_ms"], ".2f"),
+                                         fmt(r["speedup"], ".2f") + ("x" if r["speedup"] is not None else "")]) + " |")
+
+    checks = []
+    def check(name, ok, detail):
+        checks.append({"check": name, "pass": bool(ok), "detail": detail})
+    base = {r["case"]: r for r in rows if r["model"] == "bert-base"}
+    b128 = base.get("128x128")
+    if b128:
+        check("BERT-base fp16 128x128 >= 50% of dense fp16 peak", b128["pct_peak"] >= 50, f"{b128['pct_peak']:.1f}%")
+        check("BERT-base fp16 128x128 >= 1.5x transformers fp16+SDPA", (b128["speedup"] or 0) >= 1.5, fmt(b128["speedup"], ".2f") + "x")
+    varlen = [r for r in rows if r["model"] == "bert-base" and r["varlen"]]
+    if varlen:
+        v = max(varlen, key=lambda r: r["tokens"])
+        check(f"BERT-base variable-length batch ({v['case']}) >= 1.7x transformers", (v["speedup"] or 0) >= 1.7, fmt(v["speedup"], ".2f") + "x")
+    for m in bk["models"]:
+        p = m.get("parity", {})
+        if p.get("ran"):
+            check(f"{m['model']} {bk['precision']} hidden states vs float32 CPU: cosine >= 0.9999, max abs <= 2e-2",
+                  p["cosine"] >= 0.9999 and p["max_abs"] <= 2e-2, f"cosine {p['cosine']:.6f}, max abs {p['max_abs']:.3g}")
+    if args.tests_status is not None:
+        check("C++ kernel, fixture and model parity tests (test_cuda)", args.tests_status == 0, f"exit status {args.tests_status}")
+
+    md = [f"### {title}", "", *lines, "", *[f"- {'PASS' if c['pass'] else 'FAIL'}: {c['check']} ({c['detail']})" for c in checks], ""]
+    with open(os.path.join(args.out, "results.md"), "w") as f:
+        f.write("\n".join(md))
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump({"title": title, "date": date, "commit": commit, "device": bk["device"], "peak_tflops": bk["peak_tflops"],
+                   "rows": rows, "checks": checks, "bertkit": bk, "transformers": hf}, f, indent=1)
+    print("\n".join(md))
+    return 0 if all(c["pass"] for c in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
