@@ -75,10 +75,11 @@ __device__ __forceinline__ uint32_t SmemAddr(const void* p) {
 // 16 bytes global -> shared, asynchronously; only `src_bytes` (0..16) are read, the rest of the
 // 16 is zero-filled. The global address must be 16-byte aligned.
 __device__ __forceinline__ void CpAsync16(uint32_t smem, const void* gmem, int src_bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem), "l"(gmem), "r"(src_bytes));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem), "l"(gmem), "r"(src_bytes) : "memory");
 }
-__device__ __forceinline__ void CpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N> __device__ __forceinline__ void CpAsyncWait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+__device__ __forceinline__ void CpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+// The "memory" clobbers keep the compiler from moving shared-memory accesses across them.
+template <int N> __device__ __forceinline__ void CpAsyncWait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory"); }
 
 // Four 8x8 b16 matrices from shared memory; lane i gives the address of row i % 8 of matrix i / 8.
 __device__ __forceinline__ void LdMatrixX4(uint32_t (&r)[4], uint32_t smem) {

@@ -6,10 +6,12 @@
 // variance in double there; here a warp per row, float32 sums over lanes, two passes (mean, then
 // the centred variance), so no cancellation.
 //
-// Versions: v1 (these) one warp per row, the row re-read from L1 in each pass. Not done yet:
-// vectorised 16-byte loads, and fusing LayerNorm into the GEMM epilogue when a CTA owns whole
-// rows (hidden <= 1024).
+// Versions: v1 one warp per row, the row re-read from L1 in each of the three passes (any
+// width); v2 (hidden <= 1024, BERT-base and -large) the row held in registers: one read, one
+// write. Not done yet: 16-byte loads, and LayerNorm fused into the GEMM epilogue when a CTA owns
+// whole rows.
 #include <climits>
+#include <type_traits>
 
 #include "cuda/common.cuh"
 #include "cuda/kernels/kernels.cuh"
@@ -20,7 +22,14 @@ namespace {
 
 constexpr int kRowsPerBlock = 4;  // warps
 
-template <class T>
+// One warp per row. N > 0: the row lives in registers (N values per lane, hidden <= 32 N: one
+// read, one write); N == 0: any width, the row re-read from L1 in each pass.
+template <int N>
+struct RowValues {
+  float v[N > 0 ? N : 1];
+};
+
+template <class T, int N>
 __global__ void __launch_bounds__(128) EmbeddingsKernel(EmbeddingsParams e) {
   const int64_t t = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / 32;
   const int lane = threadIdx.x & 31;
@@ -30,49 +39,117 @@ __global__ void __launch_bounds__(128) EmbeddingsKernel(EmbeddingsParams e) {
   const T* type = static_cast<const T*>(e.token_type) + static_cast<int64_t>(e.token_type_ids ? e.token_type_ids[t] : 0) * H;
   const T* pos = static_cast<const T*>(e.position) + static_cast<int64_t>(e.position_ids[t]) * H;
   float* out = e.out_f + t * H;
-  float sum = 0.f;
-  for (int64_t c = lane; c < H; c += 32) {
-    const float v = (ToF(word[c]) + ToF(type[c])) + ToF(pos[c]);
-    out[c] = v;  // each lane re-reads only what it wrote
-    sum += v;
-  }
-  const float mean = WarpSum(sum) / static_cast<float>(H);
-  float sq = 0.f;
-  for (int64_t c = lane; c < H; c += 32) {
-    const float dv = out[c] - mean;
-    sq += dv * dv;
-  }
-  const float rstd = 1.f / sqrtf(WarpSum(sq) / static_cast<float>(H) + e.eps);
   T* outp = e.out_p ? static_cast<T*>(e.out_p) + t * H : nullptr;
-  for (int64_t c = lane; c < H; c += 32) {
-    const float v = (out[c] - mean) * rstd * e.gamma[c] + e.beta[c];
-    out[c] = v;
-    if (outp != nullptr) outp[c] = FromF<T>(v);
+  const float inv_h = 1.f / static_cast<float>(H);
+  if constexpr (N > 0) {
+    RowValues<N> r;
+    float sum = 0.f;
+#pragma unroll
+    for (int i = 0; i < N; ++i) {
+      const int64_t c = lane + 32 * i;
+      r.v[i] = c < H ? (ToF(word[c]) + ToF(type[c])) + ToF(pos[c]) : 0.f;
+      sum += r.v[i];
+    }
+    const float mean = WarpSum(sum) * inv_h;
+    float sq = 0.f;
+#pragma unroll
+    for (int i = 0; i < N; ++i) {
+      const float dv = lane + 32 * i < H ? r.v[i] - mean : 0.f;
+      sq += dv * dv;
+    }
+    const float rstd = 1.f / sqrtf(WarpSum(sq) * inv_h + e.eps);
+#pragma unroll
+    for (int i = 0; i < N; ++i) {
+      const int64_t c = lane + 32 * i;
+      if (c < H) {
+        const float v = (r.v[i] - mean) * rstd * e.gamma[c] + e.beta[c];
+        out[c] = v;
+        if (outp != nullptr) outp[c] = FromF<T>(v);
+      }
+    }
+  } else {
+    float sum = 0.f;
+    for (int64_t c = lane; c < H; c += 32) {
+      const float v = (ToF(word[c]) + ToF(type[c])) + ToF(pos[c]);
+      out[c] = v;  // each lane re-reads only what it wrote
+      sum += v;
+    }
+    const float mean = WarpSum(sum) * inv_h;
+    float sq = 0.f;
+    for (int64_t c = lane; c < H; c += 32) {
+      const float dv = out[c] - mean;
+      sq += dv * dv;
+    }
+    const float rstd = 1.f / sqrtf(WarpSum(sq) * inv_h + e.eps);
+    for (int64_t c = lane; c < H; c += 32) {
+      const float v = (out[c] - mean) * rstd * e.gamma[c] + e.beta[c];
+      out[c] = v;
+      if (outp != nullptr) outp[c] = FromF<T>(v);
+    }
   }
 }
 
-template <class T>
+template <class T, int N>
 __global__ void __launch_bounds__(128) LayerNormKernel(LayerNormParams l) {
   const int64_t r = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / 32;
   const int lane = threadIdx.x & 31;
   if (r >= l.rows) return;
   const int64_t H = l.hidden;
   float* x = l.x + r * H;
-  float sum = 0.f;
-  for (int64_t c = lane; c < H; c += 32) sum += x[c];
-  const float mean = WarpSum(sum) / static_cast<float>(H);
-  float sq = 0.f;
-  for (int64_t c = lane; c < H; c += 32) {
-    const float dv = x[c] - mean;
-    sq += dv * dv;
-  }
-  const float rstd = 1.f / sqrtf(WarpSum(sq) / static_cast<float>(H) + l.eps);
   T* outp = l.out_p ? static_cast<T*>(l.out_p) + r * H : nullptr;
-  for (int64_t c = lane; c < H; c += 32) {
-    const float v = (x[c] - mean) * rstd * l.gamma[c] + l.beta[c];
-    x[c] = v;
-    if (outp != nullptr) outp[c] = FromF<T>(v);
+  const float inv_h = 1.f / static_cast<float>(H);
+  if constexpr (N > 0) {
+    RowValues<N> row;
+    float sum = 0.f;
+#pragma unroll
+    for (int i = 0; i < N; ++i) {
+      const int64_t c = lane + 32 * i;
+      row.v[i] = c < H ? x[c] : 0.f;
+      sum += row.v[i];
+    }
+    const float mean = WarpSum(sum) * inv_h;
+    float sq = 0.f;
+#pragma unroll
+    for (int i = 0; i < N; ++i) {
+      const float dv = lane + 32 * i < H ? row.v[i] - mean : 0.f;
+      sq += dv * dv;
+    }
+    const float rstd = 1.f / sqrtf(WarpSum(sq) * inv_h + l.eps);
+#pragma unroll
+    for (int i = 0; i < N; ++i) {
+      const int64_t c = lane + 32 * i;
+      if (c < H) {
+        const float v = (row.v[i] - mean) * rstd * l.gamma[c] + l.beta[c];
+        x[c] = v;
+        if (outp != nullptr) outp[c] = FromF<T>(v);
+      }
+    }
+  } else {
+    float sum = 0.f;
+    for (int64_t c = lane; c < H; c += 32) sum += x[c];
+    const float mean = WarpSum(sum) * inv_h;
+    float sq = 0.f;
+    for (int64_t c = lane; c < H; c += 32) {
+      const float dv = x[c] - mean;
+      sq += dv * dv;
+    }
+    const float rstd = 1.f / sqrtf(WarpSum(sq) * inv_h + l.eps);
+    for (int64_t c = lane; c < H; c += 32) {
+      const float v = (x[c] - mean) * rstd * l.gamma[c] + l.beta[c];
+      x[c] = v;
+      if (outp != nullptr) outp[c] = FromF<T>(v);
+    }
   }
+}
+
+// Values per lane for a row of `hidden` (0: the re-reading version).
+template <class F>
+void ByWidth(int64_t hidden, F&& f) {
+  if (hidden <= 256) f(std::integral_constant<int, 8>());
+  else if (hidden <= 512) f(std::integral_constant<int, 16>());
+  else if (hidden <= 768) f(std::integral_constant<int, 24>());
+  else if (hidden <= 1024) f(std::integral_constant<int, 32>());
+  else f(std::integral_constant<int, 0>());
 }
 
 template <class T>
@@ -105,10 +182,14 @@ Status LaunchRows(Precision p, const Params& params, int64_t rows, cudaStream_t 
 }
 
 template <class T> struct EmbeddingsLauncher {
-  static void Launch(unsigned grid, const EmbeddingsParams& e, cudaStream_t s) { EmbeddingsKernel<T><<<grid, 128, 0, s>>>(e); }
+  static void Launch(unsigned grid, const EmbeddingsParams& e, cudaStream_t s) {
+    ByWidth(e.hidden, [&](auto n) { EmbeddingsKernel<T, decltype(n)::value><<<grid, 128, 0, s>>>(e); });
+  }
 };
 template <class T> struct LayerNormLauncher {
-  static void Launch(unsigned grid, const LayerNormParams& l, cudaStream_t s) { LayerNormKernel<T><<<grid, 128, 0, s>>>(l); }
+  static void Launch(unsigned grid, const LayerNormParams& l, cudaStream_t s) {
+    ByWidth(l.hidden, [&](auto n) { LayerNormKernel<T, decltype(n)::value><<<grid, 128, 0, s>>>(l); });
+  }
 };
 
 }  // namespace

@@ -309,7 +309,7 @@ void TestRows() {
   for (Precision p : {Precision::kFloat32, Precision::kFloat16, Precision::kBFloat16}) {
     Worst worst;
     // Embeddings + LayerNorm
-    for (int64_t hidden : {1, 31, 64, 768, 1000}) {
+    for (int64_t hidden : {1, 31, 64, 300, 768, 1000, 1024, 1500}) {  // registers up to 1024, re-reading above
       const int64_t tokens = 37, vocab = 50, maxpos = 40, types = 3;
       auto word = Random(vocab * hidden), pos = Random(maxpos * hidden), type = Random(types * hidden);
       auto gamma = Random(hidden, 0.5f, 1.5f), beta = Random(hidden);
