@@ -88,7 +88,19 @@ let done = 0;
 let next = 0;
 const t0 = performance.now();
 const checkpoints = new Set([1, 2, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100].map((p) => Math.round((p / 100) * total)));
-const sampler = setInterval(() => samples.push({ t: (performance.now() - t0) / 1000, done, rss: rss() }), 1000);
+let heap = { heapMB: null, externalMB: null };
+const sampler = setInterval(() => samples.push({ t: (performance.now() - t0) / 1000, done, rss: rss(), ...heap }), 1000);
+// The server's V8 heap and JavaScript-owned buffers, from /metrics every 2 s.
+const scraper = setInterval(() => {
+  http.get(new URL('/metrics', url), { agent }, (res) => {
+    let text = '';
+    res.on('data', (d) => (text += d));
+    res.on('end', () => {
+      const get = (name) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / 2 ** 20;
+      heap = { heapMB: get('nodejs_heap_used_bytes'), externalMB: get('nodejs_external_memory_bytes') };
+    });
+  });
+}, 2000);
 const marks = [];
 await Promise.all(
   Array.from({ length: Number(args.concurrency) }, async () => {
@@ -99,13 +111,14 @@ await Promise.all(
       counts[`${kind} ${status}`] = (counts[`${kind} ${status}`] ?? 0) + 1;
       done++;
       if (checkpoints.has(done)) {
-        marks.push({ requests: done, seconds: (performance.now() - t0) / 1000, rssMB: rss() });
-        console.error(`${String(done).padStart(7)} requests  ${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s  RSS ${rss().toFixed(0)} MB`);
+        marks.push({ requests: done, seconds: (performance.now() - t0) / 1000, rssMB: rss(), ...heap });
+        console.error(`${String(done).padStart(7)} requests  ${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s  RSS ${rss().toFixed(0)} MB  heap ${heap.heapMB?.toFixed(0)} MB  buffers ${heap.externalMB?.toFixed(0)} MB`);
       }
     }
   }),
 );
 clearInterval(sampler);
+clearInterval(scraper);
 const seconds = (performance.now() - t0) / 1000;
 child.kill('SIGTERM');
 const code = await new Promise((resolve) => child.once('exit', resolve));

@@ -193,7 +193,10 @@ test('per-request timeouts reject with TimeoutError; the rest complete', async (
 test('admission control: a full queue rejects at once with OverloadedError', async (t) => {
   await using model = await loadModel(modelDir, { device: 'cpu', threads: 1 });
   const byCount = createBatcher(model, { maxConcurrentRequests: 10 });
+  t.notThrows(() => byCount.precheck());
   const calls = Array.from({ length: 25 }, () => byCount.embed('the of and to in is that'));
+  // What a server asks before reading a request body.
+  t.throws(() => byCount.precheck(), { instanceOf: OverloadedError });
   const settled = await Promise.allSettled(calls);
   const rejected = settled.filter((s) => s.status === 'rejected') as PromiseRejectedResult[];
   t.is(rejected.length, 15);
@@ -202,7 +205,7 @@ test('admission control: a full queue rejects at once with OverloadedError', asy
     t.is(r.reason.code, 'ERR_OVERLOADED');
     t.true(r.reason.retryAfterMs > 0);
   }
-  t.is(byCount.stats().totals.rejected, 15);
+  t.is(byCount.stats().totals.rejected, 16);
   await byCount.close();
 
   const byTokens = createBatcher(model, { maxQueuedTokens: 50 });

@@ -396,6 +396,8 @@ export function createApp(o) {
         send(res, status, metrics(), { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
       } else if (ROUTES[key]) {
         if (shuttingDown) throw new HttpError(503, 'unhealthy', 'the server is shutting down', { 'retry-after': '1' });
+        // Under overload, refuse before reading, parsing and tokenizing the body.
+        batcher?.precheck();
         const text = await readBody(req);
         let body;
         try {

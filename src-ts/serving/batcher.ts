@@ -692,18 +692,10 @@ export class Batcher implements AsyncDisposable {
       return Promise.reject(new InvalidInputError(`the request has ${tokens} tokens, more than the queue holds (maxQueuedTokens ${this.maxQueuedTokens}): split it`));
     }
     this.#totals.submitted++;
-    const refuse = (why: string): Promise<never> => {
+    const why = this.#refusal(tokens, o.timeoutMs);
+    if (why !== null) {
       this.#totals.rejected++;
       return Promise.reject(new OverloadedError(`overloaded: ${why}; retry later`, this.#retryAfterMs()));
-    };
-    if (this.#active >= this.maxConcurrentRequests) return refuse(`${this.#active} requests in flight (maxConcurrentRequests ${this.maxConcurrentRequests})`);
-    if (this.#queuedTokens + tokens > this.maxQueuedTokens) {
-      return refuse(`${this.#queuedTokens} tokens queued, ${tokens} more would pass maxQueuedTokens ${this.maxQueuedTokens}`);
-    }
-    if (this.rejectLate && o.timeoutMs !== null) {
-      // With a margin: the estimate comes from recent batches, and the machine may be shared.
-      const wait = this.estimatedWaitMs(tokens);
-      if (wait > 0.9 * o.timeoutMs) return refuse(`the queue ahead would take ~${Math.round(wait)} ms, about the ${o.timeoutMs} ms timeout or more`);
     }
     this.#totals.admitted++;
     this.#active++;
@@ -732,6 +724,34 @@ export class Batcher implements AsyncDisposable {
       }
       this.#kick();
     });
+  }
+
+  /** Why a request of `tokens` tokens would be refused now, or null. */
+  #refusal(tokens: number, timeoutMs: number | null): string | null {
+    if (this.#closed) return 'the batcher is closing';
+    if (this.#active >= this.maxConcurrentRequests) return `${this.#active} requests in flight (maxConcurrentRequests ${this.maxConcurrentRequests})`;
+    if (this.#queuedTokens + tokens > this.maxQueuedTokens) {
+      return `${this.#queuedTokens} tokens queued, ${tokens} more would pass maxQueuedTokens ${this.maxQueuedTokens}`;
+    }
+    if (this.rejectLate && timeoutMs !== null) {
+      // With a margin: the estimate comes from recent batches, and the machine may be shared.
+      const wait = this.estimatedWaitMs(tokens);
+      if (wait > 0.9 * timeoutMs) return `the queue ahead would take ~${Math.round(wait)} ms, about the ${timeoutMs} ms timeout or more`;
+    }
+    return null;
+  }
+
+  /**
+   * Throws the OverloadedError a request would get if submitted now (counted as rejected in the
+   * stats), so that a server can refuse before reading and tokenizing a request body. `timeoutMs`
+   * defaults to the batcher's. Admission is still checked on submission.
+   */
+  precheck(tokens = 0, timeoutMs: number | null = this.timeoutMs): void {
+    const why = this.#closed ? null : this.#refusal(tokens, timeoutMs);
+    if (why === null) return;
+    this.#totals.submitted++;
+    this.#totals.rejected++;
+    throw new OverloadedError(`overloaded: ${why}; retry later`, this.#retryAfterMs());
   }
 
   #retryAfterMs(): number {
