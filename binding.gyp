@@ -2,6 +2,7 @@
   "targets": [
     {
       "target_name": "bertkit",
+      "//": "The kernels use GCC/Clang vector extensions and function target attributes: on Windows the addon is built with clang-cl (MSVC's ClangCL toolset), not cl.exe.",
       "sources": [
         "native/core/model.cc",
         "native/core/weight_reader.cc",
@@ -40,11 +41,16 @@
         "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
         "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
         "MACOSX_DEPLOYMENT_TARGET": "11.0",
-        "OTHER_CFLAGS": ["-O3", "-fno-math-errno"]
+        "OTHER_CFLAGS": ["-O3", "-fno-math-errno", "-ffp-contract=fast"]
       },
       "msvs_settings": {
         "VCCLCompilerTool": { "ExceptionHandling": 1, "AdditionalOptions": ["/std:c++17", "/O2"] }
-      }
+      },
+      "conditions": [
+        ["OS=='win'", {
+          "msbuild_toolset": "ClangCL"
+        }]
+      ]
     }
   ]
 }
