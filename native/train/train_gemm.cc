@@ -11,79 +11,52 @@ using namespace cpu::simd;
 
 namespace {
 
-// Block sizes, shared by every ISA (NR of each ISA divides NC, MR divides MC): an A block
-// (MC x KC, 96 KB) and a B block (KC x NC, 256 KB) stay in L2 while a task sweeps them.
-constexpr int64_t kMC = 96;
-constexpr int64_t kKC = 256;
-constexpr int64_t kNC = 256;
+// Blocking. For each (jc, pc) block of B (KC x NC floats, 2 MB: shared by every thread, in L2/L3)
+// B is packed once into NR-column panels; tasks then cover (row block x panel group) tiles of C.
+// A is read in place (no packing) when its rows or its columns are contiguous: the micro-kernel
+// broadcasts A(i, p) from either layout. Only edge tiles and fully strided A are copied.
+constexpr int64_t kKC = 512;
+constexpr int64_t kNC = 1024;
+constexpr int64_t kRowTiles = 8;     // row tiles (of MR rows) per task
+constexpr int64_t kPanelGroup = 4;   // B panels per task
 
-// A(i0 + r, p0 + p) into [kc][MR] (rows past m are zero).
-template <int MR>
-BK_INLINE void PackA(const GemmArgs& g, int64_t i0, int64_t p0, int64_t kc, float* dst) {
-  const int64_t rows = std::min<int64_t>(MR, g.m - i0);
-  if (g.csa == 1) {
-    for (int r = 0; r < MR; ++r) {
-      if (r < rows) {
-        const float* src = g.a + (i0 + r) * g.rsa + p0;
-        for (int64_t p = 0; p < kc; ++p) dst[p * MR + r] = src[p];
-      } else {
-        for (int64_t p = 0; p < kc; ++p) dst[p * MR + r] = 0.f;
-      }
-    }
-  } else {
-    for (int64_t p = 0; p < kc; ++p) {
-      const float* src = g.a + i0 * g.rsa + (p0 + p) * g.csa;
-      int r = 0;
-      for (; r < rows; ++r) dst[p * MR + r] = src[r * g.rsa];
-      for (; r < MR; ++r) dst[p * MR + r] = 0.f;
-    }
-  }
-}
+// The layouts of A the micro-kernel reads: rows contiguous in p (aps == 1: X, dY), or the MR
+// values of one p contiguous (ars == 1: dY^T, and packed tiles).
+enum class ALayout { kRows, kCols };
 
-// B(p0 + p, j0 + j) into [kc][NR] (columns past n are zero).
-template <int NR>
-BK_INLINE void PackB(const GemmArgs& g, int64_t p0, int64_t j0, int64_t kc, float* dst) {
-  const int64_t cols = std::min<int64_t>(NR, g.n - j0);
-  if (g.csb == 1) {
-    for (int64_t p = 0; p < kc; ++p) {
-      const float* src = g.b + (p0 + p) * g.rsb + j0;
-      float* d = dst + p * NR;
-      if (cols == NR) {
-        std::memcpy(d, src, NR * sizeof(float));
-      } else {
-        int64_t j = 0;
-        for (; j < cols; ++j) d[j] = src[j];
-        for (; j < NR; ++j) d[j] = 0.f;
-      }
-    }
-  } else {
-    for (int64_t j = 0; j < NR; ++j) {
-      if (j < cols) {
-        const float* src = g.b + p0 * g.rsb + (j0 + j) * g.csb;
-        for (int64_t p = 0; p < kc; ++p) dst[p * NR + j] = src[p * g.rsb];
-      } else {
-        for (int64_t p = 0; p < kc; ++p) dst[p * NR + j] = 0.f;
-      }
-    }
-  }
-}
-
-// C[0:mr, 0:nr] (+)= alpha * Apanel . Bpanel (+ bias), accumulators in registers.
-template <class V, int MR, int NV>
-BK_INLINE void Micro(int64_t kc, const float* pa, const float* pb, float* c, int64_t ldc, int64_t mr, int64_t nr,
+// C[0:mr, 0:nr] (+)= alpha * A[0:MR, 0:kc] . Bpanel[0:kc, 0:NR] (+ bias).
+template <class V, int MR, int NV, ALayout kLayout>
+BK_INLINE void Micro(int64_t kc, const float* a, int64_t astride, const float* pb, float* c, int64_t ldc, int64_t mr, int64_t nr,
                      bool load_c, const float* bias, float alpha) {
   constexpr int L = Traits<V>::kLanes;
   constexpr int NR = L * NV;
   V acc[MR][NV];
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < NV; ++v) acc[r][v] = V{};
-  for (int64_t p = 0; p < kc; ++p) {
-    V b[NV];
-    for (int v = 0; v < NV; ++v) b[v] = Load<V>(pb + p * NR + v * L);
+  if constexpr (kLayout == ALayout::kRows) {
+    // astride = row stride; A(r, p) = a[r * astride + p]
+    const float* rows[MR];
+    for (int r = 0; r < MR; ++r) rows[r] = a + r * astride;
+    for (int64_t p = 0; p < kc; ++p) {
+      V b[NV];
+      for (int v = 0; v < NV; ++v) b[v] = Load<V>(pb + p * NR + v * L);
 #pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) {
-      const float av = pa[p * MR + r];
-      for (int v = 0; v < NV; ++v) acc[r][v] += av * b[v];
+      for (int r = 0; r < MR; ++r) {
+        const float av = rows[r][p];
+        for (int v = 0; v < NV; ++v) acc[r][v] += av * b[v];
+      }
+    }
+  } else {
+    // astride = p stride; A(r, p) = a[p * astride + r]
+    for (int64_t p = 0; p < kc; ++p) {
+      V b[NV];
+      for (int v = 0; v < NV; ++v) b[v] = Load<V>(pb + p * NR + v * L);
+      const float* ap = a + p * astride;
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) {
+        const float av = ap[r];
+        for (int v = 0; v < NV; ++v) acc[r][v] += av * b[v];
+      }
     }
   }
   if (alpha != 1.f)
@@ -118,69 +91,162 @@ BK_INLINE void Micro(int64_t kc, const float* pa, const float* pb, float* c, int
   }
 }
 
-// One MC x NC block of C, all of K.
-template <class V, int MR, int NV>
-BK_INLINE void Block(const GemmArgs& g, int64_t i0, int64_t j0, float* scratch) {
-  constexpr int NR = Traits<V>::kLanes * NV;
-  const int64_t mc = std::min(kMC, g.m - i0);
-  const int64_t nc = std::min(kNC, g.n - j0);
-  float* pa = scratch;             // [MC / MR panels][KC][MR]
-  float* pb = scratch + kMC * kKC;  // [NC / NR panels][KC][NR]
-  if (g.k == 0) {
-    // Degenerate: C = 0 (+ bias) or unchanged.
-    if (!g.accumulate)
-      for (int64_t i = 0; i < mc; ++i)
-        for (int64_t j = 0; j < nc; ++j) g.c[(i0 + i) * g.ldc + j0 + j] = g.bias ? g.bias[j0 + j] : 0.f;
-    return;
-  }
-  for (int64_t p0 = 0; p0 < g.k; p0 += kKC) {
-    const int64_t kc = std::min(kKC, g.k - p0);
-    for (int64_t jp = 0; jp < nc; jp += NR) PackB<NR>(g, p0, j0 + jp, kc, pb + (jp / NR) * kc * NR);
-    for (int64_t ip = 0; ip < mc; ip += MR) PackA<MR>(g, i0 + ip, p0, kc, pa + (ip / MR) * kc * MR);
-    const bool load_c = g.accumulate || p0 > 0;
-    for (int64_t jp = 0; jp < nc; jp += NR) {
-      const float* bias = (!g.accumulate && p0 == 0 && g.bias) ? g.bias + j0 + jp : nullptr;
-      for (int64_t ip = 0; ip < mc; ip += MR) {
-        Micro<V, MR, NV>(kc, pa + (ip / MR) * kc * MR, pb + (jp / NR) * kc * NR, g.c + (i0 + ip) * g.ldc + j0 + jp, g.ldc,
-                         std::min<int64_t>(MR, mc - ip), std::min<int64_t>(NR, nc - jp), load_c, bias, g.alpha);
+// B(p0 + p, j0 + j) for p < kc, j < NR into [kc][NR] (columns past n zero).
+template <int NR>
+BK_INLINE void PackPanel(const GemmArgs& g, int64_t p0, int64_t kc, int64_t j0, float* dst) {
+  const int64_t cols = std::min<int64_t>(NR, g.n - j0);
+  if (g.csb == 1) {
+    for (int64_t p = 0; p < kc; ++p) {
+      const float* src = g.b + (p0 + p) * g.rsb + j0;
+      float* d = dst + p * NR;
+      if (cols == NR) {
+        std::memcpy(d, src, NR * sizeof(float));
+      } else {
+        int64_t j = 0;
+        for (; j < cols; ++j) d[j] = src[j];
+        for (; j < NR; ++j) d[j] = 0.f;
+      }
+    }
+  } else {
+    // B(p, j) = b[p * rsb + j * csb]: W^T (rsb == 1) reads each W row segment contiguously.
+    for (int64_t j = 0; j < NR; ++j) {
+      if (j < cols) {
+        const float* src = g.b + p0 * g.rsb + (j0 + j) * g.csb;
+        for (int64_t p = 0; p < kc; ++p) dst[p * NR + j] = src[p * g.rsb];
+      } else {
+        for (int64_t p = 0; p < kc; ++p) dst[p * NR + j] = 0.f;
       }
     }
   }
 }
 
-void BlockGeneric(const GemmArgs& g, int64_t i0, int64_t j0, float* s) { Block<f32x4, 4, 2>(g, i0, j0, s); }
+template <class V, int MR, int NV>
+struct Kernel {
+  static constexpr int NR = Traits<V>::kLanes * NV;
+
+  // BK_INLINE: these must inline into the per-ISA wrappers below to get their target.
+  BK_INLINE static void Pack(const GemmArgs& g, int64_t p0, int64_t kc, int64_t jc, int64_t panel, float* packed) {
+    PackPanel<NR>(g, p0, kc, jc + panel * NR, packed + panel * kc * NR);
+  }
+
+  // One task: row tiles [t0, t1) (of MR rows) x panels [q0, q1) of the packed block.
+  BK_INLINE static void Task(const GemmArgs& g, int64_t p0, int64_t kc, int64_t jc, int64_t nc, const float* packed, int64_t t0, int64_t t1,
+                   int64_t q0, int64_t q1, float* edge) {
+    const bool load_c = g.accumulate || p0 > 0;
+    const bool rows_layout = g.csa == 1;
+    const bool cols_layout = !rows_layout && g.rsa == 1;
+    for (int64_t q = q0; q < q1; ++q) {
+      const float* pb = packed + q * kc * NR;
+      const int64_t j = jc + q * NR;
+      const int64_t nr = std::min<int64_t>(NR, jc + nc - j);
+      const float* bias = (!g.accumulate && p0 == 0 && g.bias) ? g.bias + j : nullptr;
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t i = t * MR;
+        const int64_t mr = std::min<int64_t>(MR, g.m - i);
+        float* c = g.c + i * g.ldc + j;
+        const float* a = g.a + i * g.rsa + p0 * g.csa;
+        if (mr == MR && rows_layout) {
+          Micro<V, MR, NV, ALayout::kRows>(kc, a, g.rsa, pb, c, g.ldc, mr, nr, load_c, bias, g.alpha);
+        } else if (mr == MR && cols_layout) {
+          Micro<V, MR, NV, ALayout::kCols>(kc, a, g.csa, pb, c, g.ldc, mr, nr, load_c, bias, g.alpha);
+        } else {
+          // Edge tile or strided A: copy it to [kc][MR], zero padded.
+          for (int64_t p = 0; p < kc; ++p)
+            for (int r = 0; r < MR; ++r) edge[p * MR + r] = r < mr ? a[r * g.rsa + p * g.csa] : 0.f;
+          Micro<V, MR, NV, ALayout::kCols>(kc, edge, MR, pb, c, g.ldc, mr, nr, load_c, bias, g.alpha);
+        }
+      }
+    }
+  }
+};
+
+// Per-ISA entry points (function target attributes let one source compile three ways).
+using PackFn = void (*)(const GemmArgs&, int64_t, int64_t, int64_t, int64_t, float*);
+using TaskFn = void (*)(const GemmArgs&, int64_t, int64_t, int64_t, int64_t, const float*, int64_t, int64_t, int64_t, int64_t, float*);
+struct Isa {
+  int mr, nr;
+  PackFn pack;
+  TaskFn task;
+};
+
+void PackGeneric(const GemmArgs& g, int64_t p0, int64_t kc, int64_t jc, int64_t q, float* out) { Kernel<f32x4, 4, 2>::Pack(g, p0, kc, jc, q, out); }
+void TaskGeneric(const GemmArgs& g, int64_t p0, int64_t kc, int64_t jc, int64_t nc, const float* pk, int64_t t0, int64_t t1, int64_t q0,
+                 int64_t q1, float* e) {
+  Kernel<f32x4, 4, 2>::Task(g, p0, kc, jc, nc, pk, t0, t1, q0, q1, e);
+}
 #if BK_X86
-BK_TARGET_AVX2 void BlockAvx2(const GemmArgs& g, int64_t i0, int64_t j0, float* s) { Block<f32x8, 6, 2>(g, i0, j0, s); }
-BK_TARGET_AVX512 void BlockAvx512(const GemmArgs& g, int64_t i0, int64_t j0, float* s) { Block<f32x16, 6, 4>(g, i0, j0, s); }
+BK_TARGET_AVX2 void PackAvx2(const GemmArgs& g, int64_t p0, int64_t kc, int64_t jc, int64_t q, float* out) {
+  Kernel<f32x8, 6, 2>::Pack(g, p0, kc, jc, q, out);
+}
+BK_TARGET_AVX2 void TaskAvx2(const GemmArgs& g, int64_t p0, int64_t kc, int64_t jc, int64_t nc, const float* pk, int64_t t0, int64_t t1,
+                             int64_t q0, int64_t q1, float* e) {
+  Kernel<f32x8, 6, 2>::Task(g, p0, kc, jc, nc, pk, t0, t1, q0, q1, e);
+}
+BK_TARGET_AVX512 void PackAvx512(const GemmArgs& g, int64_t p0, int64_t kc, int64_t jc, int64_t q, float* out) {
+  Kernel<f32x16, 6, 4>::Pack(g, p0, kc, jc, q, out);
+}
+BK_TARGET_AVX512 void TaskAvx512(const GemmArgs& g, int64_t p0, int64_t kc, int64_t jc, int64_t nc, const float* pk, int64_t t0, int64_t t1,
+                                 int64_t q0, int64_t q1, float* e) {
+  Kernel<f32x16, 6, 4>::Task(g, p0, kc, jc, nc, pk, t0, t1, q0, q1, e);
+}
 #endif
 
-void RunBlock(const GemmArgs& g, cpu::Isa isa, int64_t i0, int64_t j0, float* scratch) {
+Isa For(cpu::Isa isa) {
   switch (isa) {
 #if BK_X86
-    case cpu::Isa::kAvx512: BlockAvx512(g, i0, j0, scratch); break;
-    case cpu::Isa::kAvx2: BlockAvx2(g, i0, j0, scratch); break;
+    case cpu::Isa::kAvx512: return {6, 64, PackAvx512, TaskAvx512};
+    case cpu::Isa::kAvx2: return {6, 16, PackAvx2, TaskAvx2};
 #endif
-    default: BlockGeneric(g, i0, j0, scratch); break;
+    default: return {4, 8, PackGeneric, TaskGeneric};
+  }
+}
+
+// Scratch layout: [packed B block: KC x NC] then per thread [edge tile: KC x MR (<= 8)].
+constexpr int64_t kEdgeFloats = kKC * 8;
+
+void Run(const GemmArgs& g, cpu::Isa isa_id, cpu::ThreadPool* pool, float* scratch) {
+  if (g.m <= 0 || g.n <= 0) return;
+  const Isa isa = For(isa_id);
+  if (g.k == 0) {
+    if (!g.accumulate)
+      for (int64_t i = 0; i < g.m; ++i)
+        for (int64_t j = 0; j < g.n; ++j) g.c[i * g.ldc + j] = g.bias ? g.bias[j] : 0.f;
+    return;
+  }
+  float* packed = scratch;
+  float* edges = scratch + kKC * kNC;
+  const int64_t row_tiles = (g.m + isa.mr - 1) / isa.mr;
+  for (int64_t jc = 0; jc < g.n; jc += kNC) {
+    const int64_t nc = std::min(kNC, g.n - jc);
+    const int64_t panels = (nc + isa.nr - 1) / isa.nr;
+    for (int64_t p0 = 0; p0 < g.k; p0 += kKC) {
+      const int64_t kc = std::min(kKC, g.k - p0);
+      const int64_t row_groups = (row_tiles + kRowTiles - 1) / kRowTiles;
+      const int64_t panel_groups = (panels + kPanelGroup - 1) / kPanelGroup;
+      if (pool == nullptr) {
+        for (int64_t q = 0; q < panels; ++q) isa.pack(g, p0, kc, jc, q, packed);
+        isa.task(g, p0, kc, jc, nc, packed, 0, row_tiles, 0, panels, edges);
+        continue;
+      }
+      pool->ParallelFor(panels, [&](int64_t q, int) { isa.pack(g, p0, kc, jc, q, packed); });
+      pool->ParallelFor(row_groups * panel_groups, [&](int64_t task, int thread) {
+        const int64_t rg = task % row_groups, pg = task / row_groups;
+        const int64_t t0 = rg * kRowTiles, t1 = std::min(row_tiles, t0 + kRowTiles);
+        const int64_t q0 = pg * kPanelGroup, q1 = std::min(panels, q0 + kPanelGroup);
+        isa.task(g, p0, kc, jc, nc, packed, t0, t1, q0, q1, edges + thread * kEdgeFloats);
+      });
+    }
   }
 }
 
 }  // namespace
 
-int64_t GemmScratchFloats() { return kMC * kKC + kKC * kNC + 16; }
+int64_t GemmScratchFloats() { return kKC * kNC + kEdgeFloats + 16; }
 
-void GemmSerial(const GemmArgs& g, cpu::Isa isa, float* scratch) {
-  if (g.m <= 0 || g.n <= 0) return;
-  for (int64_t j0 = 0; j0 < g.n; j0 += kNC)
-    for (int64_t i0 = 0; i0 < g.m; i0 += kMC) RunBlock(g, isa, i0, j0, scratch);
-}
+void GemmSerial(const GemmArgs& g, cpu::Isa isa, float* scratch) { Run(g, isa, nullptr, scratch); }
 
 void Gemm(const GemmArgs& g, cpu::Isa isa, cpu::ThreadPool* pool, float* scratch) {
-  if (g.m <= 0 || g.n <= 0) return;
-  const int64_t mb = (g.m + kMC - 1) / kMC, nb = (g.n + kNC - 1) / kNC;
-  const int64_t per = GemmScratchFloats();
-  pool->ParallelFor(mb * nb, [&](int64_t task, int thread) {
-    RunBlock(g, isa, (task % mb) * kMC, (task / mb) * kNC, scratch + thread * per);
-  });
+  Run(g, isa, pool, scratch);
 }
 
 void LinearForward(const float* x, int64_t m, int64_t k, const float* w, int64_t n, const float* bias, float* y,

@@ -5,11 +5,12 @@
 // and the per-head attention products (Q K^T, P V and their backward), all expressed through
 // element strides: A(i, p) = a[i * rsa + p * csa], B(p, j) = b[p * rsb + j * csb].
 //
-// BLIS-style: C is cut into MC x NC blocks (one task each, so every C element is written by one
-// thread, in one fixed k order: results never depend on the number of threads or scheduling);
-// within a task K is walked in KC chunks, the A block packed into MR-row panels and the B block
-// into NR-column panels, and an MR x NR register-tiled micro-kernel (vector extensions, one copy
-// per ISA, the BK_TARGET_* dispatch of native/cpu) runs over the panels.
+// BLIS-style: for each KC x NC block of B, B is packed once into NR-column panels (shared by
+// all threads), then tasks of (row tiles x panel groups) run an MR x NR register-tiled
+// micro-kernel (vector extensions, one copy per ISA, the BK_TARGET_* dispatch of native/cpu)
+// that reads A in place, broadcasting A(i, p) from row-major or column-major storage. Every C
+// element is computed by one task in a fixed k order, so results never depend on the number of
+// threads or on scheduling.
 // Reference: train/ref/train_reference.h (GemmRef).
 #pragma once
 
@@ -33,7 +34,7 @@ struct GemmArgs {
   float alpha = 1.f;         // C (+)= alpha * A . B
 };
 
-// Floats of packing scratch one GemmSerial call needs (per thread for Gemm).
+// Floats of scratch one GemmSerial call needs; Gemm needs pool->size() times that.
 int64_t GemmScratchFloats();
 
 // One thread, the caller's scratch (GemmScratchFloats() floats, 64-byte aligned).

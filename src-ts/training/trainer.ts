@@ -57,6 +57,9 @@ export interface StepOutput {
   step: number;
   /** Whether this call ran the optimizer (false for the first micro-batches of an accumulation). */
   updated: boolean;
+  /** BertForPreTraining: the two terms of the loss. */
+  mlmLoss?: number;
+  nspLoss?: number;
 }
 
 /** transformers.Trainer.get_decay_parameter_names: what is excluded from weight decay. */
@@ -178,8 +181,9 @@ export class Trainer {
       );
     }
     this.#micro++;
+    const parts = g.mlmLoss === undefined ? {} : { mlmLoss: g.mlmLoss, nspLoss: g.nspLoss! };
     if (this.#micro < k) {
-      return { loss: g.loss, learningRate: this.#lastLr, gradNorm: NaN, clipCoef: 1, step: this.#step, updated: false };
+      return { loss: g.loss, learningRate: this.#lastLr, gradNorm: NaN, clipCoef: 1, step: this.#step, updated: false, ...parts };
     }
     this.#micro = 0;
     const lr = this.learningRateAt(this.#step);
@@ -200,7 +204,7 @@ export class Trainer {
     }
     this.#step++;
     this.#lastLr = lr;
-    return { loss: g.loss, learningRate: lr, gradNorm: r.grad_norm, clipCoef: r.clip_coef, step: this.#step, updated: true };
+    return { loss: g.loss, learningRate: lr, gradNorm: r.grad_norm, clipCoef: r.clip_coef, step: this.#step, updated: true, ...parts };
   }
 
   /** Where the trainer is (step counters and the dropout stream). */
