@@ -2,7 +2,6 @@
   "targets": [
     {
       "target_name": "bertkit",
-      "//": "The kernels use GCC/Clang vector extensions and function target attributes: on Windows the addon is built with clang-cl (MSVC's ClangCL toolset), not cl.exe.",
       "sources": [
         "native/core/model.cc",
         "native/core/weight_reader.cc",
@@ -46,6 +45,8 @@
       "msvs_settings": {
         "VCCLCompilerTool": { "ExceptionHandling": 1, "AdditionalOptions": ["/std:c++17", "/O2"] }
       },
+      # The kernels use GCC/Clang vector extensions and function target attributes: on Windows
+      # the addon is built with clang-cl (MSVC's ClangCL toolset), not cl.exe.
       "conditions": [
         ["OS=='win'", {
           "msbuild_toolset": "ClangCL"
