@@ -66,5 +66,6 @@ const server = http.createServer(async (req, res) => {
     send(res, 500, { error: String(e?.message ?? e), error_type: 'backend' });
   }
 });
+server.keepAliveTimeout = 65_000; // as the example server
 server.listen(Number(args.port), '127.0.0.1', () => process.stdout.write(`listening on http://127.0.0.1:${server.address().port}\n`));
 process.on('SIGTERM', () => process.exit(0));

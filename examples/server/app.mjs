@@ -434,7 +434,9 @@ export function createApp(o) {
   const server = http.createServer((req, res) => {
     void handle(req, res);
   });
-  server.keepAliveTimeout = 5000;
+  // Longer than the idle timeout of clients and load balancers, so that an idle connection is not
+  // closed by the server just as a client reuses it.
+  server.keepAliveTimeout = 65_000;
 
   /** Stops taking requests, finishes the ones in flight, then releases the model. */
   async function shutdown({ deadlineMs = 30_000 } = {}) {

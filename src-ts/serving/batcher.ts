@@ -560,10 +560,22 @@ export class Batcher implements AsyncDisposable {
    * (0 before any batch ran).
    */
   estimatedWaitMs(tokens = 0): number {
-    if (this.#recentMs <= 0) return 0;
-    const perMs = this.#recentTokens / this.#recentMs;
+    const perMs = this.#throughputPerMs();
+    if (perMs <= 0) return 0;
     const ahead = this.#queuedTokens + (this.#running?.tokens ?? 0) + Math.max(tokens, Math.min(this.maxBatchTokens, this.#queuedTokens + tokens));
     return ahead / perMs;
+  }
+
+  /** Tokens per ms of forward time: the slower of the last 32 batches and the last 4 (a machine that slows down is seen at once). */
+  #throughputPerMs(): number {
+    if (this.#recentMs <= 0) return 0;
+    let t = 0;
+    let ms = 0;
+    for (let i = Math.max(0, this.#recent.length - 4); i < this.#recent.length; i++) {
+      t += this.#recent[i]!.tokens;
+      ms += this.#recent[i]!.ms;
+    }
+    return Math.min(this.#recentTokens / this.#recentMs, ms > 0 ? t / ms : Infinity);
   }
 
   // ---- submission ------------------------------------------------------------------------------
@@ -736,7 +748,7 @@ export class Batcher implements AsyncDisposable {
     if (this.rejectLate && timeoutMs !== null) {
       // With a margin: the estimate comes from recent batches, and the machine may be shared.
       const wait = this.estimatedWaitMs(tokens);
-      if (wait > 0.9 * timeoutMs) return `the queue ahead would take ~${Math.round(wait)} ms, about the ${timeoutMs} ms timeout or more`;
+      if (wait > 0.85 * timeoutMs) return `the queue ahead would take ~${Math.round(wait)} ms, about the ${timeoutMs} ms timeout or more`;
     }
     return null;
   }
@@ -755,7 +767,7 @@ export class Batcher implements AsyncDisposable {
   }
 
   #retryAfterMs(): number {
-    const capacity = this.#recentMs > 0 ? this.#recentTokens / this.#recentMs : 0;
+    const capacity = this.#throughputPerMs();
     if (capacity <= 0) return 1000;
     return Math.max(100, Math.ceil(this.#queuedTokens / capacity));
   }
