@@ -50,6 +50,26 @@ if(CMAKE_CUDA_COMPILER AND NOT BERTKIT_CUDA STREQUAL "OFF")
   )
   set(BERTKIT_CUDA_FLAGS "$<$<COMPILE_LANGUAGE:CUDA>:-O3;-lineinfo;-diag-suppress=2810>" "$<$<COMPILE_LANGUAGE:CXX>:${BERTKIT_CXX_FLAGS}>")
 
+  # The Hopper wgmma GEMM needs sm_90a code, and nothing else may run it: where 9.0 is among the
+  # architectures it gets its own object library compiled for sm_90a alone (the build then says
+  # BERTKIT_WITH_WGMMA); elsewhere it compiles to stubs. It runs only when selected at run time.
+  set(BERTKIT_WGMMA OFF)
+  foreach(arch IN LISTS BERTKIT_CUDA_ARCHITECTURES)
+    if(arch MATCHES "^90")
+      set(BERTKIT_WGMMA ON)
+    endif()
+  endforeach()
+  if(BERTKIT_WGMMA)
+    add_library(bertkit_cuda_sm90 OBJECT ${PROJECT_SOURCE_DIR}/cuda/kernels/gemm_sm90.cu)
+    set_target_properties(bertkit_cuda_sm90 PROPERTIES CUDA_ARCHITECTURES OFF POSITION_INDEPENDENT_CODE ON)
+    target_include_directories(bertkit_cuda_sm90 PRIVATE ${PROJECT_SOURCE_DIR} ${PROJECT_SOURCE_DIR}/native/include ${PROJECT_SOURCE_DIR}/native)
+    target_compile_definitions(bertkit_cuda_sm90 PRIVATE BERTKIT_WITH_WGMMA)
+    target_compile_options(bertkit_cuda_sm90 PRIVATE ${BERTKIT_CUDA_FLAGS} "$<$<COMPILE_LANGUAGE:CUDA>:-gencode=arch=compute_90a,code=sm_90a>")
+    list(APPEND BERTKIT_CUDA_SOURCES $<TARGET_OBJECTS:bertkit_cuda_sm90>)
+  else()
+    list(APPEND BERTKIT_CUDA_SOURCES ${PROJECT_SOURCE_DIR}/cuda/kernels/gemm_sm90.cu)
+  endif()
+
   add_library(bertkit_cuda STATIC ${BERTKIT_CUDA_SOURCES})
   target_include_directories(bertkit_cuda PUBLIC ${PROJECT_SOURCE_DIR})
   target_compile_options(bertkit_cuda PRIVATE ${BERTKIT_CUDA_FLAGS})

@@ -92,6 +92,11 @@ int Multiprocessors() {
   return sms;
 }
 
+int WgmmaState() {
+  if (!Prepared().ok()) return 0;
+  return bertkit::cuda::WgmmaState();
+}
+
 Status RunGemm(Precision p, GemmVersion v, const float* x, int64_t m, int64_t k, const float* w, int64_t n,
                const float* bias, Act act, const float* residual, float* y_f, float* y_p, GemmVersion* used) {
   BK_RETURN_IF_ERROR(Prepared());

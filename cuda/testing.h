@@ -17,6 +17,10 @@ float RoundTo(Precision p, float x);
 // Multiprocessors of the current device (0 when none).
 int Multiprocessors();
 
+// The Hopper wgmma GEMM on the current device (after kernels were prepared): 0 not requested
+// (BERTKIT_CUDA_WGMMA=1) or not possible, 1 selected, -1 requested but failed its self-check.
+int WgmmaState();
+
 // y = act(x . w^T + bias) + residual; x [m, k], w [n, k] in p; bias, residual float32. `y_f`
 // receives the float32 output; `y_p` (optional) the P output read back as float32. `used`
 // (optional) the version kAuto chose.

@@ -30,6 +30,7 @@
 #include "bertkit/engine.h"
 #include "cuda/backend.h"
 #include "cuda/dev/model_files.h"
+#include "cuda/testing.h"
 
 using namespace bertkit;
 
@@ -266,6 +267,10 @@ int main(int argc, char** argv) {
       return 1;
     }
     const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    // Which GEMM mainloop the big products use: the Hopper wgmma path only where
+    // BERTKIT_CUDA_WGMMA=1 selected it and its self-check passed.
+    const char* gemm_path = args.cpu ? "cpu" : cuda::testing::WgmmaState() == 1 ? "wgmma" : "mma.sync";
+    std::printf("bert-%s: GEMM mainloop %s\n", name.c_str(), gemm_path);
     ParityResult parity;
     if (args.parity) parity = Parity(c, tensors, model.get());
     if (parity.ran) {
@@ -278,8 +283,8 @@ int main(int argc, char** argv) {
                  first_model ? "" : ",\n", name.c_str(), (long)c.num_hidden_layers, (long)c.hidden_size, (long)c.num_attention_heads,
                  (long)c.intermediate_size);
     first_model = false;
-    std::fprintf(json, "     \"parity\": {\"ran\": %s, \"cosine\": %.8f, \"max_abs\": %.6g},\n     \"cases\": [\n", parity.ran ? "true" : "false",
-                 parity.cosine, parity.max_abs);
+    std::fprintf(json, "     \"gemm_path\": \"%s\", \"parity\": {\"ran\": %s, \"cosine\": %.8f, \"max_abs\": %.6g},\n     \"cases\": [\n",
+                 gemm_path, parity.ran ? "true" : "false", parity.cosine, parity.max_abs);
     std::vector<Case> cases;
     for (int seq : args.seqs)
       for (int b : args.batches) cases.push_back(MakeCase(c, b, seq, false, 1000 + b * 7 + seq));

@@ -20,6 +20,7 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--tests-status", type=int, default=None)
     ap.add_argument("--commit", default=None)
+    ap.add_argument("--wgmma", default="skip", help="pass / fail / skip: the Hopper wgmma path's tests")
     args = ap.parse_args()
     bk = json.load(open(os.path.join(args.out, "bertkit.json")))
     hf_path = os.path.join(args.out, "hf.json")
@@ -35,12 +36,19 @@ def main():
             commit = "unknown"
     date = datetime.date.today().isoformat()
     hf_cases = {(m["model"], c["id"]): c for m in hf["models"] for c in m["cases"]}
+    wg_path = os.path.join(args.out, "bertkit-wgmma.json")
+    wg = json.load(open(wg_path)) if os.path.exists(wg_path) else None
+    wg_cases = {(m["model"], c["id"]): c for m in wg["models"] for c in m["cases"]} if wg else {}
 
     rows = []
     for m in bk["models"]:
         for c in m["cases"]:
             h = hf_cases.get((m["model"], c["id"]))
+            wgc = wg_cases.get((m["model"], c["id"]))
             rows.append({
+                "wgmma_tokens_per_s": wgc["tokens_per_s"] if wgc else None, "wgmma_pct_peak": wgc["pct_peak"] if wgc else None,
+                "wgmma_p50_ms": wgc["p50_ms"] if wgc else None,
+                "wgmma_speedup": (wgc["tokens_per_s"] / h["tokens_per_s"]) if (wgc and h) else None,
                 "model": m["model"], "case": c["id"], "tokens": c["tokens"], "varlen": c["varlen"],
                 "bertkit_tokens_per_s": c["tokens_per_s"], "bertkit_p50_ms": c["p50_ms"], "pct_peak": c["pct_peak"], "tflops": c["tflops"],
                 "hf_tokens_per_s": h["tokens_per_s"] if h else None, "hf_p50_ms": h["p50_ms"] if h else None,
@@ -51,29 +59,38 @@ def main():
              f"[{bk['peak_source']}]; bertkit {bk['precision']} vs transformers {hf.get('transformers', '?')} "
              f"{hf.get('dtype', '?')} attention={hf.get('attn_implementation', '?')} (torch {hf.get('torch', '?')}); {date}; commit {commit}")
     header = ["model", "case", "tokens", "bertkit tok/s", "% peak", "p50 ms", "HF tok/s", "HF p50 ms", "speedup"]
+    if wg:
+        header += ["wgmma tok/s", "wgmma % peak", "wgmma p50 ms", "wgmma speedup"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     fmt = lambda v, f: "–" if v is None else format(v, f)
     for r in rows:
         lines.append("| " + " | ".join([r["model"], r["case"], str(r["tokens"]), fmt(r["bertkit_tokens_per_s"], ",.0f"), fmt(r["pct_peak"], ".1f"),
                                          fmt(r["bertkit_p50_ms"], ".2f"), fmt(r["hf_tokens_per_s"], ",.0f"), fmt(r["hf_p50_ms"], ".2f"),
-                                         fmt(r["speedup"], ".2f") + ("x" if r["speedup"] is not None else "")]) + " |")
+                                         fmt(r["speedup"], ".2f") + ("x" if r["speedup"] is not None else "")]
+                                        + ([fmt(r["wgmma_tokens_per_s"], ",.0f"), fmt(r["wgmma_pct_peak"], ".1f"), fmt(r["wgmma_p50_ms"], ".2f"),
+                                            fmt(r["wgmma_speedup"], ".2f") + ("x" if r["wgmma_speedup"] is not None else "")] if wg else [])) + " |")
 
     checks = []
     def check(name, ok, detail):
         checks.append({"check": name, "pass": bool(ok), "detail": detail})
     base = {r["case"]: r for r in rows if r["model"] == "bert-base"}
     b128 = base.get("128x128")
-    if b128:
-        check("BERT-base fp16 128x128 >= 50% of dense fp16 peak", b128["pct_peak"] >= 50, f"{b128['pct_peak']:.1f}%")
-        check("BERT-base fp16 128x128 >= 1.5x transformers fp16+SDPA", (b128["speedup"] or 0) >= 1.5, fmt(b128["speedup"], ".2f") + "x")
     varlen = [r for r in rows if r["model"] == "bert-base" and r["varlen"]]
-    if varlen:
-        v = max(varlen, key=lambda r: r["tokens"])
-        check(f"BERT-base variable-length batch ({v['case']}) >= 1.7x transformers", (v["speedup"] or 0) >= 1.7, fmt(v["speedup"], ".2f") + "x")
-    for m in bk["models"]:
+    for label, pre in [("mma.sync", ""), ("wgmma", "wgmma_")] if wg else [("mma.sync", "")]:
+        if b128 and b128[pre + "pct_peak"] is not None:
+            check(f"[{label}] BERT-base fp16 128x128 >= 50% of dense fp16 peak", b128[pre + "pct_peak"] >= 50, f"{b128[pre + 'pct_peak']:.1f}%")
+            check(f"[{label}] BERT-base fp16 128x128 >= 1.5x transformers fp16+SDPA", (b128[pre + "speedup"] or 0) >= 1.5,
+                  fmt(b128[pre + "speedup"], ".2f") + "x")
+        if varlen:
+            v = max(varlen, key=lambda r: r["tokens"])
+            check(f"[{label}] BERT-base variable-length batch ({v['case']}) >= 1.7x transformers", (v[pre + "speedup"] or 0) >= 1.7,
+                  fmt(v[pre + "speedup"], ".2f") + "x")
+    if args.wgmma != "skip":
+        check("Hopper wgmma GEMM: self-check and kernel tests (BERTKIT_CUDA_WGMMA=1)", args.wgmma == "pass", args.wgmma)
+    for m in bk["models"] + (wg["models"] if wg else []):
         p = m.get("parity", {})
         if p.get("ran"):
-            check(f"{m['model']} {bk['precision']} hidden states vs float32 CPU: cosine >= 0.9999, max abs <= 2e-2",
+            check(f"{m['model']} [{m.get('gemm_path', '?')}] {bk['precision']} hidden states vs float32 CPU: cosine >= 0.9999, max abs <= 2e-2",
                   p["cosine"] >= 0.9999 and p["max_abs"] <= 2e-2, f"cosine {p['cosine']:.6f}, max abs {p['max_abs']:.3g}")
     if args.tests_status is not None:
         check("C++ kernel, fixture and model parity tests (test_cuda)", args.tests_status == 0, f"exit status {args.tests_status}")

@@ -46,8 +46,8 @@ if [ "$DRY" = 1 ]; then
   : "${BERTKIT_CUDA_ARCHITECTURES:=80-virtual}"
 fi
 ARCH=${BERTKIT_CUDA_ARCHITECTURES:-}
+CC=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d ' .')
 if [ -z "$ARCH" ]; then
-  CC=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d ' .')
   if [[ "$CC" =~ ^[0-9]+$ ]]; then ARCH="${CC}-real"; else ARCH="80-real;86-real;89-real;90-real;90-virtual"; fi
 fi
 FIX=${BERTKIT_FIXTURES:-}
@@ -79,12 +79,29 @@ TESTS=0
 TESTS=${PIPESTATUS[0]}
 log "tests exit status $TESTS"
 
+# Hopper: the wgmma GEMM is selected at run time only (BERTKIT_CUDA_WGMMA=1). Check it in its own
+# process (a fault cannot spoil the runs above), and time it too when it passes.
+WGMMA=skip
+if [ "$DRY" != 1 ] && [ "${CC:-}" = 90 ] && [[ "$ARCH" == *90* ]]; then
+  log "Hopper wgmma GEMM: self-check and kernel tests (BERTKIT_CUDA_WGMMA=1)"
+  (cd "$BUILD" && BERTKIT_CUDA_WGMMA=1 timeout 150 ./test_cuda kernels) 2>&1 | tee "$OUT/tests-wgmma.log"
+  if [ "${PIPESTATUS[0]}" -eq 0 ] && grep -q "v5-wgmma" "$OUT/tests-wgmma.log"; then WGMMA=pass; else WGMMA=fail; fi
+  log "wgmma: $WGMMA"
+fi
+
 log "bertkit timings"
 timeout 240 "$BUILD/bench_gpu" --out "$OUT/bertkit.json" --inputs "$OUT/inputs" \
   --models "${BENCH_MODELS:-base,large}" --batches "${BENCH_BATCHES:-1,8,32,128}" --seqs "${BENCH_SEQS:-128,384,512}" \
   --iters "${BENCH_ITERS:-20}" "${BENCH_EXTRA[@]}" 2>&1 | tee "$OUT/bench.log"
 BENCH=${PIPESTATUS[0]}
 [ "$BENCH" -eq 0 ] || log "bench_gpu exit status $BENCH"
+
+if [ "$WGMMA" = pass ]; then
+  log "bertkit timings with the wgmma GEMM"
+  BERTKIT_CUDA_WGMMA=1 timeout 240 "$BUILD/bench_gpu" --out "$OUT/bertkit-wgmma.json" --inputs "$OUT/inputs" \
+    --models "${BENCH_MODELS:-base,large}" --batches "${BENCH_BATCHES:-1,8,32,128}" --seqs "${BENCH_SEQS:-128,384,512}" \
+    --iters "${BENCH_ITERS:-20}" 2>&1 | tee "$OUT/bench-wgmma.log"
+fi
 
 log "transformers timings (same inputs)"
 timeout 240 "$PY" "$ROOT/bench/gpu/hf_bench.py" --inputs "$OUT/inputs" --out "$OUT/hf.json" --iters "${BENCH_ITERS:-20}" "${HF_EXTRA[@]}" 2>&1 | tee "$OUT/hf.log"
@@ -93,7 +110,7 @@ timeout 240 "$PY" "$ROOT/bench/gpu/hf_bench.py" --inputs "$OUT/inputs" --out "$O
 log "report"
 REPORT=1
 if [ -f "$OUT/bertkit.json" ] && [ "$BENCH" -eq 0 ]; then
-  "$PY" "$ROOT/bench/gpu/report.py" "$OUT" --tests-status "$TESTS"
+  "$PY" "$ROOT/bench/gpu/report.py" "$OUT" --tests-status "$TESTS" --wgmma "$WGMMA"
   REPORT=$?
 fi
 log "done in ${SECONDS}s; results in $OUT (results.md for bench/RESULTS.md)"

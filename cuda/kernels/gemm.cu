@@ -14,10 +14,17 @@
 //   v4 kMma64x64   the same with 4 warps of 32x32 (small batches).
 // The tensor-core versions read 16-byte chunks with cp.async when every row start is 16-byte
 // aligned (k and ldx multiples of 8); otherwise they load element by element (any k).
-// Not done yet: a wgmma (sm_90a) mainloop; split-K for the smallest batches; a shared-memory
-// staged epilogue for wider stores.
+//   v5 kWgmma128x128  Hopper wgmma (gemm_sm90.cu), selected at run time only (see below).
+// Not done yet: split-K for the smallest batches; a shared-memory staged epilogue for wider stores.
+#include <atomic>
 #include <climits>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
 #include <type_traits>
+#include <vector>
 
 #include "cuda/common.cuh"
 #include "cuda/kernels/kernels.cuh"
@@ -279,6 +286,8 @@ Status LaunchTyped(const GemmParams& g, GemmVersion v, cudaStream_t stream) {
     return LaunchSimt<T>(g, stream);  // no float tensor-core version: kSimt whatever was asked
   } else {
     switch (v) {
+      case GemmVersion::kWgmma128x128:
+        return LaunchGemmWgmma(std::is_same_v<T, __half> ? Precision::kFloat16 : Precision::kBFloat16, g, stream);
       case GemmVersion::kMma128x128: return LaunchMma<T, 128, 128, 2, 4>(g, stream);
       case GemmVersion::kMma128x64: return LaunchMma<T, 128, 64, 2, 2>(g, stream);
       case GemmVersion::kMma64x64: return LaunchMma<T, 64, 64, 2, 2>(g, stream);
@@ -299,14 +308,123 @@ cudaError_t RaiseSmem() {
 
 }  // namespace
 
+// ---- v5, the Hopper wgmma path (gemm_sm90.cu): selected at run time, never by default yet ----
+//
+// On when this build has it (an sm_90 architecture was compiled), the device is compute
+// capability 9.0, BERTKIT_CUDA_WGMMA=1, and a self-check on that device (a 256x384x320 product
+// against v2) agreed. A failed check turns it off for the process, with a warning on stderr.
+namespace {
+
+constexpr int kMaxDevices = 64;
+std::atomic<int> g_wgmma_state[kMaxDevices];  // 0 unknown, 1 on, -1 off
+
+bool WgmmaWanted() {
+  const char* env = std::getenv("BERTKIT_CUDA_WGMMA");
+  return WgmmaCompiled() && env != nullptr && std::strcmp(env, "1") == 0;
+}
+
+int CurrentDevice() {
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess) {
+    cudaGetLastError();
+    return -1;
+  }
+  return dev >= 0 && dev < kMaxDevices ? dev : -1;
+}
+
+bool WgmmaOn() {
+  const int dev = CurrentDevice();
+  return dev >= 0 && g_wgmma_state[dev].load() == 1;
+}
+
+// Runs the product through `v` on random inputs; y gets the float32 output.
+cudaError_t SelfTestRun(GemmVersion v, int sms, const __half* x, const __half* w, int64_t m, int64_t n, int64_t k, float* y) {
+  GemmParams g;
+  g.x = x;
+  g.ldx = k;
+  g.w = w;
+  g.m = m;
+  g.n = n;
+  g.k = k;
+  g.y_f = y;
+  g.ldy_f = n;
+  const Status s = v == GemmVersion::kWgmma128x128 ? LaunchGemmWgmma(Precision::kFloat16, g, nullptr)
+                                                   : LaunchMma<__half, 128, 128, 2, 4>(g, nullptr);
+  if (!s.ok()) return cudaErrorLaunchFailure;
+  return cudaDeviceSynchronize();
+}
+
+void CheckWgmma(int dev) {
+  const int64_t m = 256, n = 384, k = 320;
+  std::vector<__half> hx(m * k), hw(n * k);
+  uint32_t state = 12345;
+  auto next = [&]() {
+    state = state * 1664525u + 1013904223u;
+    return static_cast<float>(static_cast<int>(state >> 9) % 2001 - 1000) / 1000.f;
+  };
+  for (auto& v : hx) v = __float2half(next());
+  for (auto& v : hw) v = __float2half(next());
+  __half *x = nullptr, *w = nullptr;
+  float *ya = nullptr, *yb = nullptr;
+  bool ok = cudaMalloc(&x, hx.size() * 2) == cudaSuccess && cudaMalloc(&w, hw.size() * 2) == cudaSuccess &&
+            cudaMalloc(&ya, m * n * 4) == cudaSuccess && cudaMalloc(&yb, m * n * 4) == cudaSuccess &&
+            cudaMemcpy(x, hx.data(), hx.size() * 2, cudaMemcpyHostToDevice) == cudaSuccess &&
+            cudaMemcpy(w, hw.data(), hw.size() * 2, cudaMemcpyHostToDevice) == cudaSuccess &&
+            PrepareWgmmaKernels() == cudaSuccess;
+  int sms = 0;
+  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  ok = ok && SelfTestRun(GemmVersion::kMma128x128, sms, x, w, m, n, k, ya) == cudaSuccess &&
+       SelfTestRun(GemmVersion::kWgmma128x128, sms, x, w, m, n, k, yb) == cudaSuccess;
+  double worst = ok ? 0 : INFINITY;
+  if (ok) {
+    std::vector<float> a(m * n), b(m * n);
+    ok = cudaMemcpy(a.data(), ya, a.size() * 4, cudaMemcpyDeviceToHost) == cudaSuccess &&
+         cudaMemcpy(b.data(), yb, b.size() * 4, cudaMemcpyDeviceToHost) == cudaSuccess;
+    for (size_t i = 0; ok && i < a.size(); ++i) {
+      const double d = std::fabs(static_cast<double>(a[i]) - b[i]);
+      worst = d > worst || d != d ? d : worst;
+    }
+  }
+  cudaFree(x);
+  cudaFree(w);
+  cudaFree(ya);
+  cudaFree(yb);
+  cudaGetLastError();
+  // Same inputs, float32 accumulation in another order: |diff| ~ sqrt(k) * 2^-24 * k / 3.
+  const bool pass = ok && worst <= 1e-3;
+  if (!pass) std::fprintf(stderr, "bertkit: the wgmma GEMM failed its self-check on device %d (max abs %g); using mma.sync\n", dev, worst);
+  g_wgmma_state[dev].store(pass ? 1 : -1);
+}
+
+}  // namespace
+
+int WgmmaState() {
+  const int dev = CurrentDevice();
+  return dev >= 0 ? g_wgmma_state[dev].load() : 0;
+}
+
 cudaError_t PrepareGemmKernels() {
   cudaError_t e = RaiseSmem<__half>();
   if (e == cudaSuccess) e = RaiseSmem<__nv_bfloat16>();
+  if (e != cudaSuccess || !WgmmaWanted()) return e;
+  const int dev = CurrentDevice();
+  int major = 0;
+  if (dev < 0 || cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess || major != 9) {
+    cudaGetLastError();
+    return e;
+  }
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  if (g_wgmma_state[dev].load() == 0) CheckWgmma(dev);
+  if (g_wgmma_state[dev].load() == 1) e = PrepareWgmmaKernels();
   return e;
 }
 
 GemmVersion ChooseGemm(Precision p, const GemmParams& g, int sms) {
   if (p == Precision::kFloat32) return GemmVersion::kSimt;
+  const bool aligned = (reinterpret_cast<uintptr_t>(g.x) & 15) == 0 && (reinterpret_cast<uintptr_t>(g.w) & 15) == 0 &&
+                       g.ldx % 8 == 0 && g.k % 8 == 0;
+  if (aligned && Tiles(g, 128, 128) >= sms && WgmmaOn()) return GemmVersion::kWgmma128x128;
   // The largest tile that still fills every multiprocessor once.
   if (Tiles(g, 128, 128) >= sms) return GemmVersion::kMma128x128;
   if (Tiles(g, 128, 64) >= sms) return GemmVersion::kMma128x64;

@@ -17,6 +17,15 @@ Status PrepareKernels();
 cudaError_t PrepareGemmKernels();       // gemm.cu
 cudaError_t PrepareAttentionKernels();  // attention.cu
 
+// gemm_sm90.cu (the Hopper wgmma GEMM; see gemm.cu for when it is used). Stubs answer when the
+// build compiled no sm_90 architecture.
+bool WgmmaCompiled();
+cudaError_t PrepareWgmmaKernels();
+Status LaunchGemmWgmma(Precision p, const GemmParams& g, cudaStream_t stream);
+// The wgmma path on the current device: 0 not requested or not possible here, 1 selected, -1
+// requested but it failed its self-check (see gemm.cu). Valid after PrepareKernels().
+int WgmmaState();
+
 // gemm.cu. `sms`: the device's multiprocessor count (tile choice).
 Status LaunchGemm(Precision p, const GemmParams& g, GemmVersion v, int sms, cudaStream_t stream);
 // The version kAuto resolves to for this problem (for tests and benchmarks to report).

@@ -27,6 +27,7 @@ enum class GemmVersion : int {
   kMma128x128,   // v2: mma.sync m16n8k16 tensor cores, 128x128x32 tiles, 8 warps, 4-stage cp.async
   kMma128x64,    // v3: the same, 128x64 tiles, 4 warps (more CTAs for mid-sized problems)
   kMma64x64,     // v4: the same, 64x64 tiles, 4 warps (small batches)
+  kWgmma128x128, // v5: Hopper wgmma (sm_90a), 128x128x64, 2 warpgroups; only where selected at run time
 };
 enum class AttentionVersion : int {
   kAuto = 0,

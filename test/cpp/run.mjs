@@ -42,9 +42,22 @@ if (process.env.BERTKIT_TEST_CUDA !== '0' && hasNvcc()) {
   console.log('C++ tests: without CUDA (no nvcc, or BERTKIT_TEST_CUDA=0); the CUDA addon tests will say so');
 }
 
-if (run('cmake', ['-S', root, '-B', build, '-DCMAKE_BUILD_TYPE=Release', '--log-level=WARNING', ...cudaArgs]) === 'missing') {
+function configure(extra) {
+  const r = spawnSync('cmake', ['-S', root, '-B', build, '-DCMAKE_BUILD_TYPE=Release', '--log-level=WARNING', ...extra], { cwd: root, stdio: 'inherit' });
+  if (r.error?.code === 'ENOENT') return 'missing';
+  return r.status === 0 ? 'ok' : 'failed';
+}
+
+let configured = configure(cudaArgs);
+if (configured === 'missing') {
   console.error('C++ engine tests NOT RUN: cmake is not installed (apt install cmake); the JS tests still run.');
   process.exit(0);
 }
+if (configured === 'failed' && cudaArgs[0] === '-DBERTKIT_CUDA=ON') {
+  // Keep the CPU engine's tests running; test/cuda-backend.test.ts then fails in CI (no addon).
+  console.error('C++ tests: configuring the CUDA backend FAILED (above); continuing without CUDA');
+  configured = configure(['-DBERTKIT_CUDA=OFF']);
+}
+if (configured !== 'ok') process.exit(1);
 run('cmake', ['--build', build, '--parallel', '2']);
 run('ctest', ['--test-dir', build, '--output-on-failure']);

@@ -105,6 +105,7 @@ const char* Name(GemmVersion v) {
     case GemmVersion::kMma128x128: return "v2-mma128x128";
     case GemmVersion::kMma128x64: return "v3-mma128x64";
     case GemmVersion::kMma64x64: return "v4-mma64x64";
+    case GemmVersion::kWgmma128x128: return "v5-wgmma";
   }
   return "?";
 }
@@ -137,12 +138,17 @@ void TestGemm() {
     std::vector<GemmVersion> versions = {GemmVersion::kSimt};
     if (p != Precision::kFloat32)
       versions.insert(versions.end(), {GemmVersion::kMma128x128, GemmVersion::kMma128x64, GemmVersion::kMma64x64});
+    // The Hopper path, where BERTKIT_CUDA_WGMMA=1 asked for it on a 9.0 device.
+    const int wgmma = ct::WgmmaState();
+    CHECK(wgmma != -1, "BERTKIT_CUDA_WGMMA=1: the wgmma GEMM failed its self-check on this device");
+    if (wgmma == 1 && p != Precision::kFloat32) versions.push_back(GemmVersion::kWgmma128x128);
     for (GemmVersion v : versions) {
       Worst worst;
       int combo = 0, cases = 0;
       for (int64_t m : ms)
         for (int64_t n : ns)
           for (int64_t k : ks) {
+            if (v == GemmVersion::kWgmma128x128 && k % 8 != 0) continue;  // 16-byte rows only (ChooseGemm never picks it otherwise)
             const Act act = acts[combo % 5];
             const bool with_bias = combo % 4 != 1, with_res = combo % 3 == 0, with_p = combo % 2 == 0;
             ++combo;
