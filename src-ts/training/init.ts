@@ -25,6 +25,11 @@ export interface InitModelOptions {
   seed?: number;
   /** A tokenizer for a model without a folder (saved with the model). */
   tokenizer?: Tokenizer;
+  /**
+   * Re-initialize checkpoint tensors whose shape does not fit the config (a classifier trained for
+   * another number of labels), as from_pretrained(ignore_mismatched_sizes=True); default false: error.
+   */
+  ignoreMismatchedSizes?: boolean;
 }
 
 export interface InitModelResult {
@@ -110,7 +115,11 @@ export async function initTrainableModel(options: InitModelOptions): Promise<Ini
     if (have && have.dims.length === dims.length && have.dims.every((d, i) => d === dims[i])) {
       data = toF32(have);
     } else {
-      if (have) throw new InvalidInputError(`${name} is [${have.dims.join(', ')}] in the checkpoint, the config needs [${dims.join(', ')}]`);
+      if (have && !options.ignoreMismatchedSizes) {
+        throw new InvalidInputError(
+          `${name} is [${have.dims.join(', ')}] in the checkpoint, the config needs [${dims.join(', ')}] (ignoreMismatchedSizes re-initializes it)`,
+        );
+      }
       initialized.push(name);
       data = new Float32Array(dims.reduce((a, b) => a * b, 1));
       if (/LayerNorm\.weight$/.test(name)) data.fill(1);

@@ -4,5 +4,6 @@ import { bench } from './bench.js';
 import { download } from './download.js';
 import { classify, embed, fillMask, ner, qa, rerank } from './tasks.js';
 import { tokenize } from './tokenize.js';
+import { finetune, pretrain } from './train.js';
 
-export const commands: readonly Command[] = [embed, classify, ner, qa, fillMask, rerank, tokenize, download, bench];
+export const commands: readonly Command[] = [embed, classify, ner, qa, fillMask, rerank, tokenize, download, bench, finetune, pretrain];
