@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { InvalidInputError, UnsupportedModelError, loadModel, readCheckpoint } from '../src-ts/index.js';
-import { TrainingError, createTrainer, type TrainableBertModel } from '../src-ts/training/index.js';
+import { TrainingError, createTrainer, fit, initTrainableModel, type Example, type TrainableBertModel } from '../src-ts/training/index.js';
 import { fixture } from './helpers/fixtures.js';
 import { maxAbsDiff } from './train-helpers.js';
 
@@ -206,4 +206,54 @@ test('bad input: typed errors', async (t) => {
   t.is(err!.step, 2);
   t.regex(err!.message, /non-finite loss \(NaN\) at step 2/);
   await tok.dispose();
+});
+
+test('multiple choice: [batch][choices][length] inputs, cross-entropy over the choices', async (t) => {
+  const { model } = await initTrainableModel({
+    architecture: 'BertForMultipleChoice',
+    config: { vocab_size: 50, hidden_size: 16, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 32, max_position_embeddings: 16 },
+    threads: 1,
+    seed: 3,
+  });
+  model.setDropout({ hidden: 0, attention: 0, classifier: 0 });
+  const inputs = {
+    inputIds: [
+      [[2, 5, 6, 3], [2, 7, 8, 3], [2, 9, 3, 0]],
+      [[2, 10, 3, 0], [2, 11, 12, 3], [2, 13, 14, 3]],
+    ],
+    attentionMask: [
+      [[1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 0]],
+      [[1, 1, 1, 0], [1, 1, 1, 1], [1, 1, 1, 1]],
+    ],
+  };
+  const out = await model.computeGradients(inputs, { labels: [2, 0] });
+  t.deepEqual(out.logits!.dims, [2, 3]);
+  const z = out.logits!.data;
+  let want = 0;
+  [2, 0].forEach((y, b) => {
+    const row = [z[b * 3]!, z[b * 3 + 1]!, z[b * 3 + 2]!];
+    const m = Math.max(...row);
+    want += m + Math.log(row.reduce((a, v) => a + Math.exp(v - m), 0)) - row[y]!;
+  });
+  t.true(Math.abs(out.loss - want / 2) < 1e-5);
+  t.deepEqual(out.grads['classifier.weight']!.dims, [1, 16]);
+  const fwd = await model.forward(inputs);
+  t.true(maxAbsDiff(fwd.logits!.data, z) < 1e-5, 'forward gives the same logits');
+  await model.dispose();
+});
+
+test('fit: early stopping when the evaluation metric stops improving', async (t) => {
+  const { model } = await initTrainableModel({
+    architecture: 'BertForSequenceClassification',
+    config: { vocab_size: 50, hidden_size: 16, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 32, max_position_embeddings: 16, num_labels: 2 },
+    threads: 1,
+    seed: 3,
+  });
+  const examples: Example[] = Array.from({ length: 16 }, (_, i) => ({ inputIds: [2, 5 + (i % 7), 3], label: i % 2 }));
+  // learning rate 0: the metric never improves after the first evaluation.
+  const r = await fit(model, { train: examples, eval: examples, learningRate: 0, batchSize: 4, epochs: 10, evalEvery: 1, earlyStoppingPatience: 2, metric: 'eval_loss' });
+  t.true(r.stoppedEarly);
+  t.is(r.globalStep, 3, 'best at step 1, two evaluations without improvement');
+  t.is(r.best!.step, 1);
+  await model.dispose();
 });

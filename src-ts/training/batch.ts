@@ -127,9 +127,10 @@ export function packTrainingBatch(
     // [B][choices][L] -> [B * choices][L]
     if (!ids.length || !isRowArray(ids[0])) throw new InvalidInputError('BertForMultipleChoice takes inputIds shaped [batch][choices][length]');
     choices = ids[0]!.length;
+    const examples = ids.length;
     const flat = (rows: IntRows | undefined, name: string): IntRows | undefined => {
       if (!rows) return undefined;
-      if (rows.length !== ids.length) throw new InvalidInputError(`${name} must be shaped like inputIds`);
+      if (rows.length !== examples) throw new InvalidInputError(`${name} must be shaped like inputIds`);
       const out: IntRows = [];
       rows.forEach((r, b) => {
         const ex = rowsOf(`${name}[${b}]`, r);
