@@ -425,7 +425,7 @@ async function build(
   if (options.training) {
     const { buildTrainableModel } = await import('../training/trainable-model.js');
     const weights = { files: source.files, format: source.format, ignored: resolved.ignored, sourceNames: resolved.sourceNames };
-    return buildTrainableModel({ binding: backend.binding, fallbackReason: backend.fallbackReason, config, architecture, nativeConfig, tensors, threads, dtype, weights, hasPooler: resolved.hasPooler, tokenizer });
+    return buildTrainableModel({ binding: backend.binding, fallbackReason: backend.fallbackReason, requestedDevice: options.device, config, architecture, nativeConfig, tensors, threads, dtype, weights, hasPooler: resolved.hasPooler, tokenizer });
   }
   const engineOptions: EngineOptions = { threads, dtype, device: backend.device };
   // Same files (by path, size and modification time) and same config: one copy of the weights.

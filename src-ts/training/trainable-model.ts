@@ -20,6 +20,7 @@ import { BertModel, type BackendInfo, type WeightsInfo } from '../model/bert-mod
 import type { Tensor } from '../model/outputs.js';
 import type { AddonTrainer, ModelConfig, NativeBinding, ParameterInfo, TensorView, TrainInfo, TrainOutputs } from '../native/types.js';
 import type { Tokenizer } from '../tokenizer/index.js';
+import { loadBinding } from '../native/load-binding.js';
 import { packTrainingBatch, scatterRows, type PackedTrainingBatch, type TrainingInput, type TrainingLabels } from './batch.js';
 import { saveModel, type SaveOptions } from './save.js';
 
@@ -331,6 +332,8 @@ export class TrainableBertModel extends BertModel {
 export interface BuildTrainableArgs {
   binding: NativeBinding;
   fallbackReason?: string;
+  /** What loadModel was asked for ('auto' may have picked CUDA, which has no training engine yet). */
+  requestedDevice?: unknown;
   config: BertConfig;
   architecture: Architecture;
   nativeConfig: ModelConfig;
@@ -347,8 +350,18 @@ export async function buildTrainableModel(a: BuildTrainableArgs): Promise<Traina
   if (a.dtype !== 'float32') {
     throw new UnsupportedModelError(`training computes in float32; dtype ${JSON.stringify(a.dtype)} is for inference only`);
   }
-  if (typeof a.binding.createTrainableModel !== 'function') {
-    throw new UnsupportedModelError('this build of the bertkit addon has no training engine (rebuild it: npm run build:native)');
+  let binding = a.binding;
+  let fallbackReason = a.fallbackReason;
+  if (typeof binding.createTrainableModel !== 'function') {
+    // The CUDA addon has no training engine yet: training runs on the CPU one.
+    if ((a.requestedDevice ?? process.env.BERTKIT_DEVICE) === 'cuda') {
+      throw new UnsupportedModelError("training runs on the CPU engine for now: load the model with device: 'cpu' (or 'auto')");
+    }
+    binding = loadBinding();
+    fallbackReason = 'training runs on the CPU engine (the CUDA backend has no training yet)';
+    if (typeof binding.createTrainableModel !== 'function') {
+      throw new UnsupportedModelError('this build of the bertkit addon has no training engine (rebuild it: npm run build:native)');
+    }
   }
   const c = a.config;
   const hidden = c.hidden_dropout_prob;
@@ -357,7 +370,7 @@ export async function buildTrainableModel(a: BuildTrainableArgs): Promise<Traina
     attention: c.attention_probs_dropout_prob,
     classifier: c.classifier_dropout ?? hidden,
   };
-  const native = await a.binding.createTrainableModel(a.nativeConfig, a.tensors, {
+  const native = await binding.createTrainableModel(a.nativeConfig, a.tensors, {
     threads: a.threads,
     pad_token_id: c.pad_token_id != null && c.pad_token_id >= 0 && c.pad_token_id < c.vocab_size ? c.pad_token_id : -1,
     hidden_dropout_prob: dropout.hidden,
@@ -367,7 +380,7 @@ export async function buildTrainableModel(a: BuildTrainableArgs): Promise<Traina
   });
   const info = native.info();
   const backend: BackendInfo = { name: 'cpu', device: 'cpu', dtype: 'float32', isa: info.isa, threads: info.threads };
-  if (a.fallbackReason) backend.fallbackReason = a.fallbackReason;
+  if (fallbackReason) backend.fallbackReason = fallbackReason;
   const firstFile = a.weights.files.find((f) => !f.endsWith('.json')) ?? a.weights.files[0];
   return new TrainableBertModel(
     native,
