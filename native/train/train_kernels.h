@@ -120,7 +120,7 @@ void EmbeddingsBackward(const float* d, const int32_t* ids, const int32_t* types
 // Mean cross-entropy over the rows whose label != ignore_index; NaN when no row counts (as
 // torch). dlogits (rows x classes, ld) is written for every row (0 on ignored rows).
 double CrossEntropy(const float* logits, int64_t rows, int64_t classes, int64_t ld, const int32_t* labels,
-                    int32_t ignore_index, float scale, float* dlogits, int64_t ldd, cpu::ThreadPool* pool);
+                    int32_t ignore_index, float scale, float* dlogits, int64_t ldd, cpu::ThreadPool* pool, cpu::Isa isa);
 // mean (x - y)^2
 double MseLoss(const float* x, const float* y, int64_t n, float scale, float* dx);
 // mean BCEWithLogits(z, y) = mean max(z, 0) - z y + log1p(exp(-|z|))

@@ -735,7 +735,7 @@ Status TrainableModelImpl::Run(const BatchInput& in, const TrainLabels* labels, 
   switch (arch) {
     case Architecture::kBertForSequenceClassification:
       if (lb.problem_type == ProblemType::kSingleLabel) {
-        parts.loss = CrossEntropy(p.logits, B, head_width, head_width, lb.labels, kIgnore, scale, p.dlogits, head_width, &pool_);
+        parts.loss = CrossEntropy(p.logits, B, head_width, head_width, lb.labels, kIgnore, scale, p.dlogits, head_width, &pool_, isa_);
       } else if (lb.problem_type == ProblemType::kRegression) {
         parts.loss = MseLoss(p.logits, lb.float_labels, B * head_width, scale, p.dlogits);
       } else {
@@ -745,18 +745,18 @@ Status TrainableModelImpl::Run(const BatchInput& in, const TrainLabels* labels, 
     case Architecture::kBertForMultipleChoice:
       // logits [B] viewed as [B / choices, choices]
       parts.loss = CrossEntropy(p.logits, B / lb.num_choices, lb.num_choices, lb.num_choices, lb.labels, kIgnore, scale, p.dlogits,
-                                lb.num_choices, &pool_);
+                                lb.num_choices, &pool_, isa_);
       break;
     case Architecture::kBertForNextSentencePrediction:
     case Architecture::kBertForTokenClassification:
-      parts.loss = CrossEntropy(p.logits, head_rows, head_width, head_width, lb.labels, kIgnore, scale, p.dlogits, head_width, &pool_);
+      parts.loss = CrossEntropy(p.logits, head_rows, head_width, head_width, lb.labels, kIgnore, scale, p.dlogits, head_width, &pool_, isa_);
       break;
     case Architecture::kBertForMaskedLM:
     case Architecture::kBertForPreTraining:
-      parts.mlm_loss = CrossEntropy(p.logits, R, V, V, mlm_labels_.data(), kIgnore, scale, p.dlogits, V, &pool_);
+      parts.mlm_loss = CrossEntropy(p.logits, R, V, V, mlm_labels_.data(), kIgnore, scale, p.dlogits, V, &pool_, isa_);
       parts.loss = parts.mlm_loss;
       if (arch == Architecture::kBertForPreTraining) {
-        parts.nsp_loss = CrossEntropy(p.nsp_logits, B, 2, 2, lb.next_sentence_label, kIgnore, scale, p.dnsp, 2, &pool_);
+        parts.nsp_loss = CrossEntropy(p.nsp_logits, B, 2, 2, lb.next_sentence_label, kIgnore, scale, p.dnsp, 2, &pool_, isa_);
         parts.loss = parts.mlm_loss + parts.nsp_loss;
       }
       break;
