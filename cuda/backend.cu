@@ -59,6 +59,7 @@ CudaOptions OptionsFor(const EngineOptions& options, std::string* fallback) {
   switch (options.dtype) {
     case ComputeDType::kFloat32: c.precision = Precision::kFloat32; break;
     case ComputeDType::kBFloat16: c.precision = Precision::kBFloat16; break;
+    case ComputeDType::kFloat16: c.precision = Precision::kFloat16; break;
     case ComputeDType::kInt8:
       c.precision = Precision::kFloat16;
       *fallback = "int8 is implemented on the CPU only: the CUDA backend computes in float16";

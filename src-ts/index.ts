@@ -29,7 +29,8 @@ export {
 } from './model/bert-model.js';
 export type { ModelOutput, Tensor, ForwardOptions, PackedForwardOptions } from './model/outputs.js';
 export type { PaddedInput, PackedInput, IntRows } from './model/inputs.js';
-export type { Device } from './native/select-backend.js';
+export type { Device, CudaStatus } from './native/select-backend.js';
+export { cudaStatus } from './native/select-backend.js';
 export { readCheckpoint, type Checkpoint, type RawTensor, type DType } from './weights/index.js';
 export {
   Tokenizer,

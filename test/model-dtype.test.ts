@@ -61,5 +61,11 @@ for (const dtype of ['bfloat16', 'int8'] as const) {
 }
 
 test('an unknown dtype is refused', async (t) => {
-  await t.throwsAsync(loadModel(fixture('tiny-bert-model'), { dtype: 'float16' as ComputeDType }), { message: /dtype "float16" is not supported/ });
+  await t.throwsAsync(loadModel(fixture('tiny-bert-model'), { dtype: 'float8' as ComputeDType }), { message: /dtype "float8" is not supported/ });
+});
+
+test('float16 is a CUDA dtype: on the CPU the model computes in float32 and says why', async (t) => {
+  await using model = await loadModel(fixture('tiny-bert-model'), { device: 'cpu', dtype: 'float16' });
+  t.is(model.backend.dtype, 'float32');
+  t.regex(model.backend.dtypeFallbackReason ?? '', /float16 is a GPU dtype/);
 });

@@ -78,6 +78,7 @@ bool ParseComputeDType(std::string_view name, ComputeDType* out) {
   if (name == "float32") *out = ComputeDType::kFloat32;
   else if (name == "bfloat16") *out = ComputeDType::kBFloat16;
   else if (name == "int8") *out = ComputeDType::kInt8;
+  else if (name == "float16") *out = ComputeDType::kFloat16;
   else return false;
   return true;
 }
@@ -87,6 +88,7 @@ const char* ComputeDTypeName(ComputeDType d) {
     case ComputeDType::kFloat32: return "float32";
     case ComputeDType::kBFloat16: return "bfloat16";
     case ComputeDType::kInt8: return "int8";
+    case ComputeDType::kFloat16: return "float16";
   }
   return "float32";
 }

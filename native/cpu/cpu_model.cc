@@ -133,7 +133,9 @@ Status CpuModel::Load(const std::vector<TensorView>& tensors, const EngineOption
                                  : options.dtype == ComputeDType::kInt8   ? cpu::WeightFormat::kInt8
                                                                           : cpu::WeightFormat::kF32;
   const bool supported = cpu::SupportsFormat(want);
-  if (!supported) {
+  if (options.dtype == ComputeDType::kFloat16) {
+    dtype_fallback_ = "float16 is a GPU dtype (CUDA tensor cores): the CPU computes in float32 (bfloat16 is the CPU's fast 16-bit dtype)";
+  } else if (!supported) {
     dtype_fallback_ = std::string(ComputeDTypeName(options.dtype)) + " needs " +
                       (want == cpu::WeightFormat::kBF16 ? "AVX512-BF16" : "AVX512-VNNI") +
                       ", which this CPU lacks (or BERTKIT_ISA disables): computing in float32";
@@ -153,7 +155,7 @@ Status CpuModel::Load(const std::vector<TensorView>& tensors, const EngineOption
     }
   }
   auto w = std::make_shared<CpuWeights>();
-  if (supported) {
+  if (supported && want != cpu::WeightFormat::kF32) {
     w->format = want;
     w->dtype = options.dtype;
   }

@@ -48,7 +48,7 @@ export const HUB_OPTIONS: Options = {
 export const MODEL_OPTIONS: Options = {
   model: { type: 'string', short: 'm', value: 'ID|DIR', description: 'model folder or Hugging Face Hub id (org/name)' },
   device: { type: 'string', value: 'DEV', description: 'auto, cpu or cuda (default auto)' },
-  dtype: { type: 'string', value: 'TYPE', description: 'compute type: float32 (fp32, the default), bfloat16 (bf16) or int8' },
+  dtype: { type: 'string', value: 'TYPE', description: 'compute type: float32 (fp32, the default), bfloat16 (bf16), int8, or float16 (fp16, CUDA)' },
   threads: { type: 'string', value: 'N', description: 'CPU threads (default 0: all cores)' },
   ...HUB_OPTIONS,
 };

@@ -29,10 +29,10 @@ export interface LoadModelOptions extends HubOptions {
   /** CPU threads for this model's forwards; default: every core this process may use. */
   threads?: number;
   /**
-   * What the encoder's linear layers compute in: 'float32' (default), 'bfloat16' (AVX512-BF16)
-   * or 'int8' (per-channel weights, per-row dynamic activation quantization, AVX512-VNNI). Where
-   * the CPU lacks the instructions the model computes in float32 and `backend.dtypeFallbackReason`
-   * says so.
+   * What the encoder's linear layers compute in: 'float32' (default), 'bfloat16' (AVX512-BF16;
+   * tensor cores on CUDA), 'int8' (per-channel weights, per-row dynamic activation quantization,
+   * AVX512-VNNI; CPU only) or 'float16' (CUDA only). Where the device lacks the instructions the
+   * model computes in float32 (float16 on CUDA for int8) and `backend.dtypeFallbackReason` says so.
    */
   dtype?: ComputeDType;
   /** Run the checkpoint as this architecture instead of config.architectures[0]. */
@@ -46,15 +46,15 @@ export interface LoadModelOptions extends HubOptions {
   training?: boolean;
 }
 
-export type ComputeDType = 'float32' | 'bfloat16' | 'int8';
-const DTYPES: readonly ComputeDType[] = ['float32', 'bfloat16', 'int8'];
+export type ComputeDType = 'float32' | 'bfloat16' | 'int8' | 'float16';
+const DTYPES: readonly ComputeDType[] = ['float32', 'bfloat16', 'int8', 'float16'];
 
 export interface BackendInfo {
   /** The engine that runs the model. */
   name: 'cpu' | 'cuda';
   device: 'cpu' | 'cuda';
   /** What the encoder computes in (see LoadModelOptions.dtype; 'float16' on CUDA only). */
-  dtype: ComputeDType | 'float16';
+  dtype: ComputeDType;
   /** Why the requested dtype is not used. */
   dtypeFallbackReason?: string;
   /** Kernels in use: 'avx512', 'avx2' or 'generic'; on CUDA the device's architecture ('sm_90'). */

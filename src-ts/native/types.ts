@@ -54,7 +54,7 @@ export interface EngineOptions {
   /** 0 = every core this process may use. */
   threads?: number;
   /** bertkit::ComputeDType: what the encoder's linear layers compute in. */
-  dtype?: 'float32' | 'bfloat16' | 'int8';
+  dtype?: 'float32' | 'bfloat16' | 'int8' | 'float16';
   /** Models created with the same key (and dtype) in one process share one read-only copy of the weights. */
   share_key?: string;
 }

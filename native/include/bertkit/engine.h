@@ -74,7 +74,8 @@ struct TensorView {
 // What the encoder's linear layers compute in. kBFloat16 needs AVX512-BF16 and kInt8
 // AVX512-VNNI; where the CPU lacks them the model computes in float32 and ModelInfo says why.
 // Embeddings, LayerNorm, attention, the pooler and the task heads always compute in float32.
-enum class ComputeDType : int { kFloat32 = 0, kBFloat16, kInt8 };
+// kFloat16 is a GPU dtype (tensor cores); the CPU computes it in float32 and says so.
+enum class ComputeDType : int { kFloat32 = 0, kBFloat16, kInt8, kFloat16 };
 bool ParseComputeDType(std::string_view name, ComputeDType* out);
 const char* ComputeDTypeName(ComputeDType d);
 

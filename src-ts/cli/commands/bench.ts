@@ -30,7 +30,7 @@ export interface BenchResult {
   gflops: number;
 }
 
-const DTYPE_LABELS: Record<string, string> = { float32: 'fp32', bfloat16: 'bf16', int8: 'int8' };
+const DTYPE_LABELS: Record<string, string> = { float32: 'fp32', bfloat16: 'bf16', int8: 'int8', float16: 'fp16' };
 
 function parseShapes(text: string): BenchShape[] {
   return text.split(',').map((s) => {
