@@ -14,7 +14,8 @@ import {
   fromNativeError,
   withCallerStack,
 } from '../errors.js';
-import { selectBackend, type Device } from '../native/select-backend.js';
+import { loadBinding } from '../native/load-binding.js';
+import { resolveDevice, selectBackend, type Device } from '../native/select-backend.js';
 import type { AddonModel, BatchInput, EngineOptions, ForwardOutputs, ModelConfig, TensorView } from '../native/types.js';
 import { resolveModel, type HubOptions } from '../hub/index.js';
 import { hasTokenizerFiles, loadTokenizer, type Tokenizer } from '../tokenizer/index.js';
@@ -405,7 +406,7 @@ async function build(
   tokenizer?: Tokenizer,
 ): Promise<BertModel> {
   const architecture = pickArchitecture(config, options.architecture);
-  const backend = selectBackend(options.device);
+  let backend = selectBackend(options.device);
   const resolved = resolveWeights(checkpoint, config, architecture, source.file);
   const tensors: TensorView[] = [];
   for (const [name, t] of resolved.tensors) {
@@ -430,7 +431,19 @@ async function build(
   const engineOptions: EngineOptions = { threads, dtype, device: backend.device };
   // Same files (by path, size and modification time) and same config: one copy of the weights.
   if (source.shareKey) engineOptions.share_key = `${source.shareKey}|${JSON.stringify(nativeConfig)}`;
-  const native = await backend.binding.createModel(nativeConfig, tensors, engineOptions);
+  let native: AddonModel;
+  try {
+    native = await backend.binding.createModel(nativeConfig, tensors, engineOptions);
+  } catch (err) {
+    // 'auto' means "the GPU if it works": a device that answered the probe but cannot hold the
+    // model (out of memory, a driver error) falls back to the CPU, and says so.
+    const code = (err as { code?: unknown } | null)?.code;
+    if (backend.device !== 'cuda' || resolveDevice(options.device) !== 'auto' || (code !== 'OUT_OF_MEMORY' && code !== 'UNAVAILABLE' && code !== 'INTERNAL')) {
+      throw err;
+    }
+    backend = { binding: loadBinding(), device: 'cpu', fallbackReason: `CUDA failed to create the model (${(err as Error).message}): running on the CPU` };
+    native = await backend.binding.createModel(nativeConfig, tensors, { ...engineOptions, device: 'cpu' });
+  }
   const info = native.info();
   const backendInfo: BackendInfo = { name: backend.device, device: backend.device, dtype: info.dtype, isa: info.isa, threads: info.threads };
   if (info.dtype_fallback) backendInfo.dtypeFallbackReason = info.dtype_fallback;
