@@ -4,7 +4,7 @@
 // dropout 0.1 in train mode), same thread count, alternating rounds in one run. Then a small
 // BERT pre-trained with MLM + NSP on a generated corpus, showing the MLM loss fall.
 //
-//   npm run build:ts && node bench/train.mjs [--threads 2] [--steps 3] [--rounds 3]
+//   npm run build:ts && node bench/train.mjs [--threads 2] [--steps 1] [--rounds 6]
 //       [--only small,base] [--shapes full,ragged] [--python /tmp/hfref/bin/python] [--no-torch]
 //       [--pretrain-steps 300] [--no-pretrain] [--json]
 //
@@ -13,7 +13,7 @@
 // This machine is shared and noisy: compare the ratios of one run, not numbers across runs.
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -23,8 +23,8 @@ const here = fileURLToPath(import.meta.url);
 const { values: args } = parseArgs({
   options: {
     threads: { type: 'string', default: '2' },
-    steps: { type: 'string', default: '3' },
-    rounds: { type: 'string', default: '3' },
+    steps: { type: 'string', default: '1' },
+    rounds: { type: 'string', default: '6' },
     only: { type: 'string', default: 'small,base' },
     shapes: { type: 'string', default: 'full,ragged' },
     python: { type: 'string', default: process.env.BERTKIT_PYTHON ?? '/tmp/hfref/bin/python' },
@@ -224,11 +224,12 @@ async function speed() {
           }
         }
         for (const [, s] of contenders) await s.quit();
-        const row = { model: name, batch: `${B}x${L}`, kind, realTokensPerBatch: realPerBatch, threads, contenders: {} };
+        const row = { model: name, batch: `${B}x${L}`, kind, realTokensPerBatch: realPerBatch, threads, loadavg: loadavg()[0], contenders: {} };
         for (const [n] of contenders) {
           const t = median(times[n]);
           row.contenders[n] = {
             stepSeconds: t,
+            allSteps: times[n],
             // Throughput counts the B x L positions of the batch, as the caller sees them.
             tokensPerSecond: (B * L) / t,
             peakRssMB: last[n].maxrss / 1e6,
@@ -318,7 +319,7 @@ if (args.serve) {
   const { modelDir, threads, batchesFile } = JSON.parse(args.serve);
   await serveBertkit(modelDir, threads, batchesFile);
 } else {
-  const out = { date: new Date().toISOString(), speed: await speed() };
+  const out = { date: new Date().toISOString(), cpu: cpus()[0]?.model, cores: cpus().length, loadavgAtStart: loadavg()[0], speed: await speed() };
   if (!args['no-pretrain']) out.pretrain = await pretrain();
   if (args.json) console.log(JSON.stringify(out, null, 2));
 }
