@@ -13,7 +13,6 @@ import type { BertModel } from '../model/bert-model.js';
 import type { PackedInput } from '../model/inputs.js';
 import type { ModelOutput } from '../model/outputs.js';
 import { checkPooling, normalizeL2, poolTokens, type PoolingMode } from '../pipelines/pooling.js';
-import { sigmoid, softmax } from '../pipelines/util.js';
 import type { EncodeOptions, Tokenizer } from '../tokenizer/index.js';
 import {
   Histogram,
@@ -280,8 +279,9 @@ const PER_SEQUENCE_LOGITS: readonly Architecture[] = [
 ];
 /** Output floats one forward may allocate (as the pipelines' chunking: ~256 MiB). */
 const OUTPUT_FLOATS = 64 * 1024 * 1024;
-/** Post-processing yields to the event loop after this much work (ms). */
+/** Post-processing yields to the event loop after this much work (ms), or this many settled requests. */
 const YIELD_MS = 4;
+const SETTLE_CHUNK = 8;
 
 function positiveInt(x: unknown, what: string): number {
   if (typeof x !== 'number' || !Number.isInteger(x) || x < 1) throw new InvalidInputError(`${what} must be a positive integer, got ${String(x)}`);
@@ -996,23 +996,32 @@ export class Batcher implements AsyncDisposable {
     }
   }
 
-  /** Hands each sequence's outputs to its request; yields to the event loop now and then. */
+  /**
+   * Hands each sequence's outputs to its request, yielding to the event loop every few ms and
+   * every few settled requests: each settled request runs its caller's continuation (a server
+   * serializes and writes its response) when this yields, and that work must be bounded too.
+   */
   async #deliver(batch: Entry[], out: ModelOutput, cu: Int32Array, tokens: number): Promise<void> {
     let since = performance.now();
+    let settled = 0;
     for (let b = 0; b < batch.length; b++) {
       const e = batch[b]!;
       const job = e.job;
       if (!job.settled) {
         try {
           job.results[e.k] = job.reduce(new RowView(out, b, cu[b]!, e.n, tokens), e);
-          if (--job.remaining === 0) this.#settle(job, undefined, job.finish(job.results));
+          if (--job.remaining === 0) {
+            this.#settle(job, undefined, job.finish(job.results));
+            settled++;
+          }
         } catch (err) {
           this.#settle(job, err instanceof BertError ? err : new InvalidInputError(String((err as Error)?.message ?? err), { cause: err }));
         }
       }
-      if (performance.now() - since > YIELD_MS) {
+      if (settled >= SETTLE_CHUNK || performance.now() - since > YIELD_MS) {
         await nextTurn();
         since = performance.now();
+        settled = 0;
       }
     }
   }
@@ -1077,6 +1086,25 @@ function floatsPerToken(model: BertModel): number {
     default:
       return c.hidden_size;
   }
+}
+
+// As the pipelines compute them (float64); kept here so that this module imports nothing that
+// imports the model (bert-model.ts can then delegate to createBatcher without an import cycle).
+function softmax(x: ArrayLike<number>): Float64Array {
+  let max = -Infinity;
+  for (let i = 0; i < x.length; i++) if (x[i]! > max) max = x[i]!;
+  const out = new Float64Array(x.length);
+  let sum = 0;
+  for (let i = 0; i < x.length; i++) {
+    out[i] = Math.exp(x[i]! - max);
+    sum += out[i]!;
+  }
+  for (let i = 0; i < x.length; i++) out[i]! /= sum;
+  return out;
+}
+
+function sigmoid(v: number): number {
+  return 1 / (1 + Math.exp(-v));
 }
 
 function checkFunction(x: unknown): ClassifyFunction | undefined {
