@@ -11,14 +11,28 @@ using namespace cpu::simd;
 
 namespace {
 
-// Blocking. For each (jc, pc) block of B (KC x NC floats, 2 MB: shared by every thread, in L2/L3)
+// Blocking. For each (jc, pc) block of B (KC x NC floats, 4 MB: shared by every thread, in L2/L3)
 // B is packed once into NR-column panels; tasks then cover (row block x panel group) tiles of C.
 // A is read in place (no packing) when its rows or its columns are contiguous: the micro-kernel
 // broadcasts A(i, p) from either layout. Only edge tiles and fully strided A are copied.
-constexpr int64_t kKC = 512;
-constexpr int64_t kNC = 1024;
-constexpr int64_t kRowTiles = 8;     // row tiles (of MR rows) per task
-constexpr int64_t kPanelGroup = 4;   // B panels per task
+// (The macros let bench experiments try other sizes; KC = 1024 covers BERT's k = 768 and a
+// 1024-token weight gradient in one pass, measured ~3% faster than 512 on the forward.)
+#ifndef BK_TRAIN_KC
+#define BK_TRAIN_KC 1024
+#endif
+#ifndef BK_TRAIN_NC
+#define BK_TRAIN_NC 1024
+#endif
+#ifndef BK_TRAIN_ROWTILES
+#define BK_TRAIN_ROWTILES 8
+#endif
+#ifndef BK_TRAIN_PANELS
+#define BK_TRAIN_PANELS 4
+#endif
+constexpr int64_t kKC = BK_TRAIN_KC;
+constexpr int64_t kNC = BK_TRAIN_NC;
+constexpr int64_t kRowTiles = BK_TRAIN_ROWTILES;     // row tiles (of MR rows) per task
+constexpr int64_t kPanelGroup = BK_TRAIN_PANELS;   // B panels per task
 
 // The layouts of A the micro-kernel reads: rows contiguous in p (aps == 1: X, dY), or the MR
 // values of one p contiguous (ars == 1: dY^T, and packed tiles).
@@ -108,13 +122,17 @@ BK_INLINE void PackPanel(const GemmArgs& g, int64_t p0, int64_t kc, int64_t j0, 
       }
     }
   } else {
-    // B(p, j) = b[p * rsb + j * csb]: W^T (rsb == 1) reads each W row segment contiguously.
-    for (int64_t j = 0; j < NR; ++j) {
-      if (j < cols) {
-        const float* src = g.b + p0 * g.rsb + (j0 + j) * g.csb;
-        for (int64_t p = 0; p < kc; ++p) dst[p * NR + j] = src[p * g.rsb];
-      } else {
-        for (int64_t p = 0; p < kc; ++p) dst[p * NR + j] = 0.f;
+    // B(p, j) = b[p * rsb + j * csb]: W^T (rsb == 1) reads each W row segment contiguously. In
+    // blocks of 16 p, so that the 16 destination rows being written stay in L1.
+    for (int64_t pb = 0; pb < kc; pb += 16) {
+      const int64_t pe = std::min<int64_t>(kc, pb + 16);
+      for (int64_t j = 0; j < NR; ++j) {
+        if (j < cols) {
+          const float* src = g.b + (p0 + pb) * g.rsb + (j0 + j) * g.csb;
+          for (int64_t p = pb; p < pe; ++p) dst[p * NR + j] = src[(p - pb) * g.rsb];
+        } else {
+          for (int64_t p = pb; p < pe; ++p) dst[p * NR + j] = 0.f;
+        }
       }
     }
   }

@@ -180,8 +180,57 @@ BK_INLINE void SoftmaxBackwardRow(const float* p, float* dp, int64_t n, float sc
   for (; j < n; ++j) dp[j] = scale * p[j] * (dp[j] - dot);
 }
 
+// DropoutUniform over L lanes at once (the same bits as the scalar function).
+template <class V> struct U32;
+template <> struct U32<f32x4> { typedef uint32_t T __attribute__((vector_size(16))); };
+template <> struct U32<f32x8> { typedef uint32_t T __attribute__((vector_size(32))); };
+template <> struct U32<f32x16> { typedef uint32_t T __attribute__((vector_size(64))); };
+
+template <class U>
+BK_INLINE U Mix32V(U x) {
+  x ^= x >> 16;
+  x *= 0x7feb352dU;
+  x ^= x >> 15;
+  x *= 0x846ca68bU;
+  x ^= x >> 16;
+  return x;
+}
+
+template <class V>
+BK_INLINE void DropoutRowT(float* x, int64_t n, float p, float inv_keep, uint64_t key, uint64_t offset) {
+  using U = typename U32<V>::T;
+  constexpr int L = Traits<V>::kLanes;
+  const uint32_t lo = static_cast<uint32_t>(key), hi = static_cast<uint32_t>(key >> 32);
+  U lane;
+  for (int t = 0; t < L; ++t) lane[t] = static_cast<uint32_t>(t);
+  int64_t j = 0;
+  for (; j + L <= n; j += L) {
+    const U idx = lane + static_cast<uint32_t>(offset + j);
+    const U h = Mix32V<U>(Mix32V<U>(idx ^ lo) ^ hi);
+    const V u = __builtin_convertvector(h >> 8, V) * (1.0f / 16777216.0f);
+    const V v = Load<V>(x + j) * inv_keep;
+    Store<V>(x + j, u >= p ? v : V{});
+  }
+  for (; j < n; ++j) x[j] = DropoutUniform(key, offset + j) >= p ? x[j] * inv_keep : 0.f;
+}
+
+void DropoutRowGeneric(float* x, int64_t n, float p, float k, uint64_t key, uint64_t off) { DropoutRowT<f32x4>(x, n, p, k, key, off); }
+#if BK_X86
+BK_TARGET_AVX2 void DropoutRowAvx2(float* x, int64_t n, float p, float k, uint64_t key, uint64_t off) { DropoutRowT<f32x8>(x, n, p, k, key, off); }
+BK_TARGET_AVX512 void DropoutRowAvx512(float* x, int64_t n, float p, float k, uint64_t key, uint64_t off) {
+  DropoutRowT<f32x16>(x, n, p, k, key, off);
+}
+#endif
+
 void DropoutRow(float* x, int64_t n, float p, float inv_keep, uint64_t key, uint64_t offset) {
-  for (int64_t j = 0; j < n; ++j) x[j] = DropoutUniform(key, offset + j) >= p ? x[j] * inv_keep : 0.f;
+  static const cpu::Isa isa = cpu::DetectIsa();
+  switch (isa) {
+#if BK_X86
+    case cpu::Isa::kAvx512: DropoutRowAvx512(x, n, p, inv_keep, key, offset); break;
+    case cpu::Isa::kAvx2: DropoutRowAvx2(x, n, p, inv_keep, key, offset); break;
+#endif
+    default: DropoutRowGeneric(x, n, p, inv_keep, key, offset); break;
+  }
 }
 
 template <class V>

@@ -30,9 +30,21 @@ inline uint64_t Mix64(uint64_t z) {
 inline uint64_t DropoutKey(uint64_t seed, uint64_t step, uint64_t site) {
   return Mix64(Mix64(seed) ^ Mix64(step * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull) ^ (site * 0xd6e8feb86659fd93ull));
 }
-// Element `index` of that stream, uniform in [0, 1) with 24 bits; the element is kept when >= p.
+// 32-bit "lowbias32" mixer (Wellons' hash-prospector: bias ~0.17); two rounds keyed by the two
+// halves of the stream key. 32-bit lanes so the per-element hash vectorizes (train_kernels.cc).
+inline uint32_t Mix32(uint32_t x) {
+  x ^= x >> 16;
+  x *= 0x7feb352dU;
+  x ^= x >> 15;
+  x *= 0x846ca68bU;
+  x ^= x >> 16;
+  return x;
+}
+// Element `index` (< 2^32 per site and step) of that stream, uniform in [0, 1) with 24 bits; the
+// element is kept when >= p.
 inline float DropoutUniform(uint64_t key, uint64_t index) {
-  return static_cast<float>(Mix64(key ^ (index * 0xd1342543de82ef95ull)) >> 40) * (1.0f / 16777216.0f);
+  const uint32_t h = Mix32(Mix32(static_cast<uint32_t>(index) ^ static_cast<uint32_t>(key)) ^ static_cast<uint32_t>(key >> 32));
+  return static_cast<float>(h >> 8) * (1.0f / 16777216.0f);
 }
 // x[i] = keep(offset + i) ? x[i] / (1 - p) : 0, in place (p >= 1 zeroes everything). The same
 // call is the forward (on activations) and the backward (on their gradients).

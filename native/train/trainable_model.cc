@@ -11,7 +11,10 @@
 #include "train/trainable_model.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <map>
@@ -39,6 +42,35 @@ bool ParseProblemType(std::string_view name, ProblemType* out) {
 namespace {
 
 using cpu::AlignedFloats;
+
+// BERTKIT_TRAIN_PROFILE=1: time per phase, printed to stderr every 10 calls (a diagnostic for
+// the benchmarks; off, it costs one branch per phase).
+struct Profile {
+  bool on = std::getenv("BERTKIT_TRAIN_PROFILE") != nullptr;
+  std::map<std::string, double> seconds;
+  int calls = 0;
+  int every = std::getenv("BERTKIT_TRAIN_PROFILE") ? std::max(1, std::atoi(std::getenv("BERTKIT_TRAIN_PROFILE"))) : 10;
+  void Report() {
+    if (!on || ++calls % every) return;
+    const double total = seconds["(total gradients)"] + seconds["(total step)"];
+    std::fprintf(stderr, "bertkit train profile (%d calls, %.3f s/call):\n", calls, total / calls);
+    for (const auto& [k, v] : seconds) std::fprintf(stderr, "  %-22s %7.1f ms/call %5.1f%%\n", k.c_str(), v / calls * 1e3, 100 * v / total);
+  }
+};
+Profile& Prof() {
+  static Profile p;
+  return p;
+}
+struct Phase {
+  const char* name;
+  std::chrono::steady_clock::time_point t0;
+  explicit Phase(const char* n) : name(n) {
+    if (Prof().on) t0 = std::chrono::steady_clock::now();
+  }
+  ~Phase() {
+    if (Prof().on) Prof().seconds[name] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+};
 constexpr int32_t kIgnore = -100;
 constexpr uint64_t kSiteClassifier = 1u << 20;
 
@@ -189,12 +221,20 @@ class TrainableModelImpl final : public TrainableModel {
 
   // y[m, out] = x[m, in] . W^T + b
   void LinearFwd(const float* x, int64_t m, const Linear& l, float* y) {
+    Phase ph("gemm forward");
     LinearForward(x, m, l.in, P(l.w), l.out, P(l.b), y, isa_, &pool_, gemm_scratch_);
   }
   // dW += dy^T x, db += colsum(dy), dx (+)= dy W (dx may be null)
   void LinearBwd(const float* dy, int64_t m, const Linear& l, const float* x, float* dx, bool accumulate_dx) {
-    LinearBackwardWeight(dy, m, l.out, x, l.in, G(l.w), isa_, &pool_, gemm_scratch_);
-    ColumnSumAccumulate(dy, m, l.out, l.out, G(l.b), &pool_, column_scratch_);
+    {
+      Phase ph("gemm weight grad");
+      LinearBackwardWeight(dy, m, l.out, x, l.in, G(l.w), isa_, &pool_, gemm_scratch_);
+    }
+    {
+      Phase ph("bias grad");
+      ColumnSumAccumulate(dy, m, l.out, l.out, G(l.b), &pool_, column_scratch_);
+    }
+    Phase ph("gemm input grad");
     if (dx != nullptr) LinearBackwardInput(dy, m, l.out, P(l.w), l.in, dx, accumulate_dx, isa_, &pool_, gemm_scratch_);
   }
 
@@ -389,7 +429,11 @@ Status TrainableModelImpl::ComputeGradients(const BatchInput& in, const TrainLab
     BK_RETURN_IF_ERROR(ValidateLabels(in, labels));
     if (!std::isfinite(options.loss_scale)) return InvalidArgument("loss_scale must be finite");
     const bool all_rows = outputs.logits.data != nullptr || outputs.prediction_logits.data != nullptr;
-    Status s = Run(in, &labels, options, all_rows, loss, &outputs, nullptr);
+    Status s;
+    {
+      Phase ph("(total gradients)");
+      s = Run(in, &labels, options, all_rows, loss, &outputs, nullptr);
+    }
     if (options.training) ++rng_counter_;
     return s;
   } catch (const std::bad_alloc&) {
@@ -609,9 +653,9 @@ Status TrainableModelImpl::Run(const BatchInput& in, const TrainLabels* labels, 
   column_scratch_ = p.column;
 
   // ---- forward ----
-  EmbeddingsSum(in.input_ids, in.token_type_ids, position_ids, T, H, P(word_), P(position_), P(token_type_), p.emb_sum, &pool_);
-  LayerNormForward(p.emb_sum, T, H, P(embeddings_ln_.g), P(embeddings_ln_.b), eps, p.x0, p.xhat_e, p.rstd_e, &pool_);
-  Dropout(p.x0, T * H, p_hidden, key(0), 0, &pool_);
+  { Phase ph("embeddings"); EmbeddingsSum(in.input_ids, in.token_type_ids, position_ids, T, H, P(word_), P(position_), P(token_type_), p.emb_sum, &pool_); }
+  { Phase ph("layernorm"); LayerNormForward(p.emb_sum, T, H, P(embeddings_ln_.g), P(embeddings_ln_.b), eps, p.x0, p.xhat_e, p.rstd_e, &pool_); }
+  { Phase ph("dropout"); Dropout(p.x0, T * H, p_hidden, key(0), 0, &pool_); }
 
   auto add_into = [&](float* dst, const float* src, int64_t n) {
     pool_.ParallelFor((n + 16383) / 16384, [&](int64_t task, int) {
@@ -642,17 +686,17 @@ Status TrainableModelImpl::Run(const BatchInput& in, const TrainLabels* labels, 
     aa.probs = a.probs;
     aa.context = a.ctx;
     aa.dropout_key = key(1 + 3 * l);
-    AttentionForward(aa, isa_, &pool_);
+    { Phase ph("attention forward"); AttentionForward(aa, isa_, &pool_); }
     LinearFwd(a.ctx, T, W.attention_output, p.tmp);
-    Dropout(p.tmp, T * H, p_hidden, key(2 + 3 * l), 0, &pool_);
-    add_into(p.tmp, x_in, T * H);
-    LayerNormForward(p.tmp, T, H, P(W.attention_ln.g), P(W.attention_ln.b), eps, a.y1, a.xhat1, a.rstd1, &pool_);
+    { Phase ph("dropout"); Dropout(p.tmp, T * H, p_hidden, key(2 + 3 * l), 0, &pool_); }
+    { Phase ph("residual"); add_into(p.tmp, x_in, T * H); }
+    { Phase ph("layernorm"); LayerNormForward(p.tmp, T, H, P(W.attention_ln.g), P(W.attention_ln.b), eps, a.y1, a.xhat1, a.rstd1, &pool_); }
     LinearFwd(a.y1, T, W.intermediate, a.u);
-    ActivationForward(a.u, T * I, c.hidden_act, a.act, isa_, &pool_);
+    { Phase ph("activation"); ActivationForward(a.u, T * I, c.hidden_act, a.act, isa_, &pool_); }
     LinearFwd(a.act, T, W.output, p.tmp);
-    Dropout(p.tmp, T * H, p_hidden, key(3 + 3 * l), 0, &pool_);
-    add_into(p.tmp, a.y1, T * H);
-    LayerNormForward(p.tmp, T, H, P(W.output_ln.g), P(W.output_ln.b), eps, a.y2, a.xhat2, a.rstd2, &pool_);
+    { Phase ph("dropout"); Dropout(p.tmp, T * H, p_hidden, key(3 + 3 * l), 0, &pool_); }
+    { Phase ph("residual"); add_into(p.tmp, a.y1, T * H); }
+    { Phase ph("layernorm"); LayerNormForward(p.tmp, T, H, P(W.output_ln.g), P(W.output_ln.b), eps, a.y2, a.xhat2, a.rstd2, &pool_); }
   }
   const float* last = NL > 0 ? p.L[NL - 1].y2 : p.x0;
 
@@ -665,13 +709,13 @@ Status TrainableModelImpl::Run(const BatchInput& in, const TrainLabels* labels, 
   switch (arch) {
     case Architecture::kBertForSequenceClassification:
     case Architecture::kBertForMultipleChoice:
-      Dropout(p.pooled_drop, B * H, p_cls, key(kSiteClassifier), 0, &pool_);
+      { Phase ph("dropout"); Dropout(p.pooled_drop, B * H, p_cls, key(kSiteClassifier), 0, &pool_); }
       LinearFwd(p.pooled_drop, B, classifier_, p.logits);
       break;
     case Architecture::kBertForNextSentencePrediction: LinearFwd(p.pooled, B, seq_relationship_, p.logits); break;
     case Architecture::kBertForTokenClassification:
       std::memcpy(p.seq_drop, last, T * H * 4);
-      Dropout(p.seq_drop, T * H, p_cls, key(kSiteClassifier), 0, &pool_);
+      { Phase ph("dropout"); Dropout(p.seq_drop, T * H, p_cls, key(kSiteClassifier), 0, &pool_); }
       LinearFwd(p.seq_drop, T, classifier_, p.logits);
       break;
     case Architecture::kBertForQuestionAnswering: LinearFwd(last, T, qa_, p.logits); break;
@@ -680,7 +724,7 @@ Status TrainableModelImpl::Run(const BatchInput& in, const TrainLabels* labels, 
       for (int64_t r = 0; r < R; ++r) std::memcpy(p.g_in + r * H, last + mlm_rows_[r] * H, H * 4);
       LinearFwd(p.g_in, R, transform_, p.t_u);
       ActivationForward(p.t_u, R * H, c.hidden_act, p.t_act, isa_, &pool_);
-      LayerNormForward(p.t_act, R, H, P(transform_ln_.g), P(transform_ln_.b), eps, p.t_y, p.t_xhat, p.t_rstd, &pool_);
+      { Phase ph("layernorm"); LayerNormForward(p.t_act, R, H, P(transform_ln_.g), P(transform_ln_.b), eps, p.t_y, p.t_xhat, p.t_rstd, &pool_); }
       LinearForward(p.t_y, R, H, P(decoder_w_), V, P(decoder_b_), p.logits, isa_, &pool_, gemm_scratch_);
       if (arch == Architecture::kBertForPreTraining) LinearFwd(p.pooled, B, seq_relationship_, p.nsp_logits);
       break;
@@ -800,7 +844,7 @@ Status TrainableModelImpl::Run(const BatchInput& in, const TrainLabels* labels, 
   if (!backward) return Status::Ok();
 
   // ---- backward ----
-  if (!options.accumulate) std::fill(grads_.data(), grads_.data() + grads_.size, 0.f);
+  { Phase ph("zero grads"); if (!options.accumulate) std::fill(grads_.data(), grads_.data() + grads_.size, 0.f); }
   float* dY = p.dA;  // d loss / d last hidden state
   std::fill(dY, dY + T * H, 0.f);
   auto pooler_backward = [&](const float* dpooled) {
@@ -816,7 +860,7 @@ Status TrainableModelImpl::Run(const BatchInput& in, const TrainLabels* labels, 
     case Architecture::kBertForMultipleChoice:
       // dpooled_drop into dB (a free [T, H] buffer, B <= T rows)
       LinearBwd(p.dlogits, B, classifier_, p.pooled_drop, p.dB, false);
-      Dropout(p.dB, B * H, p_cls, key(kSiteClassifier), 0, &pool_);
+      { Phase ph("dropout"); Dropout(p.dB, B * H, p_cls, key(kSiteClassifier), 0, &pool_); }
       pooler_backward(p.dB);
       break;
     case Architecture::kBertForNextSentencePrediction:
@@ -825,7 +869,7 @@ Status TrainableModelImpl::Run(const BatchInput& in, const TrainLabels* labels, 
       break;
     case Architecture::kBertForTokenClassification:
       LinearBwd(p.dlogits, T, classifier_, p.seq_drop, dY, false);
-      Dropout(dY, T * H, p_cls, key(kSiteClassifier), 0, &pool_);
+      { Phase ph("dropout"); Dropout(dY, T * H, p_cls, key(kSiteClassifier), 0, &pool_); }
       break;
     case Architecture::kBertForQuestionAnswering: LinearBwd(p.dlogits, T, qa_, last, dY, false); break;
     case Architecture::kBertForMaskedLM:
@@ -834,8 +878,8 @@ Status TrainableModelImpl::Run(const BatchInput& in, const TrainLabels* labels, 
       LinearBackwardWeight(p.dlogits, R, V, p.t_y, H, G(decoder_w_), isa_, &pool_, gemm_scratch_);
       ColumnSumAccumulate(p.dlogits, R, V, V, G(decoder_b_), &pool_, column_scratch_);
       LinearBackwardInput(p.dlogits, R, V, P(decoder_w_), H, p.dt, false, isa_, &pool_, gemm_scratch_);
-      LayerNormBackward(p.dt, p.t_xhat, p.t_rstd, P(transform_ln_.g), R, H, p.dt, G(transform_ln_.g), G(transform_ln_.b), &pool_,
-                        column_scratch_);
+      { Phase ph("layernorm"); LayerNormBackward(p.dt, p.t_xhat, p.t_rstd, P(transform_ln_.g), R, H, p.dt, G(transform_ln_.g), G(transform_ln_.b), &pool_,
+                        column_scratch_); }
       ActivationBackward(p.t_u, p.dt, R * H, c.hidden_act, p.dt, isa_, &pool_);
       LinearBwd(p.dt, R, transform_, p.g_in, p.dt2, false);
       for (int64_t r = 0; r < R; ++r) {
@@ -858,25 +902,25 @@ Status TrainableModelImpl::Run(const BatchInput& in, const TrainLabels* labels, 
     LayerActs& a = p.L[l];
     const float* x_in = l == 0 ? p.x0 : p.L[l - 1].y2;
     // output.LayerNorm: cur becomes d(h2), h2 = drop(output.dense(act)) + y1
-    LayerNormBackward(cur, a.xhat2, a.rstd2, P(W.output_ln.g), T, H, cur, G(W.output_ln.g), G(W.output_ln.b), &pool_,
-                      column_scratch_);
+    { Phase ph("layernorm"); LayerNormBackward(cur, a.xhat2, a.rstd2, P(W.output_ln.g), T, H, cur, G(W.output_ln.g), G(W.output_ln.b), &pool_,
+                      column_scratch_); }
     const float* d_out = cur;
     if (p_hidden > 0.f) {
-      std::memcpy(p.dB, cur, T * H * 4);
-      Dropout(p.dB, T * H, p_hidden, key(3 + 3 * l), 0, &pool_);
+      { Phase ph("dropout"); std::memcpy(p.dB, cur, T * H * 4); }
+      { Phase ph("dropout"); Dropout(p.dB, T * H, p_hidden, key(3 + 3 * l), 0, &pool_); }
       d_out = p.dB;
     }
     LinearBwd(d_out, T, W.output, a.act, p.dI, false);
-    ActivationBackward(a.u, p.dI, T * I, c.hidden_act, p.dI, isa_, &pool_);
+    { Phase ph("activation"); ActivationBackward(a.u, p.dI, T * I, c.hidden_act, p.dI, isa_, &pool_); }
     // d(y1) = d(h2) (residual) + du . W_intermediate
     LinearBwd(p.dI, T, W.intermediate, a.y1, cur, true);
     // attention.output.LayerNorm: cur becomes d(h1), h1 = drop(attention.output.dense(ctx)) + x_in
-    LayerNormBackward(cur, a.xhat1, a.rstd1, P(W.attention_ln.g), T, H, cur, G(W.attention_ln.g), G(W.attention_ln.b), &pool_,
-                      column_scratch_);
+    { Phase ph("layernorm"); LayerNormBackward(cur, a.xhat1, a.rstd1, P(W.attention_ln.g), T, H, cur, G(W.attention_ln.g), G(W.attention_ln.b), &pool_,
+                      column_scratch_); }
     const float* d_ao = cur;
     if (p_hidden > 0.f) {
-      std::memcpy(p.dB, cur, T * H * 4);
-      Dropout(p.dB, T * H, p_hidden, key(2 + 3 * l), 0, &pool_);
+      { Phase ph("dropout"); std::memcpy(p.dB, cur, T * H * 4); }
+      { Phase ph("dropout"); Dropout(p.dB, T * H, p_hidden, key(2 + 3 * l), 0, &pool_); }
       d_ao = p.dB;
     }
     LinearBwd(d_ao, T, W.attention_output, a.ctx, p.dctx, false);
@@ -886,16 +930,16 @@ Status TrainableModelImpl::Run(const BatchInput& in, const TrainLabels* labels, 
     aa.dropout_key = key(1 + 3 * l);
     aa.dcontext = p.dctx;
     aa.dqkv = p.dqkv;
-    AttentionBackward(aa, isa_, &pool_);
+    { Phase ph("attention backward"); AttentionBackward(aa, isa_, &pool_); }
     // d(x_in) = d(h1) (residual) + dqkv . W_qkv
     LinearBwd(p.dqkv, T, W.qkv, x_in, cur, true);
   }
   // Embeddings: dropout, LayerNorm, then the three lookups.
-  Dropout(cur, T * H, p_hidden, key(0), 0, &pool_);
-  LayerNormBackward(cur, p.xhat_e, p.rstd_e, P(embeddings_ln_.g), T, H, cur, G(embeddings_ln_.g), G(embeddings_ln_.b), &pool_,
-                    column_scratch_);
-  EmbeddingsBackward(cur, in.input_ids, in.token_type_ids, position_ids, T, H, options_.pad_token_id, G(word_), G(position_),
-                     G(token_type_), &pool_);
+  { Phase ph("dropout"); Dropout(cur, T * H, p_hidden, key(0), 0, &pool_); }
+  { Phase ph("layernorm"); LayerNormBackward(cur, p.xhat_e, p.rstd_e, P(embeddings_ln_.g), T, H, cur, G(embeddings_ln_.g), G(embeddings_ln_.b), &pool_,
+                    column_scratch_); }
+  { Phase ph("embeddings"); EmbeddingsBackward(cur, in.input_ids, in.token_type_ids, position_ids, T, H, options_.pad_token_id, G(word_), G(position_),
+                     G(token_type_), &pool_); }
   return Status::Ok();
 }
 
@@ -910,6 +954,7 @@ Status TrainableModelImpl::Step(const OptimizerStep& st, StepResult* result) {
   try {
     BK_RETURN_IF_ERROR(EnsureMoments());
     StepResult r;
+    Phase ph("(total step)");
     const double total = std::sqrt(SumSquares(grads_.data(), grads_.size, &pool_));
     r.grad_norm = total;
     if (!std::isfinite(total)) {
@@ -939,6 +984,7 @@ Status TrainableModelImpl::Step(const OptimizerStep& st, StepResult* result) {
     r.step = steps_;
     r.applied = true;
     *result = r;
+    Prof().Report();
     return Status::Ok();
   } catch (const std::bad_alloc&) {
     return Status(StatusCode::kOutOfMemory, "out of memory in the optimizer step");
