@@ -293,10 +293,7 @@ function summarize(run, contender, phase, rate, metricsBefore, metricsAfter, rss
     errorSamples: [...errorSamples],
     unanswered: run.unanswered,
     loopP99: histogramQuantile(b, a, 'bertkit_event_loop_delay_seconds', 0.99),
-    loopMax: (() => {
-      const q = histogramQuantile(b, a, 'bertkit_event_loop_delay_seconds', 1);
-      return q;
-    })(),
+    loopMax: histogramQuantile(b, a, 'bertkit_event_loop_delay_seconds', 1),
     batches,
     meanBatch: batches ? delta(b, a, 'bertkit_batcher_sequences_total') / batches : null,
     meanForwardMs: batches ? (delta(b, a, 'bertkit_batcher_forward_duration_seconds_sum') / batches) * 1000 : null,
@@ -370,7 +367,7 @@ for (let round = 0; round < rounds; round++) {
       r.round = round;
       results.push(r);
       log(
-        `round ${round} ${phase.padEnd(8)} ${contender.padEnd(15)} offered ${rate.toFixed(0).padStart(5)}/s  ok ${r.throughput.toFixed(1).padStart(6)}/s  p50 ${r.p50?.toFixed(0)} ms  p99 ${r.p99?.toFixed(0)} ms  rejected ${r.rejected} (p99 ${r.rejectP99?.toFixed(0)} ms)  timeouts ${r.timeouts}  errors ${r.errors}  unanswered ${r.unanswered}  loop p99 ${r.loopP99 === null ? '-' : (r.loopP99 * 1000).toFixed(1)} ms  batch ${r.meanBatch?.toFixed(1) ?? '-'}  fwd ${r.meanForwardMs?.toFixed(0) ?? '-'} ms  rss ${(r.rssStart / 2 ** 20).toFixed(0)}→${(r.rssMax / 2 ** 20).toFixed(0)} MB  stop ${r.shutdownMs.toFixed(0)} ms${r.shutdownForced ? ' (killed)' : ''}${r.errorSamples.length ? '  ' + r.errorSamples.join(' | ') : ''}`,
+        `round ${round} ${phase.padEnd(8)} ${contender.padEnd(15)} offered ${rate.toFixed(0).padStart(5)}/s  ok ${r.throughput.toFixed(1).padStart(6)}/s  p50 ${r.p50?.toFixed(0)} ms  p99 ${r.p99?.toFixed(0)} ms  rejected ${r.rejected} (p99 ${r.rejectP99?.toFixed(0) ?? '-'} ms)  timeouts ${r.timeouts}  errors ${r.errors}  unanswered ${r.unanswered}  loop p99 ${r.loopP99 === null ? '-' : (r.loopP99 * 1000).toFixed(1)} ms  batch ${r.meanBatch?.toFixed(1) ?? '-'}  fwd ${r.meanForwardMs?.toFixed(0) ?? '-'} ms  rss ${(r.rssStart / 2 ** 20).toFixed(0)}→${(r.rssMax / 2 ** 20).toFixed(0)} MB  stop ${r.shutdownMs.toFixed(0)} ms${r.shutdownForced ? ' (killed)' : ''}${r.errorSamples.length ? '  ' + r.errorSamples.join(' | ') : ''}`,
       );
     }
   }

@@ -295,6 +295,19 @@ test('a failing forward is retried per request, so one request cannot fail anoth
   await batcher.close();
 });
 
+test("order: 'longest-first' fills batches differently, results are the same", async (t) => {
+  await using model = await loadModel(modelDir, { device: 'cpu', threads: 1 });
+  const inputs = texts(500, 60, 21);
+  const arrival = createBatcher(model, { maxBatchTokens: 512, maxQueuedTokens: 100_000 });
+  const longest = createBatcher(model, { maxBatchTokens: 512, maxQueuedTokens: 100_000, order: 'longest-first' });
+  const [a, b] = await Promise.all([Promise.all(inputs.map((x) => arrival.embed(x))), Promise.all(inputs.map((x) => longest.embed(x)))]);
+  for (let i = 0; i < inputs.length; i++) t.true(maxAbsDiff(a[i]!, b[i]!) <= 1e-5);
+  t.true(longest.stats().batchTokens.max <= 512);
+  t.throws(() => createBatcher(model, { order: 'random' as never }), { instanceOf: InvalidInputError });
+  await arrival.close();
+  await longest.close();
+});
+
 test('stats() and Prometheus text', async (t) => {
   await using model = await loadModel(modelDir, { device: 'cpu', threads: 1 });
   const batcher = createBatcher(model, { maxWaitMs: 5 });
