@@ -46,9 +46,10 @@ ThreadPool::~ThreadPool() {
 
 void ThreadPool::Drain(int id) {
   for (;;) {
-    int64_t t = next_.fetch_add(1, std::memory_order_relaxed);
+    const int64_t t = next_.fetch_add(1, std::memory_order_relaxed);
     if (t >= n_) break;
     call_(ctx_, t, id);
+    finished_.fetch_add(1, std::memory_order_release);
   }
 }
 
@@ -59,16 +60,20 @@ void ThreadPool::Run(int64_t n, void* ctx, Trampoline call) {
     ctx_ = ctx;
     call_ = call;
     next_.store(0, std::memory_order_relaxed);
-    active_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+    finished_.store(0, std::memory_order_relaxed);
     generation_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
   Drain(0);
-  // Wait for the workers to leave the job (they may still be finishing their last task).
-  if (!SpinUntil([this] { return active_.load(std::memory_order_acquire) == 0; })) {
-    std::unique_lock<std::mutex> lock(mu_);
-    done_.wait(lock, [this] { return active_.load(std::memory_order_acquire) == 0; });
-  }
+  // Done when every task has finished and no worker is still inside the job (one may have taken
+  // no task yet be reading n_/ctx_: the next job must not overwrite them under it).
+  auto complete = [this] {
+    return finished_.load(std::memory_order_acquire) == n_ && participants_.load(std::memory_order_acquire) == 0;
+  };
+  // The spin is only a fast path; the verdict is taken under the lock that workers join under.
+  SpinUntil(complete);
+  std::unique_lock<std::mutex> lock(mu_);
+  idle_.wait(lock, complete);
 }
 
 void ThreadPool::WorkerLoop(int id) {
@@ -80,11 +85,16 @@ void ThreadPool::WorkerLoop(int id) {
       wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
       seen = generation_.load(std::memory_order_acquire);
       if (stop_) return;
+      // Joining is decided under the lock the caller's final check also takes: either this
+      // worker is counted before the caller can see the job complete, or every task was already
+      // handed out and the worker stays away.
+      if (next_.load(std::memory_order_relaxed) >= n_) continue;
+      participants_.fetch_add(1, std::memory_order_relaxed);
     }
     Drain(id);
-    if (active_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    {
       std::lock_guard<std::mutex> lock(mu_);
-      done_.notify_one();
+      if (participants_.fetch_sub(1, std::memory_order_acq_rel) == 1) idle_.notify_one();
     }
   }
 }

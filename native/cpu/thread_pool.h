@@ -47,10 +47,15 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable wake_;
-  std::condition_variable done_;
+  std::condition_variable idle_;
   std::atomic<uint64_t> generation_{0};
-  std::atomic<int64_t> next_{0};
-  std::atomic<int> active_{0};
+  std::atomic<int64_t> next_{0};       // next task to hand out
+  std::atomic<int64_t> finished_{0};   // tasks completed
+  // Workers inside the current job. A job ends when its tasks are finished and no worker is in
+  // it; a worker that wakes after every task was handed out never joins, so the caller does not
+  // wait for threads the OS has not scheduled yet (on a loaded machine that wait dominated small
+  // forwards).
+  std::atomic<int> participants_{0};
   int64_t n_ = 0;
   void* ctx_ = nullptr;
   Trampoline call_ = nullptr;
