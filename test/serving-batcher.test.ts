@@ -349,3 +349,12 @@ test.serial('the event loop stays responsive under a full queue', async (t) => {
   t.true(p99 < 100, `p99 ${p99} ms`);
   await batcher.close();
 });
+
+test('model.createBatcher() is createBatcher(model)', async (t) => {
+  const { loadModel } = await import('../src-ts/index.js');
+  await using model = await loadModel(fixture('tiny-bert-model'), { device: 'cpu', threads: 1 });
+  await using batcher = model.createBatcher({ maxWaitMs: 1 });
+  const [a, b] = await Promise.all([batcher.embed('the cat'), batcher.embed('a dog')]);
+  t.is((a as ArrayLike<number>).length, 64);
+  t.is((b as ArrayLike<number>).length, 64);
+});

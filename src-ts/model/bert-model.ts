@@ -18,6 +18,7 @@ import { loadBinding } from '../native/load-binding.js';
 import { resolveDevice, selectBackend, type Device } from '../native/select-backend.js';
 import type { AddonModel, BatchInput, EngineOptions, ForwardOutputs, ModelConfig, TensorView } from '../native/types.js';
 import { resolveModel, type HubOptions } from '../hub/index.js';
+import { createBatcher, type Batcher, type BatcherOptions } from '../serving/batcher.js';
 import { hasTokenizerFiles, loadTokenizer, type Tokenizer } from '../tokenizer/index.js';
 import { readCheckpoint, resolveWeights, type RawTensor } from '../weights/index.js';
 import type { IntRows, PackedInput, PaddedInput } from './inputs.js';
@@ -165,6 +166,14 @@ export class BertModel implements AsyncDisposable {
       const raw = await this.#run(batch, options);
       return this.#packedOutput(raw, batch);
     });
+  }
+
+  /**
+   * A batcher over this model: concurrent calls (embed, classify, rerank, forward) merged into
+   * packed batches under a token budget, with admission control (see src-ts/serving).
+   */
+  createBatcher(options: BatcherOptions = {}): Batcher {
+    return createBatcher(this, options);
   }
 
   /** Releases the native model once queued forwards finish. Safe to call more than once. */
