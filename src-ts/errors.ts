@@ -16,6 +16,7 @@ export type BertErrorCode =
   | 'ERR_OUT_OF_MEMORY'
   | 'ERR_NATIVE'
   | 'ERR_HUB'
+  | 'ERR_TRAINING'
   | 'ERR_OVERLOADED'
   | 'ERR_ABORTED'
   | 'ERR_TIMEOUT';

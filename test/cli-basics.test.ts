@@ -146,8 +146,8 @@ test('bench: a model folder as a table; sequences cut to the model limit; option
   t.is(int8.code, 0, int8.stderr);
   const s = JSON.parse(int8.stdout) as { dtype: string; model: string };
   t.true(s.dtype === 'int8' ? s.model.endsWith(', int8') : /fp32 \(int8 not used: .+\)$/.test(s.model), s.model);
-  const dtype = await bertkit(['bench', '--model', model, '--dtype', 'fp16']);
+  const dtype = await bertkit(['bench', '--model', model, '--dtype', 'fp8']);
   t.is(dtype.code, 1);
-  t.regex(dtype.stderr, /UnsupportedModelError .*float16/);
+  t.regex(dtype.stderr, /UnsupportedModelError .*fp8/);
   t.is((await bertkit(['bench', '--layers', '2', '--model', model])).code, 2);
 });

@@ -57,9 +57,9 @@ test('embed: the pipeline vectors, one line per input across batches; pooling op
 
   const table = await bertkit(['embed', '-m', model, '-f', 'table', 'the cat sat']);
   t.regex(table.stdout, /^text\s+dim\s+embedding\n-+\s+-+\s+-+\nthe cat sat\s+64\s+\[-?\d\.\d{4}, -?\d\.\d{4}, -?\d\.\d{4}, -?\d\.\d{4}, …\]\n$/);
-  const bad = await bertkit(['embed', '-m', model, '--dtype', 'fp16', 'x']);
+  const bad = await bertkit(['embed', '-m', model, '--dtype', 'fp8', 'x']);
   t.is(bad.code, 1);
-  t.regex(bad.stderr, /UnsupportedModelError \(ERR_UNSUPPORTED_MODEL\): .*float16.*supported: float32/);
+  t.regex(bad.stderr, /UnsupportedModelError \(ERR_UNSUPPORTED_MODEL\): .*fp8.*supported: float32/);
   t.is((await bertkit(['embed', '-m', model, '--pooling', 'median', 'x'])).code, 2);
 });
 

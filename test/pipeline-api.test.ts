@@ -43,7 +43,7 @@ test('unknown tasks, bad model arguments and options are typed errors', async (t
   await t.throwsAsync(pipeline('fill-mask', 42 as any), { instanceOf: InvalidInputError });
   await t.throwsAsync(pipeline('fill-mask', ''), { instanceOf: InvalidInputError });
   await t.throwsAsync(pipeline('fill-mask', fixture('tiny-bert-mlm'), null as any), { instanceOf: InvalidInputError });
-  await t.throwsAsync(pipeline('fill-mask', fixture('tiny-bert-mlm'), { dtype: 'float16' as any }), { instanceOf: UnsupportedModelError, message: /float32, bfloat16, int8/ });
+  await t.throwsAsync(pipeline('fill-mask', fixture('tiny-bert-mlm'), { dtype: 'float8' as any }), { instanceOf: UnsupportedModelError, message: /float32, bfloat16, int8/ });
   await t.throwsAsync(pipeline('fill-mask', fixture('tiny-bert-mlm'), { batchSize: 0 }), { instanceOf: InvalidInputError });
   await t.throwsAsync(pipeline('fill-mask', fixture('tiny-bert-mlm'), { threads: -1 }), { instanceOf: InvalidInputError });
   const tmp = tempDir();

@@ -76,7 +76,7 @@ export interface TrainingMemory {
 export class TrainingError extends BertError {
   readonly step: number | undefined;
   constructor(message: string, step?: number) {
-    super(message, 'ERR_BERT');
+    super(message, 'ERR_TRAINING');
     this.step = step;
   }
 }
