@@ -2,6 +2,10 @@
 
 #include <chrono>
 
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
 #define BK_PAUSE() _mm_pause()
@@ -30,7 +34,8 @@ bool SpinUntil(Done done) {
 }
 }  // namespace
 
-ThreadPool::ThreadPool(int threads) {
+ThreadPool::ThreadPool(int threads) : cpu_of_(threads < 1 ? 1 : threads) {
+  for (auto& c : cpu_of_) c.store(-1, std::memory_order_relaxed);
   for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
 }
 
@@ -42,6 +47,48 @@ ThreadPool::~ThreadPool() {
   }
   wake_.notify_all();
   for (auto& w : workers_) w.join();
+}
+
+// A worker woken from sleep is often placed on the CPU of the thread that woke it (the caller,
+// which keeps running): Linux's wake-affine choice, and on VMs an idle vCPU can look "preempted"
+// and be skipped. Two threads then share one CPU for milliseconds until the load balancer moves
+// one, and a GEMM runs at one core's speed (measured on a 2-vCPU VM: ~1 call in 2 after a sleep).
+// So a worker that finds itself on a CPU another thread of the job reported moves itself to one
+// nobody reported, then gives its affinity back: one nudge, no pinning (other models, cgroups and
+// `taskset` keep their say). Only when a collision is seen: two syscalls, a few microseconds.
+void ThreadPool::Spread(int id) {
+#if defined(__linux__)
+  const int cpu = sched_getcpu();
+  if (cpu < 0) return;
+  bool clash = false;
+  for (int t = 0; t < static_cast<int>(cpu_of_.size()); ++t)
+    if (t != id && cpu_of_[t].load(std::memory_order_relaxed) == cpu) clash = true;
+  if (!clash) {
+    cpu_of_[id].store(cpu, std::memory_order_relaxed);
+    return;
+  }
+  cpu_set_t allowed;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return;
+  for (int c = 0; c < CPU_SETSIZE; ++c) {
+    if (!CPU_ISSET(c, &allowed)) continue;
+    bool taken = false;
+    for (int t = 0; t < static_cast<int>(cpu_of_.size()); ++t)
+      if (t != id && cpu_of_[t].load(std::memory_order_relaxed) == c) taken = true;
+    if (taken) continue;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(c, &one);
+    // Narrowing the mask migrates the thread before the call returns; restoring it leaves the
+    // thread where it now is.
+    if (sched_setaffinity(0, sizeof one, &one) == 0) {
+      sched_setaffinity(0, sizeof allowed, &allowed);
+      cpu_of_[id].store(c, std::memory_order_relaxed);
+    }
+    return;
+  }
+#else
+  (void)id;
+#endif
 }
 
 void ThreadPool::Drain(int id) {
@@ -63,6 +110,9 @@ void ThreadPool::Run(int64_t n, void* ctx, Trampoline call) {
     finished_.store(0, std::memory_order_relaxed);
     generation_.fetch_add(1, std::memory_order_release);
   }
+#if defined(__linux__)
+  cpu_of_[0].store(sched_getcpu(), std::memory_order_relaxed);
+#endif
   wake_.notify_all();
   Drain(0);
   // Done when every task has finished and no worker is still inside the job (one may have taken
@@ -91,6 +141,7 @@ void ThreadPool::WorkerLoop(int id) {
       if (next_.load(std::memory_order_relaxed) >= n_) continue;
       participants_.fetch_add(1, std::memory_order_relaxed);
     }
+    Spread(id);
     Drain(id);
     {
       std::lock_guard<std::mutex> lock(mu_);

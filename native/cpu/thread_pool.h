@@ -43,6 +43,7 @@ class ThreadPool {
   void Run(int64_t n, void* ctx, Trampoline call);
   void WorkerLoop(int id);
   void Drain(int id);
+  void Spread(int id);
 
   std::vector<std::thread> workers_;
   std::mutex mu_;
@@ -56,6 +57,9 @@ class ThreadPool {
   // wait for threads the OS has not scheduled yet (on a loaded machine that wait dominated small
   // forwards).
   std::atomic<int> participants_{0};
+  // The CPU each thread of the current job last reported (-1: unknown or not in the job); see
+  // Spread() in thread_pool.cc.
+  std::vector<std::atomic<int>> cpu_of_;
   int64_t n_ = 0;
   void* ctx_ = nullptr;
   Trampoline call_ = nullptr;

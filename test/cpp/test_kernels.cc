@@ -1,6 +1,7 @@
 // Every fast CPU kernel against its scalar reference (native/cpu/ref) on random, odd-sized
 // inputs, with 1 and several threads. The ISA under test is whatever BERTKIT_ISA selects (CTest
 // runs this binary once per ISA; an ISA the machine lacks falls back to the best it has).
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <algorithm>
@@ -18,6 +19,10 @@
 #include "cpu/ref/reference.h"
 #include "cpu/simd.h"
 #include "cpu/thread_pool.h"
+
+#if defined(__linux__)
+#include <sched.h>
+#endif
 
 using namespace bertkit;
 using namespace bertkit::cpu;
@@ -314,6 +319,61 @@ void TestThreadPool() {
   }
 }
 
+#if defined(__linux__)
+// A worker that finds itself on the caller's CPU moves away (ThreadPool::Spread) and keeps the
+// affinity mask it had: the pool never pins. Forced here: the caller is pinned to one CPU and
+// every worker is moved onto it; the next job must run its worker tasks elsewhere, and every
+// thread must end with the mask it started with.
+void TestThreadPoolSpreads() {
+  cpu_set_t all;
+  if (sched_getaffinity(0, sizeof all, &all) != 0 || CPU_COUNT(&all) < 2) {
+    std::printf("skip: ThreadPool spread needs 2 CPUs\n");
+    return;
+  }
+  int c = 0;
+  while (!CPU_ISSET(c, &all)) ++c;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(c, &one);
+  ThreadPool pool(2);
+  auto spin = [] {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(200);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+  };
+  CHECK(sched_setaffinity(0, sizeof one, &one) == 0, "pin the caller");
+  // Job 1: workers go to the caller's CPU (narrow, then restore: they stay there).
+  pool.ParallelFor(64, [&](int64_t, int thread) {
+    if (thread != 0 && sched_getcpu() != c) {
+      sched_setaffinity(0, sizeof one, &one);
+      sched_setaffinity(0, sizeof all, &all);
+    }
+    spin();
+  });
+  std::vector<int> cpu(64, -1), who(64, -1), mask_ok(64, 1);
+  pool.ParallelFor(64, [&](int64_t t, int thread) {
+    who[t] = thread;
+    cpu[t] = sched_getcpu();
+    cpu_set_t now;
+    mask_ok[t] = sched_getaffinity(0, sizeof now, &now) == 0 && (thread == 0 || CPU_EQUAL(&now, &all));
+    spin();
+  });
+  CHECK(sched_setaffinity(0, sizeof all, &all) == 0, "unpin the caller");
+  int worker_tasks = 0, moved = 0, masks = 0;
+  for (int t = 0; t < 64; ++t) {
+    masks += mask_ok[t];
+    if (who[t] == 0) continue;
+    ++worker_tasks;
+    moved += cpu[t] != c;
+  }
+  CHECK(worker_tasks > 0 && moved == worker_tasks, "ThreadPool: worker left the caller's CPU (%d of %d tasks)", moved,
+        worker_tasks);
+  CHECK(masks == 64, "ThreadPool: every thread keeps its affinity mask");
+}
+#else
+void TestThreadPoolSpreads() {}
+#endif
+
 void TestConvert() {
   // Exhaustive: every half converts to the float with the same value (checked via the formula).
   int bad = 0;
@@ -403,6 +463,7 @@ int main() {
   TestMath();
   TestConvert();
   TestThreadPool();
+  TestThreadPoolSpreads();
   for (int threads : {1, 3}) {
     ThreadPool pool(threads);
     TestLinear(&pool, isa);
