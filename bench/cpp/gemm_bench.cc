@@ -2,7 +2,8 @@
 // alternating, medians. OpenBLAS is loaded at run time (dlopen), so nothing links against it:
 // install it (Debian: libopenblas0-pthread) to get the comparison. Note the environment variable
 // OPENBLAS_CORETYPE: Haswell forces OpenBLAS's AVX2 kernels (unset it to let it pick AVX-512).
-//   gemm_bench [threads] [repeats]   -> one JSON line per shape
+//   gemm_bench [threads] [repeats] [m] [shape]   -> one JSON line per shape (m, shape: only those)
+// NO_BLAS=1 skips OpenBLAS (bertkit alone, e.g. to study the thread pool).
 #include <dlfcn.h>
 
 #include <algorithm>
@@ -10,6 +11,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "cpu/cpu_features.h"
@@ -33,10 +36,12 @@ double Median(std::vector<double> v) {
 int main(int argc, char** argv) {
   const int threads = argc > 1 ? std::atoi(argv[1]) : AvailableCores();
   const int repeats = argc > 2 ? std::atoi(argv[2]) : 7;
-  void* blas = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
+  void* blas = std::getenv("NO_BLAS") ? nullptr : dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
   SgemmFn sgemm = blas ? reinterpret_cast<SgemmFn>(dlsym(blas, "cblas_sgemm")) : nullptr;
   auto set_threads = blas ? reinterpret_cast<SetThreadsFn>(dlsym(blas, "openblas_set_num_threads")) : nullptr;
   if (set_threads) set_threads(threads);
+  const int64_t only_m = argc > 3 ? std::atoll(argv[3]) : 0;
+  const std::string only_shape = argc > 4 ? argv[4] : "";
   const char* core = std::getenv("OPENBLAS_CORETYPE");
   ThreadPool pool(threads);
 
@@ -47,7 +52,9 @@ int main(int argc, char** argv) {
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> d(-1, 1);
   for (int64_t m : {128, 1024, 4096}) {
+    if (only_m && m != only_m) continue;
     for (const Shape& s : shapes) {
+      if (!only_shape.empty() && only_shape != s.name) continue;
       std::vector<float> x(m * s.k), w(s.n * s.k), bias(s.n, 0.f), y(m * s.n), yb(m * s.n);
       for (auto& v : x) v = d(rng);
       for (auto& v : w) v = d(rng);
@@ -66,7 +73,11 @@ int main(int argc, char** argv) {
         sgemm(kRowMajor, kNoTrans, kTrans, static_cast<int>(m), static_cast<int>(s.n), static_cast<int>(s.k), 1.f, x.data(),
               static_cast<int>(s.k), w.data(), static_cast<int>(s.k), 0.f, yb.data(), static_cast<int>(s.n));
       };
+      // Each timed call follows an untimed one of the same library, as inside a forward pass where
+      // kernels run back to back: both libraries' worker threads are awake, and what is measured
+      // is the GEMM, not how fast a sleeping vCPU wakes up.
       auto time = [](auto&& f) {
+        f();
         auto t0 = std::chrono::steady_clock::now();
         f();
         return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -74,9 +85,17 @@ int main(int argc, char** argv) {
       run_ours();
       if (sgemm) run_blas();
       std::vector<double> ours, theirs;
-      for (int r = 0; r < repeats; ++r) {  // alternate, so drift hits both alike
+      // Alternate, so drift hits both alike; pause between the two, because each library's idle
+      // threads spin for a while after a call (OpenBLAS: 2^28 cycles, ~100 ms) and would take the
+      // core the other one needs.
+      auto settle = [] { std::this_thread::sleep_for(std::chrono::milliseconds(300)); };
+      for (int r = 0; r < repeats; ++r) {
+        settle();
         ours.push_back(time(run_ours));
-        if (sgemm) theirs.push_back(time(run_blas));
+        if (sgemm) {
+          settle();
+          theirs.push_back(time(run_blas));
+        }
       }
       const double flops = 2.0 * m * s.n * s.k;
       const double g_ours = flops / Median(ours) / 1e9;
