@@ -40,8 +40,15 @@ test('the engine reports a tensor whose bytes are no longer in its file', async 
     .filter((x) => x.location)
     .map((x) => ({ name: x.name, dtype: x.dtype as 'F32', dims: x.dims, ...x.location! }));
   await t.notThrowsAsync(binding.createModel(config, views, { threads: 1 }).then((m) => m.dispose()));
-  views[3] = { ...views[3]!, offset: 10_000_000 };
-  const err = await t.throwsAsync(binding.createModel(config, views, { threads: 1 }));
-  t.is((err as { code?: string }).code, 'INVALID_ARGUMENT');
-  t.regex(err!.message, /cannot read .* bytes of .* at offset 10000000/);
+  // A vector (read whole) and a matrix (read a panel of rows at a time by the packing threads).
+  for (const name of ['embeddings.LayerNorm.bias', 'encoder.layer.1.intermediate.dense.weight']) {
+    for (const threads of [1, 2]) {
+      const bad = views.map((v) => (v.name === name ? { ...v, offset: 10_000_000 } : v));
+      t.is(bad.filter((v) => v.offset === 10_000_000).length, 1);
+      const err = await t.throwsAsync(binding.createModel(config, bad, { threads }));
+      t.is((err as { code?: string }).code, 'INVALID_ARGUMENT');
+      // The offset of the first failed read: the tensor's, or a later panel's when another thread failed first.
+      t.regex(err!.message, new RegExp(`cannot read \\d+ bytes of ${name.replaceAll('.', '\\.')} at offset 10\\d{6} `));
+    }
+  }
 });

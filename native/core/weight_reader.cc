@@ -1,6 +1,10 @@
 #include "core/weight_reader.h"
 
+#include <cerrno>
 #include <cstring>
+#if !defined(_WIN32)
+#include <unistd.h>
+#endif
 
 #include "core/convert.h"
 
@@ -54,11 +58,8 @@ Status WeightReader::Bytes(const TensorView& t, uint8_t* dst, const uint8_t** by
     *bytes = static_cast<const uint8_t*>(t.data);
     return Status::Ok();
   }
-  std::FILE*& f = files_[t.file];
-  if (f == nullptr) {
-    f = std::fopen(t.file.c_str(), "rb");
-    if (f == nullptr) return InvalidArgument("cannot open " + t.file + ": " + std::strerror(errno));
-  }
+  std::FILE* f = nullptr;
+  BK_RETURN_IF_ERROR(File(t.file, &f));
   if (dst == nullptr) {
     if (scratch_.size() < t.nbytes) scratch_.resize(t.nbytes);
     dst = scratch_.data();
@@ -72,16 +73,22 @@ Status WeightReader::Bytes(const TensorView& t, uint8_t* dst, const uint8_t** by
   return Status::Ok();
 }
 
-Status WeightReader::ReadF32(const std::string& name, float* out) {
-  const TensorView& t = *by_name_.at(name);
-  const uint8_t* bytes = nullptr;
-  // Float32 from a file lands in `out` directly: no scratch copy of the largest tensor.
-  BK_RETURN_IF_ERROR(Bytes(t, t.dtype == DType::kF32 ? reinterpret_cast<uint8_t*>(out) : nullptr, &bytes));
-  const size_t n = t.nbytes / DTypeSize(t.dtype);
-  switch (t.dtype) {
-    case DType::kF32:
-      if (bytes != reinterpret_cast<const uint8_t*>(out)) std::memcpy(out, bytes, n * 4);
-      break;
+Status WeightReader::File(const std::string& path, std::FILE** out) {
+  std::lock_guard<std::mutex> lock(files_mu_);
+  std::FILE*& f = files_[path];
+  if (f == nullptr) {
+    f = std::fopen(path.c_str(), "rb");
+    if (f == nullptr) return InvalidArgument("cannot open " + path + ": " + std::strerror(errno));
+  }
+  *out = f;
+  return Status::Ok();
+}
+
+namespace {
+
+void ToF32(DType dtype, const uint8_t* bytes, size_t n, float* out) {
+  switch (dtype) {
+    case DType::kF32: std::memcpy(out, bytes, n * 4); break;
     case DType::kF16:
       for (size_t i = 0; i < n; ++i) {
         uint16_t h;
@@ -97,6 +104,62 @@ Status WeightReader::ReadF32(const std::string& name, float* out) {
       }
       break;
   }
+}
+
+}  // namespace
+
+Status WeightReader::ReadRowsF32(const std::string& name, int64_t row0, int64_t count, float* out) {
+  const TensorView& t = *by_name_.at(name);
+  const size_t elem = DTypeSize(t.dtype);
+  const int64_t rows = t.dims.empty() ? 1 : t.dims[0];
+  if (row0 < 0 || count < 0 || row0 + count > rows) return Internal("rows out of range reading " + name);
+  if (count == 0) return Status::Ok();
+  const size_t row_bytes = t.nbytes / static_cast<size_t>(rows);
+  const size_t begin = static_cast<size_t>(row0) * row_bytes, nbytes = static_cast<size_t>(count) * row_bytes;
+  const size_t n = nbytes / elem;
+  if (t.data != nullptr) {
+    ToF32(t.dtype, static_cast<const uint8_t*>(t.data) + begin, n, out);
+    return Status::Ok();
+  }
+  std::FILE* f = nullptr;
+  BK_RETURN_IF_ERROR(File(t.file, &f));
+  // Float32 lands in `out` directly; 16-bit floats go through a buffer of this call's own.
+  std::vector<uint8_t> raw;
+  uint8_t* dst = reinterpret_cast<uint8_t*>(out);
+  if (t.dtype != DType::kF32) {
+    raw.resize(nbytes);
+    dst = raw.data();
+  }
+  auto fail = [&] {
+    return InvalidArgument(t.file + ": cannot read " + std::to_string(nbytes) + " bytes of " + t.name + " at offset " +
+                           std::to_string(t.offset + begin) + " (was the file changed or truncated while loading?)");
+  };
+  constexpr uint64_t kMax = static_cast<uint64_t>(INT64_MAX);
+  if (t.offset > kMax - begin - nbytes) return fail();
+#if defined(_WIN32)
+  {
+    std::lock_guard<std::mutex> lock(files_mu_);
+    if (BK_FSEEK(f, static_cast<int64_t>(t.offset + begin), SEEK_SET) != 0 || std::fread(dst, 1, nbytes, f) != nbytes) return fail();
+  }
+#else
+  const int fd = fileno(f);
+  for (size_t done = 0; done < nbytes;) {
+    const ssize_t got = pread(fd, dst + done, nbytes - done, static_cast<off_t>(t.offset + begin + done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return fail();
+    done += static_cast<size_t>(got);
+  }
+#endif
+  if (t.dtype != DType::kF32) ToF32(t.dtype, dst, n, out);
+  return Status::Ok();
+}
+
+Status WeightReader::ReadF32(const std::string& name, float* out) {
+  const TensorView& t = *by_name_.at(name);
+  const uint8_t* bytes = nullptr;
+  // Float32 from a file lands in `out` directly: no scratch copy of the largest tensor.
+  BK_RETURN_IF_ERROR(Bytes(t, t.dtype == DType::kF32 ? reinterpret_cast<uint8_t*>(out) : nullptr, &bytes));
+  if (bytes != reinterpret_cast<const uint8_t*>(out)) ToF32(t.dtype, bytes, t.nbytes / DTypeSize(t.dtype), out);
   return Status::Ok();
 }
 

@@ -77,7 +77,9 @@ struct CpuWeights {
   ComputeDType dtype = ComputeDType::kFloat32;
 
   // BertEmbeddings
-  std::vector<float> word_embeddings;  // empty when tied to the MLM decoder (gathered from it)
+  // Empty when tied to the MLM decoder (gathered from it). Not a std::vector: the largest tensor
+  // (94 MB in BERT-base) would be zero-filled before being read over.
+  cpu::AlignedFloats word_embeddings;
   std::vector<float> position_embeddings;
   std::vector<float> token_type_embeddings;
   LayerNorm embeddings_LayerNorm;
@@ -172,19 +174,35 @@ Status CpuModel::Load(const std::vector<TensorView>& tensors, const EngineOption
 Status CpuWeights::Load(const ModelConfig& c, const std::vector<TensorView>& tensors, cpu::Isa isa_, cpu::ThreadPool* pool) {
   WeightReader reader(tensors);
   BK_RETURN_IF_ERROR(reader.Validate(c));
-  const int64_t H = c.hidden_size;
-  std::vector<float> scratch[3];  // reused: one tensor at a time (three for the fused QKV)
   auto oom = [](const std::string& what) { return Status(StatusCode::kOutOfMemory, "out of memory packing " + what); };
-  auto pack = [&](const std::vector<const float*>& rows, int64_t k, const std::string& what, PackedWeight* out,
+  // Matrices are packed straight from their source, each packing thread reading the rows of its
+  // own panel (cpu::PackWeight with a RowSource): reads run in parallel, no unpacked copy is made.
+  // `parts` are stacked row-wise (the fused QKV is query | key | value).
+  auto pack = [&](const std::vector<std::string>& parts, const std::string& what, PackedWeight* out,
                   cpu::WeightFormat format = cpu::WeightFormat::kF32) -> Status {
-    if (!cpu::PackWeight(rows.data(), static_cast<int64_t>(rows.size()), k, isa_, out, pool, format)) return oom(what);
+    const int64_t part_rows = reader.View(parts[0]).dims[0], k = reader.View(parts[0]).dims[1];
+    std::mutex mu;
+    Status failure;
+    auto source = [&](int64_t row0, int64_t count, float* dst) {
+      while (count > 0) {
+        const int64_t part = row0 / part_rows, local = row0 % part_rows, take = std::min(count, part_rows - local);
+        const Status s = reader.ReadRowsF32(parts[part], local, take, dst);
+        if (!s.ok()) {
+          std::lock_guard<std::mutex> lock(mu);
+          if (failure.ok()) failure = s;
+          return false;
+        }
+        row0 += take;
+        count -= take;
+        dst += take * k;
+      }
+      return true;
+    };
+    if (!cpu::PackWeight(source, part_rows * static_cast<int64_t>(parts.size()), k, isa_, out, pool, format)) {
+      return failure.ok() ? oom(what) : failure;
+    }
     bytes += out->bytes();
     return Status::Ok();
-  };
-  auto rows_of = [](const std::vector<float>& w, int64_t n, int64_t k) {
-    std::vector<const float*> rows(n);
-    for (int64_t i = 0; i < n; ++i) rows[i] = w.data() + i * k;
-    return rows;
   };
   auto vec = [&](const std::string& name, std::vector<float>* out) -> Status {
     BK_RETURN_IF_ERROR(reader.ReadF32(name, out));
@@ -192,9 +210,7 @@ Status CpuWeights::Load(const ModelConfig& c, const std::vector<TensorView>& ten
     return Status::Ok();
   };
   auto linear = [&](const std::string& name, Linear* l, cpu::WeightFormat format = cpu::WeightFormat::kF32) -> Status {
-    const TensorView& w = reader.View(name + ".weight");
-    BK_RETURN_IF_ERROR(reader.ReadF32(name + ".weight", &scratch[0]));
-    BK_RETURN_IF_ERROR(pack(rows_of(scratch[0], w.dims[0], w.dims[1]), w.dims[1], name, &l->weight, format));
+    BK_RETURN_IF_ERROR(pack({name + ".weight"}, name, &l->weight, format));
     return vec(name + ".bias", &l->bias);
   };
   auto layer_norm = [&](const std::string& name, LayerNorm* ln) -> Status {
@@ -205,10 +221,12 @@ Status CpuWeights::Load(const ModelConfig& c, const std::vector<TensorView>& ten
   const bool mlm = reader.Has("cls.predictions.bias");
   if (mlm && c.tie_word_embeddings) {
     // One copy of the table: packed for the decoder GEMM, gathered from by the embeddings.
-    BK_RETURN_IF_ERROR(reader.ReadF32("embeddings.word_embeddings.weight", &scratch[0]));
-    BK_RETURN_IF_ERROR(pack(rows_of(scratch[0], c.vocab_size, H), H, "the word embeddings", &cls_predictions_decoder.weight));
+    BK_RETURN_IF_ERROR(pack({"embeddings.word_embeddings.weight"}, "the word embeddings", &cls_predictions_decoder.weight));
   } else {
-    BK_RETURN_IF_ERROR(vec("embeddings.word_embeddings.weight", &word_embeddings));
+    const TensorView& t = reader.View("embeddings.word_embeddings.weight");
+    if (!word_embeddings.Allocate(t.dims[0] * t.dims[1], true)) return oom("the word embeddings");
+    BK_RETURN_IF_ERROR(reader.ReadF32("embeddings.word_embeddings.weight", word_embeddings.data()));
+    bytes += word_embeddings.size * static_cast<int64_t>(sizeof(float));
   }
   BK_RETURN_IF_ERROR(vec("embeddings.position_embeddings.weight", &position_embeddings));
   BK_RETURN_IF_ERROR(vec("embeddings.token_type_embeddings.weight", &token_type_embeddings));
@@ -219,19 +237,16 @@ Status CpuWeights::Load(const ModelConfig& c, const std::vector<TensorView>& ten
     const std::string p = "encoder.layer." + std::to_string(i) + ".";
     BertLayer& L = layer[i];
     // Fuse query, key, value into one [3H, H] projection: one pass over the activations.
-    std::vector<const float*> rows;
-    const char* parts[] = {"query", "key", "value"};
+    const std::string self = p + "attention.self.";
     L.attention_self_qkv.bias.clear();
-    for (int k = 0; k < 3; ++k) {
-      const std::string name = p + "attention.self." + parts[k];
-      BK_RETURN_IF_ERROR(reader.ReadF32(name + ".weight", &scratch[k]));
-      for (const float* r : rows_of(scratch[k], H, H)) rows.push_back(r);
+    for (const char* part : {"query", "key", "value"}) {
       std::vector<float> b;
-      BK_RETURN_IF_ERROR(reader.ReadF32(name + ".bias", &b));
+      BK_RETURN_IF_ERROR(reader.ReadF32(self + part + ".bias", &b));
       L.attention_self_qkv.bias.insert(L.attention_self_qkv.bias.end(), b.begin(), b.end());
     }
     bytes += static_cast<int64_t>(L.attention_self_qkv.bias.size() * sizeof(float));
-    BK_RETURN_IF_ERROR(pack(rows, H, p + "attention.self", &L.attention_self_qkv.weight, format));
+    BK_RETURN_IF_ERROR(pack({self + "query.weight", self + "key.weight", self + "value.weight"}, p + "attention.self",
+                            &L.attention_self_qkv.weight, format));
     BK_RETURN_IF_ERROR(linear(p + "attention.output.dense", &L.attention_output_dense, format));
     BK_RETURN_IF_ERROR(layer_norm(p + "attention.output.LayerNorm", &L.attention_output_LayerNorm));
     BK_RETURN_IF_ERROR(linear(p + "intermediate.dense", &L.intermediate_dense, format));
@@ -243,8 +258,7 @@ Status CpuWeights::Load(const ModelConfig& c, const std::vector<TensorView>& ten
     BK_RETURN_IF_ERROR(linear("cls.predictions.transform.dense", &cls_predictions_transform_dense));
     BK_RETURN_IF_ERROR(layer_norm("cls.predictions.transform.LayerNorm", &cls_predictions_transform_LayerNorm));
     if (!c.tie_word_embeddings) {
-      BK_RETURN_IF_ERROR(reader.ReadF32("cls.predictions.decoder.weight", &scratch[0]));
-      BK_RETURN_IF_ERROR(pack(rows_of(scratch[0], c.vocab_size, H), H, "the MLM decoder", &cls_predictions_decoder.weight));
+      BK_RETURN_IF_ERROR(pack({"cls.predictions.decoder.weight"}, "the MLM decoder", &cls_predictions_decoder.weight));
     }
     BK_RETURN_IF_ERROR(vec("cls.predictions.bias", &cls_predictions_decoder.bias));
   }
@@ -349,8 +363,8 @@ Status CpuModel::Run(const BatchInput& in, const ForwardOutputs& out) {
   ea.tokens = T;
   ea.hidden = H;
   // Tied MLM models keep the table only in its packed form (see Load).
-  ea.word_embeddings = w_->word_embeddings.empty() ? nullptr : w_->word_embeddings.data();
-  ea.word_packed = w_->word_embeddings.empty() ? &w_->cls_predictions_decoder.weight : nullptr;
+  ea.word_embeddings = w_->word_embeddings.size == 0 ? nullptr : w_->word_embeddings.data();
+  ea.word_packed = w_->word_embeddings.size == 0 ? &w_->cls_predictions_decoder.weight : nullptr;
   ea.position_embeddings = w_->position_embeddings.data();
   ea.token_type_embeddings = w_->token_type_embeddings.data();
   ea.gamma = w_->embeddings_LayerNorm.weight.data();

@@ -7,12 +7,19 @@
 #include "cpu/gemm.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
 #if defined(_WIN32)
 #include <malloc.h>
+#elif defined(__linux__)
+#include <sys/mman.h>
+
+#include <cstdint>
+#include <mutex>
+#include <unordered_map>
 #endif
 
 #include "cpu/gemm_internal.h"
@@ -20,19 +27,72 @@
 namespace bertkit::cpu {
 
 #if defined(_WIN32)
-void* AlignedAlloc(size_t bytes) { return _aligned_malloc((bytes + 63) / 64 * 64, 64); }
+void* AlignedAlloc(size_t bytes, bool) { return _aligned_malloc((bytes + 63) / 64 * 64, 64); }
 void AlignedFree(void* p) { _aligned_free(p); }
+#elif defined(__linux__)
+// Large long-lived arrays (packed weights, optimizer state) get their own mapping, aligned to
+// 2 MiB and advised for transparent huge pages: loading BERT-base otherwise takes ~110,000 page
+// faults, and a fault is costly in a VM. The mapping ends where the data ends, so its last
+// partial 2 MiB stays in 4 KiB pages and no huge page is filled with nothing (RSS stays what the
+// data needs). Only on request: a huge-page fault may compact memory first (defrag=madvise), a
+// stall that belongs in a load, not in a forward's scratch buffers.
+namespace {
+constexpr size_t kHugePage = size_t{2} << 20;
+constexpr size_t kMapAtLeast = 2 * kHugePage;
+std::mutex g_maps_mu;
+std::unordered_map<void*, size_t>& Maps() {
+  static auto* maps = new std::unordered_map<void*, size_t>();  // never destroyed: frees may come late
+  return *maps;
+}
+}  // namespace
+
+void* AlignedAlloc(size_t bytes, bool huge) {
+  bytes = (bytes + 63) / 64 * 64;
+  if (!huge || bytes < kMapAtLeast) return std::aligned_alloc(64, bytes);
+  const size_t len = (bytes + 4095) / 4096 * 4096;
+  void* raw = mmap(nullptr, len + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) return nullptr;
+  const uintptr_t lo = reinterpret_cast<uintptr_t>(raw);
+  const uintptr_t start = (lo + kHugePage - 1) / kHugePage * kHugePage;
+  if (start > lo) munmap(raw, start - lo);
+  const uintptr_t end = lo + len + kHugePage;
+  if (end > start + len) munmap(reinterpret_cast<void*>(start + len), end - (start + len));
+  void* p = reinterpret_cast<void*>(start);
+  madvise(p, len, MADV_HUGEPAGE);  // advice only: where THP is off it changes nothing
+  std::lock_guard<std::mutex> lock(g_maps_mu);
+  Maps()[p] = len;
+  return p;
+}
+
+void AlignedFree(void* p) {
+  if (p == nullptr) return;
+  size_t len = 0;
+  {
+    std::lock_guard<std::mutex> lock(g_maps_mu);
+    auto it = Maps().find(p);
+    if (it != Maps().end()) {
+      len = it->second;
+      Maps().erase(it);
+    }
+  }
+  if (len != 0) {
+    munmap(p, len);
+  } else {
+    std::free(p);
+  }
+}
 #else
 // aligned_alloc wants a size that is a multiple of the alignment.
-void* AlignedAlloc(size_t bytes) { return std::aligned_alloc(64, (bytes + 63) / 64 * 64); }
+void* AlignedAlloc(size_t bytes, bool) { return std::aligned_alloc(64, (bytes + 63) / 64 * 64); }
 void AlignedFree(void* p) { std::free(p); }
 #endif
 
 // Defined in gemm_bf16.cc / gemm_int8.cc.
 namespace detail {
-void PackPanelBf16(const float* const* rows, int64_t n, int64_t k, int64_t kpad, int nr, int64_t p, uint16_t* panel);
-void PackPanelInt8(const float* const* rows, int64_t n, int64_t k, int64_t kpad, int nr, int64_t p, int8_t* panel, float* scale,
-                   int32_t* colsum);
+// Each packs one panel from its nr rows (`prow[j]`: row j of the panel, k floats; null: a
+// padding column of zeros).
+void PackPanelBf16(const float* const* prow, int64_t k, int64_t kpad, int nr, uint16_t* panel);
+void PackPanelInt8(const float* const* prow, int64_t k, int64_t kpad, int nr, int8_t* panel, float* scale, int32_t* colsum);
 void LinearBf16(const LinearArgs& a, ThreadPool* pool);
 void LinearInt8(const LinearArgs& a, ThreadPool* pool);
 }  // namespace detail
@@ -113,18 +173,21 @@ BK_TARGET_AVX2 void TaskAvx2(const LinearArgs& a, const Plan& plan, int64_t task
 BK_TARGET_AVX512 void TaskAvx512(const LinearArgs& a, const Plan& plan, int64_t task) { RunTask<f32x16, 6, 4>(a, plan, task); }
 #endif
 
-void PackPanelF32(const float* const* rows, int64_t n, int64_t k, int nr, int64_t p, float* panel) {
+void PackPanelF32(const float* const* prow, int64_t k, int nr, float* panel) {
   for (int j = 0; j < nr; ++j) {
-    const int64_t col = p * nr + j;
-    const float* src = col < n ? rows[col] : nullptr;
+    const float* src = prow[j];
     for (int64_t kk = 0; kk < k; ++kk) panel[kk * nr + j] = src ? src[kk] : 0.f;
   }
 }
 
 }  // namespace
 
-bool PackWeight(const float* const* rows, int64_t n, int64_t k, Isa isa, PackedWeight* out, ThreadPool* pool,
-                WeightFormat format) {
+namespace {
+
+// Allocates `out` for W [n, k] and packs every panel, panels split over the pool. `rows_of(p,
+// thread, prow)` points prow[0..nr) at the panel's rows (null past n); false aborts the packing.
+template <class RowsOf>
+bool PackPanels(int64_t n, int64_t k, Isa isa, PackedWeight* out, ThreadPool* pool, WeightFormat format, RowsOf&& rows_of) {
   const int nr = ShapeFor(isa).nr;
   const int64_t panels = (n + nr - 1) / nr;
   out->format = format;
@@ -134,21 +197,27 @@ bool PackWeight(const float* const* rows, int64_t n, int64_t k, Isa isa, PackedW
   out->isa = isa;
   bool ok = true;
   switch (format) {
-    case WeightFormat::kF32: out->kpad = k; ok = out->f32.Allocate(panels * k * nr); break;
-    case WeightFormat::kBF16: out->kpad = (k + 1) / 2 * 2; ok = out->bf16.Allocate(panels * out->kpad * nr); break;
+    case WeightFormat::kF32: out->kpad = k; ok = out->f32.Allocate(panels * k * nr, true); break;
+    case WeightFormat::kBF16: out->kpad = (k + 1) / 2 * 2; ok = out->bf16.Allocate(panels * out->kpad * nr, true); break;
     case WeightFormat::kInt8:
       out->kpad = (k + 3) / 4 * 4;
-      ok = out->int8.Allocate(panels * out->kpad * nr) && out->scale.Allocate(panels * nr) && out->colsum.Allocate(panels * nr);
+      ok = out->int8.Allocate(panels * out->kpad * nr, true) && out->scale.Allocate(panels * nr) && out->colsum.Allocate(panels * nr);
       break;
   }
   if (!ok) return false;
-  auto pack_panel = [&](int64_t p, int) {
+  std::atomic<bool> failed{false};
+  auto pack_panel = [&](int64_t p, int thread) {
+    if (failed.load(std::memory_order_relaxed)) return;
+    const float* prow[64] = {};  // nr <= 64 for every ISA
+    if (!rows_of(p, thread, prow)) {
+      failed.store(true, std::memory_order_relaxed);
+      return;
+    }
     switch (format) {
-      case WeightFormat::kF32: PackPanelF32(rows, n, k, nr, p, out->f32.data() + p * k * nr); break;
-      case WeightFormat::kBF16: PackPanelBf16(rows, n, k, out->kpad, nr, p, out->bf16.data() + p * out->kpad * nr); break;
+      case WeightFormat::kF32: PackPanelF32(prow, k, nr, out->f32.data() + p * k * nr); break;
+      case WeightFormat::kBF16: PackPanelBf16(prow, k, out->kpad, nr, out->bf16.data() + p * out->kpad * nr); break;
       case WeightFormat::kInt8:
-        PackPanelInt8(rows, n, k, out->kpad, nr, p, out->int8.data() + p * out->kpad * nr, out->scale.data() + p * nr,
-                      out->colsum.data() + p * nr);
+        PackPanelInt8(prow, k, out->kpad, nr, out->int8.data() + p * out->kpad * nr, out->scale.data() + p * nr, out->colsum.data() + p * nr);
         break;
     }
   };
@@ -157,13 +226,40 @@ bool PackWeight(const float* const* rows, int64_t n, int64_t k, Isa isa, PackedW
   } else {
     for (int64_t p = 0; p < panels; ++p) pack_panel(p, 0);
   }
-  return true;
+  return !failed.load();
+}
+
+}  // namespace
+
+bool PackWeight(const float* const* rows, int64_t n, int64_t k, Isa isa, PackedWeight* out, ThreadPool* pool,
+                WeightFormat format) {
+  return PackPanels(n, k, isa, out, pool, format, [&](int64_t p, int, const float** prow) {
+    const int nr = out->nr;
+    for (int j = 0; j < nr && p * nr + j < n; ++j) prow[j] = rows[p * nr + j];
+    return true;
+  });
 }
 
 bool PackWeight(const float* w, int64_t n, int64_t k, Isa isa, PackedWeight* out, ThreadPool* pool, WeightFormat format) {
-  std::vector<const float*> rows(n);
-  for (int64_t i = 0; i < n; ++i) rows[i] = w + i * k;
-  return PackWeight(rows.data(), n, k, isa, out, pool, format);
+  return PackPanels(n, k, isa, out, pool, format, [&](int64_t p, int, const float** prow) {
+    const int nr = out->nr;
+    for (int j = 0; j < nr && p * nr + j < n; ++j) prow[j] = w + (p * nr + j) * k;
+    return true;
+  });
+}
+
+bool PackWeight(const RowSource& source, int64_t n, int64_t k, Isa isa, PackedWeight* out, ThreadPool* pool, WeightFormat format) {
+  // One panel's rows per thread, reused: the whole W never exists unpacked.
+  std::vector<std::vector<float>> buffers(pool != nullptr ? pool->size() : 1);
+  return PackPanels(n, k, isa, out, pool, format, [&](int64_t p, int thread, const float** prow) {
+    const int nr = out->nr;
+    const int64_t row0 = p * nr, count = std::min<int64_t>(nr, n - row0);
+    std::vector<float>& buf = buffers[thread];
+    if (buf.size() < static_cast<size_t>(nr * k)) buf.resize(static_cast<size_t>(nr * k));
+    if (!source(row0, count, buf.data())) return false;
+    for (int64_t j = 0; j < count; ++j) prow[j] = buf.data() + j * k;
+    return true;
+  });
 }
 
 RowQuant QuantizeRow(const float* x, int64_t k, int64_t kpad, uint8_t* q) {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -15,8 +16,9 @@
 
 namespace bertkit::cpu {
 
-// 64-byte aligned storage (one cache line, one AVX-512 vector).
-void* AlignedAlloc(size_t bytes);
+// 64-byte aligned storage (one cache line, one AVX-512 vector). `huge`: a long-lived array
+// (weights, optimizer state) that should sit in transparent huge pages where the OS offers them.
+void* AlignedAlloc(size_t bytes, bool huge = false);
 void AlignedFree(void* p);
 template <class T>
 struct AlignedArray {
@@ -27,8 +29,8 @@ struct AlignedArray {
   int64_t size = 0;
   T* data() const { return ptr.get(); }
   // Returns false when the allocation fails.
-  bool Allocate(int64_t n) {
-    T* p = static_cast<T*>(AlignedAlloc(static_cast<size_t>(n > 0 ? n : 1) * sizeof(T)));
+  bool Allocate(int64_t n, bool huge = false) {
+    T* p = static_cast<T*>(AlignedAlloc(static_cast<size_t>(n > 0 ? n : 1) * sizeof(T), huge));
     if (p == nullptr) return false;
     ptr.reset(p);
     size = n;
@@ -73,6 +75,14 @@ bool PackWeight(const float* const* rows, int64_t n, int64_t k, Isa isa, PackedW
                 WeightFormat format = WeightFormat::kF32);
 // The same for a contiguous row-major W.
 bool PackWeight(const float* w, int64_t n, int64_t k, Isa isa, PackedWeight* out, ThreadPool* pool = nullptr,
+                WeightFormat format = WeightFormat::kF32);
+// The same with W's rows read on demand: source(row0, count, dst) writes rows [row0, row0 + count)
+// (count x k floats, row-major) into dst, and may be called from several threads at once. Each
+// packing thread reads the rows of its own panel, so reading (from a file) runs in parallel and the
+// rows are packed while they are in cache; no unpacked copy of W is ever made. Returns false
+// when memory runs out or the source returns false.
+using RowSource = std::function<bool(int64_t row0, int64_t count, float* dst)>;
+bool PackWeight(const RowSource& source, int64_t n, int64_t k, Isa isa, PackedWeight* out, ThreadPool* pool,
                 WeightFormat format = WeightFormat::kF32);
 
 // Row `row` of a float32 packed W (k floats, stride nr apart): lets a tied embedding table be

@@ -15,10 +15,9 @@
 
 namespace bertkit::cpu::detail {
 
-void PackPanelBf16(const float* const* rows, int64_t n, int64_t k, int64_t kpad, int nr, int64_t p, uint16_t* panel) {
+void PackPanelBf16(const float* const* prow, int64_t k, int64_t kpad, int nr, uint16_t* panel) {
   for (int j = 0; j < nr; ++j) {
-    const int64_t col = p * nr + j;
-    const float* src = col < n ? rows[col] : nullptr;
+    const float* src = prow[j];
     for (int64_t kk = 0; kk < kpad; ++kk) {
       const float v = src && kk < k ? src[kk] : 0.f;
       panel[((kk / 2) * nr + j) * 2 + (kk % 2)] = RoundToBf16(v);

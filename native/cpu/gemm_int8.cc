@@ -19,12 +19,10 @@
 
 namespace bertkit::cpu::detail {
 
-void PackPanelInt8(const float* const* rows, int64_t n, int64_t k, int64_t kpad, int nr, int64_t p, int8_t* panel, float* scale,
-                   int32_t* colsum) {
+void PackPanelInt8(const float* const* prow, int64_t k, int64_t kpad, int nr, int8_t* panel, float* scale, int32_t* colsum) {
   std::vector<int8_t> q(kpad);
   for (int j = 0; j < nr; ++j) {
-    const int64_t col = p * nr + j;
-    const float* src = col < n ? rows[col] : nullptr;
+    const float* src = prow[j];
     float amax = 0.f;
     for (int64_t kk = 0; src && kk < k; ++kk) amax = std::max(amax, std::fabs(src[kk]));
     const float s = amax > 0.f ? amax / 127.f : 1.f;

@@ -1,12 +1,14 @@
 // Every fast CPU kernel against its scalar reference (native/cpu/ref) on random, odd-sized
 // inputs, with 1 and several threads. The ISA under test is whatever BERTKIT_ISA selects (CTest
 // runs this binary once per ISA; an ISA the machine lacks falls back to the best it has).
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -102,6 +104,42 @@ void TestLinear(ThreadPool* pool, Isa isa) {
 // channel / per row int8). bf16 products are exact in fp32, so the only error is the fp32
 // accumulation, bounded as for the float32 GEMM. int8 dot products are exact integers; the
 // dequantization adds a few ulp: 1e-6 relative to the magnitude of the terms.
+// Packing from a row source (rows read on demand, a panel per call, from several threads) gives
+// the same bytes as packing from memory, in every format; a failing source makes PackWeight fail.
+void TestPackFromSource(ThreadPool* pool, Isa isa) {
+  std::vector<WeightFormat> formats = {WeightFormat::kF32};
+  if (isa == Isa::kAvx512 && SupportsFormat(WeightFormat::kBF16)) formats.push_back(WeightFormat::kBF16);
+  if (isa == Isa::kAvx512 && SupportsFormat(WeightFormat::kInt8)) formats.push_back(WeightFormat::kInt8);
+  for (WeightFormat f : formats)
+    for (int64_t n : {1, 63, 64, 65, 200})
+      for (int64_t k : {1, 7, 129}) {
+        const auto w = Random(n * k);
+        PackedWeight a, b;
+        CHECK(PackWeight(w.data(), n, k, isa, &a, pool, f), "pack from memory");
+        std::atomic<int64_t> rows_read{0};
+        const RowSource source = [&](int64_t row0, int64_t count, float* dst) {
+          std::memcpy(dst, w.data() + row0 * k, static_cast<size_t>(count * k) * sizeof(float));
+          rows_read += count;
+          return true;
+        };
+        CHECK(PackWeight(source, n, k, isa, &b, pool, f), "pack from a source");
+        CHECK(rows_read.load() == n, "every row read once (n=%lld: %lld)", (long long)n, (long long)rows_read.load());
+        bool same = a.bytes() == b.bytes() && a.kpad == b.kpad;
+        const int64_t panels = (n + a.nr - 1) / a.nr;
+        if (same && f == WeightFormat::kF32) same = std::memcmp(a.f32.data(), b.f32.data(), panels * a.kpad * a.nr * 4) == 0;
+        if (same && f == WeightFormat::kBF16) same = std::memcmp(a.bf16.data(), b.bf16.data(), panels * a.kpad * a.nr * 2) == 0;
+        if (same && f == WeightFormat::kInt8) {
+          same = std::memcmp(a.int8.data(), b.int8.data(), panels * a.kpad * a.nr) == 0 &&
+                 std::memcmp(a.scale.data(), b.scale.data(), panels * a.nr * 4) == 0 &&
+                 std::memcmp(a.colsum.data(), b.colsum.data(), panels * a.nr * 4) == 0;
+        }
+        CHECK(same, "PackWeight from a source == from memory (%s, n=%lld, k=%lld)", WeightFormatName(f), (long long)n, (long long)k);
+        PackedWeight c;
+        const RowSource failing = [&](int64_t row0, int64_t, float*) { return row0 == 0; };
+        CHECK(n <= a.nr || !PackWeight(failing, n, k, isa, &c, pool, f), "a failing source fails the packing");
+      }
+}
+
 void TestLinearQuantized(ThreadPool* pool) {
   const int64_t ms[] = {1, 5, 13, 37};
   const int64_t ns[] = {1, 17, 65, 130};
@@ -468,6 +506,7 @@ int main() {
     ThreadPool pool(threads);
     TestLinear(&pool, isa);
     TestLinearQuantized(&pool);
+    TestPackFromSource(&pool, isa);
     TestLayerNorm(&pool);
     TestEmbeddings(&pool);
     TestAttention(&pool, isa);
