@@ -223,9 +223,18 @@ Status CpuWeights::Load(const ModelConfig& c, const std::vector<TensorView>& ten
     // One copy of the table: packed for the decoder GEMM, gathered from by the embeddings.
     BK_RETURN_IF_ERROR(pack({"embeddings.word_embeddings.weight"}, "the word embeddings", &cls_predictions_decoder.weight));
   } else {
-    const TensorView& t = reader.View("embeddings.word_embeddings.weight");
-    if (!word_embeddings.Allocate(t.dims[0] * t.dims[1], true)) return oom("the word embeddings");
-    BK_RETURN_IF_ERROR(reader.ReadF32("embeddings.word_embeddings.weight", word_embeddings.data()));
+    // The largest tensor: read in row blocks on the pool's threads (reads and page faults in parallel).
+    const std::string name = "embeddings.word_embeddings.weight";
+    const int64_t rows = reader.View(name).dims[0], cols = reader.View(name).dims[1], block = 512;
+    if (!word_embeddings.Allocate(rows * cols)) return oom("the word embeddings");
+    std::mutex mu;
+    Status failure;
+    pool->ParallelFor((rows + block - 1) / block, [&](int64_t b, int) {
+      const Status s = reader.ReadRowsF32(name, b * block, std::min(block, rows - b * block), word_embeddings.data() + b * block * cols);
+      std::lock_guard<std::mutex> lock(mu);
+      if (!s.ok() && failure.ok()) failure = s;
+    });
+    BK_RETURN_IF_ERROR(failure);
     bytes += word_embeddings.size * static_cast<int64_t>(sizeof(float));
   }
   BK_RETURN_IF_ERROR(vec("embeddings.position_embeddings.weight", &position_embeddings));

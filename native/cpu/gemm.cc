@@ -14,12 +14,6 @@
 #include <vector>
 #if defined(_WIN32)
 #include <malloc.h>
-#elif defined(__linux__)
-#include <sys/mman.h>
-
-#include <cstdint>
-#include <mutex>
-#include <unordered_map>
 #endif
 
 #include "cpu/gemm_internal.h"
@@ -27,63 +21,11 @@
 namespace bertkit::cpu {
 
 #if defined(_WIN32)
-void* AlignedAlloc(size_t bytes, bool) { return _aligned_malloc((bytes + 63) / 64 * 64, 64); }
+void* AlignedAlloc(size_t bytes) { return _aligned_malloc((bytes + 63) / 64 * 64, 64); }
 void AlignedFree(void* p) { _aligned_free(p); }
-#elif defined(__linux__)
-// Large long-lived arrays (packed weights, optimizer state) get their own mapping, aligned to
-// 2 MiB and advised for transparent huge pages: loading BERT-base otherwise takes ~110,000 page
-// faults, and a fault is costly in a VM. The mapping ends where the data ends, so its last
-// partial 2 MiB stays in 4 KiB pages and no huge page is filled with nothing (RSS stays what the
-// data needs). Only on request: a huge-page fault may compact memory first (defrag=madvise), a
-// stall that belongs in a load, not in a forward's scratch buffers.
-namespace {
-constexpr size_t kHugePage = size_t{2} << 20;
-constexpr size_t kMapAtLeast = 2 * kHugePage;
-std::mutex g_maps_mu;
-std::unordered_map<void*, size_t>& Maps() {
-  static auto* maps = new std::unordered_map<void*, size_t>();  // never destroyed: frees may come late
-  return *maps;
-}
-}  // namespace
-
-void* AlignedAlloc(size_t bytes, bool huge) {
-  bytes = (bytes + 63) / 64 * 64;
-  if (!huge || bytes < kMapAtLeast) return std::aligned_alloc(64, bytes);
-  const size_t len = (bytes + 4095) / 4096 * 4096;
-  void* raw = mmap(nullptr, len + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (raw == MAP_FAILED) return nullptr;
-  const uintptr_t lo = reinterpret_cast<uintptr_t>(raw);
-  const uintptr_t start = (lo + kHugePage - 1) / kHugePage * kHugePage;
-  if (start > lo) munmap(raw, start - lo);
-  const uintptr_t end = lo + len + kHugePage;
-  if (end > start + len) munmap(reinterpret_cast<void*>(start + len), end - (start + len));
-  void* p = reinterpret_cast<void*>(start);
-  madvise(p, len, MADV_HUGEPAGE);  // advice only: where THP is off it changes nothing
-  std::lock_guard<std::mutex> lock(g_maps_mu);
-  Maps()[p] = len;
-  return p;
-}
-
-void AlignedFree(void* p) {
-  if (p == nullptr) return;
-  size_t len = 0;
-  {
-    std::lock_guard<std::mutex> lock(g_maps_mu);
-    auto it = Maps().find(p);
-    if (it != Maps().end()) {
-      len = it->second;
-      Maps().erase(it);
-    }
-  }
-  if (len != 0) {
-    munmap(p, len);
-  } else {
-    std::free(p);
-  }
-}
 #else
 // aligned_alloc wants a size that is a multiple of the alignment.
-void* AlignedAlloc(size_t bytes, bool) { return std::aligned_alloc(64, (bytes + 63) / 64 * 64); }
+void* AlignedAlloc(size_t bytes) { return std::aligned_alloc(64, (bytes + 63) / 64 * 64); }
 void AlignedFree(void* p) { std::free(p); }
 #endif
 
@@ -197,11 +139,11 @@ bool PackPanels(int64_t n, int64_t k, Isa isa, PackedWeight* out, ThreadPool* po
   out->isa = isa;
   bool ok = true;
   switch (format) {
-    case WeightFormat::kF32: out->kpad = k; ok = out->f32.Allocate(panels * k * nr, true); break;
-    case WeightFormat::kBF16: out->kpad = (k + 1) / 2 * 2; ok = out->bf16.Allocate(panels * out->kpad * nr, true); break;
+    case WeightFormat::kF32: out->kpad = k; ok = out->f32.Allocate(panels * k * nr); break;
+    case WeightFormat::kBF16: out->kpad = (k + 1) / 2 * 2; ok = out->bf16.Allocate(panels * out->kpad * nr); break;
     case WeightFormat::kInt8:
       out->kpad = (k + 3) / 4 * 4;
-      ok = out->int8.Allocate(panels * out->kpad * nr, true) && out->scale.Allocate(panels * nr) && out->colsum.Allocate(panels * nr);
+      ok = out->int8.Allocate(panels * out->kpad * nr) && out->scale.Allocate(panels * nr) && out->colsum.Allocate(panels * nr);
       break;
   }
   if (!ok) return false;

@@ -16,9 +16,8 @@
 
 namespace bertkit::cpu {
 
-// 64-byte aligned storage (one cache line, one AVX-512 vector). `huge`: a long-lived array
-// (weights, optimizer state) that should sit in transparent huge pages where the OS offers them.
-void* AlignedAlloc(size_t bytes, bool huge = false);
+// 64-byte aligned storage (one cache line, one AVX-512 vector).
+void* AlignedAlloc(size_t bytes);
 void AlignedFree(void* p);
 template <class T>
 struct AlignedArray {
@@ -29,8 +28,8 @@ struct AlignedArray {
   int64_t size = 0;
   T* data() const { return ptr.get(); }
   // Returns false when the allocation fails.
-  bool Allocate(int64_t n, bool huge = false) {
-    T* p = static_cast<T*>(AlignedAlloc(static_cast<size_t>(n > 0 ? n : 1) * sizeof(T), huge));
+  bool Allocate(int64_t n) {
+    T* p = static_cast<T*>(AlignedAlloc(static_cast<size_t>(n > 0 ? n : 1) * sizeof(T)));
     if (p == nullptr) return false;
     ptr.reset(p);
     size = n;

@@ -204,7 +204,7 @@ class TrainableModelImpl final : public TrainableModel {
 
   Status EnsureMoments() {
     if (exp_avg_.size == grads_.size) return Status::Ok();
-    if (!exp_avg_.Allocate(grads_.size, true) || !exp_avg_sq_.Allocate(grads_.size, true))
+    if (!exp_avg_.Allocate(grads_.size) || !exp_avg_sq_.Allocate(grads_.size))
       return Status(StatusCode::kOutOfMemory, "out of memory for the AdamW moments");
     std::fill(exp_avg_.data(), exp_avg_.data() + exp_avg_.size, 0.f);
     std::fill(exp_avg_sq_.data(), exp_avg_sq_.data() + exp_avg_sq_.size, 0.f);
@@ -303,7 +303,7 @@ Status TrainableModelImpl::Load(const std::vector<TensorView>& tensors) {
     place_group({name});
   }
   total = (total + 15) / 16 * 16;
-  if (!params_data_.Allocate(total, true) || !grads_.Allocate(total, true))
+  if (!params_data_.Allocate(total) || !grads_.Allocate(total))
     return Status(StatusCode::kOutOfMemory, "out of memory for the parameters and their gradients");
   std::fill(params_data_.data(), params_data_.data() + total, 0.f);
   std::fill(grads_.data(), grads_.data() + total, 0.f);
