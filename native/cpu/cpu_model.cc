@@ -171,6 +171,20 @@ Status CpuModel::Load(const std::vector<TensorView>& tensors, const EngineOption
   return Status::Ok();
 }
 
+namespace {
+// The first error of work split over the pool's threads.
+struct FirstFailure {
+  std::mutex mu;
+  Status status;
+  bool Note(const Status& s) {
+    if (s.ok()) return true;
+    std::lock_guard<std::mutex> lock(mu);
+    if (status.ok()) status = s;
+    return false;
+  }
+};
+}  // namespace
+
 Status CpuWeights::Load(const ModelConfig& c, const std::vector<TensorView>& tensors, cpu::Isa isa_, cpu::ThreadPool* pool) {
   WeightReader reader(tensors);
   BK_RETURN_IF_ERROR(reader.Validate(c));
@@ -181,17 +195,11 @@ Status CpuWeights::Load(const ModelConfig& c, const std::vector<TensorView>& ten
   auto pack = [&](const std::vector<std::string>& parts, const std::string& what, PackedWeight* out,
                   cpu::WeightFormat format = cpu::WeightFormat::kF32) -> Status {
     const int64_t part_rows = reader.View(parts[0]).dims[0], k = reader.View(parts[0]).dims[1];
-    std::mutex mu;
-    Status failure;
+    FirstFailure failure;
     auto source = [&](int64_t row0, int64_t count, float* dst) {
       while (count > 0) {
         const int64_t part = row0 / part_rows, local = row0 % part_rows, take = std::min(count, part_rows - local);
-        const Status s = reader.ReadRowsF32(parts[part], local, take, dst);
-        if (!s.ok()) {
-          std::lock_guard<std::mutex> lock(mu);
-          if (failure.ok()) failure = s;
-          return false;
-        }
+        if (!failure.Note(reader.ReadRowsF32(parts[part], local, take, dst))) return false;
         row0 += take;
         count -= take;
         dst += take * k;
@@ -199,7 +207,7 @@ Status CpuWeights::Load(const ModelConfig& c, const std::vector<TensorView>& ten
       return true;
     };
     if (!cpu::PackWeight(source, part_rows * static_cast<int64_t>(parts.size()), k, isa_, out, pool, format)) {
-      return failure.ok() ? oom(what) : failure;
+      return failure.status.ok() ? oom(what) : failure.status;
     }
     bytes += out->bytes();
     return Status::Ok();
@@ -227,14 +235,11 @@ Status CpuWeights::Load(const ModelConfig& c, const std::vector<TensorView>& ten
     const std::string name = "embeddings.word_embeddings.weight";
     const int64_t rows = reader.View(name).dims[0], cols = reader.View(name).dims[1], block = 512;
     if (!word_embeddings.Allocate(rows * cols)) return oom("the word embeddings");
-    std::mutex mu;
-    Status failure;
+    FirstFailure failure;
     pool->ParallelFor((rows + block - 1) / block, [&](int64_t b, int) {
-      const Status s = reader.ReadRowsF32(name, b * block, std::min(block, rows - b * block), word_embeddings.data() + b * block * cols);
-      std::lock_guard<std::mutex> lock(mu);
-      if (!s.ok() && failure.ok()) failure = s;
+      failure.Note(reader.ReadRowsF32(name, b * block, std::min(block, rows - b * block), word_embeddings.data() + b * block * cols));
     });
-    BK_RETURN_IF_ERROR(failure);
+    BK_RETURN_IF_ERROR(failure.status);
     bytes += word_embeddings.size * static_cast<int64_t>(sizeof(float));
   }
   BK_RETURN_IF_ERROR(vec("embeddings.position_embeddings.weight", &position_embeddings));
