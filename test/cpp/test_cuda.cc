@@ -44,6 +44,7 @@
 #include "cuda/backend.h"
 #include "cuda/dev/model_files.h"
 #include "cuda/testing.h"
+#include "check.h"
 
 using namespace bertkit;
 using bertkit::cuda::Act;
@@ -54,19 +55,9 @@ namespace ct = bertkit::cuda::testing;
 
 namespace {
 
-int g_failures = 0;
-int64_t g_checks = 0;
+using ::bertkit::testing::g_checks;
+using ::bertkit::testing::g_failures;
 
-#define CHECK(cond, ...)                                        \
-  do {                                                          \
-    ++g_checks;                                                 \
-    if (!(cond)) {                                              \
-      ++g_failures;                                             \
-      std::fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-      std::fprintf(stderr, __VA_ARGS__);                        \
-      std::fprintf(stderr, "\n");                               \
-    }                                                           \
-  } while (0)
 
 #define CHECK_OK(expr)                                                                  \
   do {                                                                                  \

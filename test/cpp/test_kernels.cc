@@ -21,6 +21,7 @@
 #include "cpu/ref/reference.h"
 #include "cpu/simd.h"
 #include "cpu/thread_pool.h"
+#include "check.h"
 
 #if defined(__linux__)
 #include <sched.h>
@@ -31,19 +32,9 @@ using namespace bertkit::cpu;
 
 namespace {
 
-int g_failures = 0;
-int g_checks = 0;
+using ::bertkit::testing::g_checks;
+using ::bertkit::testing::g_failures;
 
-#define CHECK(cond, ...)                                          \
-  do {                                                            \
-    ++g_checks;                                                   \
-    if (!(cond)) {                                                \
-      ++g_failures;                                               \
-      std::fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);   \
-      std::fprintf(stderr, __VA_ARGS__);                          \
-      std::fprintf(stderr, "\n");                                 \
-    }                                                             \
-  } while (0)
 
 std::mt19937 rng(1234);
 
@@ -512,6 +503,6 @@ int main() {
     TestAttention(&pool, isa);
   }
   TestValidation();
-  std::printf("%d checks, %d failures\n", g_checks, g_failures);
+  std::printf("%lld checks, %d failures\n", static_cast<long long>(g_checks), g_failures);
   return g_failures == 0 ? 0 : 1;
 }

@@ -22,25 +22,16 @@
 #include "train/train_gemm.h"
 #include "train/train_kernels.h"
 #include "train/trainable_model.h"
+#include "check.h"
 
 using namespace bertkit;
 using namespace bertkit::train;
 
 namespace {
 
-int g_failures = 0;
-int g_checks = 0;
+using ::bertkit::testing::g_checks;
+using ::bertkit::testing::g_failures;
 
-#define CHECK(cond, ...)                                        \
-  do {                                                          \
-    ++g_checks;                                                 \
-    if (!(cond)) {                                              \
-      ++g_failures;                                             \
-      std::fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-      std::fprintf(stderr, __VA_ARGS__);                        \
-      std::fprintf(stderr, "\n");                               \
-    }                                                           \
-  } while (0)
 
 std::mt19937 rng(4321);
 
@@ -608,6 +599,6 @@ int main() {
   }
   TestDropout();
   TestModel();
-  std::printf("test_train: %d checks, %d failures\n", g_checks, g_failures);
+  std::printf("test_train: %lld checks, %d failures\n", static_cast<long long>(g_checks), g_failures);
   return g_failures == 0 ? 0 : 1;
 }

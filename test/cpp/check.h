@@ -1,0 +1,22 @@
+// The C++ tests' harness: CHECK counts every check and reports a failure with its place, never
+// aborting, so one run lists everything that is wrong; main() returns non-zero if any failed.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+
+namespace bertkit::testing {
+inline int g_failures = 0;
+inline int64_t g_checks = 0;
+}  // namespace bertkit::testing
+
+#define CHECK(cond, ...)                                        \
+  do {                                                          \
+    ++::bertkit::testing::g_checks;                             \
+    if (!(cond)) {                                              \
+      ++::bertkit::testing::g_failures;                         \
+      std::fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+      std::fprintf(stderr, __VA_ARGS__);                        \
+      std::fprintf(stderr, "\n");                               \
+    }                                                           \
+  } while (0)
