@@ -58,7 +58,6 @@ namespace {
 using ::bertkit::testing::g_checks;
 using ::bertkit::testing::g_failures;
 
-
 #define CHECK_OK(expr)                                                                  \
   do {                                                                                  \
     const ::bertkit::Status s_ = (expr);                                                \
@@ -67,12 +66,7 @@ using ::bertkit::testing::g_failures;
 
 std::mt19937 rng(4321);
 
-std::vector<float> Random(int64_t n, float lo = -1.f, float hi = 1.f) {
-  std::uniform_real_distribution<float> d(lo, hi);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
+std::vector<float> Random(int64_t n, float lo = -1.f, float hi = 1.f) { return testing::RandomFloats(rng, n, lo, hi); }
 
 void RoundAll(Precision p, std::vector<float>* v) {
   for (auto& x : *v) x = ct::RoundTo(p, x);

@@ -35,15 +35,9 @@ namespace {
 using ::bertkit::testing::g_checks;
 using ::bertkit::testing::g_failures;
 
-
 std::mt19937 rng(1234);
 
-std::vector<float> Random(int64_t n, float lo = -1.f, float hi = 1.f) {
-  std::uniform_real_distribution<float> d(lo, hi);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
+std::vector<float> Random(int64_t n, float lo = -1.f, float hi = 1.f) { return testing::RandomFloats(rng, n, lo, hi); }
 
 // GEMM: float32 accumulation over k terms errs by about sqrt(k) * 2^-24 * sum|x_i w_i| for
 // random signs (k * 2^-24 * ... in the worst case); 1e-6 * sqrt(k) * scale covers it with room,

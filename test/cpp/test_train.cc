@@ -32,15 +32,9 @@ namespace {
 using ::bertkit::testing::g_checks;
 using ::bertkit::testing::g_failures;
 
-
 std::mt19937 rng(4321);
 
-std::vector<float> Random(int64_t n, float lo = -1.f, float hi = 1.f) {
-  std::uniform_real_distribution<float> d(lo, hi);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
+std::vector<float> Random(int64_t n, float lo = -1.f, float hi = 1.f) { return testing::RandomFloats(rng, n, lo, hi); }
 
 struct Scratch {
   cpu::AlignedFloats mem;
