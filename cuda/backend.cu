@@ -627,30 +627,7 @@ Status CudaModel::Run(const BatchInput& in, const ForwardOutputs& out) {
   const int32_t* rows = in.logits_tokens;
   const int64_t R = IsMlm(arch) ? (rows_given ? in.num_logits_tokens : T) : 0;
   const OutputSizes sizes = Sizes(in);
-  struct Check {
-    const char* name;
-    const OutputBuffer& buf;
-    int64_t size;
-  };
-  const Check checks[] = {
-      {"last_hidden_state", out.last_hidden_state, sizes.last_hidden_state},
-      {"pooler_output", out.pooler_output, sizes.pooler_output},
-      {"logits", out.logits, sizes.logits},
-      {"prediction_logits", out.prediction_logits, sizes.prediction_logits},
-      {"seq_relationship_logits", out.seq_relationship_logits, sizes.seq_relationship_logits},
-      {"start_logits", out.start_logits, sizes.start_logits},
-      {"end_logits", out.end_logits, sizes.end_logits},
-      {"hidden_states", out.hidden_states, sizes.hidden_states},
-      {"attentions", out.attentions, sizes.attentions},
-  };
-  for (const auto& ch : checks) {
-    if (ch.buf.data == nullptr) continue;
-    if (ch.size == 0) return InvalidArgument(std::string(ArchitectureName(arch)) + " has no output " + ch.name);
-    if (ch.buf.size != ch.size) {
-      return InvalidArgument(std::string("output buffer ") + ch.name + " holds " + std::to_string(ch.buf.size) +
-                             " floats, the batch needs " + std::to_string(ch.size));
-    }
-  }
+  BK_RETURN_IF_ERROR(ValidateOutputs(in, out));
 
   Flags f;
   f.token_types = in.token_type_ids != nullptr;

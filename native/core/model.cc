@@ -259,6 +259,35 @@ OutputSizes Model::Sizes(const BatchInput& in) const {
   return s;
 }
 
+Status Model::ValidateOutputs(const BatchInput& in, const ForwardOutputs& out) const {
+  const OutputSizes sizes = Sizes(in);
+  struct Check {
+    const char* name;
+    const OutputBuffer& buf;
+    int64_t size;
+  };
+  const Check checks[] = {
+      {"last_hidden_state", out.last_hidden_state, sizes.last_hidden_state},
+      {"pooler_output", out.pooler_output, sizes.pooler_output},
+      {"logits", out.logits, sizes.logits},
+      {"prediction_logits", out.prediction_logits, sizes.prediction_logits},
+      {"seq_relationship_logits", out.seq_relationship_logits, sizes.seq_relationship_logits},
+      {"start_logits", out.start_logits, sizes.start_logits},
+      {"end_logits", out.end_logits, sizes.end_logits},
+      {"hidden_states", out.hidden_states, sizes.hidden_states},
+      {"attentions", out.attentions, sizes.attentions},
+  };
+  for (const auto& ch : checks) {
+    if (ch.buf.data == nullptr) continue;
+    if (ch.size == 0) return InvalidArgument(std::string(ArchitectureName(config_.architecture)) + " has no output " + ch.name);
+    if (ch.buf.size != ch.size) {
+      return InvalidArgument(std::string("output buffer ") + ch.name + " holds " + std::to_string(ch.buf.size) +
+                             " floats, the batch needs " + std::to_string(ch.size));
+    }
+  }
+  return Status::Ok();
+}
+
 const char* EngineVersion() { return "0.1.0"; }
 
 }  // namespace bertkit
