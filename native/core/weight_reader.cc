@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <new>
 #if !defined(_WIN32)
 #include <unistd.h>
 #endif
@@ -127,7 +128,11 @@ Status WeightReader::ReadRowsF32(const std::string& name, int64_t row0, int64_t 
   std::vector<uint8_t> raw;
   uint8_t* dst = reinterpret_cast<uint8_t*>(out);
   if (t.dtype != DType::kF32) {
-    raw.resize(nbytes);
+    try {  // called on pool threads: no exception may leave
+      raw.resize(nbytes);
+    } catch (const std::bad_alloc&) {
+      return Status(StatusCode::kOutOfMemory, "out of memory reading " + t.name);
+    }
     dst = raw.data();
   }
   auto fail = [&] {

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <vector>
 #if defined(_WIN32)
 #include <malloc.h>
@@ -132,10 +133,6 @@ void PackPanelF32(const float* const* prow, int64_t k, int nr, float* panel) {
   }
 }
 
-}  // namespace
-
-namespace {
-
 // Allocates `out` for W [n, k] and packs every panel, panels split over the pool. `rows_of(p,
 // thread, prow)` points prow[0..nr) at the panel's rows (null past n); false aborts the packing.
 template <class RowsOf>
@@ -207,7 +204,12 @@ bool PackWeight(const RowSource& source, int64_t n, int64_t k, Isa isa, PackedWe
     const int nr = out->nr;
     const int64_t row0 = p * nr, count = std::min<int64_t>(nr, n - row0);
     std::vector<float>& buf = buffers[thread];
-    if (buf.size() < static_cast<size_t>(nr * k)) buf.resize(static_cast<size_t>(nr * k));
+    // Runs on pool threads: an exception must not leave them (it would end the process).
+    try {
+      if (buf.size() < static_cast<size_t>(nr * k)) buf.resize(static_cast<size_t>(nr * k));
+    } catch (const std::bad_alloc&) {
+      return false;
+    }
     if (!source(row0, count, buf.data())) return false;
     for (int64_t j = 0; j < count; ++j) prow[j] = buf.data() + j * k;
     return true;
