@@ -1,6 +1,7 @@
 #include "cpu/thread_pool.h"
 
 #include <chrono>
+#include <utility>
 
 #if defined(__linux__)
 #include <sched.h>
@@ -95,7 +96,12 @@ void ThreadPool::Drain(int id) {
   for (;;) {
     const int64_t t = next_.fetch_add(1, std::memory_order_relaxed);
     if (t >= n_) break;
-    call_(ctx_, t, id);
+    try {
+      call_(ctx_, t, id);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!error_) error_ = std::current_exception();
+    }
     finished_.fetch_add(1, std::memory_order_release);
   }
 }
@@ -124,6 +130,7 @@ void ThreadPool::Run(int64_t n, void* ctx, Trampoline call) {
   SpinUntil(complete);
   std::unique_lock<std::mutex> lock(mu_);
   idle_.wait(lock, complete);
+  if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
 }
 
 void ThreadPool::WorkerLoop(int id) {

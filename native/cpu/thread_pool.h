@@ -7,6 +7,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <mutex>
 #include <thread>
 #include <type_traits>
@@ -25,12 +26,22 @@ class ThreadPool {
 
   // Calls fn(task, thread) for every task in [0, n), tasks handed out dynamically; `thread` is
   // in [0, size()) and identifies per-thread scratch. Returns when all tasks are done. Not
-  // reentrant: one ParallelFor at a time per pool (the model serializes its forwards).
+  // reentrant: one ParallelFor at a time per pool (the model serializes its forwards). An
+  // exception thrown by a task (std::bad_alloc, say) never leaves a worker, which would end the
+  // process: the first one is rethrown here, on the caller's thread, once every task has run.
   template <class F>
   void ParallelFor(int64_t n, F&& fn) {
     if (n <= 0) return;
     if (n == 1 || workers_.empty()) {
-      for (int64_t t = 0; t < n; ++t) fn(t, 0);
+      std::exception_ptr error;  // same contract as the threaded path: every task runs
+      for (int64_t t = 0; t < n; ++t) {
+        try {
+          fn(t, 0);
+        } catch (...) {
+          if (!error) error = std::current_exception();
+        }
+      }
+      if (error) std::rethrow_exception(error);
       return;
     }
     using Fn = std::remove_reference_t<F>;
@@ -60,6 +71,7 @@ class ThreadPool {
   // The CPU each thread of the current job last reported (-1: unknown or not in the job); see
   // Spread() in thread_pool.cc.
   std::vector<std::atomic<int>> cpu_of_;
+  std::exception_ptr error_;  // the job's first exception, guarded by mu_
   int64_t n_ = 0;
   void* ctx_ = nullptr;
   Trampoline call_ = nullptr;

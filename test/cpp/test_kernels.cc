@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <random>
 #include <string>
 #include <vector>
@@ -339,6 +340,24 @@ void TestThreadPool() {
       for (int h : hits) ok &= h == 1;
       CHECK(ok, "ThreadPool threads=%d n=%lld: each task exactly once", threads, (long long)n);
     }
+    // A throwing task (on whichever thread) reaches the caller after the job, as an exception of
+    // the caller's thread; the other tasks still run and the pool keeps working.
+    std::vector<int> hits(100, 0);
+    bool caught = false;
+    try {
+      pool.ParallelFor(100, [&](int64_t t, int) {
+        if (t % 7 == 3) throw std::bad_alloc();
+        hits[t] += 1;
+      });
+    } catch (const std::bad_alloc&) {
+      caught = true;
+    }
+    int ran = 0;
+    for (int h : hits) ran += h;
+    CHECK(caught && ran == 100 - 14, "ThreadPool threads=%d: exception rethrown on the caller (%d), others ran (%d)", threads, caught, ran);
+    std::atomic<int> after{0};
+    pool.ParallelFor(50, [&](int64_t, int) { after += 1; });
+    CHECK(after.load() == 50, "ThreadPool threads=%d: usable after an exception", threads);
   }
 }
 
