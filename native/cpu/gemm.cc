@@ -180,15 +180,6 @@ bool PackPanels(int64_t n, int64_t k, Isa isa, PackedWeight* out, ThreadPool* po
 
 }  // namespace
 
-bool PackWeight(const float* const* rows, int64_t n, int64_t k, Isa isa, PackedWeight* out, ThreadPool* pool,
-                WeightFormat format) {
-  return PackPanels(n, k, isa, out, pool, format, [&](int64_t p, int, const float** prow) {
-    const int nr = out->nr;
-    for (int j = 0; j < nr && p * nr + j < n; ++j) prow[j] = rows[p * nr + j];
-    return true;
-  });
-}
-
 bool PackWeight(const float* w, int64_t n, int64_t k, Isa isa, PackedWeight* out, ThreadPool* pool, WeightFormat format) {
   return PackPanels(n, k, isa, out, pool, format, [&](int64_t p, int, const float** prow) {
     const int nr = out->nr;

@@ -68,11 +68,8 @@ struct PackedWeight {
   int64_t bytes() const;
 };
 
-// Packs W [n, k] given as n row pointers (row j = output feature j), panels split over the pool's
-// threads. The format must be supported (SupportsFormat). Returns false when memory runs out.
-bool PackWeight(const float* const* rows, int64_t n, int64_t k, Isa isa, PackedWeight* out, ThreadPool* pool = nullptr,
-                WeightFormat format = WeightFormat::kF32);
-// The same for a contiguous row-major W.
+// Packs a row-major W [n, k] (row j = output feature j), panels split over the pool's threads.
+// The format must be supported (SupportsFormat). Returns false when memory runs out.
 bool PackWeight(const float* w, int64_t n, int64_t k, Isa isa, PackedWeight* out, ThreadPool* pool = nullptr,
                 WeightFormat format = WeightFormat::kF32);
 // The same with W's rows read on demand: source(row0, count, dst) writes rows [row0, row0 + count)
