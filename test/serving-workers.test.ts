@@ -89,6 +89,11 @@ test('workers that load models and serve, then exit or are terminated: right res
   }
   const mb = rss.map((x) => Math.round(x / 2 ** 20));
   t.log(`RSS after each cycle (MB): ${mb.join(' ')}`);
-  // Each worker holds ~20 MB of weights; a leak would add that per cycle (~180 MB over 9 cycles).
-  t.true(mb.at(-1)! - mb[2]! < 64, `RSS grew from ${mb[2]} to ${mb.at(-1)} MB`);
+  // Each worker holds ~20 MB of weights; a leak would add that every cycle: >= 120 MB from cycle
+  // 5 to the end. What else moves RSS is the allocator keeping freed memory in the per-thread
+  // arenas of the first workers' threads: steps of ~20 MB that stop (observed: up to +67 MB from
+  // cycle 2, up to +48 from cycle 4, then flat). So: from cycle 5, to the median of the last
+  // three cycles.
+  const last = [...mb.slice(-3)].sort((a, b) => a - b)[1]!;
+  t.true(last - mb[4]! < 64, `RSS grew from ${mb[4]} to ${last} MB`);
 });
