@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "bertkit/engine.h"
+#include "core/forward_guard.h"
 #include "core/weight_reader.h"
 #include "cuda/backend.h"
 #include "cuda/common.cuh"
@@ -107,7 +108,6 @@ Act ActFor(Activation a) {
   return Act::kGelu;
 }
 
-bool IsMlm(Architecture a) { return a == Architecture::kBertForMaskedLM || a == Architecture::kBertForPreTraining; }
 
 // Which parts of the graph a forward runs (only what the requested outputs need).
 struct Flags {
@@ -333,20 +333,7 @@ Status CudaModel::Load(const std::vector<TensorView>& tensors) {
 }
 
 Status CudaModel::Forward(const BatchInput& in, const ForwardOutputs& out) {
-  bool expected = false;
-  if (!busy_.compare_exchange_strong(expected, true)) {
-    return Status(StatusCode::kBusy, "a forward is already running on this model; calls must be serialized");
-  }
-  Status s;
-  try {
-    s = Run(in, out);
-  } catch (const std::bad_alloc&) {
-    s = Status(StatusCode::kOutOfMemory, "out of host memory for this batch");
-  } catch (const std::exception& e) {
-    s = Internal(e.what());
-  }
-  busy_.store(false);
-  return s;
+  return GuardedForward(busy_, "out of host memory for this batch", [&] { return Run(in, out); });
 }
 
 Plan CudaModel::MakePlan(int64_t T, int64_t B, int64_t R, int64_t max_len, int64_t probs_per_layer, const Flags& f) const {
@@ -625,7 +612,7 @@ Status CudaModel::Run(const BatchInput& in, const ForwardOutputs& out) {
   // The MLM head's rows: every token, or only in.logits_tokens (possibly none).
   const bool rows_given = in.logits_tokens != nullptr;
   const int32_t* rows = in.logits_tokens;
-  const int64_t R = IsMlm(arch) ? (rows_given ? in.num_logits_tokens : T) : 0;
+  const int64_t R = UsesMlmHead(c) ? (rows_given ? in.num_logits_tokens : T) : 0;
   const OutputSizes sizes = Sizes(in);
   BK_RETURN_IF_ERROR(ValidateOutputs(in, out));
 

@@ -23,6 +23,8 @@ constexpr Named kArchitectures[] = {
     {"BertForMultipleChoice", Architecture::kBertForMultipleChoice},
 };
 
+}  // namespace
+
 bool UsesPooler(const ModelConfig& c) {
   switch (c.architecture) {
     case Architecture::kBertModel: return c.has_pooler;
@@ -37,8 +39,6 @@ bool UsesPooler(const ModelConfig& c) {
 bool UsesMlmHead(const ModelConfig& c) {
   return c.architecture == Architecture::kBertForMaskedLM || c.architecture == Architecture::kBertForPreTraining;
 }
-
-}  // namespace
 
 bool ParseArchitecture(std::string_view name, Architecture* out) {
   for (const auto& a : kArchitectures) {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "bertkit/engine.h"
+#include "core/forward_guard.h"
 #include "core/weight_reader.h"
 #include "cpu/cpu_features.h"
 #include "cpu/gemm.h"
@@ -301,20 +302,7 @@ void CpuModel::ApplyLinear(const float* x, int64_t m, int64_t ldx, const Linear&
 }
 
 Status CpuModel::Forward(const BatchInput& in, const ForwardOutputs& out) {
-  bool expected = false;
-  if (!busy_.compare_exchange_strong(expected, true)) {
-    return Status(StatusCode::kBusy, "a forward is already running on this model; calls must be serialized");
-  }
-  Status s;
-  try {
-    s = Run(in, out);
-  } catch (const std::bad_alloc&) {
-    s = Status(StatusCode::kOutOfMemory, "out of memory for the activations of this batch");
-  } catch (const std::exception& e) {
-    s = Internal(e.what());
-  }
-  busy_.store(false);
-  return s;
+  return GuardedForward(busy_, "out of memory for the activations of this batch", [&] { return Run(in, out); });
 }
 
 Status CpuModel::Run(const BatchInput& in, const ForwardOutputs& out) {

@@ -74,19 +74,6 @@ struct Phase {
 constexpr int32_t kIgnore = -100;
 constexpr uint64_t kSiteClassifier = 1u << 20;
 
-bool UsesPooler(const ModelConfig& c) {
-  switch (c.architecture) {
-    case Architecture::kBertModel: return c.has_pooler;
-    case Architecture::kBertForNextSentencePrediction:
-    case Architecture::kBertForPreTraining:
-    case Architecture::kBertForSequenceClassification:
-    case Architecture::kBertForMultipleChoice: return true;
-    default: return false;
-  }
-}
-bool UsesMlm(const ModelConfig& c) {
-  return c.architecture == Architecture::kBertForMaskedLM || c.architecture == Architecture::kBertForPreTraining;
-}
 
 struct Linear {
   int64_t w = -1, b = -1;  // parameter offsets
@@ -345,7 +332,7 @@ Status TrainableModelImpl::Load(const std::vector<TensorView>& tensors) {
     L.output_ln = norm(p + "output.LayerNorm");
   }
   if (offset.count("pooler.dense.weight")) pooler_ = lin("pooler.dense", H, H);
-  if (UsesMlm(c)) {
+  if (UsesMlmHead(c)) {
     transform_ = lin("cls.predictions.transform.dense", H, H);
     transform_ln_ = norm("cls.predictions.transform.LayerNorm");
     decoder_w_ = c.tie_word_embeddings ? word_ : offset.at("cls.predictions.decoder.weight");
@@ -536,7 +523,7 @@ Status TrainableModelImpl::Run(const BatchInput& in, const TrainLabels* labels, 
   }
 
   // MLM rows: every token, or those with a label.
-  const bool mlm = UsesMlm(c);
+  const bool mlm = UsesMlmHead(c);
   int64_t R = 0;
   if (mlm) {
     mlm_rows_.clear();

@@ -177,6 +177,9 @@ class Model {
 
 // The tensors an architecture needs, with shapes (used to validate what CreateModel receives).
 std::vector<std::pair<std::string, std::vector<int64_t>>> ExpectedTensors(const ModelConfig& config);
+// The heads an architecture runs: the pooler (for BertModel only when has_pooler), the MLM head.
+bool UsesPooler(const ModelConfig& config);
+bool UsesMlmHead(const ModelConfig& config);
 
 // Validates config and tensors (every expected name present once, shapes, byte sizes), converts
 // and packs them. Never throws; allocation failure returns kOutOfMemory.
