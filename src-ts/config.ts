@@ -4,6 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { ConfigError, InvalidFileError, UnsupportedModelError } from './errors.js';
+import type { ModelConfig } from './native/types.js';
 
 export const ARCHITECTURES = [
   'BertModel',
@@ -272,4 +273,23 @@ export async function readConfig(file: string): Promise<BertConfig> {
 export function configToJSON(config: BertConfig): Record<string, unknown> {
   const { extra, torch_dtype, ...rest } = config;
   return { ...extra, ...rest, ...(torch_dtype ? { torch_dtype } : {}) };
+}
+
+/** The engine's view of a config (src-ts/native/types.ts), for one architecture. */
+export function toNativeConfig(config: BertConfig, architecture: Architecture, hasPooler: boolean): ModelConfig {
+  return {
+    architecture,
+    vocab_size: config.vocab_size,
+    hidden_size: config.hidden_size,
+    num_hidden_layers: config.num_hidden_layers,
+    num_attention_heads: config.num_attention_heads,
+    intermediate_size: config.intermediate_size,
+    max_position_embeddings: config.max_position_embeddings,
+    type_vocab_size: config.type_vocab_size,
+    num_labels: architecture === 'BertForMultipleChoice' ? 1 : config.num_labels,
+    layer_norm_eps: config.layer_norm_eps,
+    hidden_act: config.hidden_act,
+    has_pooler: hasPooler,
+    tie_word_embeddings: config.tie_word_embeddings,
+  };
 }

@@ -5,7 +5,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
-import { ARCHITECTURES, parseConfig, readConfig, type Architecture, type BertConfig } from '../config.js';
+import { ARCHITECTURES, parseConfig, readConfig, toNativeConfig, type Architecture, type BertConfig } from '../config.js';
 import {
   DisposedError,
   InvalidInputError,
@@ -16,11 +16,12 @@ import {
 } from '../errors.js';
 import { loadBinding } from '../native/load-binding.js';
 import { resolveDevice, selectBackend, type Device } from '../native/select-backend.js';
-import type { AddonModel, BatchInput, EngineOptions, ForwardOutputs, ModelConfig, TensorView } from '../native/types.js';
+import type { AddonModel, BatchInput, EngineOptions, ForwardOutputs, TensorView } from '../native/types.js';
 import { resolveModel, type HubOptions } from '../hub/index.js';
 import { createBatcher, type Batcher, type BatcherOptions } from '../serving/batcher.js';
 import { hasTokenizerFiles, loadTokenizer, type Tokenizer } from '../tokenizer/index.js';
 import { readCheckpoint, resolveWeights, type RawTensor } from '../weights/index.js';
+import { CallQueue } from './call-queue.js';
 import type { IntRows, PackedInput, PaddedInput } from './inputs.js';
 import type { ForwardOptions, ModelOutput, PackedForwardOptions, Tensor } from './outputs.js';
 import { packPadded, packedToBatch, scatterAttention, scatterTokens, type PackedBatch } from './pack.js';
@@ -85,8 +86,6 @@ export interface MultipleChoiceInput {
   tokenTypeIds?: IntRows[];
 }
 
-type Settled = { ok: true } | { ok: false };
-
 export class BertModel implements AsyncDisposable {
   readonly config: BertConfig;
   readonly architecture: Architecture;
@@ -95,7 +94,7 @@ export class BertModel implements AsyncDisposable {
   /** The folder's tokenizer (tokenizer.json or vocab.txt), when it has one. */
   readonly tokenizer: Tokenizer | undefined;
   #native: AddonModel | null;
-  #tail: Promise<Settled> = Promise.resolve({ ok: true });
+  readonly #queue = new CallQueue();
   #disposing = false;
   readonly #outputs: OutputSpec[];
 
@@ -179,7 +178,7 @@ export class BertModel implements AsyncDisposable {
   /** Releases the native model once queued forwards finish. Safe to call more than once. */
   async dispose(): Promise<void> {
     this.#disposing = true;
-    await this.#tail;
+    await this.#queue.drained();
     this.#native?.dispose();
     this.#native = null;
   }
@@ -207,14 +206,7 @@ export class BertModel implements AsyncDisposable {
   // libuv thread would only wait for it.
   #enqueue<T>(caller: Error, fn: () => Promise<T>): Promise<T> {
     if (this.#disposing) return Promise.reject(withCallerStack(new DisposedError('model'), caller));
-    const run = this.#tail.then(fn).catch((err: unknown) => {
-      throw withCallerStack(fromNativeError(err), caller);
-    });
-    this.#tail = run.then(
-      (): Settled => ({ ok: true }),
-      (): Settled => ({ ok: false }),
-    );
-    return run;
+    return this.#queue.run(caller, fn);
   }
 
   async #run(batch: BatchInput, options: ForwardOptions): Promise<ForwardOutputs> {
@@ -378,24 +370,6 @@ function flattenChoices(input: MultipleChoiceInput): PaddedInput & { choices: nu
     attentionMask: flat(input.attentionMask, 'attentionMask'),
     tokenTypeIds: flat(input.tokenTypeIds, 'tokenTypeIds'),
     choices,
-  };
-}
-
-function toNativeConfig(config: BertConfig, architecture: Architecture, hasPooler: boolean): ModelConfig {
-  return {
-    architecture,
-    vocab_size: config.vocab_size,
-    hidden_size: config.hidden_size,
-    num_hidden_layers: config.num_hidden_layers,
-    num_attention_heads: config.num_attention_heads,
-    intermediate_size: config.intermediate_size,
-    max_position_embeddings: config.max_position_embeddings,
-    type_vocab_size: config.type_vocab_size,
-    num_labels: architecture === 'BertForMultipleChoice' ? 1 : config.num_labels,
-    layer_norm_eps: config.layer_norm_eps,
-    hidden_act: config.hidden_act,
-    has_pooler: hasPooler,
-    tie_word_embeddings: config.tie_word_embeddings,
   };
 }
 

@@ -5,10 +5,10 @@
  * (Linear / Embedding weights ~ N(0, initializer_range), biases 0, the padding_idx row 0,
  * LayerNorm 1 / 0), seeded; tensors of other heads are dropped, as from_pretrained drops them.
  */
-import { parseConfig, readConfig, type Architecture, type BertConfig, configToJSON } from '../config.js';
+import { parseConfig, readConfig, toNativeConfig, type Architecture, type BertConfig, configToJSON } from '../config.js';
 import { InvalidInputError } from '../errors.js';
 import { loadBinding } from '../native/load-binding.js';
-import type { ModelConfig, TensorView } from '../native/types.js';
+import type { TensorView } from '../native/types.js';
 import { hasTokenizerFiles, loadTokenizer, type Tokenizer } from '../tokenizer/index.js';
 import { expectedTensors, readCheckpoint, type RawTensor } from '../weights/index.js';
 import { Rng } from './data.js';
@@ -133,21 +133,7 @@ export async function initTrainableModel(options: InitModelOptions): Promise<Ini
     tensors.push({ name, dtype: 'F32', dims, data: new Uint8Array(data.buffer) });
     sourceNames.set(name, hfName(name, architecture));
   }
-  const nativeConfig: ModelConfig = {
-    architecture,
-    vocab_size: config.vocab_size,
-    hidden_size: config.hidden_size,
-    num_hidden_layers: config.num_hidden_layers,
-    num_attention_heads: config.num_attention_heads,
-    intermediate_size: config.intermediate_size,
-    max_position_embeddings: config.max_position_embeddings,
-    type_vocab_size: config.type_vocab_size,
-    num_labels: architecture === 'BertForMultipleChoice' ? 1 : config.num_labels,
-    layer_norm_eps: config.layer_norm_eps,
-    hidden_act: config.hidden_act,
-    has_pooler: true,
-    tie_word_embeddings: config.tie_word_embeddings,
-  };
+  const nativeConfig = toNativeConfig(config, architecture, true);
   const model = await buildTrainableModel({
     binding: loadBinding(),
     config,

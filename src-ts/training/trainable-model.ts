@@ -13,10 +13,10 @@ import {
   InvalidInputError,
   UnsupportedModelError,
   captureCallerStack,
-  fromNativeError,
   withCallerStack,
 } from '../errors.js';
 import { BertModel, type BackendInfo, type WeightsInfo } from '../model/bert-model.js';
+import { CallQueue } from '../model/call-queue.js';
 import type { Tensor } from '../model/outputs.js';
 import type { AddonTrainer, ModelConfig, NativeBinding, ParameterInfo, TensorView, TrainInfo, TrainOutputs } from '../native/types.js';
 import type { Tokenizer } from '../tokenizer/index.js';
@@ -81,8 +81,6 @@ export class TrainingError extends BertError {
   }
 }
 
-type Settled = { ok: true } | { ok: false };
-
 export class TrainableBertModel extends BertModel {
   /** The folder the model was loaded from (tokenizer files are copied from it on save). */
   readonly sourceDir: string | undefined;
@@ -90,7 +88,7 @@ export class TrainableBertModel extends BertModel {
   readonly #params: ParameterInfo[];
   #training = true;
   #dropout: DropoutSettings;
-  #tail: Promise<Settled> = Promise.resolve({ ok: true });
+  readonly #queue = new CallQueue();
   #closed = false;
 
   /** @internal Use loadModel(dir, { training: true }). */
@@ -240,7 +238,7 @@ export class TrainableBertModel extends BertModel {
 
   override async dispose(): Promise<void> {
     this.#closed = true;
-    await this.#tail;
+    await this.#queue.drained();
     await super.dispose();
   }
 
@@ -318,14 +316,7 @@ export class TrainableBertModel extends BertModel {
 
   #enqueue<T>(caller: Error, fn: () => Promise<T>): Promise<T> {
     if (this.#closed || this.disposed) return Promise.reject(withCallerStack(new DisposedError('model'), caller));
-    const run = this.#tail.then(fn).catch((err: unknown) => {
-      throw withCallerStack(fromNativeError(err), caller);
-    });
-    this.#tail = run.then(
-      (): Settled => ({ ok: true }),
-      (): Settled => ({ ok: false }),
-    );
-    return run;
+    return this.#queue.run(caller, fn);
   }
 }
 
