@@ -56,16 +56,7 @@ Napi::Value AddonModel::Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!model_) ThrowStatus(env, Status(StatusCode::kDisposed, "the model was disposed"));
   const ModelInfo mi = model_->Info();
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("backend", mi.backend);
-  o.Set("isa", mi.isa);
-  o.Set("threads", mi.threads);
-  o.Set("dtype", mi.dtype);
-  o.Set("dtype_fallback", mi.dtype_fallback);
-  o.Set("weight_bytes", static_cast<double>(mi.weight_bytes));
-  o.Set("weights_shared", mi.weights_shared);
-  o.Set("workspace_bytes", static_cast<double>(mi.workspace_bytes));
-  return o;
+  return ModelInfoToJs(env, mi);
 }
 
 }  // namespace bertkit::napi

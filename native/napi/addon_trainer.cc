@@ -520,16 +520,7 @@ Napi::Value AddonTrainer::GetRngState(const Napi::CallbackInfo& info) {
 Napi::Value AddonTrainer::Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const ModelInfo mi = Live(env).Info();
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("backend", mi.backend);
-  o.Set("isa", mi.isa);
-  o.Set("threads", mi.threads);
-  o.Set("dtype", mi.dtype);
-  o.Set("dtype_fallback", mi.dtype_fallback);
-  o.Set("weight_bytes", static_cast<double>(mi.weight_bytes));
-  o.Set("weights_shared", mi.weights_shared);
-  o.Set("workspace_bytes", static_cast<double>(mi.workspace_bytes));
-  return o;
+  return ModelInfoToJs(env, mi);
 }
 
 Napi::Value AddonTrainer::TrainingInfo(const Napi::CallbackInfo& info) {

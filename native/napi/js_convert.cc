@@ -219,4 +219,17 @@ ForwardOutputs ReadOutputs(Napi::Env env, const Napi::Value& value, KeepAlive* k
   return out;
 }
 
+Napi::Object ModelInfoToJs(Napi::Env env, const ModelInfo& mi) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("backend", mi.backend);
+  o.Set("isa", mi.isa);
+  o.Set("threads", mi.threads);
+  o.Set("dtype", mi.dtype);
+  o.Set("dtype_fallback", mi.dtype_fallback);
+  o.Set("weight_bytes", static_cast<double>(mi.weight_bytes));
+  o.Set("weights_shared", mi.weights_shared);
+  o.Set("workspace_bytes", static_cast<double>(mi.workspace_bytes));
+  return o;
+}
+
 }  // namespace bertkit::napi

@@ -39,4 +39,7 @@ OwnedBatch ReadBatch(Napi::Env env, const Napi::Value& value);
 
 ForwardOutputs ReadOutputs(Napi::Env env, const Napi::Value& value, KeepAlive* keep);
 
+// ModelInfo as the `info()` object of src-ts/native/types.ts.
+Napi::Object ModelInfoToJs(Napi::Env env, const ModelInfo& mi);
+
 }  // namespace bertkit::napi
