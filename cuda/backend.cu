@@ -614,7 +614,7 @@ Status CudaModel::Run(const BatchInput& in, const ForwardOutputs& out) {
   const int32_t* rows = in.logits_tokens;
   const int64_t R = UsesMlmHead(c) ? (rows_given ? in.num_logits_tokens : T) : 0;
   const OutputSizes sizes = Sizes(in);
-  BK_RETURN_IF_ERROR(ValidateOutputs(in, out));
+  BK_RETURN_IF_ERROR(ValidateOutputs(sizes, out));
 
   Flags f;
   f.token_types = in.token_type_ids != nullptr;

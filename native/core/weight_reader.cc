@@ -9,12 +9,6 @@
 
 #include "core/convert.h"
 
-#if defined(_WIN32)
-#define BK_FSEEK _fseeki64
-#else
-#define BK_FSEEK fseeko
-#endif
-
 namespace bertkit {
 
 WeightReader::~WeightReader() {
@@ -51,26 +45,6 @@ Status WeightReader::Validate(const ModelConfig& config) {
       if (!want.count(name)) problems += " unexpected " + name + ";";
   }
   if (!problems.empty()) return InvalidArgument("weights do not match the config:" + problems);
-  return Status::Ok();
-}
-
-Status WeightReader::Bytes(const TensorView& t, uint8_t* dst, const uint8_t** bytes) {
-  if (t.data != nullptr || t.nbytes == 0) {
-    *bytes = static_cast<const uint8_t*>(t.data);
-    return Status::Ok();
-  }
-  std::FILE* f = nullptr;
-  BK_RETURN_IF_ERROR(File(t.file, &f));
-  if (dst == nullptr) {
-    if (scratch_.size() < t.nbytes) scratch_.resize(t.nbytes);
-    dst = scratch_.data();
-  }
-  if (t.offset > static_cast<uint64_t>(INT64_MAX) || BK_FSEEK(f, static_cast<int64_t>(t.offset), SEEK_SET) != 0 ||
-      std::fread(dst, 1, t.nbytes, f) != t.nbytes) {
-    return InvalidArgument(t.file + ": cannot read " + std::to_string(t.nbytes) + " bytes of " + t.name + " at offset " +
-                           std::to_string(t.offset) + " (was the file changed or truncated while loading?)");
-  }
-  *bytes = dst;
   return Status::Ok();
 }
 
@@ -144,7 +118,7 @@ Status WeightReader::ReadRowsF32(const std::string& name, int64_t row0, int64_t 
 #if defined(_WIN32)
   {
     std::lock_guard<std::mutex> lock(files_mu_);
-    if (BK_FSEEK(f, static_cast<int64_t>(t.offset + begin), SEEK_SET) != 0 || std::fread(dst, 1, nbytes, f) != nbytes) return fail();
+    if (_fseeki64(f, static_cast<int64_t>(t.offset + begin), SEEK_SET) != 0 || std::fread(dst, 1, nbytes, f) != nbytes) return fail();
   }
 #else
   const int fd = fileno(f);
@@ -161,11 +135,7 @@ Status WeightReader::ReadRowsF32(const std::string& name, int64_t row0, int64_t 
 
 Status WeightReader::ReadF32(const std::string& name, float* out) {
   const TensorView& t = *by_name_.at(name);
-  const uint8_t* bytes = nullptr;
-  // Float32 from a file lands in `out` directly: no scratch copy of the largest tensor.
-  BK_RETURN_IF_ERROR(Bytes(t, t.dtype == DType::kF32 ? reinterpret_cast<uint8_t*>(out) : nullptr, &bytes));
-  if (bytes != reinterpret_cast<const uint8_t*>(out)) ToF32(t.dtype, bytes, t.nbytes / DTypeSize(t.dtype), out);
-  return Status::Ok();
+  return ReadRowsF32(name, 0, t.dims.empty() ? 1 : t.dims[0], out);
 }
 
 Status WeightReader::ReadF32(const std::string& name, std::vector<float>* out) {

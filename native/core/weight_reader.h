@@ -1,7 +1,6 @@
 // Reads checkpoint tensors for a backend: checks names, shapes and byte sizes against what the
-// architecture expects, then hands out each tensor converted to float32, reading tensors that are
-// still in their file with one positioned read each (into reused scratch memory), or row ranges
-// of a matrix on demand, from several threads at once (ReadRowsF32).
+// architecture expects, then hands out each tensor (or a range of a matrix's rows) converted to
+// float32, reading tensors that are still in their file with positioned reads.
 #pragma once
 
 #include <cstdio>
@@ -31,14 +30,11 @@ class WeightReader {
   Status ReadF32(const std::string& name, float* out);
   Status ReadF32(const std::string& name, std::vector<float>* out);
   // Rows [row0, row0 + count) of a tensor whose first dimension is rows, as float32 into `out`
-  // (count x row-length floats). Safe to call from several threads at once (positioned reads; no
-  // shared scratch), unlike ReadF32.
+  // (count x row-length floats). Both are safe to call from several threads at once (positioned
+  // reads, no shared scratch).
   Status ReadRowsF32(const std::string& name, int64_t row0, int64_t count, float* out);
 
  private:
-  // The tensor's bytes: its memory, or `dst` (nbytes long) filled from its file, or scratch.
-  Status Bytes(const TensorView& t, uint8_t* dst, const uint8_t** bytes);
-
   const std::vector<TensorView>& tensors_;
   std::map<std::string, const TensorView*> by_name_;
   // The open file for a path, opened on first use.
@@ -46,7 +42,6 @@ class WeightReader {
 
   std::map<std::string, std::FILE*> files_;
   std::mutex files_mu_;  // guards files_ (and, on Windows, each FILE*'s position)
-  std::vector<uint8_t> scratch_;
 };
 
 }  // namespace bertkit

@@ -309,7 +309,7 @@ Status CpuModel::Run(const BatchInput& in, const ForwardOutputs& out) {
   BK_RETURN_IF_ERROR(ValidateInput(in));
   const ModelConfig& c = config_;
   const OutputSizes sizes = Sizes(in);
-  BK_RETURN_IF_ERROR(ValidateOutputs(in, out));
+  BK_RETURN_IF_ERROR(ValidateOutputs(sizes, out));
 
   const int64_t T = in.num_tokens, B = in.num_sequences, H = c.hidden_size, I = c.intermediate_size;
   const int heads = static_cast<int>(c.num_attention_heads);

@@ -163,8 +163,8 @@ class Model {
   // Checks every field of the batch against the model: offsets, ids, token types, positions.
   Status ValidateInput(const BatchInput& in) const;
   OutputSizes Sizes(const BatchInput& in) const;
-  // Every output buffer given is one this architecture has, sized for this batch.
-  Status ValidateOutputs(const BatchInput& in, const ForwardOutputs& out) const;
+  // Every output buffer given is one this architecture has, sized as Sizes() says for the batch.
+  Status ValidateOutputs(const OutputSizes& sizes, const ForwardOutputs& out) const;
 
   // Runs the model. Not reentrant: concurrent calls on one model get kBusy.
   virtual Status Forward(const BatchInput& in, const ForwardOutputs& out) = 0;
