@@ -345,6 +345,118 @@ BK_TARGET_AVX512 void AttnBwdAvx512(const AttentionTrainArgs& a, int64_t s, int 
 }
 #endif
 
+// ---- attention for selected query rows (vectors of head_dim: dot products and axpys) ----
+
+template <class V>
+BK_INLINE float Dot(const float* a, const float* b, int64_t n) {
+  constexpr int L = Traits<V>::kLanes;
+  V acc = V{};
+  int64_t i = 0;
+  for (; i + L <= n; i += L) acc += Load<V>(a + i) * Load<V>(b + i);
+  float s = ReduceAdd(acc);
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+template <class V>
+BK_INLINE void Axpy(float alpha, const float* x, float* y, int64_t n) {  // y += alpha x
+  constexpr int L = Traits<V>::kLanes;
+  int64_t i = 0;
+  for (; i + L <= n; i += L) Store<V>(y + i, Load<V>(y + i) + alpha * Load<V>(x + i));
+  for (; i < n; ++i) y[i] += alpha * x[i];
+}
+
+int64_t SequenceOf(const int32_t* cu_seqlens, int64_t sequences, int64_t token) {
+  return std::upper_bound(cu_seqlens + 1, cu_seqlens + sequences + 1, static_cast<int32_t>(token)) - (cu_seqlens + 1);
+}
+
+bool AnyKey(const uint8_t* mask, int64_t n) {
+  if (mask == nullptr) return true;
+  for (int64_t j = 0; j < n; ++j)
+    if (mask[j]) return true;
+  return false;
+}
+
+// One (row, head): scores against every key of the row's sequence, softmax, dropout, P . V.
+template <class V>
+BK_INLINE void AttendRowForward(const AttentionRowsArgs& a, int64_t r, int h, float* scratch) {
+  const int64_t t = a.rows[r];
+  const int64_t s = SequenceOf(a.cu_seqlens, a.sequences, t);
+  const int64_t start = a.cu_seqlens[s], n = a.cu_seqlens[s + 1] - start, i = t - start;
+  const int64_t d = a.head_dim, H = static_cast<int64_t>(a.heads) * d;
+  const float* q = a.q + r * H + h * d;
+  const float* kv = a.kv + start * 2 * H + h * d;
+  const uint8_t* mask = a.key_mask ? a.key_mask + start : nullptr;
+  float* sc = scratch;
+  for (int64_t j = 0; j < n; ++j) sc[j] = Dot<V>(q, kv + j * 2 * H, d);
+  float* P = a.probs + (r * a.heads + h) * a.max_seq_len;
+  SoftmaxRow<V>(sc, mask, n, a.scale, P, AnyKey(mask, n));
+  const float* Pd = P;
+  if (a.dropout > 0.f) {
+    std::memcpy(sc, P, n * sizeof(float));
+    const float inv_keep = a.dropout >= 1.f ? 0.f : 1.f / (1.f - a.dropout);
+    DropoutRow(sc, n, a.dropout, inv_keep, a.dropout_key, a.probs_offsets[s] + (h * n + i) * n);
+    Pd = sc;
+  }
+  float* ctx = a.context + r * H + h * d;
+  std::fill(ctx, ctx + d, 0.f);
+  for (int64_t j = 0; j < n; ++j) Axpy<V>(Pd[j], kv + j * 2 * H + H, ctx, d);
+}
+
+// One (sequence, head): its keys' and values' gradients from the selected rows in it, in row
+// order, and those rows' query gradients.
+template <class V>
+BK_INLINE void AttendRowsBackward(const AttentionRowsArgs& a, int64_t s, int h, int64_t r0, int64_t r1, float* scratch) {
+  const int64_t start = a.cu_seqlens[s], n = a.cu_seqlens[s + 1] - start;
+  const int64_t d = a.head_dim, H = static_cast<int64_t>(a.heads) * d;
+  const float* kv = a.kv + start * 2 * H + h * d;
+  float* dkv = a.dkv + start * 2 * H + h * d;
+  for (int64_t j = 0; j < n; ++j) {
+    std::fill(dkv + j * 2 * H, dkv + j * 2 * H + d, 0.f);
+    std::fill(dkv + j * 2 * H + H, dkv + j * 2 * H + H + d, 0.f);
+  }
+  const float inv_keep = a.dropout >= 1.f ? 0.f : 1.f / (1.f - a.dropout);
+  float* dP = scratch;
+  float* Pd = scratch + a.max_seq_len;
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t i = a.rows[r] - start;
+    const float* P = a.probs + (r * a.heads + h) * a.max_seq_len;
+    const float* dctx = a.dcontext + r * H + h * d;
+    const float* q = a.q + r * H + h * d;
+    const uint64_t offset = a.probs_offsets[s] + (h * n + i) * n;
+    for (int64_t j = 0; j < n; ++j) dP[j] = Dot<V>(dctx, kv + j * 2 * H + H, d);
+    const float* Pused = P;
+    if (a.dropout > 0.f) {
+      std::memcpy(Pd, P, n * sizeof(float));
+      DropoutRow(Pd, n, a.dropout, inv_keep, a.dropout_key, offset);
+      DropoutRow(dP, n, a.dropout, inv_keep, a.dropout_key, offset);
+      Pused = Pd;
+    }
+    for (int64_t j = 0; j < n; ++j) Axpy<V>(Pused[j], dctx, dkv + j * 2 * H + H, d);  // dV += P'^T dctx
+    SoftmaxBackwardRow<V>(P, dP, n, a.scale);
+    float* dq = a.dq + r * H + h * d;
+    std::fill(dq, dq + d, 0.f);
+    for (int64_t j = 0; j < n; ++j) {
+      Axpy<V>(dP[j], kv + j * 2 * H, dq, d);  // dQ = dS K
+      Axpy<V>(dP[j], q, dkv + j * 2 * H, d);  // dK += dS^T q
+    }
+  }
+}
+
+void AttnRowFwdGeneric(const AttentionRowsArgs& a, int64_t r, int h, float* sc) { AttendRowForward<f32x4>(a, r, h, sc); }
+void AttnRowsBwdGeneric(const AttentionRowsArgs& a, int64_t s, int h, int64_t r0, int64_t r1, float* sc) {
+  AttendRowsBackward<f32x4>(a, s, h, r0, r1, sc);
+}
+#if BK_X86
+BK_TARGET_AVX2 void AttnRowFwdAvx2(const AttentionRowsArgs& a, int64_t r, int h, float* sc) { AttendRowForward<f32x8>(a, r, h, sc); }
+BK_TARGET_AVX2 void AttnRowsBwdAvx2(const AttentionRowsArgs& a, int64_t s, int h, int64_t r0, int64_t r1, float* sc) {
+  AttendRowsBackward<f32x8>(a, s, h, r0, r1, sc);
+}
+BK_TARGET_AVX512 void AttnRowFwdAvx512(const AttentionRowsArgs& a, int64_t r, int h, float* sc) { AttendRowForward<f32x16>(a, r, h, sc); }
+BK_TARGET_AVX512 void AttnRowsBwdAvx512(const AttentionRowsArgs& a, int64_t s, int h, int64_t r0, int64_t r1, float* sc) {
+  AttendRowsBackward<f32x16>(a, s, h, r0, r1, sc);
+}
+#endif
+
 // ---- cross-entropy rows (the MLM head: 30522 classes per row) ----
 
 // One row: returns logsumexp(z) - z[label]; writes dz = (softmax(z) - onehot(label)) * g when
@@ -444,6 +556,12 @@ void Dropout(float* x, int64_t n, float p, uint64_t key, uint64_t offset, cpu::T
   if (!(p > 0.f)) return;
   const float inv_keep = p >= 1.f ? 0.f : 1.f / (1.f - p);
   ForBlocks(n, pool, [&](int64_t b, int64_t e) { DropoutRow(x + b, e - b, p, inv_keep, key, offset + b); });
+}
+
+void DropoutRows(float* x, int64_t rows, int64_t h, const int64_t* index, float p, uint64_t key, cpu::ThreadPool* pool) {
+  if (!(p > 0.f)) return;
+  const float inv_keep = p >= 1.f ? 0.f : 1.f / (1.f - p);
+  pool->ParallelFor(rows, [&](int64_t r, int) { DropoutRow(x + r * h, h, p, inv_keep, key, static_cast<uint64_t>(index[r]) * h); });
 }
 
 int64_t ColumnChunks(int64_t rows) { return std::max<int64_t>(1, std::min<int64_t>(32, (rows + 31) / 32)); }
@@ -636,6 +754,44 @@ void AttentionBackward(const AttentionTrainArgs& a, cpu::Isa isa, cpu::ThreadPoo
       case cpu::Isa::kAvx2: AttnBwdAvx2(a, s, h, scratch); break;
 #endif
       default: AttnBwdGeneric(a, s, h, scratch); break;
+    }
+  });
+}
+
+int64_t AttentionRowsScratchFloats(int64_t max_seq_len) { return 2 * max_seq_len + 16; }
+
+void AttentionRowsForward(const AttentionRowsArgs& a, cpu::Isa isa, cpu::ThreadPool* pool) {
+  const int64_t per = AttentionRowsScratchFloats(a.max_seq_len);
+  pool->ParallelFor(a.num_rows * a.heads, [&](int64_t task, int thread) {
+    const int64_t r = task / a.heads;
+    const int h = static_cast<int>(task % a.heads);
+    float* scratch = a.scratch + thread * per;
+    switch (isa) {
+#if BK_X86
+      case cpu::Isa::kAvx512: AttnRowFwdAvx512(a, r, h, scratch); break;
+      case cpu::Isa::kAvx2: AttnRowFwdAvx2(a, r, h, scratch); break;
+#endif
+      default: AttnRowFwdGeneric(a, r, h, scratch); break;
+    }
+  });
+}
+
+void AttentionRowsBackward(const AttentionRowsArgs& a, cpu::Isa isa, cpu::ThreadPool* pool) {
+  const int64_t per = AttentionRowsScratchFloats(a.max_seq_len);
+  // rows are ascending, so each sequence's rows are one range
+  std::vector<int64_t> first(a.sequences + 1, a.num_rows);
+  for (int64_t r = a.num_rows - 1; r >= 0; --r) first[SequenceOf(a.cu_seqlens, a.sequences, a.rows[r])] = r;
+  for (int64_t s = a.sequences - 1; s >= 0; --s) first[s] = std::min(first[s], first[s + 1]);
+  pool->ParallelFor(a.sequences * a.heads, [&](int64_t task, int thread) {
+    const int64_t s = task / a.heads;
+    const int h = static_cast<int>(task % a.heads);
+    float* scratch = a.scratch + thread * per;
+    switch (isa) {
+#if BK_X86
+      case cpu::Isa::kAvx512: AttnRowsBwdAvx512(a, s, h, first[s], first[s + 1], scratch); break;
+      case cpu::Isa::kAvx2: AttnRowsBwdAvx2(a, s, h, first[s], first[s + 1], scratch); break;
+#endif
+      default: AttnRowsBwdGeneric(a, s, h, first[s], first[s + 1], scratch); break;
     }
   });
 }

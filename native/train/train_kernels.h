@@ -49,6 +49,9 @@ inline float DropoutUniform(uint64_t key, uint64_t index) {
 // x[i] = keep(offset + i) ? x[i] / (1 - p) : 0, in place (p >= 1 zeroes everything). The same
 // call is the forward (on activations) and the backward (on their gradients).
 void Dropout(float* x, int64_t n, float p, uint64_t key, uint64_t offset, cpu::ThreadPool* pool);
+// Dropout of rows [rows, h] gathered from a [tokens, h] tensor: row r uses the mask of token
+// index[r] (offset index[r] * h), the one Dropout over the whole tensor would use.
+void DropoutRows(float* x, int64_t rows, int64_t h, const int64_t* index, float p, uint64_t key, cpu::ThreadPool* pool);
 
 // ---- LayerNorm over rows of h floats ----
 
@@ -115,6 +118,38 @@ struct AttentionTrainArgs {
 int64_t AttentionScratchFloats(int64_t max_seq_len);
 void AttentionForward(const AttentionTrainArgs& args, cpu::Isa isa, cpu::ThreadPool* pool);
 void AttentionBackward(const AttentionTrainArgs& args, cpu::Isa isa, cpu::ThreadPool* pool);
+
+// Attention for some query rows only. The last layer of a model whose head reads a few of its
+// output rows (the pooler's first token, MLM's masked tokens) needs keys and values of every
+// token but queries, and everything after them, only for those rows. Same masking, softmax and
+// dropout indices as AttentionForward / AttentionBackward, so each row equals theirs (up to the
+// order of float sums).
+struct AttentionRowsArgs {
+  const float* q = nullptr;       // [num_rows, H], query of token rows[r]
+  const float* kv = nullptr;      // [tokens, 2H]: key | value
+  const int64_t* rows = nullptr;  // token indices, ascending
+  int64_t num_rows = 0;
+  const int32_t* cu_seqlens = nullptr;
+  int64_t sequences = 0;
+  const uint8_t* key_mask = nullptr;
+  int heads = 0;
+  int head_dim = 0;
+  float scale = 0.f;
+  const int64_t* probs_offsets = nullptr;  // AttentionTrainArgs' layout: only the dropout indices use it
+  float dropout = 0.f;
+  uint64_t dropout_key = 0;
+  float* probs = nullptr;    // saved softmax, row r head h at (r * heads + h) * max_seq_len
+  float* context = nullptr;  // [num_rows, H]
+  // backward
+  const float* dcontext = nullptr;  // [num_rows, H]
+  float* dq = nullptr;              // [num_rows, H]
+  float* dkv = nullptr;             // [tokens, 2H], every element written
+  float* scratch = nullptr;         // pool->size() * AttentionRowsScratchFloats(max_seq_len)
+  int64_t max_seq_len = 0;
+};
+int64_t AttentionRowsScratchFloats(int64_t max_seq_len);
+void AttentionRowsForward(const AttentionRowsArgs& args, cpu::Isa isa, cpu::ThreadPool* pool);
+void AttentionRowsBackward(const AttentionRowsArgs& args, cpu::Isa isa, cpu::ThreadPool* pool);
 
 // ---- embeddings ----
 

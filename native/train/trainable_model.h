@@ -54,6 +54,9 @@ struct GradientOptions {
   bool accumulate = false;  // add to the gradients held; otherwise they are zeroed first
   bool training = true;     // dropout on, with the model's probabilities
   bool backward = true;     // false: forward and loss only (evaluation); the gradients are untouched
+  // Run the last layer only on the rows the head reads when that is at most half the batch (see
+  // trainable_model.cc); false runs it on every row (the tests compare the two).
+  bool last_layer_head_rows = true;
 };
 
 // Optional outputs of ComputeGradients (packed, as ForwardOutputs). Asking for MLM logits makes

@@ -264,6 +264,130 @@ void TestAttention(cpu::ThreadPool* pool, cpu::Isa isa) {
   }
 }
 
+// Attention for selected query rows against the full kernel (itself checked against the
+// reference above) on the same inputs: its rows of probs and context, and with dcontext nonzero
+// on the selected rows only, the full backward's dq on those rows and its dk, dv everywhere.
+// Both sum the same terms in other orders: the attention tolerances above apply.
+void TestAttentionRows(cpu::ThreadPool* pool, cpu::Isa isa) {
+  Scratch scratch, scratch2;
+  struct Case {
+    std::vector<int32_t> lens;
+    std::vector<int64_t> rows;
+    int heads, head_dim;
+    bool mask;
+    float dropout;
+  };
+  const Case cases[] = {
+      {{1}, {0}, 1, 1, false, 0.f},
+      {{5, 17, 3}, {0, 5, 9, 21}, 3, 7, true, 0.f},
+      {{33, 9, 6}, {0, 2, 3, 32, 33, 41}, 2, 19, true, 0.3f},
+      {{70, 4, 1}, {0, 70, 74}, 4, 16, false, 0.1f},
+  };
+  for (const Case& cs : cases) {
+    std::vector<int32_t> cu = {0};
+    for (int32_t l : cs.lens) cu.push_back(cu.back() + l);
+    const int64_t T = cu.back(), B = cs.lens.size(), K = cs.rows.size();
+    const int64_t H = cs.heads * cs.head_dim;
+    auto qkv = Random(T * 3 * H, -2.f, 2.f);
+    std::vector<uint8_t> mask(T, 1);
+    if (cs.mask) {
+      for (int64_t t = 0; t < T; ++t) mask[t] = (t % 4) != 3;
+      for (int64_t t = cu[1]; t < cu[2]; ++t) mask[t] = 0;  // a sequence without keys
+    }
+    std::vector<int64_t> offs(B);
+    int64_t total = 0, maxlen = 0;
+    for (int64_t s = 0; s < B; ++s) {
+      offs[s] = total;
+      total += cs.heads * cs.lens[s] * cs.lens[s];
+      maxlen = std::max<int64_t>(maxlen, cs.lens[s]);
+    }
+    auto dsel = Random(K * H);
+    std::vector<float> dctx(T * H, 0.f);
+    for (int64_t r = 0; r < K; ++r) std::copy(dsel.begin() + r * H, dsel.begin() + (r + 1) * H, dctx.begin() + cs.rows[r] * H);
+    std::vector<float> probs(total), ctx(T * H), dqkv(T * 3 * H);
+    AttentionTrainArgs a;
+    a.qkv = qkv.data();
+    a.tokens = T;
+    a.cu_seqlens = cu.data();
+    a.sequences = B;
+    a.key_mask = cs.mask ? mask.data() : nullptr;
+    a.heads = cs.heads;
+    a.head_dim = cs.head_dim;
+    a.scale = 1.f / std::sqrt(static_cast<float>(cs.head_dim));
+    a.probs = probs.data();
+    a.probs_offsets = offs.data();
+    a.dropout = cs.dropout;
+    a.dropout_key = DropoutKey(1, 2, 3);
+    a.context = ctx.data();
+    a.dcontext = dctx.data();
+    a.dqkv = dqkv.data();
+    a.scratch = scratch.Get(pool->size() * AttentionScratchFloats(maxlen));
+    a.max_seq_len = maxlen;
+    AttentionForward(a, isa, pool);
+    AttentionBackward(a, isa, pool);
+
+    std::vector<float> q(K * H), kv(T * 2 * H);
+    for (int64_t r = 0; r < K; ++r) std::copy_n(qkv.begin() + cs.rows[r] * 3 * H, H, q.begin() + r * H);
+    for (int64_t t = 0; t < T; ++t) std::copy_n(qkv.begin() + t * 3 * H + H, 2 * H, kv.begin() + t * 2 * H);
+    std::vector<float> rprobs(K * cs.heads * maxlen, 7.f), rctx(K * H, 7.f), rdq(K * H, 7.f), rdkv(T * 2 * H, 7.f);
+    AttentionRowsArgs ra;
+    ra.q = q.data();
+    ra.kv = kv.data();
+    ra.rows = cs.rows.data();
+    ra.num_rows = K;
+    ra.cu_seqlens = cu.data();
+    ra.sequences = B;
+    ra.key_mask = a.key_mask;
+    ra.heads = cs.heads;
+    ra.head_dim = cs.head_dim;
+    ra.scale = a.scale;
+    ra.probs_offsets = offs.data();
+    ra.dropout = cs.dropout;
+    ra.dropout_key = a.dropout_key;
+    ra.probs = rprobs.data();
+    ra.context = rctx.data();
+    ra.dcontext = dsel.data();
+    ra.dq = rdq.data();
+    ra.dkv = rdkv.data();
+    ra.scratch = scratch2.Get(pool->size() * AttentionRowsScratchFloats(maxlen));
+    ra.max_seq_len = maxlen;
+    AttentionRowsForward(ra, isa, pool);
+    AttentionRowsBackward(ra, isa, pool);
+
+    std::vector<float> wprobs, wctx, wdq, wdkv, gprobs, gctx, gdq, gdkv;
+    for (int64_t r = 0; r < K; ++r) {
+      const int64_t t = cs.rows[r];
+      const int64_t s = std::upper_bound(cu.begin() + 1, cu.end(), t) - (cu.begin() + 1);
+      const int64_t n = cs.lens[s], i = t - cu[s];
+      for (int h = 0; h < cs.heads; ++h)
+        for (int64_t j = 0; j < n; ++j) {
+          wprobs.push_back(probs[offs[s] + (h * n + i) * n + j]);
+          gprobs.push_back(rprobs[(r * cs.heads + h) * maxlen + j]);
+        }
+      for (int64_t c = 0; c < H; ++c) {
+        wctx.push_back(ctx[t * H + c]);
+        gctx.push_back(rctx[r * H + c]);
+        wdq.push_back(dqkv[t * 3 * H + c]);
+        gdq.push_back(rdq[r * H + c]);
+      }
+    }
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t c = 0; c < 2 * H; ++c) {
+        wdkv.push_back(dqkv[t * 3 * H + H + c]);
+        gdkv.push_back(rdkv[t * 2 * H + c]);
+      }
+    double worst, sc;
+    Diff(gprobs.data(), wprobs.data(), wprobs.size(), &worst, &sc);
+    CHECK(worst <= 2e-6, "attention rows probs: %g", worst);
+    Diff(gctx.data(), wctx.data(), wctx.size(), &worst, &sc);
+    CHECK(worst <= 1e-5 * (sc + 1), "attention rows context: %g", worst);
+    Diff(gdq.data(), wdq.data(), wdq.size(), &worst, &sc);
+    CHECK(worst <= 2e-5 * (sc + 1), "attention rows dq: %g (scale %g)", worst, sc);
+    Diff(gdkv.data(), wdkv.data(), wdkv.size(), &worst, &sc);
+    CHECK(worst <= 2e-5 * (sc + 1) && sc > 0, "attention rows dkv: %g (scale %g)", worst, sc);
+  }
+}
+
 // ---- embeddings ----
 void TestEmbeddings(cpu::ThreadPool* pool) {
   const int64_t T = 301, H = 13, V = 50, P = 40, TV = 3;
@@ -543,6 +667,28 @@ void CheckModel(Architecture arch, Activation act, bool tie, ProblemType problem
     }
   }
 
+  // The same batch with the last layer on every row: the same gradients up to float32 rounding
+  // (the kept rows are summed in other orders; a wrong or missing term would differ by O(G)).
+  {
+    std::unique_ptr<TrainableModel> full;
+    s = CreateTrainableModel(c, rm.Views(), opts, &full);
+    GradientOptions every_row;
+    every_row.last_layer_head_rows = false;
+    LossParts full_loss;
+    if (s.ok()) s = full->ComputeGradients(in, lb, every_row, TrainOutputs{}, &full_loss);
+    CHECK(s.ok(), "%s: every row: %s", what, s.message().c_str());
+    double worst = 0;
+    for (int64_t i = 0; i < full->NumParameters() && s.ok(); ++i) {
+      const ParameterInfo& p = full->Parameter(i);
+      std::vector<float> g(p.numel);
+      (void)full->ReadGradient(i, g.data(), p.numel);
+      for (int64_t j = 0; j < p.numel; ++j) worst = std::max<double>(worst, std::fabs(g[j] - grads[p.name][j]));
+    }
+    CHECK(worst <= 1e-5 * G && std::fabs(full_loss.loss - loss.loss) <= 1e-6 * (1 + std::fabs(loss.loss)),
+          "%s: last layer on every row vs kept rows: gradients differ by %g (G %g), loss %.9g vs %.9g", what, worst, G,
+          full_loss.loss, loss.loss);
+  }
+
   // The same batch with 1 thread: bit-identical gradients.
   std::unique_ptr<TrainableModel> single;
   TrainOptions o1 = opts;
@@ -587,6 +733,7 @@ int main() {
     TestLayerNorm(pool);
     TestActivations(pool, isa);
     TestAttention(pool, isa);
+    TestAttentionRows(pool, isa);
     TestEmbeddings(pool);
     TestLosses(pool);
     TestOptimizer(pool, isa);
