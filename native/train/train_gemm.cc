@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "cpu/simd.h"
+#include "train/activation_simd.h"
 
 namespace bertkit::train {
 
@@ -38,10 +39,18 @@ constexpr int64_t kPanelGroup = BK_TRAIN_PANELS;   // B panels per task
 // values of one p contiguous (ars == 1: dY^T, and packed tiles).
 enum class ALayout { kRows, kCols };
 
-// C[0:mr, 0:nr] (+)= alpha * A[0:MR, 0:kc] . Bpanel[0:kc, 0:NR] (+ bias).
+// The activation epilogue of one tile (pointers at the tile's first element, ldc apart); null
+// when the block is not the last of k or the GEMM has none.
+struct TileAct {
+  Activation act;
+  float* out;
+  const float* input;
+};
+
+// C[0:mr, 0:nr] (+)= alpha * A[0:MR, 0:kc] . Bpanel[0:kc, 0:NR] (+ bias), then the activation.
 template <class V, int MR, int NV, ALayout kLayout>
 BK_INLINE void Micro(int64_t kc, const float* a, int64_t astride, const float* pb, float* c, int64_t ldc, int64_t mr, int64_t nr,
-                     bool load_c, const float* bias, float alpha) {
+                     bool load_c, const float* bias, float alpha, const TileAct* ta) {
   constexpr int L = Traits<V>::kLanes;
   constexpr int NR = L * NV;
   V acc[MR][NV];
@@ -88,7 +97,9 @@ BK_INLINE void Micro(int64_t kc, const float* a, int64_t astride, const float* p
       for (int v = 0; v < NV; ++v) {
         V x = acc[r][v];
         if (load_c) x += Load<V>(row + v * L);
+        if (ta != nullptr && ta->input != nullptr) x *= ActGrad<V>(Load<V>(ta->input + r * ldc + v * L), ta->act);
         Store<V>(row + v * L, x);
+        if (ta != nullptr && ta->out != nullptr) Store<V>(ta->out + r * ldc + v * L, ActForward<V>(x, ta->act));
       }
     }
   } else {
@@ -96,11 +107,20 @@ BK_INLINE void Micro(int64_t kc, const float* a, int64_t astride, const float* p
       alignas(64) float tmp[NR];
       for (int v = 0; v < NV; ++v) Store<V>(tmp + v * L, acc[r][v]);
       float* row = c + r * ldc;
-      if (load_c) {
-        for (int64_t j = 0; j < nr; ++j) row[j] += tmp[j];
-      } else {
-        for (int64_t j = 0; j < nr; ++j) row[j] = tmp[j];
+      if (load_c)
+        for (int64_t j = 0; j < nr; ++j) tmp[j] += row[j];
+      if (ta != nullptr) {
+        alignas(64) float in[NR] = {};
+        if (ta->input != nullptr) {
+          for (int64_t j = 0; j < nr; ++j) in[j] = ta->input[r * ldc + j];
+          for (int v = 0; v < NV; ++v) Store<V>(tmp + v * L, Load<V>(tmp + v * L) * ActGrad<V>(Load<V>(in + v * L), ta->act));
+        }
+        if (ta->out != nullptr) {
+          for (int v = 0; v < NV; ++v) Store<V>(in + v * L, ActForward<V>(Load<V>(tmp + v * L), ta->act));
+          for (int64_t j = 0; j < nr; ++j) ta->out[r * ldc + j] = in[j];
+        }
       }
+      for (int64_t j = 0; j < nr; ++j) row[j] = tmp[j];
     }
   }
 }
@@ -158,20 +178,23 @@ struct Kernel {
       const int64_t j = jc + q * NR;
       const int64_t nr = std::min<int64_t>(NR, jc + nc - j);
       const float* bias = (!g.accumulate && p0 == 0 && g.bias) ? g.bias + j : nullptr;
+      const bool act = p0 + kc == g.k && (g.act_out != nullptr || g.act_input != nullptr);
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t i = t * MR;
         const int64_t mr = std::min<int64_t>(MR, g.m - i);
         float* c = g.c + i * g.ldc + j;
         const float* a = g.a + i * g.rsa + p0 * g.csa;
+        TileAct ta{g.act, g.act_out ? g.act_out + i * g.ldc + j : nullptr, g.act_input ? g.act_input + i * g.ldc + j : nullptr};
+        const TileAct* tap = act ? &ta : nullptr;
         if (mr == MR && rows_layout) {
-          Micro<V, MR, NV, ALayout::kRows>(kc, a, g.rsa, pb, c, g.ldc, mr, nr, load_c, bias, g.alpha);
+          Micro<V, MR, NV, ALayout::kRows>(kc, a, g.rsa, pb, c, g.ldc, mr, nr, load_c, bias, g.alpha, tap);
         } else if (mr == MR && cols_layout) {
-          Micro<V, MR, NV, ALayout::kCols>(kc, a, g.csa, pb, c, g.ldc, mr, nr, load_c, bias, g.alpha);
+          Micro<V, MR, NV, ALayout::kCols>(kc, a, g.csa, pb, c, g.ldc, mr, nr, load_c, bias, g.alpha, tap);
         } else {
           // Edge tile or strided A: copy it to [kc][MR], zero padded.
           for (int64_t p = 0; p < kc; ++p)
             for (int r = 0; r < MR; ++r) edge[p * MR + r] = r < mr ? a[r * g.rsa + p * g.csa] : 0.f;
-          Micro<V, MR, NV, ALayout::kCols>(kc, edge, MR, pb, c, g.ldc, mr, nr, load_c, bias, g.alpha);
+          Micro<V, MR, NV, ALayout::kCols>(kc, edge, MR, pb, c, g.ldc, mr, nr, load_c, bias, g.alpha, tap);
         }
       }
     }
@@ -226,9 +249,14 @@ void Run(const GemmArgs& g, cpu::Isa isa_id, cpu::ThreadPool* pool, float* scrat
   if (g.m <= 0 || g.n <= 0) return;
   const Isa isa = For(isa_id);
   if (g.k == 0) {
-    if (!g.accumulate)
-      for (int64_t i = 0; i < g.m; ++i)
-        for (int64_t j = 0; j < g.n; ++j) g.c[i * g.ldc + j] = g.bias ? g.bias[j] : 0.f;
+    // No products: C = bias or 0 (or unchanged), then the activation as in the epilogue.
+    for (int64_t i = 0; i < g.m; ++i)
+      for (int64_t j = 0; j < g.n; ++j) {
+        float& x = g.c[i * g.ldc + j];
+        if (!g.accumulate) x = g.bias ? g.bias[j] : 0.f;
+        if (g.act_input != nullptr) x *= ActGrad<f32x4>(Splat<f32x4>(g.act_input[i * g.ldc + j]), g.act)[0];
+        if (g.act_out != nullptr) g.act_out[i * g.ldc + j] = ActForward<f32x4>(Splat<f32x4>(x), g.act)[0];
+      }
     return;
   }
   float* packed = scratch;
@@ -268,7 +296,7 @@ void Gemm(const GemmArgs& g, cpu::Isa isa, cpu::ThreadPool* pool, float* scratch
 }
 
 void LinearForward(const float* x, int64_t m, int64_t k, const float* w, int64_t n, const float* bias, float* y,
-                   cpu::Isa isa, cpu::ThreadPool* pool, float* scratch) {
+                   cpu::Isa isa, cpu::ThreadPool* pool, float* scratch, const ActivationEpilogue& ep) {
   GemmArgs g;
   g.m = m;
   g.n = n;
@@ -282,11 +310,13 @@ void LinearForward(const float* x, int64_t m, int64_t k, const float* w, int64_t
   g.c = y;
   g.ldc = n;
   g.bias = bias;
+  g.act = ep.act;
+  g.act_out = ep.out;
   Gemm(g, isa, pool, scratch);
 }
 
 void LinearBackwardInput(const float* dy, int64_t m, int64_t n, const float* w, int64_t k, float* dx, bool accumulate,
-                         cpu::Isa isa, cpu::ThreadPool* pool, float* scratch) {
+                         cpu::Isa isa, cpu::ThreadPool* pool, float* scratch, const ActivationEpilogue& ep) {
   GemmArgs g;
   g.m = m;
   g.n = k;
@@ -300,6 +330,8 @@ void LinearBackwardInput(const float* dy, int64_t m, int64_t n, const float* w, 
   g.c = dx;
   g.ldc = k;
   g.accumulate = accumulate;
+  g.act = ep.act;
+  g.act_input = ep.input;
   Gemm(g, isa, pool, scratch);
 }
 

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 
+#include "bertkit/engine.h"
 #include "cpu/cpu_features.h"
 #include "cpu/thread_pool.h"
 
@@ -32,6 +33,10 @@ struct GemmArgs {
   bool accumulate = false;   // C += A . B (else C = A . B)
   const float* bias = nullptr;  // [n], added to every row (only with accumulate == false)
   float alpha = 1.f;         // C (+)= alpha * A . B
+  // Fused activation (applied to each finished element while its tile is in registers):
+  Activation act = Activation::kGelu;
+  float* act_out = nullptr;          // act_out(i, j) = act(C(i, j)), same ldc; C keeps the pre-activation
+  const float* act_input = nullptr;  // C(i, j) = (A . B)(i, j) * act'(act_input(i, j)), same ldc (accumulate == false)
 };
 
 // Floats of scratch one GemmSerial call needs; Gemm needs pool->size() times that.
@@ -44,12 +49,19 @@ void GemmSerial(const GemmArgs& args, cpu::Isa isa, float* scratch);
 void Gemm(const GemmArgs& args, cpu::Isa isa, cpu::ThreadPool* pool, float* scratch);
 
 // Helpers for the three linear-layer orientations (row-major, contiguous).
-// y[m, n] = x[m, k] . w[n, k]^T + bias
+// The activation after a linear layer, fused into its GEMMs: the forward also writes
+// out = act(y); the input gradient of the layer that reads act(y) multiplies by act'(input).
+struct ActivationEpilogue {
+  Activation act = Activation::kGelu;
+  float* out = nullptr;
+  const float* input = nullptr;
+};
+// y[m, n] = x[m, k] . w[n, k]^T + bias (and act_out = act(y) with ep.out)
 void LinearForward(const float* x, int64_t m, int64_t k, const float* w, int64_t n, const float* bias, float* y,
-                   cpu::Isa isa, cpu::ThreadPool* pool, float* scratch);
-// dx[m, k] (+)= dy[m, n] . w[n, k]
+                   cpu::Isa isa, cpu::ThreadPool* pool, float* scratch, const ActivationEpilogue& ep = {});
+// dx[m, k] (+)= dy[m, n] . w[n, k] (times act'(ep.input) with ep.input, accumulate false)
 void LinearBackwardInput(const float* dy, int64_t m, int64_t n, const float* w, int64_t k, float* dx, bool accumulate,
-                         cpu::Isa isa, cpu::ThreadPool* pool, float* scratch);
+                         cpu::Isa isa, cpu::ThreadPool* pool, float* scratch, const ActivationEpilogue& ep = {});
 // dw[n, k] += dy[m, n]^T . x[m, k]
 void LinearBackwardWeight(const float* dy, int64_t m, int64_t n, const float* x, int64_t k, float* dw, cpu::Isa isa,
                           cpu::ThreadPool* pool, float* scratch);

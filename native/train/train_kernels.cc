@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cpu/simd.h"
+#include "train/activation_simd.h"
 #include "train/train_gemm.h"
 
 namespace bertkit::train {
@@ -29,41 +30,6 @@ void ForBlocks(int64_t n, cpu::ThreadPool* pool, F&& fn) {
 }
 
 // ---- activations, vectorized per ISA ----
-
-template <class V>
-BK_INLINE V Phi(V x) {  // standard normal CDF
-  V ax = x < 0.f ? -x : x;
-  V e = HalfErfcNonNeg<V>(ax * 0.70710678118654752f);
-  return x < 0.f ? e : 1.f - e;
-}
-
-template <class V>
-BK_INLINE V ActForward(V u, Activation act) {
-  switch (act) {
-    case Activation::kGelu: return GeluErf<V>(u);
-    case Activation::kGeluTanh: return GeluTanh<V>(u);
-    case Activation::kRelu: return Relu<V>(u);
-  }
-  return u;
-}
-
-template <class V>
-BK_INLINE V ActGrad(V u, Activation act) {
-  switch (act) {
-    case Activation::kGelu: {
-      // d/du u Phi(u) = Phi(u) + u phi(u)
-      const V pdf = Exp<V>(-0.5f * u * u) * 0.39894228040143268f;
-      return Phi<V>(u) + u * pdf;
-    }
-    case Activation::kGeluTanh: {
-      const V inner = 0.79788456080286536f * (u + 0.044715f * u * u * u);
-      const V t = Tanh<V>(inner);
-      return 0.5f * (1.f + t) + 0.5f * u * (1.f - t * t) * (0.79788456080286536f * (1.f + 3.f * 0.044715f * u * u));
-    }
-    case Activation::kRelu: return u > 0.f ? Splat<V>(1.f) : V{};
-  }
-  return Splat<V>(1.f);
-}
 
 template <class V>
 BK_INLINE void ActForwardRange(const float* u, int64_t b, int64_t e, Activation act, float* y) {
@@ -519,12 +485,12 @@ double CeRow(cpu::Isa isa, const float* z, int64_t n, int32_t label, float g, fl
 
 template <class V>
 BK_INLINE void AdamWRange(float* p, const float* g, float* m, float* v, int64_t b, int64_t e, float decay, float one_m_b1,
-                          float b2, float one_m_b2, float step_size, float inv_bc2_sqrt, float eps) {
+                          float b2, float one_m_b2, float step_size, float inv_bc2_sqrt, float eps, float gs) {
   constexpr int L = Traits<V>::kLanes;
   int64_t i = b;
   for (; i + L <= e; i += L) {
     V pv = Load<V>(p + i) * decay;
-    const V gv = Load<V>(g + i);
+    const V gv = Load<V>(g + i) * gs;
     V mv = Load<V>(m + i);
     mv = mv + one_m_b1 * (gv - mv);
     V vv = Load<V>(v + i) * b2 + one_m_b2 * gv * gv;
@@ -538,7 +504,7 @@ BK_INLINE void AdamWRange(float* p, const float* g, float* m, float* v, int64_t 
   }
   for (; i < e; ++i) {
     float pv = p[i] * decay;
-    const float gv = g[i];
+    const float gv = g[i] * gs;
     float mv = m[i] + one_m_b1 * (gv - m[i]);
     float vv = v[i] * b2 + one_m_b2 * gv * gv;
     pv -= step_size * (mv / (std::sqrt(vv) * inv_bc2_sqrt + eps));
@@ -916,17 +882,17 @@ void ScaleInPlace(float* x, int64_t n, float s, cpu::ThreadPool* pool) {
 
 namespace {
 void AdamWGeneric(float* p, const float* g, float* m, float* v, int64_t b, int64_t e, float decay, float omb1, float b2,
-                  float omb2, float ss, float ibc, float eps) {
-  AdamWRange<f32x4>(p, g, m, v, b, e, decay, omb1, b2, omb2, ss, ibc, eps);
+                  float omb2, float ss, float ibc, float eps, float gs) {
+  AdamWRange<f32x4>(p, g, m, v, b, e, decay, omb1, b2, omb2, ss, ibc, eps, gs);
 }
 #if BK_X86
 BK_TARGET_AVX2 void AdamWAvx2(float* p, const float* g, float* m, float* v, int64_t b, int64_t e, float decay, float omb1,
-                              float b2, float omb2, float ss, float ibc, float eps) {
-  AdamWRange<f32x8>(p, g, m, v, b, e, decay, omb1, b2, omb2, ss, ibc, eps);
+                              float b2, float omb2, float ss, float ibc, float eps, float gs) {
+  AdamWRange<f32x8>(p, g, m, v, b, e, decay, omb1, b2, omb2, ss, ibc, eps, gs);
 }
 BK_TARGET_AVX512 void AdamWAvx512(float* p, const float* g, float* m, float* v, int64_t b, int64_t e, float decay, float omb1,
-                                  float b2, float omb2, float ss, float ibc, float eps) {
-  AdamWRange<f32x16>(p, g, m, v, b, e, decay, omb1, b2, omb2, ss, ibc, eps);
+                                  float b2, float omb2, float ss, float ibc, float eps, float gs) {
+  AdamWRange<f32x16>(p, g, m, v, b, e, decay, omb1, b2, omb2, ss, ibc, eps, gs);
 }
 #endif
 }  // namespace
@@ -941,10 +907,10 @@ void AdamW(float* p, const float* g, float* m, float* v, int64_t n, const AdamWA
   ForBlocks(n, pool, [&](int64_t b, int64_t e) {
     switch (isa) {
 #if BK_X86
-      case cpu::Isa::kAvx512: AdamWAvx512(p, g, m, v, b, e, decay, omb1, a.beta2, omb2, step_size, inv_bc2_sqrt, a.eps); break;
-      case cpu::Isa::kAvx2: AdamWAvx2(p, g, m, v, b, e, decay, omb1, a.beta2, omb2, step_size, inv_bc2_sqrt, a.eps); break;
+      case cpu::Isa::kAvx512: AdamWAvx512(p, g, m, v, b, e, decay, omb1, a.beta2, omb2, step_size, inv_bc2_sqrt, a.eps, a.grad_scale); break;
+      case cpu::Isa::kAvx2: AdamWAvx2(p, g, m, v, b, e, decay, omb1, a.beta2, omb2, step_size, inv_bc2_sqrt, a.eps, a.grad_scale); break;
 #endif
-      default: AdamWGeneric(p, g, m, v, b, e, decay, omb1, a.beta2, omb2, step_size, inv_bc2_sqrt, a.eps); break;
+      default: AdamWGeneric(p, g, m, v, b, e, decay, omb1, a.beta2, omb2, step_size, inv_bc2_sqrt, a.eps, a.grad_scale); break;
     }
   });
 }

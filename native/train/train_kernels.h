@@ -189,6 +189,7 @@ struct AdamWArgs {
   float eps = 1e-8f;
   float weight_decay = 0.f;
   int64_t step = 1;
+  float grad_scale = 1.f;  // the gradient used is g * grad_scale (clipping, without a pass that rewrites g)
 };
 void AdamW(float* p, const float* g, float* m, float* v, int64_t n, const AdamWArgs& a, cpu::Isa isa, cpu::ThreadPool* pool);
 

@@ -207,12 +207,13 @@ class TrainableModelImpl final : public TrainableModel {
              LossParts* loss, const TrainOutputs* train_out, const ForwardOutputs* fwd_out);
 
   // y[m, out] = x[m, in] . W^T + b
-  void LinearFwd(const float* x, int64_t m, const Linear& l, float* y) {
+  void LinearFwd(const float* x, int64_t m, const Linear& l, float* y, const ActivationEpilogue& ep = {}) {
     Phase ph("gemm forward");
-    LinearForward(x, m, l.in, P(l.w), l.out, P(l.b), y, isa_, &pool_, gemm_scratch_);
+    LinearForward(x, m, l.in, P(l.w), l.out, P(l.b), y, isa_, &pool_, gemm_scratch_, ep);
   }
   // dW += dy^T x, db += colsum(dy), dx (+)= dy W (dx may be null)
-  void LinearBwd(const float* dy, int64_t m, const Linear& l, const float* x, float* dx, bool accumulate_dx) {
+  void LinearBwd(const float* dy, int64_t m, const Linear& l, const float* x, float* dx, bool accumulate_dx,
+                 const ActivationEpilogue& ep = {}) {
     {
       Phase ph("gemm weight grad");
       LinearBackwardWeight(dy, m, l.out, x, l.in, G(l.w), isa_, &pool_, gemm_scratch_);
@@ -222,7 +223,7 @@ class TrainableModelImpl final : public TrainableModel {
       ColumnSumAccumulate(dy, m, l.out, l.out, G(l.b), &pool_, column_scratch_);
     }
     Phase ph("gemm input grad");
-    if (dx != nullptr) LinearBackwardInput(dy, m, l.out, P(l.w), l.in, dx, accumulate_dx, isa_, &pool_, gemm_scratch_);
+    if (dx != nullptr) LinearBackwardInput(dy, m, l.out, P(l.w), l.in, dx, accumulate_dx, isa_, &pool_, gemm_scratch_, ep);
   }
 
   cpu::ThreadPool pool_;
@@ -737,8 +738,7 @@ Status TrainableModelImpl::Run(const BatchInput& in, const TrainLabels* labels, 
       { Phase ph("dropout"); DropoutRows(p.tmp, K, H, keep.data(), p_hidden, key(2 + 3 * l), &pool_); }
       { Phase ph("residual"); add_into(p.tmp, p.x_sel, K * H); }
       { Phase ph("layernorm"); LayerNormForward(p.tmp, K, H, P(W.attention_ln.g), P(W.attention_ln.b), eps, a.y1, a.xhat1, a.rstd1, &pool_); }
-      LinearFwd(a.y1, K, W.intermediate, a.u);
-      { Phase ph("activation"); ActivationForward(a.u, K * I, c.hidden_act, a.act, isa_, &pool_); }
+      LinearFwd(a.y1, K, W.intermediate, a.u, {c.hidden_act, a.act, nullptr});  // and act = hidden_act(u)
       LinearFwd(a.act, K, W.output, p.tmp);
       { Phase ph("dropout"); DropoutRows(p.tmp, K, H, keep.data(), p_hidden, key(3 + 3 * l), &pool_); }
       { Phase ph("residual"); add_into(p.tmp, a.y1, K * H); }
@@ -756,8 +756,7 @@ Status TrainableModelImpl::Run(const BatchInput& in, const TrainLabels* labels, 
     { Phase ph("dropout"); Dropout(p.tmp, T * H, p_hidden, key(2 + 3 * l), 0, &pool_); }
     { Phase ph("residual"); add_into(p.tmp, x_in, T * H); }
     { Phase ph("layernorm"); LayerNormForward(p.tmp, T, H, P(W.attention_ln.g), P(W.attention_ln.b), eps, a.y1, a.xhat1, a.rstd1, &pool_); }
-    LinearFwd(a.y1, T, W.intermediate, a.u);
-    { Phase ph("activation"); ActivationForward(a.u, T * I, c.hidden_act, a.act, isa_, &pool_); }
+    LinearFwd(a.y1, T, W.intermediate, a.u, {c.hidden_act, a.act, nullptr});  // and act = hidden_act(u)
     LinearFwd(a.act, T, W.output, p.tmp);
     { Phase ph("dropout"); Dropout(p.tmp, T * H, p_hidden, key(3 + 3 * l), 0, &pool_); }
     { Phase ph("residual"); add_into(p.tmp, a.y1, T * H); }
@@ -978,8 +977,7 @@ Status TrainableModelImpl::Run(const BatchInput& in, const TrainLabels* labels, 
         { Phase ph("dropout"); DropoutRows(p.dB, K, H, keep.data(), p_hidden, key(3 + 3 * l), &pool_); }
         d_out = p.dB;
       }
-      LinearBwd(d_out, K, W.output, a.act, p.dI, false);
-      { Phase ph("activation"); ActivationBackward(a.u, p.dI, K * I, c.hidden_act, p.dI, isa_, &pool_); }
+      LinearBwd(d_out, K, W.output, a.act, p.dI, false, {c.hidden_act, nullptr, a.u});  // dI = d(act) * act'(u)
       LinearBwd(p.dI, K, W.intermediate, a.y1, d, true);
       { Phase ph("layernorm"); LayerNormBackward(d, a.xhat1, a.rstd1, P(W.attention_ln.g), K, H, d, G(W.attention_ln.g), G(W.attention_ln.b), &pool_,
                         column_scratch_); }
@@ -1014,8 +1012,7 @@ Status TrainableModelImpl::Run(const BatchInput& in, const TrainLabels* labels, 
       { Phase ph("dropout"); Dropout(p.dB, T * H, p_hidden, key(3 + 3 * l), 0, &pool_); }
       d_out = p.dB;
     }
-    LinearBwd(d_out, T, W.output, a.act, p.dI, false);
-    { Phase ph("activation"); ActivationBackward(a.u, p.dI, T * I, c.hidden_act, p.dI, isa_, &pool_); }
+    LinearBwd(d_out, T, W.output, a.act, p.dI, false, {c.hidden_act, nullptr, a.u});  // dI = d(act) * act'(u)
     // d(y1) = d(h2) (residual) + du . W_intermediate
     LinearBwd(p.dI, T, W.intermediate, a.y1, cur, true);
     // attention.output.LayerNorm: cur becomes d(h1), h1 = drop(attention.output.dense(ctx)) + x_in
@@ -1069,8 +1066,8 @@ Status TrainableModelImpl::Step(const OptimizerStep& st, StepResult* result) {
     }
     if (st.max_grad_norm > 0) {
       // torch.nn.utils.clip_grad_norm_: coef = max_norm / (total + 1e-6), clamped to 1.
+      // The coefficient scales the gradient inside AdamW (one pass over the arenas, not two).
       r.clip_coef = std::min(1.0, st.max_grad_norm / (total + 1e-6));
-      if (r.clip_coef < 1.0) ScaleInPlace(grads_.data(), grads_.size, static_cast<float>(r.clip_coef), &pool_);
     }
     ++steps_;
     AdamWArgs a;
@@ -1079,6 +1076,7 @@ Status TrainableModelImpl::Step(const OptimizerStep& st, StepResult* result) {
     a.beta2 = static_cast<float>(st.beta2);
     a.eps = static_cast<float>(st.eps);
     a.step = steps_;
+    a.grad_scale = static_cast<float>(r.clip_coef);
     for (int64_t i = 0; i < NumParameters(); ++i) {
       const ParameterInfo& p = params_[i];
       a.weight_decay = (st.no_decay != nullptr && st.no_decay[i]) ? 0.f : static_cast<float>(st.weight_decay);

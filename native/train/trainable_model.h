@@ -74,7 +74,9 @@ struct LossParts {
   double mlm_loss = 0, nsp_loss = 0;  // PreTraining's two terms
 };
 
-// One optimizer step: clip by global norm, then torch.optim.AdamW on every parameter.
+// One optimizer step: clip by global norm, then torch.optim.AdamW on every parameter. The
+// clipping coefficient scales the gradient inside AdamW, so the gradients held keep their
+// unclipped values afterwards (torch rewrites them in place; both are zeroed before the next use).
 struct OptimizerStep {
   double lr = 0;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;

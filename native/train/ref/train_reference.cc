@@ -234,9 +234,10 @@ void AdamWRef(std::vector<double>* p, const std::vector<double>& g, std::vector<
   const double bc1 = 1 - std::pow(static_cast<double>(a.beta1), static_cast<double>(a.step));
   const double bc2 = 1 - std::pow(static_cast<double>(a.beta2), static_cast<double>(a.step));
   for (size_t i = 0; i < p->size(); ++i) {
+    const double gi = g[i] * a.grad_scale;
     (*p)[i] *= 1 - static_cast<double>(a.lr) * a.weight_decay;
-    (*m)[i] = a.beta1 * (*m)[i] + (1 - static_cast<double>(a.beta1)) * g[i];
-    (*v)[i] = a.beta2 * (*v)[i] + (1 - static_cast<double>(a.beta2)) * g[i] * g[i];
+    (*m)[i] = a.beta1 * (*m)[i] + (1 - static_cast<double>(a.beta1)) * gi;
+    (*v)[i] = a.beta2 * (*v)[i] + (1 - static_cast<double>(a.beta2)) * gi * gi;
     (*p)[i] -= (a.lr / bc1) * (*m)[i] / (std::sqrt((*v)[i]) / std::sqrt(bc2) + a.eps);
   }
 }
