@@ -33,6 +33,51 @@ template <class V> BK_INLINE V Splat(float x) { return V{} + x; }
 template <class V> BK_INLINE V Min(V a, V b) { return a < b ? a : b; }
 template <class V> BK_INLINE V Max(V a, V b) { return a > b ? a : b; }
 
+// In-register transpose of an L x L block (r[i] = row i): for each bit b of the index, a
+// butterfly exchanges element (i, j) with (i ^ b, j ^ b) where row bit b is 0 and column bit b
+// is 1, i.e. swaps that bit between row and column. One two-source shuffle per row and bit.
+template <class V> BK_INLINE void Transpose(V* r);
+template <> BK_INLINE void Transpose<f32x16>(f32x16* r) {
+#define BK_BFLY(b, ...) \
+  for (int i = 0; i < 16; ++i) \
+    if (!(i & b)) { \
+      const f32x16 a = r[i], c = r[i + b]; \
+      __VA_ARGS__ \
+    }
+  BK_BFLY(8, r[i] = __builtin_shufflevector(a, c, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+          r[i + 8] = __builtin_shufflevector(a, c, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);)
+  BK_BFLY(4, r[i] = __builtin_shufflevector(a, c, 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
+          r[i + 4] = __builtin_shufflevector(a, c, 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);)
+  BK_BFLY(2, r[i] = __builtin_shufflevector(a, c, 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);
+          r[i + 2] = __builtin_shufflevector(a, c, 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);)
+  BK_BFLY(1, r[i] = __builtin_shufflevector(a, c, 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
+          r[i + 1] = __builtin_shufflevector(a, c, 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);)
+}
+template <> BK_INLINE void Transpose<f32x8>(f32x8* r) {
+#undef BK_BFLY
+#define BK_BFLY(b, ...) \
+  for (int i = 0; i < 8; ++i) \
+    if (!(i & b)) { \
+      const f32x8 a = r[i], c = r[i + b]; \
+      __VA_ARGS__ \
+    }
+  BK_BFLY(4, r[i] = __builtin_shufflevector(a, c, 0, 1, 2, 3, 8, 9, 10, 11); r[i + 4] = __builtin_shufflevector(a, c, 4, 5, 6, 7, 12, 13, 14, 15);)
+  BK_BFLY(2, r[i] = __builtin_shufflevector(a, c, 0, 1, 8, 9, 4, 5, 12, 13); r[i + 2] = __builtin_shufflevector(a, c, 2, 3, 10, 11, 6, 7, 14, 15);)
+  BK_BFLY(1, r[i] = __builtin_shufflevector(a, c, 0, 8, 2, 10, 4, 12, 6, 14); r[i + 1] = __builtin_shufflevector(a, c, 1, 9, 3, 11, 5, 13, 7, 15);)
+}
+template <> BK_INLINE void Transpose<f32x4>(f32x4* r) {
+#undef BK_BFLY
+#define BK_BFLY(b, ...) \
+  for (int i = 0; i < 4; ++i) \
+    if (!(i & b)) { \
+      const f32x4 a = r[i], c = r[i + b]; \
+      __VA_ARGS__ \
+    }
+  BK_BFLY(2, r[i] = __builtin_shufflevector(a, c, 0, 1, 4, 5); r[i + 2] = __builtin_shufflevector(a, c, 2, 3, 6, 7);)
+  BK_BFLY(1, r[i] = __builtin_shufflevector(a, c, 0, 4, 2, 6); r[i + 1] = __builtin_shufflevector(a, c, 1, 5, 3, 7);)
+#undef BK_BFLY
+}
+
 template <class V> BK_INLINE float ReduceAdd(V v) {
   float s = 0.f;
   for (int i = 0; i < Traits<V>::kLanes; ++i) s += v[i];

@@ -126,7 +126,7 @@ BK_INLINE void Micro(int64_t kc, const float* a, int64_t astride, const float* p
 }
 
 // B(p0 + p, j0 + j) for p < kc, j < NR into [kc][NR] (columns past n zero).
-template <int NR>
+template <class V, int NR>
 BK_INLINE void PackPanel(const GemmArgs& g, int64_t p0, int64_t kc, int64_t j0, float* dst) {
   const int64_t cols = std::min<int64_t>(NR, g.n - j0);
   if (g.csb == 1) {
@@ -142,9 +142,22 @@ BK_INLINE void PackPanel(const GemmArgs& g, int64_t p0, int64_t kc, int64_t j0, 
       }
     }
   } else {
-    // B(p, j) = b[p * rsb + j * csb]: W^T (rsb == 1) reads each W row segment contiguously. In
-    // blocks of 16 p, so that the 16 destination rows being written stay in L1.
-    for (int64_t pb = 0; pb < kc; pb += 16) {
+    // B(p, j) = b[p * rsb + j * csb]. W^T (rsb == 1, a full panel): L x L blocks transposed in
+    // registers, L rows of W in, L rows of the panel out.
+    int64_t p_done = 0;
+    if (g.rsb == 1 && cols == NR) {
+      constexpr int L = Traits<V>::kLanes;
+      for (; p_done + L <= kc; p_done += L)
+        for (int64_t j = 0; j < NR; j += L) {
+          V r[L];
+          for (int t = 0; t < L; ++t) r[t] = Load<V>(g.b + (p0 + p_done) + (j0 + j + t) * g.csb);
+          Transpose<V>(r);
+          for (int t = 0; t < L; ++t) Store<V>(dst + (p_done + t) * NR + j, r[t]);
+        }
+    }
+    // The rest element by element, in blocks of 16 p, so that the 16 destination rows being
+    // written stay in L1.
+    for (int64_t pb = p_done; pb < kc; pb += 16) {
       const int64_t pe = std::min<int64_t>(kc, pb + 16);
       for (int64_t j = 0; j < NR; ++j) {
         if (j < cols) {
@@ -164,7 +177,7 @@ struct Kernel {
 
   // BK_INLINE: these must inline into the per-ISA wrappers below to get their target.
   BK_INLINE static void Pack(const GemmArgs& g, int64_t p0, int64_t kc, int64_t jc, int64_t panel, float* packed) {
-    PackPanel<NR>(g, p0, kc, jc + panel * NR, packed + panel * kc * NR);
+    PackPanel<V, NR>(g, p0, kc, jc + panel * NR, packed + panel * kc * NR);
   }
 
   // One task: row tiles [t0, t1) (of MR rows) x panels [q0, q1) of the packed block.
