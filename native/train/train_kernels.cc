@@ -853,21 +853,46 @@ double BceWithLogits(const float* z, const float* y, int64_t n, float scale, flo
   return n > 0 ? total / static_cast<double>(n) : std::numeric_limits<double>::quiet_NaN();
 }
 
+namespace {
+// Float partial sums of 64 terms (L lanes each), added in double.
+template <class V>
+BK_INLINE double SumSquaresRange(const float* x, int64_t b, int64_t e) {
+  constexpr int L = Traits<V>::kLanes;
+  double s = 0.0;
+  int64_t i = b;
+  for (; i + 64 <= e; i += 64) {
+    V acc = V{};
+    for (int j = 0; j < 64; j += L) {
+      const V v = Load<V>(x + i + j);
+      acc += v * v;
+    }
+    s += ReduceAdd(acc);
+  }
+  float f = 0.f;
+  for (; i < e; ++i) f += x[i] * x[i];
+  return s + f;
+}
+double SumSquaresGeneric(const float* x, int64_t b, int64_t e) { return SumSquaresRange<f32x4>(x, b, e); }
+#if BK_X86
+BK_TARGET_AVX2 double SumSquaresAvx2(const float* x, int64_t b, int64_t e) { return SumSquaresRange<f32x8>(x, b, e); }
+BK_TARGET_AVX512 double SumSquaresAvx512(const float* x, int64_t b, int64_t e) { return SumSquaresRange<f32x16>(x, b, e); }
+#endif
+}  // namespace
+
 double SumSquares(const float* x, int64_t n, cpu::ThreadPool* pool) {
+  static const cpu::Isa isa = cpu::DetectIsa();
   const int64_t block = 65536;
   const int64_t chunks = (n + block - 1) / block;
   std::vector<double> part(chunks, 0.0);
   pool->ParallelFor(chunks, [&](int64_t c, int) {
-    const int64_t e = std::min(n, (c + 1) * block);
-    double s = 0.0;
-    // float partial sums of 64 terms, added in double
-    for (int64_t i = c * block; i < e; i += 64) {
-      float f = 0.f;
-      const int64_t e2 = std::min(e, i + 64);
-      for (int64_t j = i; j < e2; ++j) f += x[j] * x[j];
-      s += f;
+    const int64_t b = c * block, e = std::min(n, (c + 1) * block);
+    switch (isa) {
+#if BK_X86
+      case cpu::Isa::kAvx512: part[c] = SumSquaresAvx512(x, b, e); break;
+      case cpu::Isa::kAvx2: part[c] = SumSquaresAvx2(x, b, e); break;
+#endif
+      default: part[c] = SumSquaresGeneric(x, b, e); break;
     }
-    part[c] = s;
   });
   double total = 0.0;
   for (double p : part) total += p;
