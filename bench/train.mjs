@@ -5,8 +5,12 @@
 // BERT pre-trained with MLM + NSP on a generated corpus, showing the MLM loss fall.
 //
 //   npm run build:ts && node bench/train.mjs [--threads 2] [--steps 1] [--rounds 6]
-//       [--only small,base] [--shapes full,ragged] [--python /tmp/hfref/bin/python] [--no-torch]
-//       [--pretrain-steps 300] [--no-pretrain] [--json]
+//       [--only small,base] [--shapes full,ragged] [--head seqcls|tokcls]
+//       [--python /tmp/hfref/bin/python] [--no-torch] [--pretrain-steps 300] [--no-pretrain] [--json]
+//
+// --head: the task head trained. seqcls (BertForSequenceClassification, the default) reads one
+// row per sequence, so bertkit's last layer runs its queries and FFN on those rows only; tokcls
+// (BertForTokenClassification, a label on every real token) needs every row of every layer.
 //
 // PyTorch (torch + transformers, offline wheels) runs in a child process; each contender runs in
 // its own process so that its peak RSS is its own. Timings are medians of per-step wall times.
@@ -27,6 +31,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '6' },
     only: { type: 'string', default: 'small,base' },
     shapes: { type: 'string', default: 'full,ragged' },
+    head: { type: 'string', default: 'seqcls' },
     python: { type: 'string', default: process.env.BERTKIT_PYTHON ?? '/tmp/hfref/bin/python' },
     'no-torch': { type: 'boolean', default: false },
     'pretrain-steps': { type: 'string', default: '300' },
@@ -67,7 +72,12 @@ function makeBatches(kind, count) {
       inputIds.push([...row, ...new Array(L - n).fill(0)]);
       attentionMask.push([...new Array(n).fill(1), ...new Array(L - n).fill(0)]);
     }
-    out.push({ inputIds, attentionMask, labels: Array.from({ length: B }, () => Math.floor(rand() * 2)) });
+    // seqcls: a label per row; tokcls: per position, -100 (ignored) on padding as a collator does
+    const labels =
+      args.head === 'tokcls'
+        ? attentionMask.map((m) => m.map((x) => (x ? Math.floor(rand() * 2) : -100)))
+        : Array.from({ length: B }, () => Math.floor(rand() * 2));
+    out.push({ inputIds, attentionMask, labels });
   }
   return out;
 }
@@ -77,10 +87,11 @@ function makeBatches(kind, count) {
 const TORCH_SERVER = String.raw`
 import json, resource, sys, time
 import torch, transformers
-model_dir, threads, batches_file = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+model_dir, threads, batches_file, head = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 torch.set_num_threads(threads)
 torch.manual_seed(0)
-model = transformers.BertForSequenceClassification.from_pretrained(model_dir)
+cls = transformers.BertForTokenClassification if head == "tokcls" else transformers.BertForSequenceClassification
+model = cls.from_pretrained(model_dir)
 model.train()
 decay = set(transformers.Trainer.get_decay_parameter_names(None, model))
 groups = [
@@ -188,7 +199,7 @@ async function speed() {
       // The same weights for both: made here, saved as a Hugging Face folder.
       const modelDir = join(dir, name);
       const { model } = await initTrainableModel({
-        architecture: 'BertForSequenceClassification',
+        architecture: args.head === 'tokcls' ? 'BertForTokenClassification' : 'BertForSequenceClassification',
         config: {
           vocab_size: VOCAB,
           hidden_size: shape.hidden,
@@ -210,7 +221,7 @@ async function speed() {
         const tokens = batches.map((b) => b.attentionMask.flat().reduce((a, x) => a + x, 0));
         const realPerBatch = tokens.reduce((a, x) => a + x, 0) / tokens.length;
         const contenders = [['bertkit', server(process.execPath, [here, '--serve', JSON.stringify({ modelDir, threads, batchesFile })])]];
-        if (!args['no-torch']) contenders.push(['pytorch', server(args.python, ['-c', TORCH_SERVER, modelDir, String(threads), batchesFile])]);
+        if (!args['no-torch']) contenders.push(['pytorch', server(args.python, ['-c', TORCH_SERVER, modelDir, String(threads), batchesFile, args.head])]);
         const meta = {};
         for (const [n, s] of contenders) meta[n] = await s.next();
         const times = Object.fromEntries(contenders.map(([n]) => [n, []]));
@@ -224,7 +235,7 @@ async function speed() {
           }
         }
         for (const [, s] of contenders) await s.quit();
-        const row = { model: name, batch: `${B}x${L}`, kind, realTokensPerBatch: realPerBatch, threads, loadavg: loadavg()[0], contenders: {} };
+        const row = { model: name, head: args.head, batch: `${B}x${L}`, kind, realTokensPerBatch: realPerBatch, threads, loadavg: loadavg()[0], contenders: {} };
         for (const [n] of contenders) {
           const t = median(times[n]);
           row.contenders[n] = {
@@ -244,7 +255,7 @@ async function speed() {
           const line = Object.entries(c)
             .map(([n, v]) => `${n} ${v.stepSeconds.toFixed(3)} s/step, ${Math.round(v.tokensPerSecond)} tok/s, peak RSS ${Math.round(v.peakRssMB)} MB`)
             .join(' | ');
-          console.log(`${name} ${row.batch} ${kind} (${Math.round(realPerBatch)} real tokens/batch): ${line}${row.speedup ? ` | bertkit ${row.speedup.toFixed(2)}x` : ''}`);
+          console.log(`${name} ${args.head} ${row.batch} ${kind} (${Math.round(realPerBatch)} real tokens/batch): ${line}${row.speedup ? ` | bertkit ${row.speedup.toFixed(2)}x` : ''}`);
         }
       }
     }
@@ -319,6 +330,7 @@ if (args.serve) {
   const { modelDir, threads, batchesFile } = JSON.parse(args.serve);
   await serveBertkit(modelDir, threads, batchesFile);
 } else {
+  if (!['seqcls', 'tokcls'].includes(args.head)) throw new Error(`--head: seqcls or tokcls, not ${args.head}`);
   const out = { date: new Date().toISOString(), cpu: cpus()[0]?.model, cores: cpus().length, loadavgAtStart: loadavg()[0], speed: await speed() };
   if (!args['no-pretrain']) out.pretrain = await pretrain();
   if (args.json) console.log(JSON.stringify(out, null, 2));
