@@ -535,13 +535,13 @@ struct RandomModel {
   }
 };
 
-RandomModel MakeModel(Architecture arch, Activation act, bool tie) {
+RandomModel MakeModel(Architecture arch, Activation act, bool tie, int layers) {
   RandomModel m;
   ModelConfig& c = m.config;
   c.architecture = arch;
   c.vocab_size = 23;
   c.hidden_size = 12;
-  c.num_hidden_layers = 2;
+  c.num_hidden_layers = layers;
   c.num_attention_heads = 3;
   c.intermediate_size = 17;
   c.max_position_embeddings = 16;
@@ -576,8 +576,8 @@ struct Batch {
   }
 };
 
-void CheckModel(Architecture arch, Activation act, bool tie, ProblemType problem, float dropout, const char* what) {
-  RandomModel rm = MakeModel(arch, act, tie);
+void CheckModel(Architecture arch, Activation act, bool tie, ProblemType problem, float dropout, const char* what, int layers = 2) {
+  RandomModel rm = MakeModel(arch, act, tie, layers);
   const ModelConfig& c = rm.config;
   TrainOptions opts;
   opts.threads = 3;
@@ -748,6 +748,8 @@ void TestModel() {
   CheckModel(Architecture::kBertForSequenceClassification, Activation::kGeluTanh, true, ProblemType::kRegression, 0.f, "seqcls regression");
   CheckModel(Architecture::kBertForSequenceClassification, Activation::kRelu, true, ProblemType::kMultiLabel, 0.f, "seqcls multi-label");
   CheckModel(Architecture::kBertForSequenceClassification, Activation::kGelu, true, ProblemType::kSingleLabel, 0.2f, "seqcls dropout");
+  // One layer: the last layer (run on the pooled rows) is also the first, fed by the embeddings.
+  CheckModel(Architecture::kBertForSequenceClassification, Activation::kGelu, true, ProblemType::kSingleLabel, 0.2f, "seqcls 1 layer", 1);
   CheckModel(Architecture::kBertForTokenClassification, Activation::kGelu, true, ProblemType::kSingleLabel, 0.f, "tokcls");
   CheckModel(Architecture::kBertForTokenClassification, Activation::kGelu, true, ProblemType::kSingleLabel, 0.15f, "tokcls dropout");
   CheckModel(Architecture::kBertForQuestionAnswering, Activation::kGelu, true, ProblemType::kSingleLabel, 0.f, "qa");
