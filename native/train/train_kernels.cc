@@ -692,74 +692,59 @@ void TanhBackward(const float* y, const float* dy, int64_t n, float* dx) {
 
 int64_t AttentionScratchFloats(int64_t max_seq_len) { return 2 * max_seq_len * max_seq_len + GemmScratchFloats() + 16; }
 
-void AttentionForward(const AttentionTrainArgs& a, cpu::Isa isa, cpu::ThreadPool* pool) {
-  const int64_t per = AttentionScratchFloats(a.max_seq_len);
-  pool->ParallelFor(a.sequences * a.heads, [&](int64_t task, int thread) {
-    const int64_t s = task / a.heads;
-    const int h = static_cast<int>(task % a.heads);
-    float* scratch = a.scratch + thread * per;
-    switch (isa) {
+namespace {
+// The ISA's copy of a per-head kernel.
+template <class Fn>
+Fn ByIsa(cpu::Isa isa, Fn generic, [[maybe_unused]] Fn avx2, [[maybe_unused]] Fn avx512) {
+  switch (isa) {
 #if BK_X86
-      case cpu::Isa::kAvx512: AttnFwdAvx512(a, s, h, scratch); break;
-      case cpu::Isa::kAvx2: AttnFwdAvx2(a, s, h, scratch); break;
+    case cpu::Isa::kAvx512: return avx512;
+    case cpu::Isa::kAvx2: return avx2;
 #endif
-      default: AttnFwdGeneric(a, s, h, scratch); break;
-    }
+    default: return generic;
+  }
+}
+// The three copies of a kernel named f##Generic, f##Avx2, f##Avx512 (x86 only has the last two).
+#if BK_X86
+#define BK_PER_ISA(f) f##Generic, f##Avx2, f##Avx512
+#else
+#define BK_PER_ISA(f) f##Generic, f##Generic, f##Generic
+#endif
+
+// One task per (item, head), each with its thread's slice of the scratch.
+template <class F>
+void ForItemHeads(const AttentionShape& a, int64_t items, int64_t scratch_per_thread, cpu::ThreadPool* pool, F&& fn) {
+  pool->ParallelFor(items * a.heads, [&](int64_t task, int thread) {
+    fn(task / a.heads, static_cast<int>(task % a.heads), a.scratch + thread * scratch_per_thread);
   });
+}
+}  // namespace
+
+void AttentionForward(const AttentionTrainArgs& a, cpu::Isa isa, cpu::ThreadPool* pool) {
+  const auto fn = ByIsa(isa, BK_PER_ISA(AttnFwd));
+  ForItemHeads(a, a.sequences, AttentionScratchFloats(a.max_seq_len), pool, [&](int64_t s, int h, float* sc) { fn(a, s, h, sc); });
 }
 
 void AttentionBackward(const AttentionTrainArgs& a, cpu::Isa isa, cpu::ThreadPool* pool) {
-  const int64_t per = AttentionScratchFloats(a.max_seq_len);
-  pool->ParallelFor(a.sequences * a.heads, [&](int64_t task, int thread) {
-    const int64_t s = task / a.heads;
-    const int h = static_cast<int>(task % a.heads);
-    float* scratch = a.scratch + thread * per;
-    switch (isa) {
-#if BK_X86
-      case cpu::Isa::kAvx512: AttnBwdAvx512(a, s, h, scratch); break;
-      case cpu::Isa::kAvx2: AttnBwdAvx2(a, s, h, scratch); break;
-#endif
-      default: AttnBwdGeneric(a, s, h, scratch); break;
-    }
-  });
+  const auto fn = ByIsa(isa, BK_PER_ISA(AttnBwd));
+  ForItemHeads(a, a.sequences, AttentionScratchFloats(a.max_seq_len), pool, [&](int64_t s, int h, float* sc) { fn(a, s, h, sc); });
 }
 
 int64_t AttentionRowsScratchFloats(int64_t max_seq_len) { return 2 * max_seq_len + 16; }
 
 void AttentionRowsForward(const AttentionRowsArgs& a, cpu::Isa isa, cpu::ThreadPool* pool) {
-  const int64_t per = AttentionRowsScratchFloats(a.max_seq_len);
-  pool->ParallelFor(a.num_rows * a.heads, [&](int64_t task, int thread) {
-    const int64_t r = task / a.heads;
-    const int h = static_cast<int>(task % a.heads);
-    float* scratch = a.scratch + thread * per;
-    switch (isa) {
-#if BK_X86
-      case cpu::Isa::kAvx512: AttnRowFwdAvx512(a, r, h, scratch); break;
-      case cpu::Isa::kAvx2: AttnRowFwdAvx2(a, r, h, scratch); break;
-#endif
-      default: AttnRowFwdGeneric(a, r, h, scratch); break;
-    }
-  });
+  const auto fn = ByIsa(isa, BK_PER_ISA(AttnRowFwd));
+  ForItemHeads(a, a.num_rows, AttentionRowsScratchFloats(a.max_seq_len), pool, [&](int64_t r, int h, float* sc) { fn(a, r, h, sc); });
 }
 
 void AttentionRowsBackward(const AttentionRowsArgs& a, cpu::Isa isa, cpu::ThreadPool* pool) {
-  const int64_t per = AttentionRowsScratchFloats(a.max_seq_len);
-  // rows are ascending, so each sequence's rows are one range
+  // rows are ascending, so each sequence's rows are one range [first[s], first[s + 1])
   std::vector<int64_t> first(a.sequences + 1, a.num_rows);
   for (int64_t r = a.num_rows - 1; r >= 0; --r) first[SequenceOf(a.cu_seqlens, a.sequences, a.rows[r])] = r;
   for (int64_t s = a.sequences - 1; s >= 0; --s) first[s] = std::min(first[s], first[s + 1]);
-  pool->ParallelFor(a.sequences * a.heads, [&](int64_t task, int thread) {
-    const int64_t s = task / a.heads;
-    const int h = static_cast<int>(task % a.heads);
-    float* scratch = a.scratch + thread * per;
-    switch (isa) {
-#if BK_X86
-      case cpu::Isa::kAvx512: AttnRowsBwdAvx512(a, s, h, first[s], first[s + 1], scratch); break;
-      case cpu::Isa::kAvx2: AttnRowsBwdAvx2(a, s, h, first[s], first[s + 1], scratch); break;
-#endif
-      default: AttnRowsBwdGeneric(a, s, h, first[s], first[s + 1], scratch); break;
-    }
-  });
+  const auto fn = ByIsa(isa, BK_PER_ISA(AttnRowsBwd));
+  ForItemHeads(a, a.sequences, AttentionRowsScratchFloats(a.max_seq_len), pool,
+               [&](int64_t s, int h, float* sc) { fn(a, s, h, first[s], first[s + 1], sc); });
 }
 
 void EmbeddingsSum(const int32_t* ids, const int32_t* types, const int32_t* positions, int64_t tokens, int64_t h,

@@ -94,26 +94,29 @@ void TanhBackward(const float* y, const float* dy, int64_t n, float* dx);
 // head reads it: QA's start/end softmax runs over all L positions, a token label that is not
 // -100, the pooler's position 0), so no FLOP is spent on padding that cannot matter, and a kept
 // padded position is computed exactly as transformers computes it (a query-only token).
-struct AttentionTrainArgs {
-  const float* qkv = nullptr;
-  int64_t tokens = 0;
+// What both attention kernels share: the packed batch, the heads, the mask and the dropout.
+struct AttentionShape {
   const int32_t* cu_seqlens = nullptr;
   int64_t sequences = 0;
   const uint8_t* key_mask = nullptr;  // null = every token is a key
   int heads = 0;
   int head_dim = 0;
   float scale = 0.f;
-  float* probs = nullptr;
-  const int64_t* probs_offsets = nullptr;
+  const int64_t* probs_offsets = nullptr;  // per sequence, into the [heads, n, n] probabilities
   float dropout = 0.f;
   uint64_t dropout_key = 0;
+  float* scratch = nullptr;  // pool->size() * the kernel's ...ScratchFloats(max_seq_len)
+  int64_t max_seq_len = 0;
+};
+
+struct AttentionTrainArgs : AttentionShape {
+  const float* qkv = nullptr;
+  int64_t tokens = 0;
+  float* probs = nullptr;  // at probs_offsets[s]
   float* context = nullptr;
   // backward
   const float* dcontext = nullptr;
   float* dqkv = nullptr;  // [tokens, 3H], every element written
-  // per-thread scratch: pool->size() * AttentionScratchFloats(max_seq_len)
-  float* scratch = nullptr;
-  int64_t max_seq_len = 0;
 };
 int64_t AttentionScratchFloats(int64_t max_seq_len);
 void AttentionForward(const AttentionTrainArgs& args, cpu::Isa isa, cpu::ThreadPool* pool);
@@ -124,28 +127,18 @@ void AttentionBackward(const AttentionTrainArgs& args, cpu::Isa isa, cpu::Thread
 // token but queries, and everything after them, only for those rows. Same masking, softmax and
 // dropout indices as AttentionForward / AttentionBackward, so each row equals theirs (up to the
 // order of float sums).
-struct AttentionRowsArgs {
+// probs_offsets is AttentionTrainArgs' layout: only the dropout indices use it here.
+struct AttentionRowsArgs : AttentionShape {
   const float* q = nullptr;       // [num_rows, H], query of token rows[r]
   const float* kv = nullptr;      // [tokens, 2H]: key | value
   const int64_t* rows = nullptr;  // token indices, ascending
   int64_t num_rows = 0;
-  const int32_t* cu_seqlens = nullptr;
-  int64_t sequences = 0;
-  const uint8_t* key_mask = nullptr;
-  int heads = 0;
-  int head_dim = 0;
-  float scale = 0.f;
-  const int64_t* probs_offsets = nullptr;  // AttentionTrainArgs' layout: only the dropout indices use it
-  float dropout = 0.f;
-  uint64_t dropout_key = 0;
   float* probs = nullptr;    // saved softmax, row r head h at (r * heads + h) * max_seq_len
   float* context = nullptr;  // [num_rows, H]
   // backward
   const float* dcontext = nullptr;  // [num_rows, H]
   float* dq = nullptr;              // [num_rows, H]
   float* dkv = nullptr;             // [tokens, 2H], every element written
-  float* scratch = nullptr;         // pool->size() * AttentionRowsScratchFloats(max_seq_len)
-  int64_t max_seq_len = 0;
 };
 int64_t AttentionRowsScratchFloats(int64_t max_seq_len);
 void AttentionRowsForward(const AttentionRowsArgs& args, cpu::Isa isa, cpu::ThreadPool* pool);

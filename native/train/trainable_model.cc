@@ -663,7 +663,7 @@ Status TrainableModelImpl::Run(const BatchInput& in, const TrainLabels* labels, 
     }
     p.gemm = take(pool_.size() * GemmScratchFloats());
     p.column = take(ColumnScratchFloats(column_rows, column_cols));
-    p.attention = take(pool_.size() * AttentionScratchFloats(max_len));
+    p.attention = take(pool_.size() * AttentionScratchFloats(max_len));  // >= AttentionRowsScratchFloats
     if (pass == 0) {
       if (arena_.size < used && !arena_.Allocate(used)) throw std::bad_alloc();
       base = arena_.data();
@@ -687,19 +687,24 @@ Status TrainableModelImpl::Run(const BatchInput& in, const TrainLabels* labels, 
   auto gather = [&](const float* src, float* dst) {  // dst[r] = src[keep[r]]
     for (int64_t r = 0; r < K; ++r) std::memcpy(dst + r * H, src + keep[r] * H, H * 4);
   };
-  AttentionRowsArgs ra;
+  AttentionShape shape;
+  shape.cu_seqlens = in.cu_seqlens;
+  shape.sequences = B;
+  shape.key_mask = in.attention_mask;
+  shape.heads = heads;
+  shape.head_dim = head_dim;
+  shape.scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  shape.probs_offsets = probs_offsets_.data();
+  shape.dropout = p_attn;
+  shape.scratch = p.attention;
+  shape.max_seq_len = max_len;
+  AttentionTrainArgs aa;
+  static_cast<AttentionShape&>(aa) = shape;
+  aa.tokens = T;
+  AttentionRowsArgs ra;  // the last layer's kept rows
+  static_cast<AttentionShape&>(ra) = shape;
   ra.rows = keep.data();
   ra.num_rows = K;
-  ra.cu_seqlens = in.cu_seqlens;
-  ra.sequences = B;
-  ra.key_mask = in.attention_mask;
-  ra.heads = heads;
-  ra.head_dim = head_dim;
-  ra.scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-  ra.probs_offsets = probs_offsets_.data();
-  ra.dropout = p_attn;
-  ra.scratch = p.attention;
-  ra.max_seq_len = max_len;
   ra.q = p.q_sel;
   ra.dcontext = p.dctx;
   ra.dq = p.dq_sel;
@@ -708,21 +713,34 @@ Status TrainableModelImpl::Run(const BatchInput& in, const TrainLabels* labels, 
   const Linear q_part = NL > 0 ? Linear{layers_[NL - 1].qkv.w, layers_[NL - 1].qkv.b, H, H} : Linear{};
   const Linear kv_part = NL > 0 ? Linear{layers_[NL - 1].qkv.w + H * H, layers_[NL - 1].qkv.b + H, 2 * H, H} : Linear{};
 
-  AttentionTrainArgs aa;
-  aa.tokens = T;
-  aa.cu_seqlens = in.cu_seqlens;
-  aa.sequences = B;
-  aa.key_mask = in.attention_mask;
-  aa.heads = heads;
-  aa.head_dim = head_dim;
-  aa.scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-  aa.probs_offsets = probs_offsets_.data();
-  aa.dropout = p_attn;
-  aa.scratch = p.attention;
-  aa.max_seq_len = max_len;
+  // Hidden dropout of M rows of a layer: row r is token rows[r] (every token in order when null),
+  // so the kept rows of the last layer get the masks a full layer would.
+  auto hidden_dropout = [&](float* x, int64_t M, const int64_t* rows, uint64_t k) {
+    Phase ph("dropout");
+    if (rows != nullptr) {
+      DropoutRows(x, M, H, rows, p_hidden, k, &pool_);
+    } else {
+      Dropout(x, M * H, p_hidden, k, 0, &pool_);
+    }
+  };
+  // A layer after its attention, on M rows (a.ctx given): attention.output (dense, dropout,
+  // residual `res`, LayerNorm), intermediate (dense + activation), output (dense, dropout,
+  // residual, LayerNorm into `out`).
+  auto post_attention_forward = [&](int64_t l, int64_t M, const int64_t* rows, const float* res, float* out) {
+    const Layer& W = layers_[l];
+    LayerActs& a = p.L[l];
+    LinearFwd(a.ctx, M, W.attention_output, p.tmp);
+    hidden_dropout(p.tmp, M, rows, key(2 + 3 * l));
+    { Phase ph("residual"); add_into(p.tmp, res, M * H); }
+    { Phase ph("layernorm"); LayerNormForward(p.tmp, M, H, P(W.attention_ln.g), P(W.attention_ln.b), eps, a.y1, a.xhat1, a.rstd1, &pool_); }
+    LinearFwd(a.y1, M, W.intermediate, a.u, {c.hidden_act, a.act, nullptr});  // and act = hidden_act(u)
+    LinearFwd(a.act, M, W.output, p.tmp);
+    hidden_dropout(p.tmp, M, rows, key(3 + 3 * l));
+    { Phase ph("residual"); add_into(p.tmp, a.y1, M * H); }
+    { Phase ph("layernorm"); LayerNormForward(p.tmp, M, H, P(W.output_ln.g), P(W.output_ln.b), eps, out, a.xhat2, a.rstd2, &pool_); }
+  };
 
   for (int64_t l = 0; l < NL; ++l) {
-    const Layer& W = layers_[l];
     LayerActs& a = p.L[l];
     const float* x_in = l == 0 ? p.x0 : p.L[l - 1].y2;
     if (prune && l == NL - 1) {
@@ -734,33 +752,17 @@ Status TrainableModelImpl::Run(const BatchInput& in, const TrainLabels* labels, 
       ra.context = a.ctx;
       ra.dropout_key = key(1 + 3 * l);
       { Phase ph("attention forward"); AttentionRowsForward(ra, isa_, &pool_); }
-      LinearFwd(a.ctx, K, W.attention_output, p.tmp);
-      { Phase ph("dropout"); DropoutRows(p.tmp, K, H, keep.data(), p_hidden, key(2 + 3 * l), &pool_); }
-      { Phase ph("residual"); add_into(p.tmp, p.x_sel, K * H); }
-      { Phase ph("layernorm"); LayerNormForward(p.tmp, K, H, P(W.attention_ln.g), P(W.attention_ln.b), eps, a.y1, a.xhat1, a.rstd1, &pool_); }
-      LinearFwd(a.y1, K, W.intermediate, a.u, {c.hidden_act, a.act, nullptr});  // and act = hidden_act(u)
-      LinearFwd(a.act, K, W.output, p.tmp);
-      { Phase ph("dropout"); DropoutRows(p.tmp, K, H, keep.data(), p_hidden, key(3 + 3 * l), &pool_); }
-      { Phase ph("residual"); add_into(p.tmp, a.y1, K * H); }
-      { Phase ph("layernorm"); LayerNormForward(p.tmp, K, H, P(W.output_ln.g), P(W.output_ln.b), eps, p.y_sel, a.xhat2, a.rstd2, &pool_); }
+      post_attention_forward(l, K, keep.data(), p.x_sel, p.y_sel);
       for (int64_t r = 0; r < K; ++r) std::memcpy(a.y2 + keep[r] * H, p.y_sel + r * H, H * 4);
       continue;
     }
-    LinearFwd(x_in, T, W.qkv, a.qkv);
+    LinearFwd(x_in, T, layers_[l].qkv, a.qkv);
     aa.qkv = a.qkv;
     aa.probs = a.probs;
     aa.context = a.ctx;
     aa.dropout_key = key(1 + 3 * l);
     { Phase ph("attention forward"); AttentionForward(aa, isa_, &pool_); }
-    LinearFwd(a.ctx, T, W.attention_output, p.tmp);
-    { Phase ph("dropout"); Dropout(p.tmp, T * H, p_hidden, key(2 + 3 * l), 0, &pool_); }
-    { Phase ph("residual"); add_into(p.tmp, x_in, T * H); }
-    { Phase ph("layernorm"); LayerNormForward(p.tmp, T, H, P(W.attention_ln.g), P(W.attention_ln.b), eps, a.y1, a.xhat1, a.rstd1, &pool_); }
-    LinearFwd(a.y1, T, W.intermediate, a.u, {c.hidden_act, a.act, nullptr});  // and act = hidden_act(u)
-    LinearFwd(a.act, T, W.output, p.tmp);
-    { Phase ph("dropout"); Dropout(p.tmp, T * H, p_hidden, key(3 + 3 * l), 0, &pool_); }
-    { Phase ph("residual"); add_into(p.tmp, a.y1, T * H); }
-    { Phase ph("layernorm"); LayerNormForward(p.tmp, T, H, P(W.output_ln.g), P(W.output_ln.b), eps, a.y2, a.xhat2, a.rstd2, &pool_); }
+    post_attention_forward(l, T, nullptr, x_in, a.y2);
   }
   const float* last = NL > 0 ? p.L[NL - 1].y2 : p.x0;
 
@@ -959,35 +961,45 @@ Status TrainableModelImpl::Run(const BatchInput& in, const TrainLabels* labels, 
     case Architecture::kBertModel: break;
   }
 
+  // The backward of post_attention_forward on M rows: d holds d loss / d out and becomes
+  // d loss / d h1 (the attention block's output, = d res); p.dctx gets d loss / d ctx.
+  auto post_attention_backward = [&](int64_t l, int64_t M, const int64_t* rows, float* d) {
+    const Layer& W = layers_[l];
+    LayerActs& a = p.L[l];
+    // output.LayerNorm: d becomes d(h2), h2 = drop(output.dense(act)) + y1
+    { Phase ph("layernorm"); LayerNormBackward(d, a.xhat2, a.rstd2, P(W.output_ln.g), M, H, d, G(W.output_ln.g), G(W.output_ln.b), &pool_,
+                      column_scratch_); }
+    const float* d_out = d;
+    if (p_hidden > 0.f) {
+      { Phase ph("dropout"); std::memcpy(p.dB, d, M * H * 4); }
+      hidden_dropout(p.dB, M, rows, key(3 + 3 * l));
+      d_out = p.dB;
+    }
+    LinearBwd(d_out, M, W.output, a.act, p.dI, false, {c.hidden_act, nullptr, a.u});  // dI = d(act) * act'(u)
+    // d(y1) = d(h2) (residual) + du . W_intermediate
+    LinearBwd(p.dI, M, W.intermediate, a.y1, d, true);
+    // attention.output.LayerNorm: d becomes d(h1), h1 = drop(attention.output.dense(ctx)) + res
+    { Phase ph("layernorm"); LayerNormBackward(d, a.xhat1, a.rstd1, P(W.attention_ln.g), M, H, d, G(W.attention_ln.g), G(W.attention_ln.b), &pool_,
+                      column_scratch_); }
+    const float* d_ao = d;
+    if (p_hidden > 0.f) {
+      { Phase ph("dropout"); std::memcpy(p.dB, d, M * H * 4); }
+      hidden_dropout(p.dB, M, rows, key(2 + 3 * l));
+      d_ao = p.dB;
+    }
+    LinearBwd(d_ao, M, W.attention_output, a.ctx, p.dctx, false);
+  };
+
   // Layers, last to first. cur (= dA) holds d loss / d (layer output); dB is the other [T, H].
   float* cur = p.dA;
   for (int64_t l = NL - 1; l >= 0; --l) {
-    const Layer& W = layers_[l];
     LayerActs& a = p.L[l];
     const float* x_in = l == 0 ? p.x0 : p.L[l - 1].y2;
     if (prune && l == NL - 1) {
       // The same steps on the kept rows (d_sel), then keys and values back to every row.
       float* d = p.d_sel;
       gather(cur, d);
-      { Phase ph("layernorm"); LayerNormBackward(d, a.xhat2, a.rstd2, P(W.output_ln.g), K, H, d, G(W.output_ln.g), G(W.output_ln.b), &pool_,
-                        column_scratch_); }
-      const float* d_out = d;
-      if (p_hidden > 0.f) {
-        { Phase ph("dropout"); std::memcpy(p.dB, d, K * H * 4); }
-        { Phase ph("dropout"); DropoutRows(p.dB, K, H, keep.data(), p_hidden, key(3 + 3 * l), &pool_); }
-        d_out = p.dB;
-      }
-      LinearBwd(d_out, K, W.output, a.act, p.dI, false, {c.hidden_act, nullptr, a.u});  // dI = d(act) * act'(u)
-      LinearBwd(p.dI, K, W.intermediate, a.y1, d, true);
-      { Phase ph("layernorm"); LayerNormBackward(d, a.xhat1, a.rstd1, P(W.attention_ln.g), K, H, d, G(W.attention_ln.g), G(W.attention_ln.b), &pool_,
-                        column_scratch_); }
-      const float* d_ao = d;
-      if (p_hidden > 0.f) {
-        { Phase ph("dropout"); std::memcpy(p.dB, d, K * H * 4); }
-        { Phase ph("dropout"); DropoutRows(p.dB, K, H, keep.data(), p_hidden, key(2 + 3 * l), &pool_); }
-        d_ao = p.dB;
-      }
-      LinearBwd(d_ao, K, W.attention_output, a.ctx, p.dctx, false);
+      post_attention_backward(l, K, keep.data(), d);
       ra.kv = a.qkv;
       ra.probs = a.probs;
       ra.context = a.ctx;
@@ -1003,28 +1015,7 @@ Status TrainableModelImpl::Run(const BatchInput& in, const TrainLabels* labels, 
       }
       continue;
     }
-    // output.LayerNorm: cur becomes d(h2), h2 = drop(output.dense(act)) + y1
-    { Phase ph("layernorm"); LayerNormBackward(cur, a.xhat2, a.rstd2, P(W.output_ln.g), T, H, cur, G(W.output_ln.g), G(W.output_ln.b), &pool_,
-                      column_scratch_); }
-    const float* d_out = cur;
-    if (p_hidden > 0.f) {
-      { Phase ph("dropout"); std::memcpy(p.dB, cur, T * H * 4); }
-      { Phase ph("dropout"); Dropout(p.dB, T * H, p_hidden, key(3 + 3 * l), 0, &pool_); }
-      d_out = p.dB;
-    }
-    LinearBwd(d_out, T, W.output, a.act, p.dI, false, {c.hidden_act, nullptr, a.u});  // dI = d(act) * act'(u)
-    // d(y1) = d(h2) (residual) + du . W_intermediate
-    LinearBwd(p.dI, T, W.intermediate, a.y1, cur, true);
-    // attention.output.LayerNorm: cur becomes d(h1), h1 = drop(attention.output.dense(ctx)) + x_in
-    { Phase ph("layernorm"); LayerNormBackward(cur, a.xhat1, a.rstd1, P(W.attention_ln.g), T, H, cur, G(W.attention_ln.g), G(W.attention_ln.b), &pool_,
-                      column_scratch_); }
-    const float* d_ao = cur;
-    if (p_hidden > 0.f) {
-      { Phase ph("dropout"); std::memcpy(p.dB, cur, T * H * 4); }
-      { Phase ph("dropout"); Dropout(p.dB, T * H, p_hidden, key(2 + 3 * l), 0, &pool_); }
-      d_ao = p.dB;
-    }
-    LinearBwd(d_ao, T, W.attention_output, a.ctx, p.dctx, false);
+    post_attention_backward(l, T, nullptr, cur);
     aa.qkv = a.qkv;
     aa.probs = a.probs;
     aa.context = a.ctx;
@@ -1033,7 +1024,7 @@ Status TrainableModelImpl::Run(const BatchInput& in, const TrainLabels* labels, 
     aa.dqkv = p.dqkv;
     { Phase ph("attention backward"); AttentionBackward(aa, isa_, &pool_); }
     // d(x_in) = d(h1) (residual) + dqkv . W_qkv
-    LinearBwd(p.dqkv, T, W.qkv, x_in, cur, true);
+    LinearBwd(p.dqkv, T, layers_[l].qkv, x_in, cur, true);
   }
   // Embeddings: dropout, LayerNorm, then the three lookups.
   { Phase ph("dropout"); Dropout(cur, T * H, p_hidden, key(0), 0, &pool_); }

@@ -232,60 +232,75 @@ void TestDropout() {
 }
 
 // ---- attention ----
-// Per head a float32 GEMM of k = head_dim then one of k = n: errors ~1e-6 of the value scale.
-void TestAttention(cpu::ThreadPool* pool, cpu::Isa isa) {
-  Scratch scratch;
-  struct Case {
-    std::vector<int32_t> lens;
-    int heads, head_dim;
-    bool mask;
-    float dropout;
-  };
-  const Case cases[] = {
-      {{1}, 1, 1, false, 0.f},
-      {{5, 17, 3}, 3, 7, true, 0.f},
-      {{33, 9}, 2, 16, true, 0.3f},
-      {{70, 4, 1}, 4, 8, false, 0.1f},
-  };
-  for (const Case& cs : cases) {
-    std::vector<int32_t> cu = {0};
+
+// A packed batch of sequences for the attention kernels: offsets, key mask, probabilities layout.
+struct AttentionCase {
+  std::vector<int32_t> lens;
+  int heads, head_dim;
+  bool mask;
+  float dropout;
+};
+struct PackedAttention {
+  std::vector<int32_t> cu = {0};
+  std::vector<uint8_t> mask;
+  std::vector<int64_t> offs;
+  int64_t T = 0, B = 0, H = 0, total = 0, maxlen = 0;
+  explicit PackedAttention(const AttentionCase& cs) {
     for (int32_t l : cs.lens) cu.push_back(cu.back() + l);
-    const int64_t T = cu.back(), B = cs.lens.size();
-    const int64_t H = cs.heads * cs.head_dim;
-    auto qkv = Random(T * 3 * H, -2.f, 2.f), dctx = Random(T * H);
-    std::vector<uint8_t> mask(T, 1);
+    T = cu.back();
+    B = static_cast<int64_t>(cs.lens.size());
+    H = static_cast<int64_t>(cs.heads) * cs.head_dim;
+    mask.assign(T, 1);
     if (cs.mask) {
       for (int64_t t = 0; t < T; ++t) mask[t] = (t % 4) != 3;  // query-only tokens
       for (int64_t t = cu[1]; t < cu[2]; ++t) mask[t] = 0;      // a sequence without keys: uniform
     }
-    std::vector<int64_t> offs(B);
-    int64_t total = 0;
-    int64_t maxlen = 0;
     for (int64_t s = 0; s < B; ++s) {
-      offs[s] = total;
-      total += cs.heads * cs.lens[s] * cs.lens[s];
+      offs.push_back(total);
+      total += static_cast<int64_t>(cs.heads) * cs.lens[s] * cs.lens[s];
       maxlen = std::max<int64_t>(maxlen, cs.lens[s]);
     }
-    std::vector<float> probs(total), ctx(T * H), dqkv(T * 3 * H, 9.f), ctxr(T * H), dqkvr(T * 3 * H);
-    std::vector<double> probsr(total);
-    AttentionTrainArgs a;
-    a.qkv = qkv.data();
-    a.tokens = T;
+  }
+  AttentionShape Shape(const AttentionCase& cs, float* scratch) const {
+    AttentionShape a;
     a.cu_seqlens = cu.data();
     a.sequences = B;
     a.key_mask = cs.mask ? mask.data() : nullptr;
     a.heads = cs.heads;
     a.head_dim = cs.head_dim;
     a.scale = 1.f / std::sqrt(static_cast<float>(cs.head_dim));
-    a.probs = probs.data();
     a.probs_offsets = offs.data();
     a.dropout = cs.dropout;
     a.dropout_key = DropoutKey(1, 2, 3);
+    a.scratch = scratch;
+    a.max_seq_len = maxlen;
+    return a;
+  }
+};
+
+// Per head a float32 GEMM of k = head_dim then one of k = n: errors ~1e-6 of the value scale.
+void TestAttention(cpu::ThreadPool* pool, cpu::Isa isa) {
+  Scratch scratch;
+  const AttentionCase cases[] = {
+      {{1}, 1, 1, false, 0.f},
+      {{5, 17, 3}, 3, 7, true, 0.f},
+      {{33, 9}, 2, 16, true, 0.3f},
+      {{70, 4, 1}, 4, 8, false, 0.1f},
+  };
+  for (const AttentionCase& cs : cases) {
+    const PackedAttention pk(cs);
+    const int64_t T = pk.T, H = pk.H, total = pk.total;
+    auto qkv = Random(T * 3 * H, -2.f, 2.f), dctx = Random(T * H);
+    std::vector<float> probs(total), ctx(T * H), dqkv(T * 3 * H, 9.f), ctxr(T * H), dqkvr(T * 3 * H);
+    std::vector<double> probsr(total);
+    AttentionTrainArgs a;
+    static_cast<AttentionShape&>(a) = pk.Shape(cs, scratch.Get(pool->size() * AttentionScratchFloats(pk.maxlen)));
+    a.qkv = qkv.data();
+    a.tokens = T;
+    a.probs = probs.data();
     a.context = ctx.data();
     a.dcontext = dctx.data();
     a.dqkv = dqkv.data();
-    a.scratch = scratch.Get(pool->size() * AttentionScratchFloats(maxlen));
-    a.max_seq_len = maxlen;
     AttentionForward(a, isa, pool);
     AttentionBackward(a, isa, pool);
     ref::AttentionForwardRef(a, &probsr, ctxr.data());
@@ -306,93 +321,54 @@ void TestAttention(cpu::ThreadPool* pool, cpu::Isa isa) {
 // Both sum the same terms in other orders: the attention tolerances above apply.
 void TestAttentionRows(cpu::ThreadPool* pool, cpu::Isa isa) {
   Scratch scratch, scratch2;
-  struct Case {
-    std::vector<int32_t> lens;
-    std::vector<int64_t> rows;
-    int heads, head_dim;
-    bool mask;
-    float dropout;
+  const std::pair<AttentionCase, std::vector<int64_t>> cases[] = {  // and the selected rows
+      {{{1}, 1, 1, false, 0.f}, {0}},
+      {{{5, 17, 3}, 3, 7, true, 0.f}, {0, 5, 9, 21}},
+      {{{33, 9, 6}, 2, 19, true, 0.3f}, {0, 2, 3, 32, 33, 41}},
+      {{{70, 4, 1}, 4, 16, false, 0.1f}, {0, 70, 74}},
   };
-  const Case cases[] = {
-      {{1}, {0}, 1, 1, false, 0.f},
-      {{5, 17, 3}, {0, 5, 9, 21}, 3, 7, true, 0.f},
-      {{33, 9, 6}, {0, 2, 3, 32, 33, 41}, 2, 19, true, 0.3f},
-      {{70, 4, 1}, {0, 70, 74}, 4, 16, false, 0.1f},
-  };
-  for (const Case& cs : cases) {
-    std::vector<int32_t> cu = {0};
-    for (int32_t l : cs.lens) cu.push_back(cu.back() + l);
-    const int64_t T = cu.back(), B = cs.lens.size(), K = cs.rows.size();
-    const int64_t H = cs.heads * cs.head_dim;
+  for (const auto& [cs, rows] : cases) {
+    const PackedAttention pk(cs);
+    const int64_t T = pk.T, H = pk.H, K = static_cast<int64_t>(rows.size()), total = pk.total, maxlen = pk.maxlen;
+    const std::vector<int32_t>& cu = pk.cu;
+    const std::vector<int64_t>& offs = pk.offs;
     auto qkv = Random(T * 3 * H, -2.f, 2.f);
-    std::vector<uint8_t> mask(T, 1);
-    if (cs.mask) {
-      for (int64_t t = 0; t < T; ++t) mask[t] = (t % 4) != 3;
-      for (int64_t t = cu[1]; t < cu[2]; ++t) mask[t] = 0;  // a sequence without keys
-    }
-    std::vector<int64_t> offs(B);
-    int64_t total = 0, maxlen = 0;
-    for (int64_t s = 0; s < B; ++s) {
-      offs[s] = total;
-      total += cs.heads * cs.lens[s] * cs.lens[s];
-      maxlen = std::max<int64_t>(maxlen, cs.lens[s]);
-    }
     auto dsel = Random(K * H);
     std::vector<float> dctx(T * H, 0.f);
-    for (int64_t r = 0; r < K; ++r) std::copy(dsel.begin() + r * H, dsel.begin() + (r + 1) * H, dctx.begin() + cs.rows[r] * H);
+    for (int64_t r = 0; r < K; ++r) std::copy(dsel.begin() + r * H, dsel.begin() + (r + 1) * H, dctx.begin() + rows[r] * H);
     std::vector<float> probs(total), ctx(T * H), dqkv(T * 3 * H);
     AttentionTrainArgs a;
+    static_cast<AttentionShape&>(a) = pk.Shape(cs, scratch.Get(pool->size() * AttentionScratchFloats(pk.maxlen)));
     a.qkv = qkv.data();
     a.tokens = T;
-    a.cu_seqlens = cu.data();
-    a.sequences = B;
-    a.key_mask = cs.mask ? mask.data() : nullptr;
-    a.heads = cs.heads;
-    a.head_dim = cs.head_dim;
-    a.scale = 1.f / std::sqrt(static_cast<float>(cs.head_dim));
     a.probs = probs.data();
-    a.probs_offsets = offs.data();
-    a.dropout = cs.dropout;
-    a.dropout_key = DropoutKey(1, 2, 3);
     a.context = ctx.data();
     a.dcontext = dctx.data();
     a.dqkv = dqkv.data();
-    a.scratch = scratch.Get(pool->size() * AttentionScratchFloats(maxlen));
-    a.max_seq_len = maxlen;
     AttentionForward(a, isa, pool);
     AttentionBackward(a, isa, pool);
 
     std::vector<float> q(K * H), kv(T * 2 * H);
-    for (int64_t r = 0; r < K; ++r) std::copy_n(qkv.begin() + cs.rows[r] * 3 * H, H, q.begin() + r * H);
+    for (int64_t r = 0; r < K; ++r) std::copy_n(qkv.begin() + rows[r] * 3 * H, H, q.begin() + r * H);
     for (int64_t t = 0; t < T; ++t) std::copy_n(qkv.begin() + t * 3 * H + H, 2 * H, kv.begin() + t * 2 * H);
     std::vector<float> rprobs(K * cs.heads * maxlen, 7.f), rctx(K * H, 7.f), rdq(K * H, 7.f), rdkv(T * 2 * H, 7.f);
     AttentionRowsArgs ra;
+    static_cast<AttentionShape&>(ra) = pk.Shape(cs, scratch2.Get(pool->size() * AttentionRowsScratchFloats(maxlen)));
     ra.q = q.data();
     ra.kv = kv.data();
-    ra.rows = cs.rows.data();
+    ra.rows = rows.data();
     ra.num_rows = K;
-    ra.cu_seqlens = cu.data();
-    ra.sequences = B;
-    ra.key_mask = a.key_mask;
-    ra.heads = cs.heads;
-    ra.head_dim = cs.head_dim;
-    ra.scale = a.scale;
-    ra.probs_offsets = offs.data();
-    ra.dropout = cs.dropout;
-    ra.dropout_key = a.dropout_key;
     ra.probs = rprobs.data();
     ra.context = rctx.data();
     ra.dcontext = dsel.data();
     ra.dq = rdq.data();
     ra.dkv = rdkv.data();
-    ra.scratch = scratch2.Get(pool->size() * AttentionRowsScratchFloats(maxlen));
-    ra.max_seq_len = maxlen;
     AttentionRowsForward(ra, isa, pool);
     AttentionRowsBackward(ra, isa, pool);
 
     std::vector<float> wprobs, wctx, wdq, wdkv, gprobs, gctx, gdq, gdkv;
     for (int64_t r = 0; r < K; ++r) {
-      const int64_t t = cs.rows[r];
+      const int64_t t = rows[r];
       const int64_t s = std::upper_bound(cu.begin() + 1, cu.end(), t) - (cu.begin() + 1);
       const int64_t n = cs.lens[s], i = t - cu[s];
       for (int h = 0; h < cs.heads; ++h)
