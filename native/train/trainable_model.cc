@@ -8,6 +8,10 @@
 // with the same layout; query, key and value of a layer are adjacent ([3H, H] weights, [3H]
 // biases) so the projection is one GEMM forward and backward. Activations saved for the backward
 // and the backward's temporaries are carved from one grow-only arena per batch shape.
+//
+// Work: only real tokens are packed (no padding computed), and the last layer runs its queries,
+// attention, dense layers and their backward only on the rows its head reads when those are few
+// (pooled heads, MLM; see Run), which changes no result.
 #include "train/trainable_model.h"
 
 #include <algorithm>
