@@ -116,11 +116,27 @@ BK_TARGET_AVX2 void TaskAvx2(const LinearArgs& a, const Plan& plan, int64_t task
 BK_TARGET_AVX512 void TaskAvx512(const LinearArgs& a, const Plan& plan, int64_t task) { RunTask<f32x16, 6, 4>(a, plan, task); }
 #endif
 
-void PackPanelF32(const float* const* prow, int64_t k, int nr, float* panel) {
-  // A transpose: in blocks of 16 k-values, so the block being written (16 x nr floats) stays in
-  // L1 while each row contributes one cache line (load time: the packing is most of it).
+// A transpose of the panel's rows into [k][nr]. Full panels go L x L blocks at a time through
+// registers (simd.h Transpose); the rest, in blocks of 16 k-values, element by element, so the
+// block being written (16 x nr floats) stays in L1 while each row contributes one cache line
+// (load time: the packing is most of it).
+template <class V>
+BK_INLINE void PackPanelF32T(const float* const* prow, int64_t k, int nr, float* panel) {
+  constexpr int L = Traits<V>::kLanes;
+  int64_t k_done = 0;
+  bool full = nr % L == 0;
+  for (int j = 0; j < nr; ++j) full = full && prow[j] != nullptr;
+  if (full) {
+    for (; k_done + L <= k; k_done += L)
+      for (int j0 = 0; j0 < nr; j0 += L) {
+        V r[L];
+        for (int t = 0; t < L; ++t) r[t] = Load<V>(prow[j0 + t] + k_done);
+        Transpose<V>(r);
+        for (int t = 0; t < L; ++t) Store<V>(panel + (k_done + t) * nr + j0, r[t]);
+      }
+  }
   constexpr int64_t kBlock = 16;
-  for (int64_t k0 = 0; k0 < k; k0 += kBlock) {
+  for (int64_t k0 = k_done; k0 < k; k0 += kBlock) {
     const int64_t k1 = std::min(k, k0 + kBlock);
     for (int j = 0; j < nr; ++j) {
       const float* src = prow[j];
@@ -130,6 +146,22 @@ void PackPanelF32(const float* const* prow, int64_t k, int nr, float* panel) {
         for (int64_t kk = k0; kk < k1; ++kk) panel[kk * nr + j] = src[kk];
       }
     }
+  }
+}
+void PackPanelF32Generic(const float* const* prow, int64_t k, int nr, float* panel) { PackPanelF32T<f32x4>(prow, k, nr, panel); }
+#if BK_X86
+BK_TARGET_AVX2 void PackPanelF32Avx2(const float* const* prow, int64_t k, int nr, float* panel) { PackPanelF32T<f32x8>(prow, k, nr, panel); }
+BK_TARGET_AVX512 void PackPanelF32Avx512(const float* const* prow, int64_t k, int nr, float* panel) {
+  PackPanelF32T<f32x16>(prow, k, nr, panel);
+}
+#endif
+void PackPanelF32(const float* const* prow, int64_t k, int nr, float* panel, Isa isa) {
+  switch (isa) {
+#if BK_X86
+    case Isa::kAvx512: PackPanelF32Avx512(prow, k, nr, panel); break;
+    case Isa::kAvx2: PackPanelF32Avx2(prow, k, nr, panel); break;
+#endif
+    default: PackPanelF32Generic(prow, k, nr, panel); break;
   }
 }
 
@@ -163,7 +195,7 @@ bool PackPanels(int64_t n, int64_t k, Isa isa, PackedWeight* out, ThreadPool* po
       return;
     }
     switch (format) {
-      case WeightFormat::kF32: PackPanelF32(prow, k, nr, out->f32.data() + p * k * nr); break;
+      case WeightFormat::kF32: PackPanelF32(prow, k, nr, out->f32.data() + p * k * nr, isa); break;
       case WeightFormat::kBF16: PackPanelBf16(prow, k, out->kpad, nr, out->bf16.data() + p * out->kpad * nr); break;
       case WeightFormat::kInt8:
         PackPanelInt8(prow, k, out->kpad, nr, out->int8.data() + p * out->kpad * nr, out->scale.data() + p * nr, out->colsum.data() + p * nr);
