@@ -128,12 +128,7 @@ BK_INLINE void PackPanelF32T(const float* const* prow, int64_t k, int nr, float*
   for (int j = 0; j < nr; ++j) full = full && prow[j] != nullptr;
   if (full) {
     for (; k_done + L <= k; k_done += L)
-      for (int j0 = 0; j0 < nr; j0 += L) {
-        V r[L];
-        for (int t = 0; t < L; ++t) r[t] = Load<V>(prow[j0 + t] + k_done);
-        Transpose<V>(r);
-        for (int t = 0; t < L; ++t) Store<V>(panel + (k_done + t) * nr + j0, r[t]);
-      }
+      for (int j0 = 0; j0 < nr; j0 += L) TransposeTile<V>([&](int t) { return prow[j0 + t] + k_done; }, panel + k_done * nr + j0, nr);
   }
   constexpr int64_t kBlock = 16;
   for (int64_t k0 = k_done; k0 < k; k0 += kBlock) {

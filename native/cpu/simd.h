@@ -78,6 +78,16 @@ template <> BK_INLINE void Transpose<f32x4>(f32x4* r) {
 #undef BK_BFLY
 }
 
+// An L x L block through registers: dst[t * ldd + j] = row(j)[t] for t, j < L.
+template <class V, class Row>
+BK_INLINE void TransposeTile(Row&& row, float* dst, int64_t ldd) {
+  constexpr int L = Traits<V>::kLanes;
+  V r[L];
+  for (int t = 0; t < L; ++t) r[t] = Load<V>(row(t));
+  Transpose<V>(r);
+  for (int t = 0; t < L; ++t) Store<V>(dst + t * ldd, r[t]);
+}
+
 template <class V> BK_INLINE float ReduceAdd(V v) {
   float s = 0.f;
   for (int i = 0; i < Traits<V>::kLanes; ++i) s += v[i];

@@ -148,12 +148,8 @@ BK_INLINE void PackPanel(const GemmArgs& g, int64_t p0, int64_t kc, int64_t j0, 
     if (g.rsb == 1 && cols == NR) {
       constexpr int L = Traits<V>::kLanes;
       for (; p_done + L <= kc; p_done += L)
-        for (int64_t j = 0; j < NR; j += L) {
-          V r[L];
-          for (int t = 0; t < L; ++t) r[t] = Load<V>(g.b + (p0 + p_done) + (j0 + j + t) * g.csb);
-          Transpose<V>(r);
-          for (int t = 0; t < L; ++t) Store<V>(dst + (p_done + t) * NR + j, r[t]);
-        }
+        for (int64_t j = 0; j < NR; j += L)
+          TransposeTile<V>([&](int t) { return g.b + (p0 + p_done) + (j0 + j + t) * g.csb; }, dst + p_done * NR + j, NR);
     }
     // The rest element by element, in blocks of 16 p, so that the 16 destination rows being
     // written stay in L1.
