@@ -199,6 +199,17 @@ void DropoutRow(float* x, int64_t n, float p, float inv_keep, uint64_t key, uint
   }
 }
 
+// Whether any of a sequence's n tokens is a key (otherwise it attends uniformly).
+bool AnyKey(const uint8_t* mask, int64_t n) {
+  if (mask == nullptr) return true;
+  for (int64_t j = 0; j < n; ++j)
+    if (mask[j]) return true;
+  return false;
+}
+
+// The scale of a kept element under dropout p (p >= 1 keeps none).
+inline float InvKeep(float p) { return p >= 1.f ? 0.f : 1.f / (1.f - p); }
+
 template <class V>
 BK_INLINE void AttendForward(const AttentionTrainArgs& a, int64_t s, int h, float* scratch, cpu::Isa isa) {
   const int64_t start = a.cu_seqlens[s];
@@ -210,11 +221,7 @@ BK_INLINE void AttendForward(const AttentionTrainArgs& a, int64_t s, int h, floa
   float* sc = scratch;                 // [n, n]
   float* gemm = scratch + 2 * a.max_seq_len * a.max_seq_len;
   const uint8_t* mask = a.key_mask ? a.key_mask + start : nullptr;
-  bool any_key = true;
-  if (mask != nullptr) {
-    any_key = false;
-    for (int64_t j = 0; j < n; ++j) any_key |= mask[j] != 0;
-  }
+  const bool any_key = AnyKey(mask, n);
   GemmArgs g;
   g.m = n; g.n = n; g.k = d;
   g.a = q; g.rsa = ld; g.csa = 1;
@@ -227,7 +234,7 @@ BK_INLINE void AttendForward(const AttentionTrainArgs& a, int64_t s, int h, floa
   const float* Pd = P;
   if (a.dropout > 0.f) {
     float* drop = sc;  // scores are no longer needed
-    const float inv_keep = a.dropout >= 1.f ? 0.f : 1.f / (1.f - a.dropout);
+    const float inv_keep = InvKeep(a.dropout);
     std::memcpy(drop, P, n * n * sizeof(float));
     for (int64_t i = 0; i < n; ++i) DropoutRow(drop + i * n, n, a.dropout, inv_keep, a.dropout_key, base + i * n);
     Pd = drop;
@@ -257,7 +264,7 @@ BK_INLINE void AttendBackward(const AttentionTrainArgs& a, int64_t s, int h, flo
   float* gemm = scratch + 2 * a.max_seq_len * a.max_seq_len;
   const int64_t base = a.probs_offsets[s] + static_cast<int64_t>(h) * n * n;
   const float* P = a.probs + base;
-  const float inv_keep = a.dropout >= 1.f ? 0.f : 1.f / (1.f - a.dropout);
+  const float inv_keep = InvKeep(a.dropout);
 
   // dP' = dctx . V^T
   GemmArgs g;
@@ -335,13 +342,6 @@ int64_t SequenceOf(const int32_t* cu_seqlens, int64_t sequences, int64_t token) 
   return std::upper_bound(cu_seqlens + 1, cu_seqlens + sequences + 1, static_cast<int32_t>(token)) - (cu_seqlens + 1);
 }
 
-bool AnyKey(const uint8_t* mask, int64_t n) {
-  if (mask == nullptr) return true;
-  for (int64_t j = 0; j < n; ++j)
-    if (mask[j]) return true;
-  return false;
-}
-
 // One (row, head): scores against every key of the row's sequence, softmax, dropout, P . V.
 template <class V>
 BK_INLINE void AttendRowForward(const AttentionRowsArgs& a, int64_t r, int h, float* scratch) {
@@ -359,7 +359,7 @@ BK_INLINE void AttendRowForward(const AttentionRowsArgs& a, int64_t r, int h, fl
   const float* Pd = P;
   if (a.dropout > 0.f) {
     std::memcpy(sc, P, n * sizeof(float));
-    const float inv_keep = a.dropout >= 1.f ? 0.f : 1.f / (1.f - a.dropout);
+    const float inv_keep = InvKeep(a.dropout);
     DropoutRow(sc, n, a.dropout, inv_keep, a.dropout_key, a.probs_offsets[s] + (h * n + i) * n);
     Pd = sc;
   }
@@ -380,7 +380,7 @@ BK_INLINE void AttendRowsBackward(const AttentionRowsArgs& a, int64_t s, int h, 
     std::fill(dkv + j * 2 * H, dkv + j * 2 * H + d, 0.f);
     std::fill(dkv + j * 2 * H + H, dkv + j * 2 * H + H + d, 0.f);
   }
-  const float inv_keep = a.dropout >= 1.f ? 0.f : 1.f / (1.f - a.dropout);
+  const float inv_keep = InvKeep(a.dropout);
   float* dP = scratch;
   float* Pd = scratch + a.max_seq_len;
   for (int64_t r = r0; r < r1; ++r) {
@@ -520,13 +520,13 @@ BK_INLINE void AdamWRange(float* p, const float* g, float* m, float* v, int64_t 
 
 void Dropout(float* x, int64_t n, float p, uint64_t key, uint64_t offset, cpu::ThreadPool* pool) {
   if (!(p > 0.f)) return;
-  const float inv_keep = p >= 1.f ? 0.f : 1.f / (1.f - p);
+  const float inv_keep = InvKeep(p);
   ForBlocks(n, pool, [&](int64_t b, int64_t e) { DropoutRow(x + b, e - b, p, inv_keep, key, offset + b); });
 }
 
 void DropoutRows(float* x, int64_t rows, int64_t h, const int64_t* index, float p, uint64_t key, cpu::ThreadPool* pool) {
   if (!(p > 0.f)) return;
-  const float inv_keep = p >= 1.f ? 0.f : 1.f / (1.f - p);
+  const float inv_keep = InvKeep(p);
   pool->ParallelFor(rows, [&](int64_t r, int) { DropoutRow(x + r * h, h, p, inv_keep, key, static_cast<uint64_t>(index[r]) * h); });
 }
 
