@@ -12,28 +12,9 @@ using namespace simd;
 
 namespace {
 
-// Mean and variance in two passes over the row (one-pass E[x^2] - E[x]^2 loses digits when the
-// mean is large compared to the spread), with 8-wide partial sums.
 BK_INLINE void NormalizeRow(const float* x, float* out, int64_t n, const float* gamma, const float* beta, float eps) {
-  using V = f32x8;
-  constexpr int L = 8;
-  V acc = V{};
-  int64_t i = 0;
-  for (; i + L <= n; i += L) acc += Load<V>(x + i);
-  float sum = ReduceAdd(acc);
-  for (; i < n; ++i) sum += x[i];
-  const float mean = sum / static_cast<float>(n);
-  V vacc = V{};
-  i = 0;
-  for (; i + L <= n; i += L) {
-    V d = Load<V>(x + i) - mean;
-    vacc += d * d;
-  }
-  float var = ReduceAdd(vacc);
-  for (; i < n; ++i) var += (x[i] - mean) * (x[i] - mean);
-  var /= static_cast<float>(n);
-  const float inv = 1.0f / std::sqrt(var + eps);
-  for (i = 0; i < n; ++i) out[i] = (x[i] - mean) * inv * gamma[i] + beta[i];
+  const RowStats st = MeanRstd(x, n, eps);
+  for (int64_t i = 0; i < n; ++i) out[i] = (x[i] - st.mean) * st.rstd * gamma[i] + beta[i];
 }
 
 int64_t RoundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }

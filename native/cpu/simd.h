@@ -4,6 +4,7 @@
 // vectorize; their accuracy is checked against std:: double versions in the kernel tests.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -32,6 +33,14 @@ template <class V> BK_INLINE void Store(float* p, V v) { std::memcpy(p, &v, size
 template <class V> BK_INLINE V Splat(float x) { return V{} + x; }
 template <class V> BK_INLINE V Min(V a, V b) { return a < b ? a : b; }
 template <class V> BK_INLINE V Max(V a, V b) { return a > b ? a : b; }
+
+// Mean and 1 / sqrt(variance + eps) of a row, as LayerNorm wants them: two passes (mean, then
+// centred squares; one-pass E[x^2] - E[x]^2 loses digits when the mean is large compared to the
+// spread), with 8-wide partial sums (a single running sum is a chain of dependent adds).
+struct RowStats {
+  float mean, rstd;
+};
+BK_INLINE RowStats MeanRstd(const float* x, int64_t n, float eps);
 
 // In-register transpose of an L x L block (r[i] = row i): for each bit b of the index, a
 // butterfly exchanges element (i, j) with (i ^ b, j ^ b) where row bit b is 0 and column bit b
@@ -165,5 +174,25 @@ template <class V> BK_INLINE V GeluTanh(V x) {
 }
 
 template <class V> BK_INLINE V Relu(V x) { return x < 0.f ? V{} : x; }
+
+BK_INLINE RowStats MeanRstd(const float* x, int64_t n, float eps) {
+  using V = f32x8;
+  constexpr int L = 8;
+  V acc = V{};
+  int64_t i = 0;
+  for (; i + L <= n; i += L) acc += Load<V>(x + i);
+  float sum = ReduceAdd(acc);
+  for (; i < n; ++i) sum += x[i];
+  const float mean = sum / static_cast<float>(n);
+  V vacc = V{};
+  for (i = 0; i + L <= n; i += L) {
+    const V d = Load<V>(x + i) - mean;
+    vacc += d * d;
+  }
+  float var = ReduceAdd(vacc);
+  for (; i < n; ++i) var += (x[i] - mean) * (x[i] - mean);
+  var /= static_cast<float>(n);
+  return {mean, 1.0f / std::sqrt(var + eps)};
+}
 
 }  // namespace bertkit::cpu::simd

@@ -572,25 +572,8 @@ void LayerNormForward(const float* x, int64_t rows, int64_t h, const float* gamm
     const int64_t r1 = std::min(rows, (task + 1) * block);
     for (int64_t r = task * block; r < r1; ++r) {
       const float* xr = x + r * h;
-      // Two passes (mean, then centred squares), as the inference kernel, with 8-wide partial
-      // sums: a single running sum is a chain of dependent adds, ~4 cycles per element.
-      using V = f32x8;
-      constexpr int L = 8;
-      V acc = V{};
-      int64_t i = 0;
-      for (; i + L <= h; i += L) acc += Load<V>(xr + i);
-      float sum = ReduceAdd(acc);
-      for (; i < h; ++i) sum += xr[i];
-      const float mean = sum / static_cast<float>(h);
-      V vacc = V{};
-      for (i = 0; i + L <= h; i += L) {
-        const V d = Load<V>(xr + i) - mean;
-        vacc += d * d;
-      }
-      float var = ReduceAdd(vacc);
-      for (; i < h; ++i) var += (xr[i] - mean) * (xr[i] - mean);
-      var /= static_cast<float>(h);
-      const float inv = 1.0f / std::sqrt(var + eps);
+      const RowStats st = MeanRstd(xr, h, eps);  // as the inference kernel
+      const float mean = st.mean, inv = st.rstd;
       rstd[r] = inv;
       float* xh = xhat + r * h;
       float* yr = y + r * h;
