@@ -61,21 +61,19 @@ void ThreadPool::Spread(int id) {
 #if defined(__linux__)
   const int cpu = sched_getcpu();
   if (cpu < 0) return;
-  bool clash = false;
-  for (int t = 0; t < static_cast<int>(cpu_of_.size()); ++t)
-    if (t != id && cpu_of_[t].load(std::memory_order_relaxed) == cpu) clash = true;
-  if (!clash) {
+  auto reported_by_another = [&](int c) {
+    for (int t = 0; t < static_cast<int>(cpu_of_.size()); ++t)
+      if (t != id && cpu_of_[t].load(std::memory_order_relaxed) == c) return true;
+    return false;
+  };
+  if (!reported_by_another(cpu)) {
     cpu_of_[id].store(cpu, std::memory_order_relaxed);
     return;
   }
   cpu_set_t allowed;
   if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return;
   for (int c = 0; c < CPU_SETSIZE; ++c) {
-    if (!CPU_ISSET(c, &allowed)) continue;
-    bool taken = false;
-    for (int t = 0; t < static_cast<int>(cpu_of_.size()); ++t)
-      if (t != id && cpu_of_[t].load(std::memory_order_relaxed) == c) taken = true;
-    if (taken) continue;
+    if (!CPU_ISSET(c, &allowed) || reported_by_another(c)) continue;
     cpu_set_t one;
     CPU_ZERO(&one);
     CPU_SET(c, &one);
