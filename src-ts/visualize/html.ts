@@ -87,7 +87,7 @@ function rolloutBars(data: AttentionData, values: number[]): string {
     .map(
       (v, i) =>
         `<div class="rb" data-index="${i}"><span class="t${data.special[i] ? ' special' : ''}">${esc(data.tokens[i]!)}</span>` +
-        `<span class="track"><span class="bar" style="width:${(max > 0 ? (100 * v) / max : 0).toFixed(2)}%"></span></span><span class="v">${f4(v)}</span></div>`,
+        `<span class="v" style="--w:${(max > 0 ? (100 * v) / max : 0).toFixed(2)}%">${f4(v)}</span></div>`,
     )
     .join('');
 }
@@ -113,7 +113,8 @@ canvas.mv-cell { border: 1px solid #e5e7eb; cursor: pointer; display: block; } c
 #summary-table td { position: relative; min-width: 120px; } .cellbar { position: absolute; left: 0; top: 3px; bottom: 3px; background: #dbeafe; z-index: 0; } #summary-table .v { position: relative; }
 #rollout { columns: 3 320px; } .rb { display: flex; align-items: center; gap: 6px; break-inside: avoid; font-size: 12px; }
 .rb .t { width: 110px; text-align: right; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; font-family: "DejaVu Sans Mono", monospace; } .rb .t.special { color: #b91c1c; }
-.rb .track { flex: 1; height: 9px; background: #f3f4f6; } .rb .bar { display: block; height: 100%; background: #2171b5; } .rb .v { width: 52px; font-variant-numeric: tabular-nums; }
+.rb .v { flex: 1; display: flex; align-items: center; gap: 6px; font-variant-numeric: tabular-nums; }
+.rb .v::before { content: ""; height: 9px; width: calc(var(--w) * 0.8); min-width: 1px; background: #2171b5; box-shadow: 0 0 0 1px #f3f4f6; }
 footer { margin-top: 36px; color: #374151; font-size: 13px; }
 `;
 

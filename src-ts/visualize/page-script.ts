@@ -216,7 +216,8 @@ export const PAGE_SCRIPT = String.raw`
       var c = cells[k];
       c.classList.toggle('sel', Number(c.getAttribute('data-layer')) === l && Number(c.getAttribute('data-head')) === h);
     }
-    var cell = Math.max(1, Math.min(36, Math.floor(900 / L)));
+    // At least 2 px a token: a 1 px cell cannot be hit reliably with a mouse on a fractional layout.
+    var cell = Math.max(2, Math.min(36, Math.floor(900 / L)));
     var labels = cell >= 8;
     var lab = labels ? 110 : 0;
     var size = cell * L;
@@ -282,8 +283,9 @@ export const PAGE_SCRIPT = String.raw`
     for (var k = 0; k < v.length; k++) if (v[k] > max) max = v[k];
     var rows = document.querySelectorAll('#rollout .rb');
     for (var r = 0; r < rows.length; r++) {
-      rows[r].querySelector('.bar').style.width = (max > 0 ? (100 * v[r] / max) : 0).toFixed(2) + '%';
-      rows[r].querySelector('.v').textContent = fmt(v[r]);
+      var cell = rows[r].querySelector('.v');
+      cell.style.setProperty('--w', (max > 0 ? (100 * v[r] / max) : 0).toFixed(2) + '%');
+      cell.textContent = fmt(v[r]);
     }
   });
 
