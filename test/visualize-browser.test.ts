@@ -24,6 +24,24 @@ import { fixture, repoRoot } from './helpers/fixtures.js';
 import { randomConfig, randomTensors } from './helpers/random-model.js';
 import { createModel } from '../src-ts/index.js';
 
+/** The page-side globals the evaluate() callbacks use: the tests compile without the DOM library. */
+interface PageElement {
+  getAttribute(name: string): string | null;
+  readonly textContent: string | null;
+  readonly parentElement: PageElement | null;
+  querySelectorAll(selector: string): ArrayLike<PageElement> & Iterable<PageElement>;
+}
+interface PageCanvas extends PageElement {
+  readonly width: number;
+  readonly dataset: Record<string, string>;
+  getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } };
+}
+declare const document: {
+  getElementById(id: string): PageElement | null;
+  querySelectorAll(selector: string): ArrayLike<PageElement> & Iterable<PageElement>;
+  getElementsByTagName(name: string): { length: number };
+};
+
 const artifacts = join(repoRoot, 'test-artifacts', 'visualize');
 const missing = chromiumMissing();
 
@@ -135,7 +153,8 @@ function registerBrowserTests(): void {
       const cells = page.locator('#mv-grid canvas.mv-cell');
       t.is(await cells.count(), d.layers * d.heads);
       const pixels = await page.evaluate((L) => {
-        return [...document.querySelectorAll<HTMLCanvasElement>('#mv-grid canvas.mv-cell')].map((c) => {
+        return [...document.querySelectorAll('#mv-grid canvas.mv-cell')].map((el) => {
+          const c = el as PageCanvas;
           const size = c.width;
           const i = 3, j = 5;
           const x = Math.floor(((j + 0.5) * size) / L), y = Math.floor(((i + 0.5) * size) / L);

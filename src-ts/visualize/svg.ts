@@ -64,11 +64,11 @@ export function attentionGridSvg(data: AttentionData): string {
 export function attentionHeadSvg(data: AttentionData, layer: number, head: number): string {
   checkLayerHead(data, layer, head);
   const L = data.length;
-  const cell = Math.max(cellSize(L, 640), L <= 48 ? 14 : 1);
+  const cell = Math.max(Math.min(40, cellSize(L, 640)), L <= 48 ? 14 : 1);
   const size = cell * L;
   const font = Math.min(12, Math.max(6, cell - 3));
   const labels = cell >= 7;
-  const labelWidth = labels ? Math.min(140, 8 + font * 0.62 * Math.max(...data.tokens.map((t) => t.length))) : 8;
+  const labelWidth = labels ? Math.ceil(Math.min(140, 8 + font * 0.62 * Math.max(...data.tokens.map((t) => t.length)))) : 8;
   const left = 8 + labelWidth;
   const top = 32 + labelWidth;
   const width = left + size + 16;
@@ -80,7 +80,7 @@ export function attentionHeadSvg(data: AttentionData, layer: number, head: numbe
   if (labels) {
     for (let i = 0; i < L; i++) {
       const t = escapeXml(data.tokens[i]!);
-      const c = i * cell + cell / 2 + font / 3;
+      const c = Math.round((i * cell + cell / 2 + font / 3) * 10) / 10;
       parts.push(`<text x="${left - 4}" y="${top + c}" font-size="${font}" text-anchor="end">${t}</text>`);
       parts.push(`<text transform="translate(${left + c},${top - 4}) rotate(-90)" font-size="${font}">${t}</text>`);
     }
