@@ -88,17 +88,46 @@ async function openPage(browser: Browser, html: string, name: string): Promise<{
 const fmt = (p: number): string => p.toFixed(4);
 const at = (d: AttentionData, l: number, h: number, i: number, j: number): number => d.attentions[l]![(h * d.length + i) * d.length + j]!;
 
-/** The numbers of the head view's detail table: rows[k][head] as shown. */
-async function detailTable(page: Page): Promise<{ side: string; index: number; layer: number; cells: { other: number; head: number; text: string }[] }> {
-  return page.evaluate(() => {
+interface DetailCell {
+  other: number;
+  head: number;
+  text: string;
+}
+
+/**
+ * The numbers of the head view's detail table: every row, scrolling its window through (the page
+ * draws only the rows in view).
+ */
+async function detailTable(page: Page): Promise<{ side: string; index: number; layer: number; cells: DetailCell[] }> {
+  const meta = await page.evaluate(() => {
     const el = document.getElementById('hv-detail')!;
-    const cells = [...el.querySelectorAll('tr[data-other] td[data-head]')].map((td) => ({
-      other: Number(td.parentElement!.getAttribute('data-other')),
-      head: Number(td.getAttribute('data-head')),
-      text: td.textContent ?? '',
-    }));
-    return { side: el.getAttribute('data-side') ?? '', index: Number(el.getAttribute('data-index')), layer: Number(el.getAttribute('data-layer')), cells };
+    return { side: el.getAttribute('data-side') ?? '', index: Number(el.getAttribute('data-index')), layer: Number(el.getAttribute('data-layer')) };
   });
+  const rows = new Map<number, DetailCell[]>();
+  await page.evaluate(() => {
+    (document.getElementById('hv-scroll') as unknown as { scrollTop: number }).scrollTop = 0;
+  });
+  for (;;) {
+    await page.evaluate('new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))');
+    const { cells, atEnd } = await page.evaluate(() => {
+      const scroller = document.getElementById('hv-scroll') as unknown as PageElement & { scrollTop: number; clientHeight: number; scrollHeight: number };
+      const cells = [...scroller.querySelectorAll('tr[data-other] td[data-head]')].map((td) => ({
+        other: Number(td.parentElement!.getAttribute('data-other')),
+        head: Number(td.getAttribute('data-head')),
+        text: td.textContent ?? '',
+      }));
+      const atEnd = scroller.scrollTop + scroller.clientHeight >= scroller.scrollHeight - 1;
+      if (!atEnd) scroller.scrollTop += scroller.clientHeight;
+      return { cells, atEnd };
+    });
+    for (const c of cells) {
+      const row = rows.get(c.other) ?? [];
+      if (!row.some((x) => x.head === c.head)) row.push(c);
+      rows.set(c.other, row);
+    }
+    if (atEnd) break;
+  }
+  return { ...meta, cells: [...rows.keys()].sort((a, b) => a - b).flatMap((k) => rows.get(k)!) };
 }
 
 /** Moves the mouse over token `index` of the head view's left (query) or right (key) column. */
@@ -266,8 +295,11 @@ function registerBrowserTests(): void {
         // Linear in L (tokens, rollout rows), never L x L: the maps and lines are canvas pixels.
         t.true(nodes < 6 * 512, `${nodes} elements`);
         await hoverToken(page, 'right', 300);
+        const drawn = await page.evaluate(() => document.getElementById('hv-scroll')!.querySelectorAll('tr[data-other]').length);
+        t.true(drawn < 100, `${drawn} rows drawn at once`);
         const table = await detailTable(page);
         t.is(table.cells.length, 512 * 4);
+        t.deepEqual([...new Set(table.cells.map((c) => c.other))], Array.from({ length: 512 }, (_, k) => k));
         for (const c of table.cells.filter((_, k) => k % 97 === 0)) t.is(c.text, fmt(at(d, 0, c.head, c.other, 300)));
         await page.click('#mv-grid canvas.mv-cell[data-layer="3"][data-head="1"]');
         await page.waitForSelector('#mv-detail:not([hidden])');

@@ -216,7 +216,7 @@ test('the page is self-contained: no external references, data island escaped', 
   t.notRegex(html, /https?:\/\//);
   t.notRegex(html, /@import|url\(/);
   t.regex(html, /Content-Security-Policy" content="default-src 'none'/);
-  t.is(html.split('</script>').length - 1, 2, 'exactly the two script elements close');
+  t.is(html.split('</script>').length - 1, 3, 'exactly the three script elements close');
   t.is((html.match(/<canvas class="mv-cell"/g) ?? []).length, 8);
 });
 

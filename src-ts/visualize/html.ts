@@ -39,9 +39,14 @@ function encodeAttention(data: AttentionData, precision: 'float32' | 'uint16'): 
     return Buffer.from(all.buffer, all.byteOffset, all.byteLength).toString('base64');
   }
   const all = new Uint16Array(per * data.layers);
-  data.attentions.forEach((a, l) => {
-    for (let k = 0; k < per; k++) all[l * per + k] = Math.round(Math.min(1, Math.max(0, a[k]!)) * 65535);
-  });
+  for (let l = 0; l < data.layers; l++) {
+    const a = data.attentions[l]!;
+    const o = l * per;
+    for (let k = 0; k < per; k++) {
+      const v = a[k]!;
+      all[o + k] = v <= 0 ? 0 : v >= 1 ? 65535 : (v * 65535 + 0.5) | 0;
+    }
+  }
   return Buffer.from(all.buffer, all.byteOffset, all.byteLength).toString('base64');
 }
 
@@ -104,7 +109,9 @@ dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: 2px 14px; 
 .controls { display: flex; flex-wrap: wrap; gap: 10px 16px; align-items: center; margin: 6px 0 10px; }
 .head-toggle { display: inline-flex; align-items: center; gap: 3px; cursor: pointer; } .sw { display: inline-block; width: 11px; height: 11px; border-radius: 2px; margin-right: 3px; vertical-align: -1px; }
 .hv { display: flex; gap: 24px; align-items: flex-start; } #hv-canvas { cursor: crosshair; flex: none; }
-#hv-detail { position: sticky; top: 8px; max-height: 90vh; overflow: auto; min-width: 260px; }
+#hv-detail { position: sticky; top: 8px; min-width: 260px; }
+#hv-scroll { overflow-y: auto; contain: content; } #hv-scroll thead th { position: sticky; top: 0; background: #fff; z-index: 1; }
+#hv-scroll tr { height: 20px; } #hv-scroll td, #hv-scroll th { padding-top: 0; padding-bottom: 0; white-space: nowrap; } #hv-scroll td.t { max-width: 140px; overflow: hidden; text-overflow: ellipsis; }
 table.num { border-collapse: collapse; font-size: 12px; } table.num th, table.num td { padding: 2px 6px; border-bottom: 1px solid #f3f4f6; text-align: left; } table.num td { font-variant-numeric: tabular-nums; }
 #mv-grid { display: grid; gap: 6px; align-items: center; justify-content: start; }
 #mv-grid .rl, #mv-grid .cl { font-size: 11px; color: #6b7280; text-align: center; } #mv-grid .rl { text-align: right; padding-right: 4px; }
@@ -133,11 +140,11 @@ export function attentionHtml(data: AttentionData, summary: AttentionSummary, op
     headColors: HEAD_COLORS,
     ramp: Array.from(RAMP_LUT),
     precision,
-    attention: encodeAttention(data, precision),
     rolloutFirst: summary.rolloutFirst,
     rolloutMean: summary.rolloutMean,
   };
-  // Inside <script>, "</script" or "<!--" in a token would end the island: escape every "<".
+  // Inside <script>, "</script" or "<!--" in a token would end the island: escape every "<". The
+  // probabilities go in a script element of their own, as base64 (no "<"): 100 MB are not scanned.
   const json = JSON.stringify(island).replace(/</g, '\\u003c');
   const layerOptions = Array.from({ length: data.layers }, (_, l) => `<option value="${l}">${l}</option>`).join('');
   const headToggles = Array.from(
@@ -204,6 +211,7 @@ ${summaryTable(summary)}
 <p>bertkit ran <code>model.forward(input, { outputAttentions: true })</code> on the ${data.pair === undefined ? 'text' : 'text pair'} above (${data.length} tokens, no padding) on the ${esc(c.backend)} backend (${esc(c.dtype)}, ${esc(c.isa)}). Every number is a softmax attention probability p(row token → column token) of one layer and head${precision === 'float32' ? ', stored in this page as float32 exactly as the model returned it' : ', stored in this page as round(p x 65535) / 65535 (at most 7.7e-6 off)'}. Colours are on √p (white 0, dark blue 1) so that small weights stay visible. Layers and heads count from 0. The page uses no network: everything is in this file.</p>
 </footer>
 <script type="application/json" id="bk-data">${json}</script>
+<script type="application/octet-stream" id="bk-attention">${encodeAttention(data, precision)}</script>
 <script>${PAGE_SCRIPT}</script>
 </body>
 </html>

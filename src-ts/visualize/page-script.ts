@@ -9,7 +9,7 @@ export const PAGE_SCRIPT = String.raw`
   'use strict';
   var D = JSON.parse(document.getElementById('bk-data').textContent);
   var L = D.length, NL = D.layers, NH = D.heads;
-  var A = decode(D.attention, D.precision);
+  var A = decode(document.getElementById('bk-attention').textContent, D.precision);
   var RAMP = D.ramp; // 256 RGB triples, index = round(sqrt(p) * 255)
   var DPR = window.devicePixelRatio || 1;
 
@@ -101,6 +101,9 @@ export const PAGE_SCRIPT = String.raw`
     renderHeadDetail();
   }
 
+  // The detail table draws only the rows in its scroll window (plus a margin): 512 tokens x 12
+  // heads would be 6,000 cells to lay out on every hover.
+  var DROW = 20, OVERSCAN = 15;
   function renderHeadDetail() {
     var el = $('hv-detail');
     var f = hv.focus;
@@ -110,25 +113,48 @@ export const PAGE_SCRIPT = String.raw`
       el.removeAttribute('data-side'); el.removeAttribute('data-index');
       return;
     }
+    var scroller = $('hv-scroll');
+    var top = scroller ? scroller.scrollTop : 0;
     var from = f.side === 'left';
     var parts = ['<p><b>' + esc(label(f.index)) + '</b> (token ' + f.index + ') ' + (from ? 'attends to' : 'is attended by') +
       ', layer ' + hv.layer + (hv.locked ? ' <span class="lock">(kept: click again to release)</span>' : '') + '</p>',
-      '<table class="num"><thead><tr><th>#</th><th>token</th>'];
+      '<div id="hv-scroll" style="max-height:' + Math.min(640, (L + 1) * DROW + 4) + 'px"><table class="num"><thead><tr><th>#</th><th>token</th>'];
     for (var n = 0; n < heads.length; n++) parts.push('<th><span class="sw" style="background:' + D.headColors[heads[n] % D.headColors.length] + '"></span>h' + heads[n] + '</th>');
-    parts.push('</tr></thead><tbody>');
-    for (var k = 0; k < L; k++) {
-      parts.push('<tr data-other="' + k + '"><td>' + k + '</td><td>' + esc(label(k)) + '</td>');
+    parts.push('</tr></thead><tbody></tbody></table></div>');
+    el.innerHTML = parts.join('');
+    el.setAttribute('data-side', f.side);
+    el.setAttribute('data-index', String(f.index));
+    el.setAttribute('data-layer', String(hv.layer));
+    scroller = $('hv-scroll');
+    scroller.scrollTop = top;
+    renderDetailRows();
+    scroller.addEventListener('scroll', function () {
+      if (rowsScheduled) return;
+      rowsScheduled = true;
+      requestAnimationFrame(function () { rowsScheduled = false; renderDetailRows(); });
+    });
+  }
+  var rowsScheduled = false;
+  function renderDetailRows() {
+    var scroller = $('hv-scroll');
+    var f = hv.focus;
+    if (!scroller || !f) return;
+    var heads = hvEnabled();
+    var from = f.side === 'left';
+    var first = Math.max(0, Math.floor(scroller.scrollTop / DROW) - OVERSCAN);
+    var last = Math.min(L, Math.ceil((scroller.scrollTop + scroller.clientHeight) / DROW) + OVERSCAN);
+    var cols = heads.length + 2;
+    var parts = [first > 0 ? '<tr class="pad" style="height:' + first * DROW + 'px"><td colspan="' + cols + '"></td></tr>' : ''];
+    for (var k = first; k < last; k++) {
+      parts.push('<tr data-other="' + k + '"><td>' + k + '</td><td class="t">' + esc(label(k)) + '</td>');
       for (var m = 0; m < heads.length; m++) {
         var p = from ? att(hv.layer, heads[m], f.index, k) : att(hv.layer, heads[m], k, f.index);
         parts.push('<td data-head="' + heads[m] + '" style="background:' + rampCss(p) + (p > 0.3 ? ';color:#fff' : '') + '">' + fmt(p) + '</td>');
       }
       parts.push('</tr>');
     }
-    parts.push('</tbody></table>');
-    el.innerHTML = parts.join('');
-    el.setAttribute('data-side', f.side);
-    el.setAttribute('data-index', String(f.index));
-    el.setAttribute('data-layer', String(hv.layer));
+    if (last < L) parts.push('<tr class="pad" style="height:' + (L - last) * DROW + 'px"><td colspan="' + cols + '"></td></tr>');
+    scroller.querySelector('tbody').innerHTML = parts.join('');
   }
 
   function hvHit(ev) {
