@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import {
   InvalidInputError,
   OutputFileError,
+  createModel,
   loadModel,
   renderAttention,
   summarizeAttention,
@@ -16,6 +17,7 @@ import {
 import { RAMP_LUT, rampIndex } from '../src-ts/visualize/colors.js';
 import { gridGeometry } from '../src-ts/visualize/png.js';
 import { fixture } from './helpers/fixtures.js';
+import { randomConfig, randomTensors } from './helpers/random-model.js';
 import { decodePng } from './helpers/png.js';
 
 const TEXT = 'The quick brown fox jumps over the lazy dog.';
@@ -66,6 +68,25 @@ test('every BERT head architecture renders, and its attention matches its own fo
     } finally {
       await m.dispose();
     }
+  }
+});
+
+test('BertForMultipleChoice (which takes [batch][choices][L]) renders its one text as one choice', async (t) => {
+  const shape = { layers: 2, hidden: 32, heads: 2, intermediate: 64, maxPositions: 64 };
+  const tensors = randomTensors(shape);
+  tensors['classifier.weight'] = { dtype: 'F32', dims: [1, 32], data: new Float32Array(32).fill(0.01) };
+  tensors['classifier.bias'] = { dtype: 'F32', dims: [1], data: new Float32Array(1) };
+  const mc = await createModel({ ...randomConfig(shape), architectures: ['BertForMultipleChoice'] }, tensors, { device: 'cpu' });
+  try {
+    const view = await renderAttention(mc, 'hello world', { pair: 'how are you', tokenizer: model.tokenizer! });
+    const enc = model.tokenizer!.encode('hello world', 'how are you');
+    const ids = Array.from(enc.ids);
+    const ref = await mc.forward({ inputIds: [[ids]], tokenTypeIds: [[Array.from(enc.typeIds)]] }, { outputAttentions: true });
+    t.deepEqual(view.attentions[1]!.dims, [2, ids.length, ids.length]);
+    t.deepEqual(Array.from(view.attentions[1]!.data), Array.from(ref.attentions![1]!.data));
+    t.is(view.data.modelName, 'BertForMultipleChoice', 'a model built in memory is named by its architecture');
+  } finally {
+    await mc.dispose();
   }
 });
 
