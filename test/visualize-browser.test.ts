@@ -216,7 +216,7 @@ function registerBrowserTests(): void {
       await page.locator('#hv-canvas').click({ position: { x: 75, y: 8 + 2 * 16 + 8 } });
       await page.waitForFunction(() => document.getElementById('hv-detail')?.getAttribute('data-index') === '2');
       await page.mouse.move(5, 5);
-      await page.waitForTimeout(50);
+      await page.evaluate('new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))');
       t.is(await page.getAttribute('#hv-detail', 'data-index'), '2', 'kept after the mouse left');
       t.regex((await page.textContent('#hv-detail'))!, /kept/);
 

@@ -92,7 +92,8 @@ export async function computeAttention(model: BertModel, text: string, options: 
   // BertForMultipleChoice takes [batch][choices][L]: one choice is the text itself.
   const input = model.architecture === 'BertForMultipleChoice' ? { inputIds: [row.inputIds], attentionMask: [row.attentionMask], tokenTypeIds: [row.tokenTypeIds] } : row;
   const out = await model.forward(input, { outputAttentions: true });
-  const attentions = (out.attentions ?? []).map((t) => t.data.slice(0, t.data.length));
+  // Each layer's [1, heads, L, L] array is fresh from this forward: kept as is, not copied (150 MB for bert-base at 512 tokens).
+  const attentions = (out.attentions ?? []).map((t) => t.data);
   const heads = model.config.num_attention_heads;
   for (const a of attentions) {
     if (a.length !== heads * L * L) throw new InvalidInputError(`unexpected attention size ${a.length} for ${heads} heads and ${L} tokens`);
