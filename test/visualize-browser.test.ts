@@ -260,6 +260,52 @@ function registerBrowserTests(): void {
     }
   });
 
+  test.serial('the SVG and PNG files decode in the browser at their stated size', async (t) => {
+    const view = await renderAttention(model, 'Where is the cat?', { pair: 'On the mat.' });
+    await mkdir(artifacts, { recursive: true });
+    const files: [string, string | Buffer][] = [
+      ['grid.svg', view.svg],
+      ['head.svg', view.toSvg({ layer: 1, head: 2 })],
+      ['grid.png', view.toPng()],
+      ['head.png', view.toPng({ layer: 1, head: 2 })],
+    ];
+    for (const [name, content] of files) {
+      const file = join(artifacts, name);
+      await writeFile(file, content);
+      const page = await browser.context.newPage();
+      const errors: string[] = [];
+      page.on('console', (m) => {
+        if (m.type() === 'error') errors.push(m.text());
+      });
+      try {
+        await page.goto(pathToFileURL(file).href);
+        if (name.endsWith('.png')) {
+          // Chromium shows a PNG as the one <img> of a generated page: its decoded size is the file's.
+          const size = await page.evaluate('(async () => { const img = document.images[0]; await img.decode(); return [img.naturalWidth, img.naturalHeight]; })()');
+          const png = content as Buffer;
+          t.deepEqual(size, [png.readUInt32BE(16), png.readUInt32BE(20)], name);
+        } else {
+          const info = (await page.evaluate(`(async () => {
+            const root = document.documentElement;
+            const images = [...document.querySelectorAll('image')];
+            // Each embedded PNG decodes: load it as an <img> of its own.
+            const sizes = await Promise.all(images.map(async (im) => { const img = new Image(); img.src = im.getAttribute('href'); await img.decode(); return img.naturalWidth; }));
+            return { tag: root.tagName, width: root.width.baseVal.value, height: root.height.baseVal.value, images: images.length, sizes };
+          })()`)) as { tag: string; width: number; height: number; images: number; sizes: number[] };
+          t.is(info.tag, 'svg');
+          const [, w, h] = (content as string).match(/<svg [^>]*width="(\d+)" height="(\d+)"/)!;
+          t.deepEqual([info.width, info.height], [Number(w), Number(h)]);
+          t.is(info.images, name === 'grid.svg' ? view.data.layers * view.data.heads : 1);
+          t.true(info.sizes.every((x) => x > 0));
+        }
+        await page.screenshot({ path: join(artifacts, `${name}.screenshot.png`) });
+        t.deepEqual(errors, [], name);
+      } finally {
+        await page.close();
+      }
+    }
+  });
+
   test.serial('uint16 storage: shown numbers within 1e-4 of forward()', async (t) => {
     const options: RenderAttentionOptions = { precision: 'uint16' };
     const view = await renderAttention(model, 'hello world, how are you?', options);

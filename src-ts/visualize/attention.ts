@@ -141,3 +141,15 @@ export function checkLayerHead(data: AttentionData, layer: number, head: number)
     throw new InvalidInputError(`head must be an integer in [0, ${data.heads - 1}] (heads count from 0), got ${String(head)}`);
   }
 }
+
+/** Index of the first token of the second segment, or null for a single text. */
+export function segmentBoundary(data: AttentionData): number | null {
+  if (data.pair === undefined) return null;
+  const k = data.typeIds.findIndex((t) => t !== data.typeIds[0]);
+  if (k > 0) return k;
+  // Models without token types (RoBERTa): the pair starts after the first run of separators.
+  let s = data.special.findIndex((v, i) => i > 0 && v === 1);
+  if (s < 0) return null;
+  while (s < data.length && data.special[s] === 1) s++;
+  return s < data.length ? s : null;
+}

@@ -4,7 +4,7 @@
  * the same from disk, an e-mail attachment or a web server.
  */
 import { InvalidInputError } from '../errors.js';
-import type { AttentionData } from './attention.js';
+import { segmentBoundary, type AttentionData } from './attention.js';
 import { HEAD_COLORS, RAMP_LUT, headColor } from './colors.js';
 import { PAGE_SCRIPT } from './page-script.js';
 import type { AttentionSummary } from './summary.js';
@@ -48,18 +48,6 @@ function encodeAttention(data: AttentionData, precision: 'float32' | 'uint16'): 
     }
   }
   return Buffer.from(all.buffer, all.byteOffset, all.byteLength).toString('base64');
-}
-
-/** Index of the first token of the second segment, or null for a single text. */
-function segmentBoundary(data: AttentionData): number | null {
-  if (data.pair === undefined) return null;
-  const k = data.typeIds.findIndex((t) => t !== data.typeIds[0]);
-  if (k > 0) return k;
-  // Models without token types (RoBERTa): the pair starts after the first run of separators.
-  let s = data.special.findIndex((v, i) => i > 0 && v === 1);
-  if (s < 0) return null;
-  while (s < data.length && data.special[s] === 1) s++;
-  return s < data.length ? s : null;
 }
 
 const f4 = (x: number | null): string => (x === null ? '–' : x.toFixed(4));

@@ -273,6 +273,12 @@ export const PAGE_SCRIPT = String.raw`
         ctx.fillText(p.toFixed(2), lab + b * cell + cell / 2, lab + a * cell + cell / 2);
       }
     }
+    if (D.segmentBoundary !== null) {
+      var b = D.segmentBoundary * cell;
+      ctx.strokeStyle = '#dc2626'; ctx.lineWidth = 1; ctx.setLineDash([4, 3]);
+      ctx.beginPath(); ctx.moveTo(lab, lab + b); ctx.lineTo(lab + size, lab + b); ctx.moveTo(lab + b, lab); ctx.lineTo(lab + b, lab + size); ctx.stroke();
+      ctx.setLineDash([]);
+    }
     bigGeom = { x: lab, y: lab, cell: cell };
     big.setAttribute('data-layer', String(l)); big.setAttribute('data-head', String(h));
     big.setAttribute('data-origin-x', String(lab)); big.setAttribute('data-origin-y', String(lab)); big.setAttribute('data-cell', String(cell));

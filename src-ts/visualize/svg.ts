@@ -3,7 +3,7 @@
  * embedded PNG (an L x L map of <rect>s would be 262,144 elements at 512 tokens).
  */
 import type { AttentionData } from './attention.js';
-import { checkLayerHead } from './attention.js';
+import { checkLayerHead, segmentBoundary } from './attention.js';
 import { rampHex } from './colors.js';
 import { attentionHeadPng, cellSize, gridGeometry, Raster } from './png.js';
 
@@ -84,6 +84,12 @@ export function attentionHeadSvg(data: AttentionData, layer: number, head: numbe
       parts.push(`<text x="${left - 4}" y="${top + c}" font-size="${font}" text-anchor="end">${t}</text>`);
       parts.push(`<text transform="translate(${left + c},${top - 4}) rotate(-90)" font-size="${font}">${t}</text>`);
     }
+  }
+  const boundary = segmentBoundary(data);
+  if (boundary !== null) {
+    // Where the second text starts, across and down the map.
+    const b = boundary * cell;
+    parts.push(`<path d="M${left} ${top + b}h${size}M${left + b} ${top}v${size}" stroke="#dc2626" stroke-width="1" stroke-dasharray="4 3" fill="none"/>`);
   }
   parts.push(legend(left, top + size + 10, Math.min(240, Math.max(120, size))));
   return svgDoc(width, height, `${data.modelName} attention, layer ${layer}, head ${head}`, parts.join('\n'));
