@@ -103,7 +103,7 @@ export const PAGE_SCRIPT = String.raw`
 
   // The detail table draws only the rows in its scroll window (plus a margin): 512 tokens x 12
   // heads would be 6,000 cells to lay out on every hover.
-  var DROW = 20, OVERSCAN = 15;
+  var DROW = 20, OVERSCAN = 15, VIEWH = Math.min(640, (L + 1) * DROW + 4);
   function renderHeadDetail() {
     var el = $('hv-detail');
     var f = hv.focus;
@@ -118,7 +118,7 @@ export const PAGE_SCRIPT = String.raw`
     var from = f.side === 'left';
     var parts = ['<p><b>' + esc(label(f.index)) + '</b> (token ' + f.index + ') ' + (from ? 'attends to' : 'is attended by') +
       ', layer ' + hv.layer + (hv.locked ? ' <span class="lock">(kept: click again to release)</span>' : '') + '</p>',
-      '<div id="hv-scroll" style="max-height:' + Math.min(640, (L + 1) * DROW + 4) + 'px"><table class="num"><thead><tr><th>#</th><th>token</th>'];
+      '<div id="hv-scroll" style="max-height:' + VIEWH + 'px"><table class="num"><thead><tr><th>#</th><th>token</th>'];
     for (var n = 0; n < heads.length; n++) parts.push('<th><span class="sw" style="background:' + D.headColors[heads[n] % D.headColors.length] + '"></span>h' + heads[n] + '</th>');
     parts.push('</tr></thead><tbody></tbody></table></div>');
     el.innerHTML = parts.join('');
@@ -142,7 +142,8 @@ export const PAGE_SCRIPT = String.raw`
     var heads = hvEnabled();
     var from = f.side === 'left';
     var first = Math.max(0, Math.floor(scroller.scrollTop / DROW) - OVERSCAN);
-    var last = Math.min(L, Math.ceil((scroller.scrollTop + scroller.clientHeight) / DROW) + OVERSCAN);
+    // An empty table has no height yet: the window is the height the scroller will have.
+    var last = Math.min(L, Math.ceil((scroller.scrollTop + Math.max(scroller.clientHeight, VIEWH)) / DROW) + OVERSCAN);
     var cols = heads.length + 2;
     var parts = [first > 0 ? '<tr class="pad" style="height:' + first * DROW + 'px"><td colspan="' + cols + '"></td></tr>' : ''];
     for (var k = first; k < last; k++) {
