@@ -63,4 +63,13 @@ CudaOptions OptionsFor(const EngineOptions& options, std::string* fallback);
 Status CreateModel(const ModelConfig& config, const std::vector<TensorView>& tensors, const EngineOptions& options,
                    const CudaOptions& cuda_options, std::unique_ptr<Model>* out);
 
+// The weights as the device holds them, read back as float32, one entry per checkpoint tensor in
+// upload order (for tests: they must equal the file's values rounded to `stored`, bit for bit).
+struct DeviceTensor {
+  std::string name;
+  Precision stored = Precision::kFloat32;
+  std::vector<float> values;
+};
+Status ReadBackWeights(Model& model, std::vector<DeviceTensor>* out);
+
 }  // namespace bertkit::cuda
