@@ -32,6 +32,7 @@
 #include "core/weight_reader.h"
 #include "cuda/backend.h"
 #include "cuda/common.cuh"
+#include "cuda/gemm_dispatch.h"
 #include "cuda/kernels/kernels.cuh"
 
 namespace bertkit {
@@ -76,6 +77,7 @@ CudaOptions OptionsFor(const EngineOptions& options, std::string* fallback) {
     }
   }
   if (const char* env = std::getenv("BERTKIT_CUDA_GRAPHS"); env != nullptr && std::strcmp(env, "0") == 0) c.graphs = false;
+  if (const char* env = std::getenv("BERTKIT_CUDA_TF32"); env != nullptr && std::strcmp(env, "1") == 0) c.tf32 = true;
   return c;
 }
 
@@ -167,6 +169,7 @@ class CudaModel final : public Model {
   DeviceInfo device_;
   std::string dtype_fallback_;
   cudaStream_t stream_ = nullptr;
+  GemmDispatch gemm_;  // cuBLASLt or the own kernels (destroyed after the stream is drained)
   std::atomic<bool> busy_{false};
 
   std::vector<void*> allocations_;
@@ -325,6 +328,7 @@ Status CudaModel::Load(const std::vector<TensorView>& tensors) {
   BK_RETURN_IF_ERROR(PrepareKernels());
   BK_CUDA_RETURN(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   for (cudaEvent_t& e : out_ready_) BK_CUDA_RETURN(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  BK_RETURN_IF_ERROR(gemm_.Init(prec_, options_, device_.multiprocessors, stream_));
 
   BK_RETURN_IF_ERROR(UploadP(reader, {"embeddings.word_embeddings.weight"}, &word_));
   BK_RETURN_IF_ERROR(UploadP(reader, {"embeddings.position_embeddings.weight"}, &position_));
@@ -501,7 +505,7 @@ Status CudaModel::Gemm(const void* x, int64_t m, const Linear& l, Act act, const
   g.ldy_f = l.n;
   g.y_p = y_p;
   g.ldy_p = l.n;
-  return LaunchGemm(prec_, g, options_.tensor_cores ? GemmVersion::kAuto : GemmVersion::kSimt, device_.multiprocessors, stream_);
+  return gemm_.Run(g);
 }
 
 Status CudaModel::Enqueue(const Plan& p, const Flags& f) {
@@ -821,6 +825,8 @@ ModelInfo CudaModel::Info() const {
   info.threads = 0;
   info.dtype = PrecisionName(prec_);
   info.dtype_fallback = dtype_fallback_;
+  info.gemm = gemm_.choice().gemm;
+  info.gemm_reason = gemm_.choice().reason;
   info.weight_bytes = weight_bytes_;
   info.weights_shared = false;
   info.workspace_bytes = static_cast<int64_t>(arena_bytes_);

@@ -54,6 +54,7 @@ struct CudaOptions {
   int device = -1;          // -1: ProbeResult::device
   bool graphs = true;       // replay CUDA graphs for shapes seen before (BERTKIT_CUDA_GRAPHS=0: off)
   bool tensor_cores = true; // false: SIMT GEMM and attention in every precision (for checking)
+  bool tf32 = false;        // float32 products on TF32 tensor cores (BERTKIT_CUDA_TF32=1); exact otherwise
 };
 
 // The options EngineOptions maps to: dtype float32 -> kFloat32, bfloat16 -> kBFloat16, int8 ->

@@ -1,0 +1,216 @@
+// The Linear layers of one model through cuBLASLt (see cublaslt.h for the loading and the plan of
+// one product, gemm_dispatch.h for the interface).
+//
+// Fusion kept: bias, ReLU and the tanh GELU ("gelu_new") run in cuBLASLt's epilogue; the
+// residual is its C matrix (beta 1) into the float32 D; the erf GELU of "gelu" (which cuBLASLt's
+// epilogue only approximates with tanh) and the pooler's tanh run in one elementwise pass over D
+// right after, on D as stored (P), as transformers applies them to its fp16 Linear output.
+// Products cuBLASLt cannot take in one call (two outputs, a residual into P) run the own kernels.
+#include "cuda/gemm_dispatch.h"
+
+#include <string>
+
+#include "cuda/common.cuh"
+#include "cuda/kernels/kernels.cuh"
+
+namespace bertkit::cuda {
+
+namespace {
+
+constexpr size_t kWorkspaceBytes = size_t{32} << 20;  // what cuBLAS asks for on Hopper
+
+template <class T>
+__global__ void ActInPlaceKernel(T* y, int64_t m, int64_t n, int64_t ld, Act act) {
+  const int64_t total = m * n;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    T* p = y + (i / n) * ld + (i % n);
+    *p = FromF<T>(Activate(ToF(*p), act));
+  }
+}
+
+std::string LtError(const char* what, lt::LtStatus s) { return std::string(what) + " failed (cuBLAS status " + std::to_string(s) + ")"; }
+
+}  // namespace
+
+Status LaunchActInPlace(Precision p, bool is_f32, void* y, int64_t m, int64_t n, int64_t ld, Act act, cudaStream_t stream) {
+  if (act == Act::kNone || m <= 0 || n <= 0) return Status::Ok();
+  const int64_t blocks64 = CeilDiv(m * n, 256);
+  const unsigned blocks = static_cast<unsigned>(blocks64 < 65536 ? blocks64 : 65536);
+  if (is_f32 || p == Precision::kFloat32) {
+    ActInPlaceKernel<float><<<blocks, 256, 0, stream>>>(static_cast<float*>(y), m, n, ld, act);
+  } else if (p == Precision::kFloat16) {
+    ActInPlaceKernel<__half><<<blocks, 256, 0, stream>>>(static_cast<__half*>(y), m, n, ld, act);
+  } else {
+    ActInPlaceKernel<__nv_bfloat16><<<blocks, 256, 0, stream>>>(static_cast<__nv_bfloat16*>(y), m, n, ld, act);
+  }
+  BK_CUDA_LAUNCHED("activation");
+  return Status::Ok();
+}
+
+GemmDispatch::~GemmDispatch() {
+  if (lib_ != nullptr && lib_->ok) {
+    const lt::Api& a = lib_->api;
+    for (auto& [_, e] : entries_) {
+      for (lt::MatrixLayout l : {e.a, e.b, e.c, e.d})
+        if (l != nullptr) a.MatrixLayoutDestroy(l);
+      if (e.desc != nullptr) a.MatmulDescDestroy(e.desc);
+    }
+    if (handle_ != nullptr) a.Destroy(handle_);
+  }
+  for (auto& [_, p] : bias_p_) cudaFree(p);
+  if (workspace_ != nullptr) cudaFree(workspace_);
+}
+
+Status GemmDispatch::Init(Precision p, const CudaOptions& options, int sms, cudaStream_t stream) {
+  p_ = p;
+  tensor_cores_ = options.tensor_cores;
+  tf32_ = options.tf32;
+  sms_ = sms;
+  stream_ = stream;
+  const lt::Library& lib = lt::Get();
+  choice_ = lt::Choose(p, tensor_cores_, lib, WgmmaState());
+  if (choice_.gemm != "cublasLt") return Status::Ok();
+  // From here a failure to start cuBLASLt is reported as the reason for the own kernels.
+  auto fall_back = [&](std::string why) {
+    cudaGetLastError();
+    choice_ = lt::Choose(p, tensor_cores_, lt::Library{false, lib.path, lib.version, why, {}}, WgmmaState());
+    return Status::Ok();
+  };
+  const lt::LtStatus s = lib.api.Create(&handle_);
+  if (s != lt::kSuccess) {
+    handle_ = nullptr;
+    return fall_back(lib.path + ": " + LtError("cublasLtCreate", s) + ": bertkit's own GEMM kernels");
+  }
+  lib_ = &lib;
+  if (cudaMalloc(&workspace_, kWorkspaceBytes) != cudaSuccess) {
+    workspace_ = nullptr;
+    lib.api.Destroy(handle_);
+    handle_ = nullptr;
+    lib_ = nullptr;
+    return fall_back("no GPU memory for cuBLASLt's 32 MiB workspace: bertkit's own GEMM kernels");
+  }
+  workspace_bytes_ = kWorkspaceBytes;
+  return Status::Ok();
+}
+
+Status GemmDispatch::Run(const GemmParams& g) {
+  if (handle_ != nullptr) {
+    const lt::Plan plan = lt::PlanFor(p_, g, tf32_);
+    if (plan.ok) {
+      bool done = false;
+      BK_RETURN_IF_ERROR(RunLt(g, plan, &done));
+      if (done) return Status::Ok();
+    }
+  }
+  return LaunchGemm(p_, g, tensor_cores_ ? GemmVersion::kAuto : GemmVersion::kSimt, sms_, stream_);
+}
+
+const void* GemmDispatch::BiasInP(const float* bias, int64_t n, bool* missing) {
+  *missing = false;
+  auto it = bias_p_.find(bias);
+  if (it != bias_p_.end()) return it->second;
+  // No allocation while a graph is being captured: the first (direct) run of every shape
+  // converts the biases it uses, so this only happens for a layer never run directly.
+  cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+  if (cudaStreamIsCapturing(stream_, &capturing) != cudaSuccess || capturing != cudaStreamCaptureStatusNone) {
+    *missing = true;
+    return nullptr;
+  }
+  void* p = nullptr;
+  if (cudaMalloc(&p, static_cast<size_t>(n) * PrecisionBytes(p_)) != cudaSuccess || !LaunchConvert(p_, bias, p, n, stream_).ok()) {
+    cudaGetLastError();
+    if (p != nullptr) cudaFree(p);
+    *missing = true;
+    return nullptr;
+  }
+  bias_p_[bias] = p;
+  return p;
+}
+
+GemmDispatch::Entry& GemmDispatch::Find(const GemmParams& g, const lt::Plan& plan, const void* y) {
+  const size_t ab = PrecisionBytes(p_), db = plan.d_type == lt::kR32F ? 4 : ab;
+  const int64_t ldy = plan.d_is_y_f ? g.ldy_f : g.ldy_p;
+  const uint32_t align_a = lt::Alignment(g.w, g.k, ab), align_b = lt::Alignment(g.x, g.ldx, ab);
+  const uint32_t align_d = lt::Alignment(y, ldy, db);
+  const uint32_t align_c = plan.residual ? lt::Alignment(g.residual, g.ldr, 4) : align_d;
+  const std::array<int64_t, 15> key{g.m, g.n, g.k, g.ldx, ldy, plan.residual ? g.ldr : 0, plan.ab_type, plan.d_type, plan.compute,
+                                    plan.epilogue, plan.residual, align_a, align_b, align_c, align_d};
+  auto it = entries_.find(key);
+  if (it != entries_.end()) return it->second;
+  Entry& e = entries_[key];
+  const lt::Api& a = lib_->api;
+  // Column-major: D[n, m] = W^T'[n, k] . X^T[k, m]; W is [n, k] row-major = column-major k x n.
+  bool ok = a.MatmulDescCreate(&e.desc, plan.compute, lt::kR32F) == lt::kSuccess;
+  const int32_t ta = lt::kOpT, tb = lt::kOpN;
+  const uint32_t epi = plan.epilogue;
+  ok = ok && a.MatmulDescSetAttribute(e.desc, lt::kDescTransA, &ta, sizeof(ta)) == lt::kSuccess &&
+       a.MatmulDescSetAttribute(e.desc, lt::kDescTransB, &tb, sizeof(tb)) == lt::kSuccess &&
+       a.MatmulDescSetAttribute(e.desc, lt::kDescEpilogue, &epi, sizeof(epi)) == lt::kSuccess;
+  ok = ok && a.MatrixLayoutCreate(&e.a, plan.ab_type, g.k, g.n, g.k) == lt::kSuccess &&
+       a.MatrixLayoutCreate(&e.b, plan.ab_type, g.k, g.m, g.ldx) == lt::kSuccess &&
+       a.MatrixLayoutCreate(&e.d, plan.d_type, g.n, g.m, ldy) == lt::kSuccess &&
+       a.MatrixLayoutCreate(&e.c, plan.d_type, g.n, g.m, plan.residual ? g.ldr : ldy) == lt::kSuccess;
+  if (ok && (plan.epilogue == lt::kEpiBias || plan.epilogue == lt::kEpiReluBias || plan.epilogue == lt::kEpiGeluBias)) {
+    // The heuristic must see a bias pointer attribute set; the real one is set per call.
+    const void* placeholder = workspace_;
+    ok = a.MatmulDescSetAttribute(e.desc, lt::kDescBiasPointer, &placeholder, sizeof(placeholder)) == lt::kSuccess;
+  }
+  lt::Preference pref = nullptr;
+  ok = ok && a.MatmulPreferenceCreate(&pref) == lt::kSuccess;
+  if (ok) {
+    const uint64_t ws = workspace_bytes_;
+    ok = a.MatmulPreferenceSetAttribute(pref, lt::kPrefMaxWorkspaceBytes, &ws, sizeof(ws)) == lt::kSuccess &&
+         a.MatmulPreferenceSetAttribute(pref, lt::kPrefMinAlignmentA, &align_a, sizeof(align_a)) == lt::kSuccess &&
+         a.MatmulPreferenceSetAttribute(pref, lt::kPrefMinAlignmentB, &align_b, sizeof(align_b)) == lt::kSuccess &&
+         a.MatmulPreferenceSetAttribute(pref, lt::kPrefMinAlignmentC, &align_c, sizeof(align_c)) == lt::kSuccess &&
+         a.MatmulPreferenceSetAttribute(pref, lt::kPrefMinAlignmentD, &align_d, sizeof(align_d)) == lt::kSuccess;
+  }
+  lt::HeuristicResult result{};
+  int returned = 0;
+  ok = ok && a.MatmulAlgoGetHeuristic(handle_, e.desc, e.a, e.b, e.c, e.d, pref, 1, &result, &returned) == lt::kSuccess &&
+       returned > 0 && result.state == lt::kSuccess && result.workspace_size <= workspace_bytes_;
+  if (pref != nullptr) a.MatmulPreferenceDestroy(pref);
+  e.ok = ok;
+  if (ok) {
+    e.algo = result.algo;
+    e.workspace = result.workspace_size;
+  }
+  return e;
+}
+
+Status GemmDispatch::RunLt(const GemmParams& g, const lt::Plan& plan, bool* done) {
+  *done = false;
+  const void* bias = g.bias;
+  if (plan.bias_in_p) {
+    bool missing = false;
+    bias = BiasInP(g.bias, g.n, &missing);
+    if (missing) return Status::Ok();
+  }
+  void* y = plan.d_is_y_f ? static_cast<void*>(g.y_f) : g.y_p;
+  Entry& e = Find(g, plan, y);
+  if (!e.ok) return Status::Ok();  // no algorithm for this shape: the own kernel
+  const lt::Api& a = lib_->api;
+  if (bias != nullptr && a.MatmulDescSetAttribute(e.desc, lt::kDescBiasPointer, &bias, sizeof(bias)) != lt::kSuccess)
+    return Status::Ok();
+  const float alpha = 1.0f, beta = plan.residual ? 1.0f : 0.0f;
+  const void* c = plan.residual ? static_cast<const void*>(g.residual) : y;
+  const lt::LtStatus s = a.Matmul(handle_, e.desc, &alpha, g.w, e.a, g.x, e.b, &beta, c, e.c, y, e.d, &e.algo, workspace_,
+                                  workspace_bytes_, stream_);
+  if (s != lt::kSuccess) {
+    // Never again for this shape; the own kernel answers, and the model says so.
+    e.ok = false;
+    if (choice_.reason.empty())
+      choice_.reason = LtError("cublasLtMatmul", s) + " for a [" + std::to_string(g.m) + ", " + std::to_string(g.n) + ", " +
+                       std::to_string(g.k) + "] product: such products run bertkit's own kernels";
+    return Status::Ok();
+  }
+  *done = true;
+  if (plan.post != Act::kNone) {
+    const int64_t ldy = plan.d_is_y_f ? g.ldy_f : g.ldy_p;
+    BK_RETURN_IF_ERROR(LaunchActInPlace(p_, plan.d_is_y_f, y, g.m, g.n, ldy, plan.post, stream_));
+  }
+  return Status::Ok();
+}
+
+}  // namespace bertkit::cuda

@@ -1,0 +1,63 @@
+// One model's Linear layers: cuBLASLt where it was loaded (cublaslt.h) and the product maps onto
+// it, bertkit's own kernels (kernels/gemm.cu) otherwise and for what cuBLASLt cannot fuse.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <array>
+#include <map>
+
+#include "bertkit/status.h"
+#include "cuda/backend.h"
+#include "cuda/cublaslt.h"
+#include "cuda/kernels/params.h"
+
+namespace bertkit::cuda {
+
+class GemmDispatch {
+ public:
+  GemmDispatch() = default;
+  GemmDispatch(const GemmDispatch&) = delete;
+  GemmDispatch& operator=(const GemmDispatch&) = delete;
+  ~GemmDispatch();  // the device must be current
+
+  // With the model's device current and PrepareKernels() done. A cuBLASLt that loads but cannot
+  // start here (no handle, no workspace) is a reason, not an error: the own kernels run.
+  Status Init(Precision p, const CudaOptions& options, int sms, cudaStream_t stream);
+  // y = act(x . w^T + bias) + residual on the model's stream.
+  Status Run(const GemmParams& g);
+  const lt::Choice& choice() const { return choice_; }
+
+ private:
+  struct Entry {
+    bool ok = false;
+    lt::MatmulDesc desc = nullptr;
+    lt::MatrixLayout a = nullptr, b = nullptr, c = nullptr, d = nullptr;
+    lt::Algo algo{};
+    size_t workspace = 0;
+  };
+  // Runs g through cuBLASLt; *done false: it could not (the caller runs the own kernel).
+  Status RunLt(const GemmParams& g, const lt::Plan& plan, bool* done);
+  Entry& Find(const GemmParams& g, const lt::Plan& plan, const void* y);
+  // The bias in P for an epilogue writing P (converted once per bias, outside graph capture).
+  const void* BiasInP(const float* bias, int64_t n, bool* missing);
+
+  Precision p_ = Precision::kFloat32;
+  bool tensor_cores_ = true;
+  bool tf32_ = false;
+  int sms_ = 0;
+  cudaStream_t stream_ = nullptr;
+  lt::Choice choice_;
+  const lt::Library* lib_ = nullptr;
+  lt::Handle handle_ = nullptr;
+  void* workspace_ = nullptr;
+  size_t workspace_bytes_ = 0;
+  std::map<std::array<int64_t, 15>, Entry> entries_;
+  std::map<const float*, void*> bias_p_;
+};
+
+// y = act(y) in place over an [m, n] matrix (row stride ld) of float32 or P: the activations a
+// cuBLASLt epilogue has no exact form of.
+Status LaunchActInPlace(Precision p, bool is_f32, void* y, int64_t m, int64_t n, int64_t ld, Act act, cudaStream_t stream);
+
+}  // namespace bertkit::cuda
