@@ -191,4 +191,41 @@ uint32_t Alignment(const void* ptr, int64_t ld, size_t elem) {
   return a;
 }
 
+const char* Describe(const Api& a, const Plan& plan, const GemmParams& g, const void* bias, const uint32_t (&align)[4],
+                     uint64_t workspace_bytes, Descriptors* out) {
+  // Column-major: D[n, m] = op(A)[n, k] . B[k, m] with A = W stored [n, k] row-major, i.e. a
+  // column-major k x n matrix used transposed, and B = X^T (X row-major [m, k], ld ldx).
+  if (a.MatmulDescCreate(&out->desc, plan.compute, kR32F) != kSuccess) return "cublasLtMatmulDescCreate";
+  const int32_t ta = kOpT, tb = kOpN;
+  const uint32_t epi = plan.epilogue;
+  if (a.MatmulDescSetAttribute(out->desc, kDescTransA, &ta, sizeof(ta)) != kSuccess) return "TRANSA";
+  if (a.MatmulDescSetAttribute(out->desc, kDescTransB, &tb, sizeof(tb)) != kSuccess) return "TRANSB";
+  if (a.MatmulDescSetAttribute(out->desc, kDescEpilogue, &epi, sizeof(epi)) != kSuccess) return "EPILOGUE";
+  if (bias != nullptr && a.MatmulDescSetAttribute(out->desc, kDescBiasPointer, &bias, sizeof(bias)) != kSuccess) return "BIAS_POINTER";
+  const int64_t ldy = plan.d_is_y_f ? g.ldy_f : g.ldy_p;
+  const uint64_t m = static_cast<uint64_t>(g.m), n = static_cast<uint64_t>(g.n), k = static_cast<uint64_t>(g.k);
+  if (a.MatrixLayoutCreate(&out->a, plan.ab_type, k, n, g.k) != kSuccess) return "cublasLtMatrixLayoutCreate(A)";
+  if (a.MatrixLayoutCreate(&out->b, plan.ab_type, k, m, g.ldx) != kSuccess) return "cublasLtMatrixLayoutCreate(B)";
+  if (a.MatrixLayoutCreate(&out->c, plan.d_type, n, m, plan.residual ? g.ldr : ldy) != kSuccess) return "cublasLtMatrixLayoutCreate(C)";
+  if (a.MatrixLayoutCreate(&out->d, plan.d_type, n, m, ldy) != kSuccess) return "cublasLtMatrixLayoutCreate(D)";
+  if (a.MatmulPreferenceCreate(&out->pref) != kSuccess) return "cublasLtMatmulPreferenceCreate";
+  if (a.MatmulPreferenceSetAttribute(out->pref, kPrefMaxWorkspaceBytes, &workspace_bytes, sizeof(workspace_bytes)) != kSuccess)
+    return "MAX_WORKSPACE_BYTES";
+  const int which[4] = {kPrefMinAlignmentA, kPrefMinAlignmentB, kPrefMinAlignmentC, kPrefMinAlignmentD};
+  for (int i = 0; i < 4; ++i)
+    if (a.MatmulPreferenceSetAttribute(out->pref, which[i], &align[i], sizeof(align[i])) != kSuccess) return "MIN_ALIGNMENT";
+  return nullptr;
+}
+
+void Release(const Api& a, Descriptors* d) {
+  for (MatrixLayout* l : {&d->a, &d->b, &d->c, &d->d}) {
+    if (*l != nullptr) a.MatrixLayoutDestroy(*l);
+    *l = nullptr;
+  }
+  if (d->desc != nullptr) a.MatmulDescDestroy(d->desc);
+  if (d->pref != nullptr) a.MatmulPreferenceDestroy(d->pref);
+  d->desc = nullptr;
+  d->pref = nullptr;
+}
+
 }  // namespace bertkit::cuda::lt

@@ -130,4 +130,17 @@ Plan PlanFor(Precision p, const GemmParams& g, bool tf32);
 // `elem` bytes): the alignment cuBLASLt may assume for that matrix.
 uint32_t Alignment(const void* ptr, int64_t ld, size_t elem);
 
+// The descriptors of one planned product: host-only calls (no handle, no device), so the ABI
+// declared above is checked wherever the library loads. `bias`: the pointer the epilogue will
+// read (its alignment steers the heuristic); `align`: A, B, C, D as Alignment() gives them.
+struct Descriptors {
+  MatmulDesc desc = nullptr;
+  MatrixLayout a = nullptr, b = nullptr, c = nullptr, d = nullptr;
+  Preference pref = nullptr;
+};
+// Returns nullptr, or the name of the first call that failed (what is made is still in *out).
+const char* Describe(const Api& api, const Plan& plan, const GemmParams& g, const void* bias, const uint32_t (&align)[4],
+                     uint64_t workspace_bytes, Descriptors* out);
+void Release(const Api& api, Descriptors* d);
+
 }  // namespace bertkit::cuda::lt

@@ -51,11 +51,7 @@ Status LaunchActInPlace(Precision p, bool is_f32, void* y, int64_t m, int64_t n,
 GemmDispatch::~GemmDispatch() {
   if (lib_ != nullptr && lib_->ok) {
     const lt::Api& a = lib_->api;
-    for (auto& [_, e] : entries_) {
-      for (lt::MatrixLayout l : {e.a, e.b, e.c, e.d})
-        if (l != nullptr) a.MatrixLayoutDestroy(l);
-      if (e.desc != nullptr) a.MatmulDescDestroy(e.desc);
-    }
+    for (auto& [_, e] : entries_) lt::Release(a, &e.d);
     if (handle_ != nullptr) a.Destroy(handle_);
   }
   for (auto& [_, p] : bias_p_) cudaFree(p);
@@ -128,49 +124,27 @@ const void* GemmDispatch::BiasInP(const float* bias, int64_t n, bool* missing) {
   return p;
 }
 
-GemmDispatch::Entry& GemmDispatch::Find(const GemmParams& g, const lt::Plan& plan, const void* y) {
+GemmDispatch::Entry& GemmDispatch::Find(const GemmParams& g, const lt::Plan& plan, const void* y, const void* bias) {
   const size_t ab = PrecisionBytes(p_), db = plan.d_type == lt::kR32F ? 4 : ab;
   const int64_t ldy = plan.d_is_y_f ? g.ldy_f : g.ldy_p;
-  const uint32_t align_a = lt::Alignment(g.w, g.k, ab), align_b = lt::Alignment(g.x, g.ldx, ab);
-  const uint32_t align_d = lt::Alignment(y, ldy, db);
-  const uint32_t align_c = plan.residual ? lt::Alignment(g.residual, g.ldr, 4) : align_d;
-  const std::array<int64_t, 15> key{g.m, g.n, g.k, g.ldx, ldy, plan.residual ? g.ldr : 0, plan.ab_type, plan.d_type, plan.compute,
-                                    plan.epilogue, plan.residual, align_a, align_b, align_c, align_d};
+  uint32_t align[4];
+  align[0] = lt::Alignment(g.w, g.k, ab);
+  align[1] = lt::Alignment(g.x, g.ldx, ab);
+  align[3] = lt::Alignment(y, ldy, db);
+  align[2] = plan.residual ? lt::Alignment(g.residual, g.ldr, 4) : align[3];
+  const uint32_t align_bias = bias != nullptr ? lt::Alignment(bias, 0, 1) : 0;
+  const std::array<int64_t, 16> key{g.m, g.n, g.k, g.ldx, ldy, plan.residual ? g.ldr : 0, plan.ab_type, plan.d_type, plan.compute,
+                                    plan.epilogue, plan.residual, align[0], align[1], align[2], align[3], align_bias};
   auto it = entries_.find(key);
   if (it != entries_.end()) return it->second;
   Entry& e = entries_[key];
   const lt::Api& a = lib_->api;
-  // Column-major: D[n, m] = W^T'[n, k] . X^T[k, m]; W is [n, k] row-major = column-major k x n.
-  bool ok = a.MatmulDescCreate(&e.desc, plan.compute, lt::kR32F) == lt::kSuccess;
-  const int32_t ta = lt::kOpT, tb = lt::kOpN;
-  const uint32_t epi = plan.epilogue;
-  ok = ok && a.MatmulDescSetAttribute(e.desc, lt::kDescTransA, &ta, sizeof(ta)) == lt::kSuccess &&
-       a.MatmulDescSetAttribute(e.desc, lt::kDescTransB, &tb, sizeof(tb)) == lt::kSuccess &&
-       a.MatmulDescSetAttribute(e.desc, lt::kDescEpilogue, &epi, sizeof(epi)) == lt::kSuccess;
-  ok = ok && a.MatrixLayoutCreate(&e.a, plan.ab_type, g.k, g.n, g.k) == lt::kSuccess &&
-       a.MatrixLayoutCreate(&e.b, plan.ab_type, g.k, g.m, g.ldx) == lt::kSuccess &&
-       a.MatrixLayoutCreate(&e.d, plan.d_type, g.n, g.m, ldy) == lt::kSuccess &&
-       a.MatrixLayoutCreate(&e.c, plan.d_type, g.n, g.m, plan.residual ? g.ldr : ldy) == lt::kSuccess;
-  if (ok && (plan.epilogue == lt::kEpiBias || plan.epilogue == lt::kEpiReluBias || plan.epilogue == lt::kEpiGeluBias)) {
-    // The heuristic must see a bias pointer attribute set; the real one is set per call.
-    const void* placeholder = workspace_;
-    ok = a.MatmulDescSetAttribute(e.desc, lt::kDescBiasPointer, &placeholder, sizeof(placeholder)) == lt::kSuccess;
-  }
-  lt::Preference pref = nullptr;
-  ok = ok && a.MatmulPreferenceCreate(&pref) == lt::kSuccess;
-  if (ok) {
-    const uint64_t ws = workspace_bytes_;
-    ok = a.MatmulPreferenceSetAttribute(pref, lt::kPrefMaxWorkspaceBytes, &ws, sizeof(ws)) == lt::kSuccess &&
-         a.MatmulPreferenceSetAttribute(pref, lt::kPrefMinAlignmentA, &align_a, sizeof(align_a)) == lt::kSuccess &&
-         a.MatmulPreferenceSetAttribute(pref, lt::kPrefMinAlignmentB, &align_b, sizeof(align_b)) == lt::kSuccess &&
-         a.MatmulPreferenceSetAttribute(pref, lt::kPrefMinAlignmentC, &align_c, sizeof(align_c)) == lt::kSuccess &&
-         a.MatmulPreferenceSetAttribute(pref, lt::kPrefMinAlignmentD, &align_d, sizeof(align_d)) == lt::kSuccess;
-  }
+  // The bias pointer set here only tells the heuristic its alignment; RunLt sets each call's.
+  bool ok = lt::Describe(a, plan, g, bias, align, workspace_bytes_, &e.d) == nullptr;
   lt::HeuristicResult result{};
   int returned = 0;
-  ok = ok && a.MatmulAlgoGetHeuristic(handle_, e.desc, e.a, e.b, e.c, e.d, pref, 1, &result, &returned) == lt::kSuccess &&
+  ok = ok && a.MatmulAlgoGetHeuristic(handle_, e.d.desc, e.d.a, e.d.b, e.d.c, e.d.d, e.d.pref, 1, &result, &returned) == lt::kSuccess &&
        returned > 0 && result.state == lt::kSuccess && result.workspace_size <= workspace_bytes_;
-  if (pref != nullptr) a.MatmulPreferenceDestroy(pref);
   e.ok = ok;
   if (ok) {
     e.algo = result.algo;
@@ -188,14 +162,14 @@ Status GemmDispatch::RunLt(const GemmParams& g, const lt::Plan& plan, bool* done
     if (missing) return Status::Ok();
   }
   void* y = plan.d_is_y_f ? static_cast<void*>(g.y_f) : g.y_p;
-  Entry& e = Find(g, plan, y);
+  Entry& e = Find(g, plan, y, bias);
   if (!e.ok) return Status::Ok();  // no algorithm for this shape: the own kernel
   const lt::Api& a = lib_->api;
-  if (bias != nullptr && a.MatmulDescSetAttribute(e.desc, lt::kDescBiasPointer, &bias, sizeof(bias)) != lt::kSuccess)
+  if (bias != nullptr && a.MatmulDescSetAttribute(e.d.desc, lt::kDescBiasPointer, &bias, sizeof(bias)) != lt::kSuccess)
     return Status::Ok();
   const float alpha = 1.0f, beta = plan.residual ? 1.0f : 0.0f;
   const void* c = plan.residual ? static_cast<const void*>(g.residual) : y;
-  const lt::LtStatus s = a.Matmul(handle_, e.desc, &alpha, g.w, e.a, g.x, e.b, &beta, c, e.c, y, e.d, &e.algo, workspace_,
+  const lt::LtStatus s = a.Matmul(handle_, e.d.desc, &alpha, g.w, e.d.a, g.x, e.d.b, &beta, c, e.d.c, y, e.d.d, &e.algo, workspace_,
                                   workspace_bytes_, stream_);
   if (s != lt::kSuccess) {
     // Never again for this shape; the own kernel answers, and the model says so.

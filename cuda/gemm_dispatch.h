@@ -31,14 +31,13 @@ class GemmDispatch {
  private:
   struct Entry {
     bool ok = false;
-    lt::MatmulDesc desc = nullptr;
-    lt::MatrixLayout a = nullptr, b = nullptr, c = nullptr, d = nullptr;
+    lt::Descriptors d;
     lt::Algo algo{};
     size_t workspace = 0;
   };
   // Runs g through cuBLASLt; *done false: it could not (the caller runs the own kernel).
   Status RunLt(const GemmParams& g, const lt::Plan& plan, bool* done);
-  Entry& Find(const GemmParams& g, const lt::Plan& plan, const void* y);
+  Entry& Find(const GemmParams& g, const lt::Plan& plan, const void* y, const void* bias);
   // The bias in P for an epilogue writing P (converted once per bias, outside graph capture).
   const void* BiasInP(const float* bias, int64_t n, bool* missing);
 
@@ -52,7 +51,7 @@ class GemmDispatch {
   lt::Handle handle_ = nullptr;
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
-  std::map<std::array<int64_t, 15>, Entry> entries_;
+  std::map<std::array<int64_t, 16>, Entry> entries_;
   std::map<const float*, void*> bias_p_;
 };
 

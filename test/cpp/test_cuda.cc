@@ -1008,6 +1008,50 @@ int TestCublasLt() {
   CHECK(lt::Alignment(reinterpret_cast<void*>(0x10008), 768, 2) == 8, "8-byte address");
   CHECK(lt::Alignment(reinterpret_cast<void*>(0x10000), 7, 4) == 4, "float32, odd ld");
 
+  // Where the library loads (with or without a device): every plan's descriptors are accepted,
+  // which checks the declared ABI (attribute ids and value sizes) against the real library.
+  if (here.ok) {
+    cuda::GemmParams d;
+    d.x = d.w = d.y_p = reinterpret_cast<void*>(0x10000);
+    d.bias = reinterpret_cast<const float*>(0x20000);
+    d.m = 100;
+    d.n = 96;
+    d.k = 64;
+    d.ldx = 64;
+    d.ldy_p = 96;
+    struct Variant {
+      const char* name;
+      Precision p;
+      Act act;
+      bool residual, tf32;
+    };
+    const Variant variants[] = {{"fp16 qkv", Precision::kFloat16, Act::kNone, false, false},
+                                {"bf16 gelu_new", Precision::kBFloat16, Act::kGeluTanh, false, false},
+                                {"fp16 relu", Precision::kFloat16, Act::kRelu, false, false},
+                                {"fp16 residual", Precision::kFloat16, Act::kNone, true, false},
+                                {"float32 residual", Precision::kFloat32, Act::kNone, true, false},
+                                {"float32 TF32", Precision::kFloat32, Act::kGelu, false, true}};
+    for (const Variant& v : variants) {
+      cuda::GemmParams g2 = d;
+      g2.act = v.act;
+      if (v.residual) {
+        g2.y_p = nullptr;
+        g2.y_f = reinterpret_cast<float*>(0x30000);
+        g2.ldy_f = 96;
+        g2.residual = reinterpret_cast<const float*>(0x40000);
+        g2.ldr = 96;
+      }
+      const lt::Plan plan = lt::PlanFor(v.p, g2, v.tf32);
+      CHECK(plan.ok, "%s: plan", v.name);
+      lt::Descriptors ds;
+      const uint32_t align[4] = {256, 256, 256, 256};
+      const char* failed = lt::Describe(here.api, plan, g2, g2.bias, align, 32u << 20, &ds);
+      CHECK(failed == nullptr, "%s: the library refused %s", v.name, failed ? failed : "");
+      lt::Release(here.api, &ds);
+    }
+    std::printf("  cuBLASLt descriptors: every plan accepted by %s\n", here.path.c_str());
+  }
+
   if (!NoDevice("cuBLASLt products not run")) TestDispatchOnDevice();
   return 0;
 }
