@@ -27,6 +27,10 @@
 #include <tuple>
 #include <vector>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 #include "bertkit/engine.h"
 #include "core/forward_guard.h"
 #include "core/weight_reader.h"
@@ -766,6 +770,8 @@ Status CudaModel::Run(const BatchInput& in, const ForwardOutputs& out) {
 // computes, then each output moves in chunks through two pinned buffers: the GPU fills one
 // while the host copies the other out.
 Status CudaModel::CopyOutputs(const Plan& p, const Flags& f, const ForwardOutputs& out) {
+  constexpr uintptr_t kHugePage = uintptr_t{2} << 20;
+  (void)kHugePage;
   const Architecture arch = config_.architecture;
   const char* A = arena_;
   struct Piece {
@@ -778,6 +784,14 @@ Status CudaModel::CopyOutputs(const Plan& p, const Flags& f, const ForwardOutput
     if (dst.data == nullptr || dst.size == 0) return;
     const size_t bytes = 4 * static_cast<size_t>(dst.size);
     char* d = reinterpret_cast<char*>(dst.data);
+#if defined(__linux__)
+    // A large fresh array: ask for 2 MiB pages (one fault, not 512; a no-op where THP is off).
+    if (bytes >= (size_t{4} << 20)) {
+      const uintptr_t lo = (reinterpret_cast<uintptr_t>(d) + kHugePage - 1) & ~(kHugePage - 1);
+      const uintptr_t hi = (reinterpret_cast<uintptr_t>(d) + bytes) & ~(kHugePage - 1);
+      if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);
+    }
+#endif
     // One write per page faults it in now, overlapped with the GPU (the copy overwrites it).
     for (size_t at = 0; at < bytes; at += 4096) d[at] = 0;
     for (size_t at = 0; at < bytes; at += kOutChunk) pieces.push_back(Piece{d + at, A + off + at, std::min(kOutChunk, bytes - at)});
