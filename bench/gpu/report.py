@@ -121,6 +121,18 @@ def main():
                 if h:
                     check(f"float32 {m['model']} {c['id']} >= transformers float32 (TF32 off)", sp >= 1.0, f"{sp:.2f}x")
         fp32_lines.append("")
+    node_json = os.path.join(args.out, "node.json")
+    if os.path.exists(node_json):
+        nd = json.load(open(node_json))
+        for r in nd.get("shapes", []):
+            if r.get("ratio_last") is not None:
+                check(f"Node forwardPacked {r['id']} lastHiddenState within 1.15x of the engine", r["ratio_last"] <= 1.15, f"{r['ratio_last']:.3f}x")
+            if r.get("ratio_pooled") is not None:
+                check(f"Node forwardPacked {r['id']} per-sequence output within 1.05x of the engine", r["ratio_pooled"] <= 1.05, f"{r['ratio_pooled']:.3f}x")
+        b = nd.get("batcher")
+        if b:
+            check(f"batcher: {b['clients']} clients x {b['seq']} tokens >= 5x one forward per request", b["speedup"] >= 5,
+                  f"{b['speedup']:.2f}x, p99 {b['batched']['p99_ms']:.1f} ms")
     node_md = os.path.join(args.out, "node.md")
     node_lines = open(node_md).read().splitlines() + [""] if os.path.exists(node_md) else []
 
