@@ -855,6 +855,7 @@ void TestDispatchOnDevice() {
   for (Precision p : {Precision::kFloat32, Precision::kFloat16, Precision::kBFloat16}) {
     std::string gemm;
     Worst worst;
+    double f32_rel = 0;  // float32: worst |error| / S, to tell exact float32 from TF32
     for (const Site& site : sites)
       for (const auto& sh : shapes) {
         const int64_t m = sh[0], n = sh[1], k = sh[2];
@@ -881,6 +882,7 @@ void TestDispatchOnDevice() {
             if (site.want_f) {
               const double err = std::fabs(yf[i * n + j] - want);
               worst.Add(err, bound_f);
+              if (p == Precision::kFloat32 && S > 0) f32_rel = std::max(f32_rel, err / S);
               if (!(err <= bound_f) && bad++ < 3)
                 CHECK(false, "dispatch %s %s m=%ld n=%ld k=%ld (%d,%d): y_f %g want %g", Name(p), site.name, (long)m, (long)n, (long)k,
                       (int)i, (int)j, yf[i * n + j], want);
@@ -899,6 +901,9 @@ void TestDispatchOnDevice() {
         ++g_checks;
       }
     std::printf("  dispatch %-8s on %-8s every BERT call site, 5 shapes: worst error/bound %.3f\n", Name(p), gemm.c_str(), worst.ratio);
+    // Exact float32 accumulation errs by ~sqrt(k) 2^-24 S (< 1e-6 S here); TF32 inputs (10-bit
+    // mantissas) by ~2^-11 S / sqrt(k) (> 4e-5 S at these k): float32 must not be TF32.
+    if (p == Precision::kFloat32) CHECK(f32_rel < 4e-6, "float32 products err by %.2g x S: TF32, not float32?", f32_rel);
   }
 }
 
