@@ -839,8 +839,9 @@ ModelInfo CudaModel::Info() const {
   info.threads = 0;
   info.dtype = PrecisionName(prec_);
   info.dtype_fallback = dtype_fallback_;
-  info.gemm = gemm_.choice().gemm;
-  info.gemm_reason = gemm_.choice().reason;
+  const lt::Choice gemm = gemm_.choice();
+  info.gemm = gemm.gemm;
+  info.gemm_reason = gemm.reason;
   info.weight_bytes = weight_bytes_;
   info.weights_shared = false;
   info.workspace_bytes = static_cast<int64_t>(arena_bytes_);

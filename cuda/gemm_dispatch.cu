@@ -194,6 +194,7 @@ Status GemmDispatch::RunLt(const GemmParams& g, const lt::Plan& plan, bool* done
   if (s != lt::kSuccess) {
     // Never again for this shape; the own kernel answers, and the model says so.
     e.ok = false;
+    std::lock_guard<std::mutex> lock(mu_);
     if (choice_.reason.empty())
       choice_.reason = LtError("cublasLtMatmul", s) + " for a [" + std::to_string(g.m) + ", " + std::to_string(g.n) + ", " +
                        std::to_string(g.k) + "] product: such products run bertkit's own kernels";

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <map>
+#include <mutex>
 
 #include "bertkit/status.h"
 #include "cuda/backend.h"
@@ -26,7 +27,11 @@ class GemmDispatch {
   Status Init(Precision p, const CudaOptions& options, int sms, cudaStream_t stream);
   // y = act(x . w^T + bias) + residual on the model's stream.
   Status Run(const GemmParams& g);
-  const lt::Choice& choice() const { return choice_; }
+  // A copy: Model::Info() may ask while a forward (which may add a reason) runs.
+  lt::Choice choice() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return choice_;
+  }
 
  private:
   struct Entry {
@@ -46,6 +51,7 @@ class GemmDispatch {
   bool tf32_ = false;
   int sms_ = 0;
   cudaStream_t stream_ = nullptr;
+  mutable std::mutex mu_;  // guards choice_
   lt::Choice choice_;
   const lt::Library* lib_ = nullptr;
   lt::Handle handle_ = nullptr;
