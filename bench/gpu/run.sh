@@ -88,6 +88,18 @@ NAPI_INC=""
 if [ -f "$ROOT/node_modules/node-api-headers/include/node_api.h" ] && [ -f "$ROOT/node_modules/node-addon-api/napi.h" ]; then
   NAPI_INC="$ROOT/node_modules/node-api-headers/include;$ROOT/node_modules/node-addon-api"
 fi
+# cuBLASLt: the model finds libcublasLt.so.13/.12 by soname and under CUDA_HOME, CUDA_PATH and
+# /usr/local/cuda; here also next to this nvcc and in PyTorch's wheel, so the check uses it.
+if [ -z "${BERTKIT_CUBLASLT:-}" ]; then
+  NVCC=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
+  NVCC_ROOT=$(dirname "$(dirname "$(readlink -f "$NVCC")")")
+  TORCH_LT=$("$PY" -c 'import nvidia, os; print(os.path.join(list(nvidia.__path__)[0], "cu13", "lib", "libcublasLt.so.13"))' 2>/dev/null || true)
+  for f in "$NVCC_ROOT"/lib64/libcublasLt.so.13 "$NVCC_ROOT"/targets/*/lib/libcublasLt.so.13 "$TORCH_LT" \
+           "$NVCC_ROOT"/lib64/libcublasLt.so.12 "$NVCC_ROOT"/targets/*/lib/libcublasLt.so.12; do
+    if [ -n "$f" ] && [ -f "$f" ]; then export BERTKIT_CUBLASLT="$f"; break; fi
+  done
+fi
+log "cuBLASLt: ${BERTKIT_CUBLASLT:-none found next to nvcc or in PyTorch, the model searches by soname}"
 if [ -n "$NODE" ]; then log "node $("$NODE" --version 2>&1) ($NODE)"; else log "no Node binary (NODE_XZ, .node/node.xz or PATH): the Node steps are skipped"; fi
 [ -n "$NAPI_INC" ] || log "no node_modules/node-api-headers + node-addon-api: the CUDA addon is not built, the Node steps are skipped"
 
@@ -174,4 +186,6 @@ if [ -f "$OUT/bertkit.json" ] && [ "$BENCH" -eq 0 ]; then
   REPORT=$?
 fi
 log "done in ${SECONDS}s; results in $OUT (results.md for bench/RESULTS.md)"
+# A dry run checks the plumbing: its bars (a tiny model on the CPU) mean nothing.
+[ "$DRY" = 1 ] && [ "$REPORT" -ne 0 ] && [ -f "$OUT/results.md" ] && REPORT=0
 [ "$TESTS" -eq 0 ] && [ "$REPORT" -eq 0 ]
