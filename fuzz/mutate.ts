@@ -1,7 +1,8 @@
 /**
  * The built-in engine's mutations (libFuzzer's repertoire, in small): bit flips, random and
  * "interesting" bytes and integers, inserted / erased / repeated ranges, dictionary words,
- * crossover with another corpus entry, and now and then a huge input (the input repeated).
+ * crossover with another corpus entry, deep nesting, and now and then a huge input (the input
+ * repeated).
  */
 
 /** A small deterministic generator (xorshift128+), so a run is reproduced from its seed. */
@@ -28,6 +29,8 @@ export class Rand {
 }
 
 const INTERESTING = [0, 1, 0x7f, 0x80, 0xff, 0x7fff, 0x8000, 0xffff, 0x7fffffff, 0x80000000, 0xffffffff, -1, 8, 16, 64, 1024, 1 << 20];
+// JSON arrays and objects, pickle MARK ... TUPLE and EMPTY_LIST ... APPEND.
+const NESTING: [string, string][] = [['[', ']'], ['{"a":', '}'], ['(', 't'], [']', 'a']];
 const DIGITS = ['0', '-1', '1e308', '-0', '1.5', '9007199254740993', 'NaN', 'null', 'true', '""', '[]', '{}', '4294967296', '18446744073709551615'];
 
 /** One mutated copy of `input` (never mutated in place), at most `maxLen` bytes. */
@@ -35,7 +38,7 @@ export function mutate(input: Buffer, corpus: readonly Buffer[], dict: readonly 
   let b = Buffer.from(input);
   const rounds = 1 + r.below(4);
   for (let k = 0; k < rounds; k++) {
-    const op = r.below(14);
+    const op = r.below(15);
     const at = r.below(b.length + 1);
     switch (op) {
       case 0: // flip a bit
@@ -118,6 +121,20 @@ export function mutate(input: Buffer, corpus: readonly Buffer[], dict: readonly 
           b = Buffer.concat(Array.from({ length: Math.min(times, 1 << 16) }, () => b));
         }
         break;
+      case 14: // deep nesting: an opener thousands of times then its closer, as a JSON value or anywhere
+      {
+        const [open, close] = NESTING[r.below(NESTING.length)]!;
+        const times = 100 + r.below(20000);
+        const nested = Buffer.from(open.repeat(times) + close.repeat(times), 'latin1');
+        const scalars = [...b.toString('latin1').matchAll(/"(?:[^"\\]|\\.)*"|-?\d[\d.eE+-]*|true|false|null/g)];
+        if (open !== '(' && open !== ']' && scalars.length && r.below(2) === 0) {
+          const h = scalars[r.below(scalars.length)]!;
+          b = Buffer.concat([b.subarray(0, h.index), nested, b.subarray(h.index! + h[0].length)]);
+        } else {
+          b = Buffer.concat([b.subarray(0, at), nested, b.subarray(at)]);
+        }
+        break;
+      }
     }
   }
   return b.length > maxLen ? b.subarray(0, maxLen) : b;

@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidFileError, InvalidInputError, UnsupportedModelError } from '../errors.js';
+import { quote } from '../util/quote.js';
 
 export const POOLING_MODES = ['cls', 'max', 'mean', 'mean_sqrt_len_tokens', 'weightedmean', 'lasttoken'] as const;
 export type PoolingMode = (typeof POOLING_MODES)[number];
@@ -227,7 +228,7 @@ export async function readSentenceTransformersFolder(dir: string): Promise<Sente
       out.normalize = true;
     } else {
       throw new UnsupportedModelError(
-        `${modulesFile}: the sentence-transformers module ${JSON.stringify(m.type)} is not supported; supported: Transformer, Pooling, Normalize`,
+        `${modulesFile}: the sentence-transformers module ${quote(m.type)} is not supported; supported: Transformer, Pooling, Normalize`,
       );
     }
   }
