@@ -505,7 +505,13 @@ int main() {
   TestMath();
   TestConvert();
   TestThreadPool();
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  // A test of the scheduler's placement, not of memory or races: under a sanitizer's slowdown
+  // the load balancer may move the worker back before the job ends. The plain build runs it.
+  std::printf("skip: ThreadPool spread under a sanitizer\n");
+#else
   TestThreadPoolSpreads();
+#endif
   for (int threads : {1, 3}) {
     ThreadPool pool(threads);
     TestLinear(&pool, isa);
