@@ -3,7 +3,7 @@
  * prints one line per target: executions, time, executions per second, coverage, findings.
  *
  *   npm run fuzz -- [--time S] [--targets a,b] [--engine auto|jazzer|builtin] [--json FILE]
- *   npm run fuzz:ci       (every target for 14 s: the whole step within 3 minutes)
+ *   npm run fuzz:ci       (every target for 10 s: the whole step within 3 minutes)
  *
  * Engines: Jazzer.js (@jazzer.js/core: libFuzzer, coverage-guided by instrumentation) where its
  * native addon loads; otherwise, or with --engine builtin, fuzz/engine.ts (mutations guided by

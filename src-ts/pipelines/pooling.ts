@@ -17,7 +17,7 @@ export function checkPooling(x: unknown, what = 'pooling'): PoolingMode[] {
   if (list.length === 0) throw new InvalidInputError(`${what} needs at least one mode`);
   for (const m of list) {
     if (typeof m !== 'string' || !(POOLING_MODES as readonly string[]).includes(m)) {
-      throw new InvalidInputError(`${what}: unknown pooling mode ${JSON.stringify(m)}; use ${POOLING_MODES.join(', ')} (or 'none' for token embeddings)`);
+      throw new InvalidInputError(`${what}: unknown pooling mode ${quote(m)}; use ${POOLING_MODES.join(', ')} (or 'none' for token embeddings)`);
     }
   }
   return list as PoolingMode[];
