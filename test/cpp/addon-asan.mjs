@@ -39,7 +39,8 @@ try {
     stdio: 'inherit',
     env: { ...process.env, CXXFLAGS: flags, CFLAGS: flags, LDFLAGS: '-fsanitize=address,undefined' },
   });
-  if (gyp.status !== 0) process.exit(gyp.status ?? 1);
+  // No process.exit inside the try: the copy must still be removed.
+  if (gyp.status !== 0) throw new Error(`the sanitized addon did not build (exit ${gyp.status})`);
   const built = Date.now();
   const env = {
     ...process.env,
