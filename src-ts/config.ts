@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { ConfigError, InvalidFileError, UnsupportedModelError } from './errors.js';
 import type { ModelConfig } from './native/types.js';
+import { quote } from './util/quote.js';
 
 export const ARCHITECTURES = [
   'BertModel',
@@ -106,21 +107,21 @@ export function parseConfig(json: unknown, file = 'config.json'): BertConfig {
   const modelType = raw.model_type ?? 'bert';
   if (modelType !== 'bert') {
     throw new UnsupportedModelError(
-      `${file}: model_type "${String(modelType)}" is not supported; bertkit runs model_type "bert" (${ARCHITECTURES.join(', ')})`,
+      `${file}: model_type ${quote(modelType)} is not supported; bertkit runs model_type "bert" (${ARCHITECTURES.join(', ')})`,
     );
   }
 
   const int = (key: keyof typeof LIMITS, min: number): number => {
     const v = raw[key] ?? (DEFAULTS as Record<string, unknown>)[key];
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > LIMITS[key]!) {
-      throw new ConfigError(`"${key}" must be an integer in [${min}, ${LIMITS[key]}], got ${JSON.stringify(v)}`, file);
+      throw new ConfigError(`"${key}" must be an integer in [${min}, ${LIMITS[key]}], got ${quote(v)}`, file);
     }
     return v;
   };
   const num = (key: string, def: number, min: number, max: number): number => {
     const v = raw[key] ?? def;
     if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
-      throw new ConfigError(`"${key}" must be a number in [${min}, ${max}], got ${JSON.stringify(v)}`, file);
+      throw new ConfigError(`"${key}" must be a number in [${min}, ${max}], got ${quote(v)}`, file);
     }
     return v;
   };
@@ -142,13 +143,13 @@ export function parseConfig(json: unknown, file = 'config.json'): BertConfig {
   const act = raw.hidden_act ?? DEFAULTS.hidden_act;
   if (typeof act !== 'string' || !(HIDDEN_ACTS as readonly string[]).includes(act)) {
     throw new UnsupportedModelError(
-      `${file}: hidden_act ${JSON.stringify(act)} is not supported; supported: ${HIDDEN_ACTS.join(', ')}`,
+      `${file}: hidden_act ${quote(act)} is not supported; supported: ${HIDDEN_ACTS.join(', ')}`,
     );
   }
   const pet = raw.position_embedding_type ?? DEFAULTS.position_embedding_type;
   if (pet !== 'absolute') {
     throw new UnsupportedModelError(
-      `${file}: position_embedding_type ${JSON.stringify(pet)} is not supported; only "absolute" is`,
+      `${file}: position_embedding_type ${quote(pet)} is not supported; only "absolute" is`,
     );
   }
   if (raw.is_decoder === true || raw.add_cross_attention === true) {
@@ -178,7 +179,7 @@ export function parseConfig(json: unknown, file = 'config.json'): BertConfig {
     for (const [k, v] of Object.entries(raw.id2label as Record<string, unknown>)) {
       const i = Number(k);
       if (!Number.isInteger(i) || i < 0 || typeof v !== 'string') {
-        throw new ConfigError(`"id2label" has an invalid entry ${JSON.stringify(k)}: ${JSON.stringify(v)}`, file);
+        throw new ConfigError(`"id2label" has an invalid entry ${quote(k)}: ${quote(v)}`, file);
       }
       id2label[i] = v;
     }
@@ -210,7 +211,7 @@ export function parseConfig(json: unknown, file = 'config.json'): BertConfig {
 
   const pt = raw.problem_type ?? null;
   if (pt !== null && pt !== 'regression' && pt !== 'single_label_classification' && pt !== 'multi_label_classification') {
-    throw new ConfigError(`"problem_type" ${JSON.stringify(pt)} is not one of regression, single_label_classification, multi_label_classification`, file);
+    throw new ConfigError(`"problem_type" ${quote(pt)} is not one of regression, single_label_classification, multi_label_classification`, file);
   }
   const cd = raw.classifier_dropout ?? null;
   if (cd !== null && (typeof cd !== 'number' || !(cd >= 0 && cd <= 1))) {
@@ -218,7 +219,7 @@ export function parseConfig(json: unknown, file = 'config.json'): BertConfig {
   }
   const padRaw = 'pad_token_id' in raw ? raw.pad_token_id : DEFAULTS.pad_token_id;
   if (padRaw !== null && (typeof padRaw !== 'number' || !Number.isInteger(padRaw))) {
-    throw new ConfigError(`"pad_token_id" must be an integer, got ${JSON.stringify(padRaw)}`, file);
+    throw new ConfigError(`"pad_token_id" must be an integer, got ${quote(padRaw)}`, file);
   }
   const dtype = raw.torch_dtype ?? raw.dtype ?? null;
 

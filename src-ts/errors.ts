@@ -19,7 +19,8 @@ export type BertErrorCode =
   | 'ERR_TRAINING'
   | 'ERR_OVERLOADED'
   | 'ERR_ABORTED'
-  | 'ERR_TIMEOUT';
+  | 'ERR_TIMEOUT'
+  | 'ERR_FS';
 
 export interface BertErrorOptions {
   cause?: unknown;
@@ -142,6 +143,17 @@ export class HubError extends BertError {
     this.status = status;
     this.url = url;
     this.errorCode = errorCode;
+  }
+}
+
+/** A file could not be read or written (ENOSPC, EIO, EACCES...): the system's error is `cause`. */
+export class FileSystemError extends BertError {
+  readonly path: string;
+  override readonly cause: unknown;
+  constructor(message: string, path: string, cause?: unknown) {
+    super(message, 'ERR_FS', { cause });
+    this.path = path;
+    this.cause = cause;
   }
 }
 

@@ -13,7 +13,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { copyFile, mkdir, open, readFile, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, open, readFile, rename, rm, stat, symlink, utimes } from 'node:fs/promises';
+import { commitFile, fsyncDir, writeFileAtomic } from '../util/atomic-file.js';
 import { dirname, join, relative, sep } from 'node:path';
 
 export interface RepoCache {
@@ -84,15 +85,7 @@ function tempName(path: string): string {
 }
 
 export async function writeAtomic(file: string, content: string): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
-  const tmp = tempName(file);
-  try {
-    await writeFile(tmp, content);
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
+  await writeFileAtomic(file, content);
 }
 
 /**
@@ -114,7 +107,8 @@ export async function linkBlob(blob: string, target: string, options: { symlinks
       }
     }
     if (!linked) await copyFile(blob, tmp, fsConstants.COPYFILE_FICLONE);
-    await rename(tmp, target);
+    await (linked ? rename(tmp, target) : commitFile(tmp, target));
+    await fsyncDir(dirname(target));
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;

@@ -1,5 +1,6 @@
 /** Which files of a Hub repository a BERT model needs. */
 import { InvalidFileError } from '../errors.js';
+import { quote } from '../util/quote.js';
 
 /** Besides config.json: tokenizer and sentence-transformers files, fetched when the repo has them. */
 export const SIDE_FILES = [
@@ -49,7 +50,7 @@ export function shardsOf(indexJson: string, file: string): string[] {
   if (map === null || typeof map !== 'object' || Array.isArray(map)) throw new InvalidFileError('"weight_map" must be an object', file);
   const shards = [...new Set(Object.values(map))];
   for (const s of shards) {
-    if (typeof s !== 'string' || !isSafeRepoPath(s) || s.includes('/')) throw new InvalidFileError(`weight_map names ${JSON.stringify(s)}, not a file beside the index`, file);
+    if (typeof s !== 'string' || !isSafeRepoPath(s) || s.includes('/')) throw new InvalidFileError(`weight_map names ${quote(s)}, not a file beside the index`, file);
   }
   if (shards.length === 0) throw new InvalidFileError('"weight_map" is empty', file);
   return shards as string[];

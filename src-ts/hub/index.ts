@@ -4,7 +4,7 @@
  * folder that loadModel reads; offline, it returns the cached snapshot without touching the
  * network.
  */
-import { mkdir, readFile, rename, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { BertError, InvalidFileError, InvalidInputError } from '../errors.js';
 import {
@@ -23,6 +23,7 @@ import {
 import { SIDE_FILES, WEIGHT_FORMATS, isSafeRepoPath, moduleFiles, moduleFolders, shardsOf } from './files.js';
 import { downloadTo, fileMetadata, getJson, statusOf, type FileMetadata } from './http.js';
 import { hubCacheDir, hubEndpoint, hubOffline, hubToken } from './settings.js';
+import { commitFile } from '../util/atomic-file.js';
 
 export interface HubProgress {
   repoId: string;
@@ -314,7 +315,7 @@ class Fetcher {
         const incomplete = `${blob}.incomplete`;
         await mkdir(dirname(blob), { recursive: true });
         await downloadTo(meta, incomplete, sameOrigin ? token : undefined, progress);
-        await rename(incomplete, blob);
+        await commitFile(incomplete, blob);
       }).finally(() => blobDownloads.delete(blob));
       blobDownloads.set(blob, pending);
     }

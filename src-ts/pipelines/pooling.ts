@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidFileError, InvalidInputError, UnsupportedModelError } from '../errors.js';
+import { quote } from '../util/quote.js';
 
 export const POOLING_MODES = ['cls', 'max', 'mean', 'mean_sqrt_len_tokens', 'weightedmean', 'lasttoken'] as const;
 export type PoolingMode = (typeof POOLING_MODES)[number];
@@ -16,7 +17,7 @@ export function checkPooling(x: unknown, what = 'pooling'): PoolingMode[] {
   if (list.length === 0) throw new InvalidInputError(`${what} needs at least one mode`);
   for (const m of list) {
     if (typeof m !== 'string' || !(POOLING_MODES as readonly string[]).includes(m)) {
-      throw new InvalidInputError(`${what}: unknown pooling mode ${JSON.stringify(m)}; use ${POOLING_MODES.join(', ')} (or 'none' for token embeddings)`);
+      throw new InvalidInputError(`${what}: unknown pooling mode ${quote(m)}; use ${POOLING_MODES.join(', ')} (or 'none' for token embeddings)`);
     }
   }
   return list as PoolingMode[];
@@ -227,7 +228,7 @@ export async function readSentenceTransformersFolder(dir: string): Promise<Sente
       out.normalize = true;
     } else {
       throw new UnsupportedModelError(
-        `${modulesFile}: the sentence-transformers module ${JSON.stringify(m.type)} is not supported; supported: Transformer, Pooling, Normalize`,
+        `${modulesFile}: the sentence-transformers module ${quote(m.type)} is not supported; supported: Transformer, Pooling, Normalize`,
       );
     }
   }

@@ -20,6 +20,7 @@ import {
   type WordPieceDecoderSpec,
 } from './tokenizer.js';
 import { Vocab } from './vocab.js';
+import { quote } from '../util/quote.js';
 
 /** BertTokenizer's options (transformers' names in camelCase); they override tokenizer_config.json. */
 export interface BertTokenizerOptions {
@@ -123,7 +124,7 @@ function assignAddedIds(vocab: Vocab, tokens: Omit<AddedToken, 'id'>[]): AddedTo
 
 function checkUnk(vocab: Vocab, unk: string, file: string | undefined): void {
   if (!vocab.map.has(unk)) {
-    fail(file, `the vocabulary has no unknown token ${JSON.stringify(unk)}: WordPiece cannot encode unknown words without it`);
+    fail(file, `the vocabulary has no unknown token ${quote(unk)}: WordPiece cannot encode unknown words without it`);
   }
 }
 
@@ -137,7 +138,7 @@ function parseTemplate(v: unknown, specials: Map<string, { ids: number[]; tokens
       const p = piece['SpecialToken'];
       const name = str(p['id'], file, `post_processor.${what} SpecialToken.id`);
       const sp = specials.get(name);
-      if (!sp) fail(file, `post_processor.${what} uses special token ${JSON.stringify(name)} missing from special_tokens`);
+      if (!sp) fail(file, `post_processor.${what} uses special token ${quote(name)} missing from special_tokens`);
       out.push({ kind: 'special', ids: sp.ids, tokens: sp.tokens, typeId: int(p['type_id'] ?? 0, file, 'type_id') });
     } else if (isObj(piece) && isObj(piece['Sequence'])) {
       const p = piece['Sequence'];
@@ -213,7 +214,7 @@ export function tokenizerFromJSON(
   }
   if (!isObj(root)) fail(file, 'a tokenizer.json must be a JSON object');
   if (root['version'] !== undefined && root['version'] !== '1.0') {
-    throw new UnsupportedModelError(`unsupported tokenizer.json version ${JSON.stringify(root['version'])}`);
+    throw new UnsupportedModelError(`unsupported tokenizer.json version ${quote(root['version'])}`);
   }
 
   // Model: WordPiece only.
@@ -222,7 +223,7 @@ export function tokenizerFromJSON(
   const mtype = model['type'] ?? (isObj(model['vocab']) && 'continuing_subword_prefix' in model ? 'WordPiece' : undefined);
   if (mtype !== 'WordPiece') {
     throw new UnsupportedModelError(
-      `tokenizer.json model ${JSON.stringify(mtype ?? 'unknown')} is not supported: bertkit tokenizes with WordPiece (BERT) only`,
+      `tokenizer.json model ${quote(mtype ?? 'unknown')} is not supported: bertkit tokenizes with WordPiece (BERT) only`,
     );
   }
   const rawVocab = model['vocab'];
@@ -249,12 +250,12 @@ export function tokenizerFromJSON(
       lowercase: lower,
     };
   } else {
-    throw new UnsupportedModelError(`tokenizer.json normalizer ${JSON.stringify(isObj(n) ? n['type'] : n)} is not supported (BertNormalizer only)`);
+    throw new UnsupportedModelError(`tokenizer.json normalizer ${quote(isObj(n) ? n['type'] : n)} is not supported (BertNormalizer only)`);
   }
 
   const pt = root['pre_tokenizer'];
   if (!isObj(pt) || pt['type'] !== 'BertPreTokenizer') {
-    throw new UnsupportedModelError(`tokenizer.json pre_tokenizer ${JSON.stringify(isObj(pt) ? pt['type'] : pt)} is not supported (BertPreTokenizer only)`);
+    throw new UnsupportedModelError(`tokenizer.json pre_tokenizer ${quote(isObj(pt) ? pt['type'] : pt)} is not supported (BertPreTokenizer only)`);
   }
 
   // Post-processor.
@@ -296,7 +297,7 @@ export function tokenizerFromJSON(
     pair = [...single, { kind: 'sequence', seq: 1, typeId: 1 }, { kind: 'special', ...s, typeId: 1 }];
   } else {
     throw new UnsupportedModelError(
-      `tokenizer.json post_processor ${JSON.stringify(isObj(pp) ? pp['type'] : pp)} is not supported (TemplateProcessing or BertProcessing only)`,
+      `tokenizer.json post_processor ${quote(isObj(pp) ? pp['type'] : pp)} is not supported (TemplateProcessing or BertProcessing only)`,
     );
   }
   checkTemplate(single, false);
@@ -309,7 +310,7 @@ export function tokenizerFromJSON(
   else if (isObj(d) && d['type'] === 'WordPiece') {
     decoder = { prefix: str(d['prefix'] ?? '##', file, 'decoder.prefix'), cleanup: bool(d['cleanup'], true, file, 'decoder.cleanup') };
   } else {
-    throw new UnsupportedModelError(`tokenizer.json decoder ${JSON.stringify(isObj(d) ? d['type'] : d)} is not supported (WordPiece only)`);
+    throw new UnsupportedModelError(`tokenizer.json decoder ${quote(isObj(d) ? d['type'] : d)} is not supported (WordPiece only)`);
   }
 
   // Added tokens.
@@ -336,8 +337,10 @@ export function tokenizerFromJSON(
   const tr = root['truncation'];
   if (isObj(tr)) {
     const strategies: Record<string, TruncationStrategy> = { LongestFirst: 'longest_first', OnlyFirst: 'only_first', OnlySecond: 'only_second' };
-    const strategy = strategies[String(tr['strategy'] ?? 'LongestFirst')];
-    if (!strategy) fail(file, `unknown truncation strategy ${JSON.stringify(tr['strategy'])}`);
+    // Own keys only: "constructor" or "toString" must not find Object.prototype's.
+    const name = tr['strategy'] ?? 'LongestFirst';
+    const strategy = typeof name === 'string' && Object.hasOwn(strategies, name) ? strategies[name] : undefined;
+    if (!strategy) fail(file, `unknown truncation strategy ${quote(tr['strategy'])}`);
     truncation = {
       maxLength: int(tr['max_length'], file, 'truncation.max_length'),
       strategy,
@@ -355,7 +358,7 @@ export function tokenizerFromJSON(
     else if (isObj(s) && s['Fixed'] !== undefined) {
       strategy = 'max_length';
       maxLength = int(s['Fixed'], file, 'padding.strategy.Fixed');
-    } else fail(file, `unknown padding strategy ${JSON.stringify(s)}`);
+    } else fail(file, `unknown padding strategy ${quote(s)}`);
     const multiple = pd['pad_to_multiple_of'];
     padding = {
       strategy,

@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { InvalidFileError, InvalidInputError } from '../errors.js';
 import type { Encoding, Tokenizer } from '../tokenizer/index.js';
 import type { TrainingInput, TrainingLabels } from './batch.js';
+import { quote } from '../util/quote.js';
 
 // ---- randomness -------------------------------------------------------------------------------
 
@@ -305,13 +306,25 @@ export interface LabelMap {
   id2label: Record<number, string>;
 }
 
+/** A label value as a name: strings, numbers and booleans as String() has them; anything else quoted (String() of a deeply nested list overflows the stack). */
+function labelName(v: unknown): string {
+  return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : quote(v);
+}
+
+/** The id of a label value, or undefined: own keys only (not Object.prototype's). */
+function labelId(map: LabelMap, v: unknown): number | undefined {
+  const name = labelName(v);
+  return Object.hasOwn(map.label2id, name) ? map.label2id[name] : undefined;
+}
+
 /** Label names → ids: the config's when it names them, else sorted distinct values. */
 export function buildLabelMap(values: readonly unknown[], config?: { label2id?: Record<string, number> }): LabelMap {
   const fromConfig = config?.label2id && !Object.keys(config.label2id).every((k) => /^LABEL_\d+$/.test(k)) ? config.label2id : undefined;
-  const label2id: Record<string, number> = {};
+  // No prototype: a label called "__proto__" or "constructor" is a label like any other.
+  const label2id: Record<string, number> = Object.create(null) as Record<string, number>;
   if (fromConfig) Object.assign(label2id, fromConfig);
   else {
-    const distinct = [...new Set(values.map(String))].sort((a, b) => {
+    const distinct = [...new Set(values.map(labelName))].sort((a, b) => {
       const na = Number(a), nb = Number(b);
       return Number.isFinite(na) && Number.isFinite(nb) ? na - nb : a < b ? -1 : a > b ? 1 : 0;
     });
@@ -361,19 +374,19 @@ export function textClassificationExamples(
     let label: number | number[];
     if (pt === 'regression') {
       label = Array.isArray(raw) ? raw.map(Number) : Number(raw);
-      if ([label].flat().some((x) => !Number.isFinite(x))) throw new InvalidInputError(`record ${i + 1}: regression label ${JSON.stringify(raw)} is not a number`);
+      if ([label].flat().some((x) => !Number.isFinite(x))) throw new InvalidInputError(`record ${i + 1}: regression label ${quote(raw)} is not a number`);
     } else if (pt === 'multi_label_classification') {
       if (!Array.isArray(raw)) throw new InvalidInputError(`record ${i + 1}: multi-label "${lf}" must be a list of labels`);
       const hot = new Array<number>(Object.keys(map!.label2id).length).fill(0);
       for (const l of raw) {
-        const id = map!.label2id[String(l)];
-        if (id === undefined) throw new InvalidInputError(`record ${i + 1}: unknown label ${JSON.stringify(l)}`);
+        const id = labelId(map!, l);
+        if (id === undefined) throw new InvalidInputError(`record ${i + 1}: unknown label ${quote(l)}`);
         hot[id] = 1;
       }
       label = hot;
     } else {
-      const id = map!.label2id[String(raw)];
-      if (id === undefined) throw new InvalidInputError(`record ${i + 1}: unknown label ${JSON.stringify(raw)}`);
+      const id = labelId(map!, raw);
+      if (id === undefined) throw new InvalidInputError(`record ${i + 1}: unknown label ${quote(raw)}`);
       label = id;
     }
     return { inputIds: [...enc.ids], tokenTypeIds: [...enc.typeIds], label, meta: { index: i } } satisfies Example;
@@ -422,8 +435,8 @@ export function tokenClassificationExamples(
     });
     const enc = tokenizer.encode(text, null, { truncation: true, maxLength });
     const tokenLabels = alignWordLabels(enc, spans, tags.map((t, k) => {
-      const id = map.label2id[String(t)];
-      if (id === undefined) throw new InvalidInputError(`record ${i + 1}: unknown tag ${JSON.stringify(t)} at word ${k}`);
+      const id = labelId(map, t);
+      if (id === undefined) throw new InvalidInputError(`record ${i + 1}: unknown tag ${quote(t)} at word ${k}`);
       return id;
     }), options.labelAllTokens === true);
     return { inputIds: [...enc.ids], tokenTypeIds: [...enc.typeIds], tokenLabels, meta: { index: i, words } } satisfies Example;

@@ -4,9 +4,10 @@
  * metric, checkpoints (model folder + optimizer state), and a loss-curve SVG and a JSON Lines log
  * written next to them. Deterministic for a seed.
  */
-import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidInputError } from '../errors.js';
+import { fsError, fsyncDir, tempPathFor, writeFileAtomic } from '../util/atomic-file.js';
 import { lossChartSvg, smooth } from './chart.js';
 import { Rng, collate, shuffle, type Batch, type Example, type LabelMap } from './data.js';
 import { accuracy, argmaxRows, bestSpan, entityF1, exactMatch, f1Score, squadF1 } from './metrics.js';
@@ -273,7 +274,7 @@ export async function fit(modelIn: BertModel, options: FitOptions): Promise<FitR
     if (!out) return;
     const train = history.filter((h) => h.loss !== undefined).map((h): [number, number] => [h.step, h.loss!]);
     const ev = history.filter((h) => h.eval).map((h): [number, number] => [h.step, h.eval!.eval_loss!]);
-    await writeFile(
+    await writeFileAtomic(
       join(out, 'loss.svg'),
       lossChartSvg([
         { name: 'train loss', points: train, color: '#9ecae1' },
@@ -310,10 +311,20 @@ export async function fit(modelIn: BertModel, options: FitOptions): Promise<FitR
     if (options.earlyStoppingPatience !== undefined && sinceBest >= options.earlyStoppingPatience) stoppedEarly = true;
   };
   const saveCheckpoint = async (): Promise<string> => {
+    // Written whole into a temporary folder, then renamed: a checkpoint-N folder is always complete.
     const dir = join(out!, `checkpoint-${trainer.globalStep}`);
-    await model.save(dir);
-    await trainer.saveState(dir);
-    await writeFile(join(dir, 'log.json'), `${JSON.stringify({ best, history }, null, 1)}\n`);
+    const tmp = tempPathFor(dir);
+    try {
+      await model.save(tmp);
+      await trainer.saveState(tmp);
+      await writeFileAtomic(join(tmp, 'log.json'), `${JSON.stringify({ best, history }, null, 1)}\n`);
+      await rm(dir, { recursive: true, force: true });
+      await rename(tmp, dir);
+      await fsyncDir(out!);
+    } catch (err) {
+      await rm(tmp, { recursive: true, force: true }).catch(() => {});
+      throw fsError(err, dir, 'write');
+    }
     checkpoints.push(dir);
     const limit = options.saveTotalLimit ?? 2;
     while (checkpoints.length > limit) {

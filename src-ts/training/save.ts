@@ -3,11 +3,12 @@
  * tensor names the model was loaded with; the tied MLM decoder is not stored twice, as
  * transformers' save_pretrained does) and the tokenizer files.
  */
-import { copyFile, mkdir, open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { configToJSON } from '../config.js';
 import { InvalidInputError } from '../errors.js';
 import type { Tensor } from '../model/outputs.js';
+import { copyFileAtomic, writeFileAtomic } from '../util/atomic-file.js';
 import type { TrainableBertModel } from './trainable-model.js';
 
 export interface SaveOptions {
@@ -21,8 +22,8 @@ const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tok
 
 /**
  * A safetensors file: 8-byte little-endian header length, the JSON header (padded with spaces
- * to a multiple of 8 so every tensor is aligned), then the tensors back to back. Written to a
- * temporary name and renamed, so a reader never sees half a file.
+ * to a multiple of 8 so every tensor is aligned), then the tensors back to back. Written
+ * atomically (util/atomic-file.ts), so a reader never sees half a file.
  */
 export async function writeSafetensors(file: string, tensors: Record<string, Tensor>, metadata: Record<string, string> = {}): Promise<void> {
   const header: Record<string, unknown> = { __metadata__: { format: 'pt', ...metadata } };
@@ -40,22 +41,14 @@ export async function writeSafetensors(file: string, tensors: Record<string, Ten
   if (pad) json = Buffer.concat([json, Buffer.alloc(pad, 0x20)]);
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(json.length));
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w');
-  try {
+  await writeFileAtomic(file, async (fh) => {
     await fh.write(len);
     await fh.write(json);
     for (const name of names) {
       const d = tensors[name]!.data;
       await fh.write(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
     }
-  } catch (err) {
-    await fh.close();
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await fh.close();
-  await rename(tmp, file);
+  });
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -75,7 +68,7 @@ export async function saveModel(dir: string, model: TrainableBertModel, state: R
   config.model_type = 'bert';
   config.torch_dtype = 'float32';
   // JSON object keys: id2label's integer keys become strings, as transformers writes them.
-  await writeFile(join(dir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
+  await writeFileAtomic(join(dir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
   await writeSafetensors(join(dir, 'model.safetensors'), state, options.metadata);
   // A folder that had .bin weights now has safetensors: loaders prefer model.safetensors anyway.
   if (options.tokenizer === false) return;
@@ -84,7 +77,7 @@ export async function saveModel(dir: string, model: TrainableBertModel, state: R
     for (const f of TOKENIZER_FILES) {
       const src = join(model.sourceDir, f);
       if (join(dir, f) !== src && (await exists(src))) {
-        await copyFile(src, join(dir, f));
+        await copyFileAtomic(src, join(dir, f));
         copied = true;
       }
     }
@@ -97,7 +90,7 @@ export async function saveModel(dir: string, model: TrainableBertModel, state: R
       while (lines.length < id) lines.push(`[unused_${lines.length}]`);
       lines[id] = tok;
     });
-    await writeFile(join(dir, 'vocab.txt'), `${lines.join('\n')}\n`);
-    await writeFile(join(dir, 'tokenizer_config.json'), `${JSON.stringify({ tokenizer_class: 'BertTokenizer' }, null, 2)}\n`);
+    await writeFileAtomic(join(dir, 'vocab.txt'), `${lines.join('\n')}\n`);
+    await writeFileAtomic(join(dir, 'tokenizer_config.json'), `${JSON.stringify({ tokenizer_class: 'BertTokenizer' }, null, 2)}\n`);
   }
 }

@@ -6,13 +6,14 @@
  * decay for biases and LayerNorm weights), then the schedule. Clipping and AdamW run in C++, in
  * place, on the engine's gradient arena.
  */
-import { readFile, mkdir, writeFile } from 'node:fs/promises';
+import { readFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidFileError, InvalidInputError } from '../errors.js';
 import type { BertModel } from '../model/bert-model.js';
 import { parseSafetensors } from '../weights/index.js';
 import type { TrainingInput, TrainingLabels } from './batch.js';
 import { writeSafetensors } from './save.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
 import { SCHEDULES, scheduleLambda, type ScheduleName } from './schedules.js';
 import { TrainingError, asTrainable, type TrainableBertModel } from './trainable-model.js';
 
@@ -235,7 +236,7 @@ export class Trainer {
     }
     await writeSafetensors(join(dir, 'optimizer.safetensors'), tensors, { optimizer: 'AdamW' });
     const state = { ...this.state(), optimizerSteps: steps, options: this.options, format: 'bertkit-trainer-1' };
-    await writeFile(join(dir, 'trainer_state.json'), `${JSON.stringify(state, null, 2)}\n`);
+    await writeFileAtomic(join(dir, 'trainer_state.json'), `${JSON.stringify(state, null, 2)}\n`);
   }
 
   /** Restores what saveState wrote (the model's parameters are restored by loading its folder). */

@@ -5,6 +5,7 @@ import { InvalidFileError } from '../errors.js';
 import { parseSafetensors, parseSafetensorsHeader, safetensorsHeaderLength } from './safetensors.js';
 import { parseTorchCheckpoint } from './torch-pickle.js';
 import type { RawTensor } from './types.js';
+import { quote } from '../util/quote.js';
 
 export type CheckpointFormat = 'safetensors' | 'pytorch';
 
@@ -77,7 +78,7 @@ function shardFiles(buf: Uint8Array, path: string): Map<string, string[]> {
   for (const [tensor, shard] of Object.entries(map)) {
     // A shard is a file beside the index: no folders, so an index cannot reach outside the checkpoint.
     if (typeof shard !== 'string' || shard === '' || shard === '.' || shard === '..' || basename(shard) !== shard || shard.includes('\\') || shard.includes('\0')) {
-      throw new InvalidFileError(`weight_map["${tensor}"] = ${JSON.stringify(shard)} is not a file name inside the checkpoint folder`, path);
+      throw new InvalidFileError(`weight_map[${quote(tensor)}] = ${quote(shard)} is not a file name inside the checkpoint folder`, path);
     }
     const names = shards.get(shard);
     if (names) names.push(tensor);

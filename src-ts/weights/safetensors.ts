@@ -5,6 +5,7 @@
  */
 import { InvalidFileError } from '../errors.js';
 import { DTYPE_SIZE, isDType, type DType, type RawTensor } from './types.js';
+import { quote } from '../util/quote.js';
 
 /** Far above any real header (bert-large's is ~40 KB), low enough that parsing it is cheap. */
 const MAX_HEADER_BYTES = 100_000_000;
@@ -58,12 +59,12 @@ export function parseSafetensorsHeader(prefix: Uint8Array, fileSize: number, fil
     const where = `tensor ${JSON.stringify(name)}`;
     if (info === null || typeof info !== 'object' || Array.isArray(info)) fail(file, `${where}: entry is not an object`);
     const { dtype, shape, data_offsets: offsets } = info as Record<string, unknown>;
-    if (!isDType(dtype)) fail(file, `${where}: unknown dtype ${JSON.stringify(dtype)}`);
+    if (!isDType(dtype)) fail(file, `${where}: unknown dtype ${quote(dtype)}`);
     if (!Array.isArray(shape) || !shape.every(isSafeNonNegativeInt)) {
-      fail(file, `${where}: shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
+      fail(file, `${where}: shape ${quote(shape)} is not a list of non-negative integers`);
     }
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isSafeNonNegativeInt)) {
-      fail(file, `${where}: data_offsets ${JSON.stringify(offsets)} is not [begin, end] with non-negative integers`);
+      fail(file, `${where}: data_offsets ${quote(offsets)} is not [begin, end] with non-negative integers`);
     }
     const dims = shape as number[];
     const [begin, end] = offsets as [number, number];
