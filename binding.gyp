@@ -3,6 +3,7 @@
     {
       "target_name": "bertkit",
       "sources": [
+        "native/core/batch_plan.cc",
         "native/core/model.cc",
         "native/core/weight_reader.cc",
         "native/cpu/cpu_features.cc",
@@ -14,6 +15,9 @@
         "native/cpu/thread_pool.cc",
         "native/train/train_gemm.cc",
         "native/train/train_kernels.cc",
+        "native/train/train_backward.cc",
+        "native/train/train_forward.cc",
+        "native/train/train_heads.cc",
         "native/train/trainable_model.cc",
         "native/napi/addon.cc",
         "native/napi/addon_model.cc",
