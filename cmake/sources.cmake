@@ -18,7 +18,13 @@ set(BERTKIT_REFERENCE_SOURCES
 # The training engine (native/train): its own GEMMs, kernels and the TrainableModel.
 set(BERTKIT_TRAIN_SOURCES
   ${PROJECT_SOURCE_DIR}/native/train/train_gemm.cc
-  ${PROJECT_SOURCE_DIR}/native/train/train_kernels.cc
+  ${PROJECT_SOURCE_DIR}/native/train/train_activations.cc
+  ${PROJECT_SOURCE_DIR}/native/train/train_attention.cc
+  ${PROJECT_SOURCE_DIR}/native/train/train_dropout.cc
+  ${PROJECT_SOURCE_DIR}/native/train/train_embeddings.cc
+  ${PROJECT_SOURCE_DIR}/native/train/train_layernorm.cc
+  ${PROJECT_SOURCE_DIR}/native/train/train_losses.cc
+  ${PROJECT_SOURCE_DIR}/native/train/train_optimizer.cc
   ${PROJECT_SOURCE_DIR}/native/train/train_backward.cc
   ${PROJECT_SOURCE_DIR}/native/train/train_forward.cc
   ${PROJECT_SOURCE_DIR}/native/train/train_heads.cc

@@ -1,5 +1,5 @@
 // The hidden activations and their derivatives on SIMD vectors (cpu/simd.h types), shared by
-// the elementwise kernels (train_kernels.cc) and the GEMM epilogues that fuse them into the
+// the elementwise kernels (train_activations.cc) and the GEMM epilogues that fuse them into the
 // intermediate layer's forward and its input gradient (train_gemm.cc), so both compute the
 // same values.
 #pragma once
