@@ -30,7 +30,6 @@
 
 namespace bertkit::train::detail {
 
-
 using cpu::AlignedFloats;
 
 // BERTKIT_TRAIN_PROFILE=1: time per phase, printed to stderr every 10 calls (a diagnostic for
@@ -63,7 +62,6 @@ struct Phase {
 };
 constexpr int32_t kIgnore = -100;
 constexpr uint64_t kSiteClassifier = 1u << 20;  // the classifier dropout's mask
-
 
 struct Linear {
   int64_t w = -1, b = -1;  // parameter offsets
