@@ -1,6 +1,7 @@
 # The engine's sources, shared by the C++ tests and the CUDA addon (binding.gyp lists the same
 # files for the CPU addon: keep the two in step).
 set(BERTKIT_ENGINE_SOURCES
+  ${PROJECT_SOURCE_DIR}/native/core/batch_plan.cc
   ${PROJECT_SOURCE_DIR}/native/core/model.cc
   ${PROJECT_SOURCE_DIR}/native/core/weight_reader.cc
   ${PROJECT_SOURCE_DIR}/native/cpu/cpu_features.cc
@@ -17,7 +18,16 @@ set(BERTKIT_REFERENCE_SOURCES
 # The training engine (native/train): its own GEMMs, kernels and the TrainableModel.
 set(BERTKIT_TRAIN_SOURCES
   ${PROJECT_SOURCE_DIR}/native/train/train_gemm.cc
-  ${PROJECT_SOURCE_DIR}/native/train/train_kernels.cc
+  ${PROJECT_SOURCE_DIR}/native/train/train_activations.cc
+  ${PROJECT_SOURCE_DIR}/native/train/train_attention.cc
+  ${PROJECT_SOURCE_DIR}/native/train/train_dropout.cc
+  ${PROJECT_SOURCE_DIR}/native/train/train_embeddings.cc
+  ${PROJECT_SOURCE_DIR}/native/train/train_layernorm.cc
+  ${PROJECT_SOURCE_DIR}/native/train/train_losses.cc
+  ${PROJECT_SOURCE_DIR}/native/train/train_optimizer.cc
+  ${PROJECT_SOURCE_DIR}/native/train/train_backward.cc
+  ${PROJECT_SOURCE_DIR}/native/train/train_forward.cc
+  ${PROJECT_SOURCE_DIR}/native/train/train_heads.cc
   ${PROJECT_SOURCE_DIR}/native/train/trainable_model.cc
 )
 set(BERTKIT_TRAIN_REFERENCE_SOURCES

@@ -32,6 +32,8 @@
 #endif
 
 #include "bertkit/engine.h"
+#include "core/batch_plan.h"
+#include "core/bert_weights.h"
 #include "core/forward_guard.h"
 #include "core/weight_reader.h"
 #include "cuda/backend.h"
@@ -98,18 +100,15 @@ struct Norm {
   float* g = nullptr;
   float* b = nullptr;
 };
-struct Layer {
-  Linear qkv, attn_out;
-  Norm attn_ln;
-  Linear inter, out;
-  Norm out_ln;
-};
+// Device pointers in the module tree of core/bert_weights.h (tables in P).
+using CudaWeights = BertWeights<void*, Linear, Norm>;
 
 Act ActFor(Activation a) {
   switch (a) {
     case Activation::kGelu: return Act::kGelu;
     case Activation::kGeluTanh: return Act::kGeluTanh;
     case Activation::kRelu: return Act::kRelu;
+    case Activation::kTanh: return Act::kTanh;
   }
   return Act::kGelu;
 }
@@ -165,8 +164,6 @@ class CudaModel final : public Model {
   Status ReadHost(WeightReader& r, const std::vector<std::string>& names, size_t* total);  // into host_scratch_
   Status UploadP(WeightReader& r, const std::vector<std::string>& names, void** out);  // concatenated rows
   Status UploadF32(WeightReader& r, const std::vector<std::string>& names, float** out);
-  Status UploadLinear(WeightReader& r, const std::string& name, Linear* l);
-  Status UploadNorm(WeightReader& r, const std::string& name, Norm* n);
 
   CudaOptions options_;
   Precision prec_;
@@ -191,13 +188,9 @@ class CudaModel final : public Model {
   float* staging_ = nullptr;  // device float32 staging for conversions (load only)
   size_t staging_bytes_ = 0;
 
-  void* word_ = nullptr;
-  void* position_ = nullptr;
-  void* token_type_ = nullptr;
-  Norm emb_ln_;
-  std::vector<Layer> layers_;
-  Linear pooler_, mlm_transform_, decoder_, seq_relationship_, classifier_, qa_;
-  Norm mlm_ln_;
+  // The decoder's weight is the word table when tied; `head` is HeadSpec::linear.
+  CudaWeights w_;
+  BatchPlan plan_;
 
   char* arena_ = nullptr;
   size_t arena_bytes_ = 0;
@@ -311,19 +304,6 @@ Status CudaModel::UploadF32(WeightReader& r, const std::vector<std::string>& nam
   return Status::Ok();
 }
 
-Status CudaModel::UploadLinear(WeightReader& r, const std::string& name, Linear* l) {
-  const TensorView& w = r.View(name + ".weight");
-  l->n = w.dims[0];
-  l->k = w.dims[1];
-  BK_RETURN_IF_ERROR(UploadP(r, {name + ".weight"}, &l->w));
-  return UploadF32(r, {name + ".bias"}, &l->b);
-}
-
-Status CudaModel::UploadNorm(WeightReader& r, const std::string& name, Norm* n) {
-  BK_RETURN_IF_ERROR(UploadF32(r, {name + ".weight"}, &n->g));
-  return UploadF32(r, {name + ".bias"}, &n->b);
-}
-
 Status CudaModel::Load(const std::vector<TensorView>& tensors) {
   const ModelConfig& c = config_;
   WeightReader reader(tensors);
@@ -334,42 +314,22 @@ Status CudaModel::Load(const std::vector<TensorView>& tensors) {
   for (cudaEvent_t& e : out_ready_) BK_CUDA_RETURN(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
   BK_RETURN_IF_ERROR(gemm_.Init(prec_, options_, device_.multiprocessors, stream_));
 
-  BK_RETURN_IF_ERROR(UploadP(reader, {"embeddings.word_embeddings.weight"}, &word_));
-  BK_RETURN_IF_ERROR(UploadP(reader, {"embeddings.position_embeddings.weight"}, &position_));
-  BK_RETURN_IF_ERROR(UploadP(reader, {"embeddings.token_type_embeddings.weight"}, &token_type_));
-  BK_RETURN_IF_ERROR(UploadNorm(reader, "embeddings.LayerNorm", &emb_ln_));
-  layers_.resize(c.num_hidden_layers);
-  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
-    const std::string p = "encoder.layer." + std::to_string(i) + ".";
-    Layer& L = layers_[i];
-    // query | key | value as one [3H, H] projection.
-    const std::string q = p + "attention.self.query", k = p + "attention.self.key", v = p + "attention.self.value";
-    L.qkv.n = 3 * c.hidden_size;
-    L.qkv.k = c.hidden_size;
-    BK_RETURN_IF_ERROR(UploadP(reader, {q + ".weight", k + ".weight", v + ".weight"}, &L.qkv.w));
-    BK_RETURN_IF_ERROR(UploadF32(reader, {q + ".bias", k + ".bias", v + ".bias"}, &L.qkv.b));
-    BK_RETURN_IF_ERROR(UploadLinear(reader, p + "attention.output.dense", &L.attn_out));
-    BK_RETURN_IF_ERROR(UploadNorm(reader, p + "attention.output.LayerNorm", &L.attn_ln));
-    BK_RETURN_IF_ERROR(UploadLinear(reader, p + "intermediate.dense", &L.inter));
-    BK_RETURN_IF_ERROR(UploadLinear(reader, p + "output.dense", &L.out));
-    BK_RETURN_IF_ERROR(UploadNorm(reader, p + "output.LayerNorm", &L.out_ln));
-  }
-  if (reader.Has("pooler.dense.weight")) BK_RETURN_IF_ERROR(UploadLinear(reader, "pooler.dense", &pooler_));
-  if (reader.Has("cls.predictions.bias")) {
-    BK_RETURN_IF_ERROR(UploadLinear(reader, "cls.predictions.transform.dense", &mlm_transform_));
-    BK_RETURN_IF_ERROR(UploadNorm(reader, "cls.predictions.transform.LayerNorm", &mlm_ln_));
-    decoder_.n = c.vocab_size;
-    decoder_.k = c.hidden_size;
-    if (c.tie_word_embeddings) {
-      decoder_.w = word_;  // one copy of the table: gathered from, and the decoder's weight
-    } else {
-      BK_RETURN_IF_ERROR(UploadP(reader, {"cls.predictions.decoder.weight"}, &decoder_.w));
-    }
-    BK_RETURN_IF_ERROR(UploadF32(reader, {"cls.predictions.bias"}, &decoder_.b));
-  }
-  if (reader.Has("cls.seq_relationship.weight")) BK_RETURN_IF_ERROR(UploadLinear(reader, "cls.seq_relationship", &seq_relationship_));
-  if (reader.Has("classifier.weight")) BK_RETURN_IF_ERROR(UploadLinear(reader, "classifier", &classifier_));
-  if (reader.Has("qa_outputs.weight")) BK_RETURN_IF_ERROR(UploadLinear(reader, "qa_outputs", &qa_));
+  BK_RETURN_IF_ERROR(VisitWeights(
+      c, &w_, [&](const TableSpec& s, void** out) { return UploadP(reader, {s.name}, out); },
+      [&](const LinearSpec& s, Linear* l) -> Status {
+        l->n = s.out;
+        l->k = s.in;
+        if (s.tied) {
+          l->w = w_.word_embeddings;  // one copy of the table: gathered from, and the decoder's weight
+        } else {
+          BK_RETURN_IF_ERROR(UploadP(reader, s.weights, &l->w));  // query | key | value as one [3H, H] projection
+        }
+        return UploadF32(reader, s.biases, &l->b);
+      },
+      [&](const NormSpec& s, Norm* n) -> Status {
+        BK_RETURN_IF_ERROR(UploadF32(reader, {s.weight}, &n->g));
+        return UploadF32(reader, {s.bias}, &n->b);
+      }));
   BK_CUDA_RETURN(cudaStreamSynchronize(stream_));
   if (staging_ != nullptr) cudaFree(staging_);
   staging_ = nullptr;
@@ -455,8 +415,8 @@ Plan CudaModel::MakePlan(int64_t T, int64_t B, int64_t R, int64_t max_len, int64
   p.mlm_t_p = take(f.mlm && !p32 ? ps * R * H : 0);
   int64_t head = 0;
   if (f.mlm) head = R * V;
-  if (f.pooled_head) head = std::max<int64_t>(head, B * std::max<int64_t>(classifier_.n, seq_relationship_.n));
-  if (f.token_head) head = std::max<int64_t>(head, T * classifier_.n);
+  if (f.pooled_head) head = std::max<int64_t>(head, B * w_.head.n);
+  if (f.token_head) head = std::max<int64_t>(head, T * w_.head.n);
   if (f.qa) head = std::max<int64_t>(head, T * 2);
   p.head_f = take(4 * head);
   p.head2_f = take(f.pretraining_nsp ? 4 * B * 2 : 0);
@@ -533,11 +493,11 @@ Status CudaModel::Enqueue(const Plan& p, const Flags& f) {
   e.position_ids = reinterpret_cast<const int32_t*>(A + p.pos);
   e.tokens = T;
   e.hidden = H;
-  e.word = word_;
-  e.position = position_;
-  e.token_type = token_type_;
-  e.gamma = emb_ln_.g;
-  e.beta = emb_ln_.b;
+  e.word = w_.word_embeddings;
+  e.position = w_.position_embeddings;
+  e.token_type = w_.token_type_embeddings;
+  e.gamma = w_.embeddings_ln.g;
+  e.beta = w_.embeddings_ln.b;
   e.eps = eps;
   e.out_f = hidden_f;
   e.out_p = p32 ? nullptr : hidden_p;
@@ -547,7 +507,7 @@ Status CudaModel::Enqueue(const Plan& p, const Flags& f) {
   const int heads = static_cast<int>(c.num_attention_heads);
   const int head_dim = static_cast<int>(H / heads);
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    const Layer& L = layers_[l];
+    const CudaWeights::Layer& L = w_.layers[l];
     // BertSelfAttention: the fused QKV projection, then attention over each sequence.
     BK_RETURN_IF_ERROR(Gemm(hidden_p, T, L.qkv, Act::kNone, nullptr, nullptr, at(p.qkv)));
     AttentionParams a;
@@ -566,23 +526,23 @@ Status CudaModel::Enqueue(const Plan& p, const Flags& f) {
     a.scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
     BK_RETURN_IF_ERROR(LaunchAttention(prec_, a, options_.tensor_cores ? AttentionVersion::kAuto : AttentionVersion::kSimt, stream_));
     // BertSelfOutput: LayerNorm(dense(context) + input)
-    BK_RETURN_IF_ERROR(Gemm(at(p.ctx), T, L.attn_out, Act::kNone, hidden_f, attn_f, nullptr));
+    BK_RETURN_IF_ERROR(Gemm(at(p.ctx), T, L.attention_output, Act::kNone, hidden_f, attn_f, nullptr));
     LayerNormParams ln;
     ln.x = attn_f;
     ln.out_p = p32 ? nullptr : attn_p;
     ln.rows = T;
     ln.hidden = H;
-    ln.gamma = L.attn_ln.g;
-    ln.beta = L.attn_ln.b;
+    ln.gamma = L.attention_ln.g;
+    ln.beta = L.attention_ln.b;
     ln.eps = eps;
     BK_RETURN_IF_ERROR(LaunchLayerNorm(prec_, ln, stream_));
     // BertIntermediate + BertOutput: LayerNorm(dense(act(dense(x))) + x)
-    BK_RETURN_IF_ERROR(Gemm(attn_p, T, L.inter, act, nullptr, nullptr, at(p.inter)));
-    BK_RETURN_IF_ERROR(Gemm(at(p.inter), T, L.out, Act::kNone, attn_f, hidden_f, nullptr));
+    BK_RETURN_IF_ERROR(Gemm(attn_p, T, L.intermediate, act, nullptr, nullptr, at(p.inter)));
+    BK_RETURN_IF_ERROR(Gemm(at(p.inter), T, L.output, Act::kNone, attn_f, hidden_f, nullptr));
     ln.x = hidden_f;
     ln.out_p = p32 ? nullptr : hidden_p;
-    ln.gamma = L.out_ln.g;
-    ln.beta = L.out_ln.b;
+    ln.gamma = L.output_ln.g;
+    ln.beta = L.output_ln.b;
     BK_RETURN_IF_ERROR(LaunchLayerNorm(prec_, ln, stream_));
     if (f.hidden_states)
       BK_CUDA_RETURN(cudaMemcpyAsync(fl(p.hs) + (l + 1) * T * H, hidden_f, 4 * T * H, cudaMemcpyDeviceToDevice, stream_));
@@ -598,7 +558,7 @@ Status CudaModel::Enqueue(const Plan& p, const Flags& f) {
     g.count = B;
     g.width = H;
     BK_RETURN_IF_ERROR(LaunchGather(prec_, g, stream_));
-    BK_RETURN_IF_ERROR(Gemm(at(p.first_p), B, pooler_, Act::kTanh, nullptr, fl(p.pooled_f), p32 ? nullptr : at(p.pooled_p)));
+    BK_RETURN_IF_ERROR(Gemm(at(p.first_p), B, w_.pooler, ActFor(c.pooler.activation), nullptr, fl(p.pooled_f), p32 ? nullptr : at(p.pooled_p)));
     pooled_x = p32 ? at(p.pooled_f) : at(p.pooled_p);
   }
   if (f.mlm) {
@@ -614,25 +574,22 @@ Status CudaModel::Enqueue(const Plan& p, const Flags& f) {
       BK_RETURN_IF_ERROR(LaunchGather(prec_, g, stream_));
       x = at(p.mlm_x);
     }
-    BK_RETURN_IF_ERROR(Gemm(x, p.R, mlm_transform_, act, nullptr, fl(p.mlm_t_f), nullptr));
+    BK_RETURN_IF_ERROR(Gemm(x, p.R, w_.transform, ActFor(c.TransformAct()), nullptr, fl(p.mlm_t_f), nullptr));
     LayerNormParams ln;
     ln.x = fl(p.mlm_t_f);
     ln.out_p = p32 ? nullptr : at(p.mlm_t_p);
     ln.rows = p.R;
     ln.hidden = H;
-    ln.gamma = mlm_ln_.g;
-    ln.beta = mlm_ln_.b;
+    ln.gamma = w_.transform_ln.g;
+    ln.beta = w_.transform_ln.b;
     ln.eps = eps;
     BK_RETURN_IF_ERROR(LaunchLayerNorm(prec_, ln, stream_));
-    BK_RETURN_IF_ERROR(Gemm(p32 ? at(p.mlm_t_f) : at(p.mlm_t_p), p.R, decoder_, Act::kNone, nullptr, fl(p.head_f), nullptr));
+    BK_RETURN_IF_ERROR(Gemm(p32 ? at(p.mlm_t_f) : at(p.mlm_t_p), p.R, w_.decoder, Act::kNone, nullptr, fl(p.head_f), nullptr));
   }
-  if (f.pretraining_nsp) BK_RETURN_IF_ERROR(Gemm(pooled_x, B, seq_relationship_, Act::kNone, nullptr, fl(p.head2_f), nullptr));
-  if (f.pooled_head) {
-    const Linear& l = c.architecture == Architecture::kBertForNextSentencePrediction ? seq_relationship_ : classifier_;
-    BK_RETURN_IF_ERROR(Gemm(pooled_x, B, l, Act::kNone, nullptr, fl(p.head_f), nullptr));
-  }
-  if (f.token_head) BK_RETURN_IF_ERROR(Gemm(hidden_p, T, classifier_, Act::kNone, nullptr, fl(p.head_f), nullptr));
-  if (f.qa) BK_RETURN_IF_ERROR(Gemm(hidden_p, T, qa_, Act::kNone, nullptr, fl(p.head_f), nullptr));
+  // The head's linear (HeadSpec::linear): on the pooled rows, or on every token.
+  if (f.pretraining_nsp) BK_RETURN_IF_ERROR(Gemm(pooled_x, B, w_.head, Act::kNone, nullptr, fl(p.head2_f), nullptr));
+  if (f.pooled_head) BK_RETURN_IF_ERROR(Gemm(pooled_x, B, w_.head, Act::kNone, nullptr, fl(p.head_f), nullptr));
+  if (f.token_head || f.qa) BK_RETURN_IF_ERROR(Gemm(hidden_p, T, w_.head, Act::kNone, nullptr, fl(p.head_f), nullptr));
   return Status::Ok();
 }
 
@@ -686,37 +643,33 @@ Status CudaModel::Run(const BatchInput& in, const ForwardOutputs& out) {
   BK_RETURN_IF_ERROR(ValidateInput(in));
   const ModelConfig& c = config_;
   const Architecture arch = c.architecture;
+  const HeadSpec& spec = SpecOf(c);
   const int64_t T = in.num_tokens, B = in.num_sequences;
-  // The MLM head's rows: every token, or only in.logits_tokens (possibly none).
+  // Positions, attention offsets, and the MLM head's rows: every token, or only in.logits_tokens
+  // (possibly none).
+  PlanBatch(c, in, &plan_);
   const bool rows_given = in.logits_tokens != nullptr;
   const int32_t* rows = in.logits_tokens;
-  const int64_t R = UsesMlmHead(c) ? (rows_given ? in.num_logits_tokens : T) : 0;
+  const int64_t R = plan_.R();
   const OutputSizes sizes = Sizes(in);
   BK_RETURN_IF_ERROR(ValidateOutputs(sizes, out));
 
+  // Which parts run, from the head's description and the outputs asked for.
+  const bool linear = spec.linear != nullptr;
   Flags f;
   f.token_types = in.token_type_ids != nullptr;
   f.mask = in.attention_mask != nullptr;
   f.rows = rows_given && R > 0;
-  f.mlm = R > 0 && ((arch == Architecture::kBertForMaskedLM && out.logits.data) ||
-                    (arch == Architecture::kBertForPreTraining && out.prediction_logits.data));
-  f.pretraining_nsp = arch == Architecture::kBertForPreTraining && out.seq_relationship_logits.data;
-  f.pooled_head = (arch == Architecture::kBertForNextSentencePrediction || arch == Architecture::kBertForSequenceClassification ||
-                   arch == Architecture::kBertForMultipleChoice) &&
-                  out.logits.data;
-  f.token_head = arch == Architecture::kBertForTokenClassification && out.logits.data;
-  f.qa = arch == Architecture::kBertForQuestionAnswering && (out.start_logits.data || out.end_logits.data);
+  f.mlm = R > 0 && spec.mlm && (linear ? out.prediction_logits.data : out.logits.data);
+  f.pretraining_nsp = spec.mlm && linear && out.seq_relationship_logits.data;
+  f.pooled_head = !spec.mlm && linear && !spec.per_token && out.logits.data;
+  f.token_head = linear && spec.per_token && !spec.start_end && out.logits.data;
+  f.qa = spec.start_end && (out.start_logits.data || out.end_logits.data);
   f.pooler = sizes.pooler_output > 0 && (out.pooler_output.data || f.pretraining_nsp || f.pooled_head);
   f.hidden_states = out.hidden_states.data != nullptr;
   f.attentions = out.attentions.data != nullptr;
 
-  int64_t max_len = 0, probs_per_layer = 0;
-  for (int64_t s = 0; s < B; ++s) {
-    const int64_t n = in.cu_seqlens[s + 1] - in.cu_seqlens[s];
-    max_len = std::max(max_len, n);
-    probs_per_layer += c.num_attention_heads * n * n;
-  }
-  const Plan p = MakePlan(T, B, R, max_len, probs_per_layer, f);
+  const Plan p = MakePlan(T, B, R, plan_.max_len, plan_.probs_per_layer, f);
   BK_CUDA_RETURN(cudaSetDevice(device_.ordinal));
   BK_RETURN_IF_ERROR(Reserve(p.total, p.inputs_bytes));
 
@@ -725,13 +678,7 @@ Status CudaModel::Run(const BatchInput& in, const ForwardOutputs& out) {
   char* h = pinned_;
   std::memcpy(h + p.ids, in.input_ids, 4 * T);
   if (f.token_types) std::memcpy(h + p.tt, in.token_type_ids, 4 * T);
-  int32_t* pos = reinterpret_cast<int32_t*>(h + p.pos);
-  if (in.position_ids != nullptr) {
-    std::memcpy(pos, in.position_ids, 4 * T);
-  } else {
-    for (int64_t s = 0; s < B; ++s)
-      for (int32_t t = in.cu_seqlens[s]; t < in.cu_seqlens[s + 1]; ++t) pos[t] = t - in.cu_seqlens[s];
-  }
+  std::memcpy(h + p.pos, plan_.position_ids, 4 * T);
   if (f.mask) std::memcpy(h + p.mask, in.attention_mask, T);
   std::memcpy(h + p.cu, in.cu_seqlens, 4 * (B + 1));
   uint8_t* uniform = reinterpret_cast<uint8_t*>(h + p.uniform);
@@ -741,15 +688,7 @@ Status CudaModel::Run(const BatchInput& in, const ForwardOutputs& out) {
     uniform[s] = any ? 0 : 1;
   }
   if (f.rows) std::memcpy(h + p.rows, rows, 4 * R);
-  if (f.attentions) {
-    int64_t* po = reinterpret_cast<int64_t*>(h + p.probs_off);
-    int64_t acc = 0;
-    for (int64_t s = 0; s < B; ++s) {
-      po[s] = acc;
-      const int64_t n = in.cu_seqlens[s + 1] - in.cu_seqlens[s];
-      acc += c.num_attention_heads * n * n;
-    }
-  }
+  if (f.attentions) std::memcpy(h + p.probs_off, plan_.probs_offsets.data(), 8 * B);
   BK_CUDA_RETURN(cudaMemcpyAsync(arena_, pinned_, p.inputs_bytes, cudaMemcpyHostToDevice, stream_));
 
   Status s = Execute(p, f);

@@ -317,7 +317,7 @@ Status LoadModelFolder(const std::string& dir, const std::string& architecture, 
     else if (ends("LayerNorm.beta")) n = n.substr(0, n.size() - 4) + "bias";
     by_name[n] = &e;
   }
-  c.has_pooler = c.architecture != Architecture::kBertModel || by_name.count("pooler.dense.weight") != 0;
+  c.pooler.present = c.architecture != Architecture::kBertModel || by_name.count("pooler.dense.weight") != 0;
   BK_RETURN_IF_ERROR(c.Validate());
   const auto expected = ExpectedTensors(c);
   std::set<std::string> wanted;
@@ -356,7 +356,7 @@ ModelConfig BertShape(Architecture arch, int64_t layers, int64_t hidden, int64_t
   c.num_labels = arch == Architecture::kBertForMultipleChoice ? 1 : 2;
   c.layer_norm_eps = 1e-12;
   c.hidden_act = Activation::kGelu;
-  c.has_pooler = true;
+  c.pooler.present = true;
   c.tie_word_embeddings = true;
   return c;
 }

@@ -1,44 +1,96 @@
 // What every backend shares: names, config validation, the tensors an architecture needs, and
 // validation and sizing of a batch.
+#include <algorithm>
+#include <iterator>
 #include <string>
 
 #include "bertkit/engine.h"
+#include "core/bert_weights.h"
 
 namespace bertkit {
 
 namespace {
 
+// One row per architecture: its name, family and head.
 struct Named {
   const char* name;
   Architecture value;
+  Family family;
+  Head head;
 };
 constexpr Named kArchitectures[] = {
-    {"BertModel", Architecture::kBertModel},
-    {"BertForMaskedLM", Architecture::kBertForMaskedLM},
-    {"BertForNextSentencePrediction", Architecture::kBertForNextSentencePrediction},
-    {"BertForPreTraining", Architecture::kBertForPreTraining},
-    {"BertForSequenceClassification", Architecture::kBertForSequenceClassification},
-    {"BertForTokenClassification", Architecture::kBertForTokenClassification},
-    {"BertForQuestionAnswering", Architecture::kBertForQuestionAnswering},
-    {"BertForMultipleChoice", Architecture::kBertForMultipleChoice},
+    {"BertModel", Architecture::kBertModel, Family::kBert, Head::kNone},
+    {"BertForMaskedLM", Architecture::kBertForMaskedLM, Family::kBert, Head::kMaskedLM},
+    {"BertForNextSentencePrediction", Architecture::kBertForNextSentencePrediction, Family::kBert, Head::kNextSentencePrediction},
+    {"BertForPreTraining", Architecture::kBertForPreTraining, Family::kBert, Head::kPreTraining},
+    {"BertForSequenceClassification", Architecture::kBertForSequenceClassification, Family::kBert, Head::kSequenceClassification},
+    {"BertForTokenClassification", Architecture::kBertForTokenClassification, Family::kBert, Head::kTokenClassification},
+    {"BertForQuestionAnswering", Architecture::kBertForQuestionAnswering, Family::kBert, Head::kQuestionAnswering},
+    {"BertForMultipleChoice", Architecture::kBertForMultipleChoice, Family::kBert, Head::kMultipleChoice},
+};
+
+const Named* Find(Architecture arch) {
+  for (const auto& a : kArchitectures)
+    if (a.value == arch) return &a;
+  return nullptr;
+}
+
+// One row per head (indexed by Head): what it reads, its linear layer, where its outputs go.
+HeadSpec MakeSpec(Head head, bool pooler, bool mlm, const char* linear, bool per_token, HeadWidth width, bool classifier_dropout,
+                  bool start_end) {
+  HeadSpec s;
+  s.head = head;
+  s.pooler = pooler;
+  s.mlm = mlm;
+  s.linear = linear;
+  s.per_token = per_token;
+  s.width = width;
+  s.classifier_dropout = classifier_dropout;
+  s.start_end = start_end;
+  return s;
+}
+const HeadSpec kHeads[] = {
+    //       head                            pooler mlm    linear                  per_token width               cls drop start_end
+    MakeSpec(Head::kNone,                    false, false, nullptr,                false, HeadWidth::kNone,      false, false),
+    MakeSpec(Head::kMaskedLM,                false, true,  nullptr,                false, HeadWidth::kNone,      false, false),
+    MakeSpec(Head::kNextSentencePrediction,  true,  false, "cls.seq_relationship", false, HeadWidth::kTwo,       false, false),
+    MakeSpec(Head::kPreTraining,             true,  true,  "cls.seq_relationship", false, HeadWidth::kTwo,       false, false),
+    MakeSpec(Head::kSequenceClassification,  true,  false, "classifier",           false, HeadWidth::kNumLabels, true,  false),
+    MakeSpec(Head::kTokenClassification,     false, false, "classifier",           true,  HeadWidth::kNumLabels, true,  false),
+    MakeSpec(Head::kQuestionAnswering,       false, false, "qa_outputs",           true,  HeadWidth::kTwo,       false, true),
+    MakeSpec(Head::kMultipleChoice,          true,  false, "classifier",           false, HeadWidth::kOne,       true,  false),
 };
 
 }  // namespace
 
-bool UsesPooler(const ModelConfig& c) {
-  switch (c.architecture) {
-    case Architecture::kBertModel: return c.has_pooler;
-    case Architecture::kBertForNextSentencePrediction:
-    case Architecture::kBertForPreTraining:
-    case Architecture::kBertForSequenceClassification:
-    case Architecture::kBertForMultipleChoice: return true;
-    default: return false;
-  }
+Family FamilyOf(Architecture a) {
+  const Named* n = Find(a);
+  return n ? n->family : Family::kBert;
 }
 
-bool UsesMlmHead(const ModelConfig& c) {
-  return c.architecture == Architecture::kBertForMaskedLM || c.architecture == Architecture::kBertForPreTraining;
+Head HeadOf(Architecture a) {
+  const Named* n = Find(a);
+  return n ? n->head : Head::kNone;
 }
+
+const HeadSpec& SpecOf(Head head) {
+  const int i = static_cast<int>(head);
+  return kHeads[i >= 0 && i < static_cast<int>(std::size(kHeads)) ? i : 0];
+}
+
+int64_t HeadLinearWidth(const ModelConfig& c) {
+  switch (SpecOf(c).width) {
+    case HeadWidth::kNumLabels: return c.num_labels;
+    case HeadWidth::kOne: return 1;
+    case HeadWidth::kTwo: return 2;
+    case HeadWidth::kNone: return 0;
+  }
+  return 0;
+}
+
+bool UsesPooler(const ModelConfig& c) { return c.head() == Head::kNone ? c.pooler.present : SpecOf(c).pooler; }
+
+bool UsesMlmHead(const ModelConfig& c) { return SpecOf(c).mlm; }
 
 bool ParseArchitecture(std::string_view name, Architecture* out) {
   for (const auto& a : kArchitectures) {
@@ -51,9 +103,8 @@ bool ParseArchitecture(std::string_view name, Architecture* out) {
 }
 
 const char* ArchitectureName(Architecture arch) {
-  for (const auto& a : kArchitectures)
-    if (a.value == arch) return a.name;
-  return "unknown";
+  const Named* n = Find(arch);
+  return n ? n->name : "unknown";
 }
 
 bool ParseActivation(std::string_view name, Activation* out) {
@@ -112,58 +163,56 @@ Status ModelConfig::Validate() const {
     return InvalidArgument("hidden_size (" + std::to_string(hidden_size) + ") is not a multiple of num_attention_heads (" +
                            std::to_string(num_attention_heads) + ")");
   }
-  if (architecture == Architecture::kBertForSequenceClassification ||
-      architecture == Architecture::kBertForTokenClassification) {
-    BK_RETURN_IF_ERROR(range("num_labels", num_labels, 1, int64_t{1} << 20));
-  }
+  if (Find(architecture) == nullptr) return InvalidArgument("unknown architecture");
+  if (SpecOf(*this).width == HeadWidth::kNumLabels) BK_RETURN_IF_ERROR(range("num_labels", num_labels, 1, int64_t{1} << 20));
   if (!(layer_norm_eps >= 0 && layer_norm_eps < 1)) return InvalidArgument("layer_norm_eps must be in [0, 1)");
-  if (static_cast<int>(architecture) < 0 || static_cast<int>(architecture) > static_cast<int>(Architecture::kBertForMultipleChoice))
-    return InvalidArgument("unknown architecture");
+  if (hidden_act == Activation::kTanh) return InvalidArgument("hidden_act tanh is not supported");
+  if (embeddings.padding_idx >= 0) {
+    BK_RETURN_IF_ERROR(range("padding_idx", embeddings.padding_idx, 0, vocab_size - 1));
+    if (MaxSequenceLength() < 1)
+      return InvalidArgument("max_position_embeddings must leave room for positions after padding_idx + 1");
+  }
+  // The description can say more than the engine runs: the parts of other families (DistilBERT,
+  // ALBERT, ELECTRA) are refused here, by name, until a backend implements them.
+  auto unimplemented = [](const char* what) {
+    return InvalidArgument(std::string(what) + " is not implemented by this engine (BERT family only)");
+  };
+  if (!embeddings.token_type_embeddings) return unimplemented("embeddings without token types");
+  if (embeddings.embedding_size != 0 && embeddings.embedding_size != hidden_size)
+    return unimplemented("embedding_size != hidden_size (an embeddings projection)");
+  if (sharing.num_hidden_groups != 0 || sharing.inner_group_num != 1) return unimplemented("layers sharing weights");
+  if (pooler.activation != Activation::kTanh) return unimplemented("a pooler activation other than tanh");
+  if (own_dense) return unimplemented("a sequence head with its own dense layer");
+  if (!transform_act_is_hidden_act) return unimplemented("an MLM transform activation other than hidden_act");
   return Status::Ok();
 }
 
 std::vector<std::pair<std::string, std::vector<int64_t>>> ExpectedTensors(const ModelConfig& c) {
-  const int64_t H = c.hidden_size, I = c.intermediate_size;
   std::vector<std::pair<std::string, std::vector<int64_t>>> t;
-  auto linear = [&](const std::string& name, int64_t out, int64_t in) {
-    t.push_back({name + ".weight", {out, in}});
-    t.push_back({name + ".bias", {out}});
-  };
-  auto layer_norm = [&](const std::string& name, int64_t n) {
-    t.push_back({name + ".weight", {n}});
-    t.push_back({name + ".bias", {n}});
-  };
-  t.push_back({"embeddings.word_embeddings.weight", {c.vocab_size, H}});
-  t.push_back({"embeddings.position_embeddings.weight", {c.max_position_embeddings, H}});
-  t.push_back({"embeddings.token_type_embeddings.weight", {c.type_vocab_size, H}});
-  layer_norm("embeddings.LayerNorm", H);
-  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
-    const std::string p = "encoder.layer." + std::to_string(i) + ".";
-    linear(p + "attention.self.query", H, H);
-    linear(p + "attention.self.key", H, H);
-    linear(p + "attention.self.value", H, H);
-    linear(p + "attention.output.dense", H, H);
-    layer_norm(p + "attention.output.LayerNorm", H);
-    linear(p + "intermediate.dense", I, H);
-    linear(p + "output.dense", H, I);
-    layer_norm(p + "output.LayerNorm", H);
-  }
-  if (UsesPooler(c)) linear("pooler.dense", H, H);
-  if (UsesMlmHead(c)) {
-    linear("cls.predictions.transform.dense", H, H);
-    layer_norm("cls.predictions.transform.LayerNorm", H);
-    t.push_back({"cls.predictions.bias", {c.vocab_size}});
-    if (!c.tie_word_embeddings) t.push_back({"cls.predictions.decoder.weight", {c.vocab_size, H}});
-  }
-  switch (c.architecture) {
-    case Architecture::kBertForNextSentencePrediction:
-    case Architecture::kBertForPreTraining: linear("cls.seq_relationship", 2, H); break;
-    case Architecture::kBertForSequenceClassification:
-    case Architecture::kBertForTokenClassification: linear("classifier", c.num_labels, H); break;
-    case Architecture::kBertForMultipleChoice: linear("classifier", 1, H); break;
-    case Architecture::kBertForQuestionAnswering: linear("qa_outputs", 2, H); break;
-    default: break;
-  }
+  struct None {};
+  BertWeights<None, None, None> w;
+  (void)VisitWeights(  // the callbacks cannot fail
+      c, &w,
+      [&](const TableSpec& s, None*) {
+        t.push_back({s.name, {s.rows, s.cols}});
+        return Status::Ok();
+      },
+      [&](const LinearSpec& s, None*) {
+        // Each part's weight then its bias (query.weight, query.bias, key.weight, ...).
+        const int64_t parts = static_cast<int64_t>(std::max(s.weights.size(), s.biases.size()));
+        const int64_t rows = s.out / parts;
+        for (int64_t i = 0; i < parts; ++i) {
+          if (s.bias_first && i < static_cast<int64_t>(s.biases.size())) t.push_back({s.biases[i], {rows}});
+          if (i < static_cast<int64_t>(s.weights.size())) t.push_back({s.weights[i], {rows, s.in}});
+          if (!s.bias_first && i < static_cast<int64_t>(s.biases.size())) t.push_back({s.biases[i], {rows}});
+        }
+        return Status::Ok();
+      },
+      [&](const NormSpec& s, None*) {
+        t.push_back({s.weight, {s.n}});
+        t.push_back({s.bias, {s.n}});
+        return Status::Ok();
+      });
   return t;
 }
 
@@ -179,9 +228,10 @@ Status Model::ValidateInput(const BatchInput& in) const {
   for (int64_t s = 0; s < in.num_sequences; ++s) {
     const int64_t n = static_cast<int64_t>(in.cu_seqlens[s + 1]) - in.cu_seqlens[s];
     if (n < 1) return InvalidArgument("cu_seqlens must increase strictly: sequence " + std::to_string(s) + " is empty");
-    if (n > c.max_position_embeddings) {
+    if (n > c.MaxSequenceLength()) {
       return OutOfRange("sequence " + std::to_string(s) + " has " + std::to_string(n) + " tokens; the model accepts at most " +
-                        std::to_string(c.max_position_embeddings) + " (max_position_embeddings)");
+                        std::to_string(c.MaxSequenceLength()) +
+                        (c.PositionOffset() > 0 ? " (max_position_embeddings - padding_idx - 1)" : " (max_position_embeddings)"));
     }
   }
   if (in.cu_seqlens[in.num_sequences] != in.num_tokens)
@@ -233,21 +283,19 @@ OutputSizes Model::Sizes(const BatchInput& in) const {
   OutputSizes s;
   s.last_hidden_state = T * H;
   if (UsesPooler(c)) s.pooler_output = B * H;
-  switch (c.architecture) {
-    case Architecture::kBertForMaskedLM: s.logits = mlm_rows * V; break;
-    case Architecture::kBertForNextSentencePrediction: s.logits = B * 2; break;
-    case Architecture::kBertForPreTraining:
-      s.prediction_logits = mlm_rows * V;
-      s.seq_relationship_logits = B * 2;
-      break;
-    case Architecture::kBertForSequenceClassification: s.logits = B * c.num_labels; break;
-    case Architecture::kBertForTokenClassification: s.logits = T * c.num_labels; break;
-    case Architecture::kBertForMultipleChoice: s.logits = B; break;
-    case Architecture::kBertForQuestionAnswering:
-      s.start_logits = T;
-      s.end_logits = T;
-      break;
-    default: break;
+  const HeadSpec& spec = SpecOf(c);
+  const int64_t width = HeadLinearWidth(c);
+  const int64_t linear_size = spec.linear == nullptr ? 0 : (spec.per_token ? T : B) * width;
+  if (spec.mlm && spec.linear != nullptr) {  // PreTraining
+    s.prediction_logits = mlm_rows * V;
+    s.seq_relationship_logits = linear_size;
+  } else if (spec.mlm) {
+    s.logits = mlm_rows * V;
+  } else if (spec.start_end) {
+    s.start_logits = T;
+    s.end_logits = T;
+  } else {
+    s.logits = linear_size;
   }
   s.hidden_states = (c.num_hidden_layers + 1) * T * H;
   int64_t squares = 0;

@@ -19,6 +19,8 @@
 #include <vector>
 
 #include "bertkit/engine.h"
+#include "core/batch_plan.h"
+#include "core/bert_weights.h"
 #include "core/forward_guard.h"
 #include "core/weight_reader.h"
 #include "cpu/cpu_features.h"
@@ -44,20 +46,12 @@ struct LayerNorm {
   std::vector<float> bias;
 };
 
-struct BertLayer {
-  Linear attention_self_qkv;  // query | key | value, [3H, H]
-  Linear attention_output_dense;
-  LayerNorm attention_output_LayerNorm;
-  Linear intermediate_dense;
-  Linear output_dense;
-  LayerNorm output_LayerNorm;
-};
-
 Epilogue EpilogueFor(Activation a) {
   switch (a) {
     case Activation::kGelu: return Epilogue::kGelu;
     case Activation::kGeluTanh: return Epilogue::kGeluTanh;
     case Activation::kRelu: return Epilogue::kRelu;
+    case Activation::kTanh: return Epilogue::kTanh;
   }
   return Epilogue::kGelu;
 }
@@ -73,27 +67,12 @@ struct Buffer {
 
 // The parameters in compute layout. Immutable once loaded, so every model loaded from the same
 // files with the same options can share one copy, read-only (see the cache below).
-struct CpuWeights {
+struct CpuWeights : BertWeights<AlignedFloats, Linear, LayerNorm> {
   cpu::WeightFormat format = cpu::WeightFormat::kF32;  // of the encoder's linear layers
   ComputeDType dtype = ComputeDType::kFloat32;
-
-  // BertEmbeddings
-  // Empty when tied to the MLM decoder (gathered from it). Not a std::vector: the largest tensor
-  // (94 MB in BERT-base) would be zero-filled before being read over.
-  cpu::AlignedFloats word_embeddings;
-  std::vector<float> position_embeddings;
-  std::vector<float> token_type_embeddings;
-  LayerNorm embeddings_LayerNorm;
-  std::vector<BertLayer> layer;
-  Linear pooler_dense;
-  // Heads
-  Linear cls_predictions_transform_dense;
-  LayerNorm cls_predictions_transform_LayerNorm;
-  Linear cls_predictions_decoder;  // tied: packed word embeddings, bias = cls.predictions.bias
-  Linear cls_seq_relationship;
-  Linear classifier;
-  Linear qa_outputs;
-
+  // word_embeddings is empty when tied to the MLM decoder (gathered from its packed form). The
+  // tables are not std::vectors: the largest (94 MB in BERT-base) would be zero-filled before
+  // being read over.
   int64_t bytes = 0;
 
   Status Load(const ModelConfig& c, const std::vector<TensorView>& tensors, cpu::Isa isa, cpu::ThreadPool* pool);
@@ -126,8 +105,7 @@ class CpuModel final : public Model {
   // Workspace, reused across forwards.
   Buffer hidden_, qkv_, context_, attention_output_, intermediate_, first_tokens_, pooled_, head_, gathered_, scratch_,
       linear_scratch_;
-  std::vector<int32_t> positions_;
-  std::vector<int64_t> probs_offsets_;
+  BatchPlan plan_;
 };
 
 Status CpuModel::Load(const std::vector<TensorView>& tensors, const EngineOptions& options) {
@@ -218,69 +196,37 @@ Status CpuWeights::Load(const ModelConfig& c, const std::vector<TensorView>& ten
     bytes += static_cast<int64_t>(out->size() * sizeof(float));
     return Status::Ok();
   };
-  auto linear = [&](const std::string& name, Linear* l, cpu::WeightFormat format = cpu::WeightFormat::kF32) -> Status {
-    BK_RETURN_IF_ERROR(pack({name + ".weight"}, name, &l->weight, format));
-    return vec(name + ".bias", &l->bias);
-  };
-  auto layer_norm = [&](const std::string& name, LayerNorm* ln) -> Status {
-    BK_RETURN_IF_ERROR(vec(name + ".weight", &ln->weight));
-    return vec(name + ".bias", &ln->bias);
-  };
 
-  const bool mlm = reader.Has("cls.predictions.bias");
-  if (mlm && c.tie_word_embeddings) {
-    // One copy of the table: packed for the decoder GEMM, gathered from by the embeddings.
-    BK_RETURN_IF_ERROR(pack({"embeddings.word_embeddings.weight"}, "the word embeddings", &cls_predictions_decoder.weight));
-  } else {
-    // The largest tensor: read in row blocks on the pool's threads (reads and page faults in parallel).
-    const std::string name = "embeddings.word_embeddings.weight";
-    const int64_t rows = reader.View(name).dims[0], cols = reader.View(name).dims[1], block = 512;
-    if (!word_embeddings.Allocate(rows * cols)) return oom("the word embeddings");
+  auto table = [&](const TableSpec& s, AlignedFloats* out) -> Status {
+    // One copy of a tied table: packed for the decoder GEMM, gathered from by the embeddings.
+    if (s.decoder_tied) return pack({s.name}, "the word embeddings", &decoder.weight);
+    // Read in row blocks on the pool's threads (reads and page faults in parallel).
+    const int64_t block = 512;
+    if (!out->Allocate(s.rows * s.cols)) return oom(s.name);
     FirstFailure failure;
-    pool->ParallelFor((rows + block - 1) / block, [&](int64_t b, int) {
-      failure.Note(reader.ReadRowsF32(name, b * block, std::min(block, rows - b * block), word_embeddings.data() + b * block * cols));
+    pool->ParallelFor((s.rows + block - 1) / block, [&](int64_t b, int) {
+      failure.Note(reader.ReadRowsF32(s.name, b * block, std::min(block, s.rows - b * block), out->data() + b * block * s.cols));
     });
     BK_RETURN_IF_ERROR(failure.status);
-    bytes += word_embeddings.size * static_cast<int64_t>(sizeof(float));
-  }
-  BK_RETURN_IF_ERROR(vec("embeddings.position_embeddings.weight", &position_embeddings));
-  BK_RETURN_IF_ERROR(vec("embeddings.token_type_embeddings.weight", &token_type_embeddings));
-  BK_RETURN_IF_ERROR(layer_norm("embeddings.LayerNorm", &embeddings_LayerNorm));
-
-  layer.resize(c.num_hidden_layers);
-  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
-    const std::string p = "encoder.layer." + std::to_string(i) + ".";
-    BertLayer& L = layer[i];
-    // Fuse query, key, value into one [3H, H] projection: one pass over the activations.
-    const std::string self = p + "attention.self.";
-    L.attention_self_qkv.bias.clear();
-    for (const char* part : {"query", "key", "value"}) {
+    bytes += out->size * static_cast<int64_t>(sizeof(float));
+    return Status::Ok();
+  };
+  auto linear = [&](const LinearSpec& s, Linear* l) -> Status {
+    // The tied decoder's weight was packed with the word embeddings.
+    if (!s.tied) BK_RETURN_IF_ERROR(pack(s.weights, s.name, &l->weight, s.layer ? format : cpu::WeightFormat::kF32));
+    l->bias.clear();
+    for (const auto& name : s.biases) {  // the fused projection's three biases, concatenated
       std::vector<float> b;
-      BK_RETURN_IF_ERROR(reader.ReadF32(self + part + ".bias", &b));
-      L.attention_self_qkv.bias.insert(L.attention_self_qkv.bias.end(), b.begin(), b.end());
+      BK_RETURN_IF_ERROR(vec(name, &b));
+      l->bias.insert(l->bias.end(), b.begin(), b.end());
     }
-    bytes += static_cast<int64_t>(L.attention_self_qkv.bias.size() * sizeof(float));
-    BK_RETURN_IF_ERROR(pack({self + "query.weight", self + "key.weight", self + "value.weight"}, p + "attention.self",
-                            &L.attention_self_qkv.weight, format));
-    BK_RETURN_IF_ERROR(linear(p + "attention.output.dense", &L.attention_output_dense, format));
-    BK_RETURN_IF_ERROR(layer_norm(p + "attention.output.LayerNorm", &L.attention_output_LayerNorm));
-    BK_RETURN_IF_ERROR(linear(p + "intermediate.dense", &L.intermediate_dense, format));
-    BK_RETURN_IF_ERROR(linear(p + "output.dense", &L.output_dense, format));
-    BK_RETURN_IF_ERROR(layer_norm(p + "output.LayerNorm", &L.output_LayerNorm));
-  }
-  if (reader.Has("pooler.dense.weight")) BK_RETURN_IF_ERROR(linear("pooler.dense", &pooler_dense));
-  if (mlm) {
-    BK_RETURN_IF_ERROR(linear("cls.predictions.transform.dense", &cls_predictions_transform_dense));
-    BK_RETURN_IF_ERROR(layer_norm("cls.predictions.transform.LayerNorm", &cls_predictions_transform_LayerNorm));
-    if (!c.tie_word_embeddings) {
-      BK_RETURN_IF_ERROR(pack({"cls.predictions.decoder.weight"}, "the MLM decoder", &cls_predictions_decoder.weight));
-    }
-    BK_RETURN_IF_ERROR(vec("cls.predictions.bias", &cls_predictions_decoder.bias));
-  }
-  if (reader.Has("cls.seq_relationship.weight")) BK_RETURN_IF_ERROR(linear("cls.seq_relationship", &cls_seq_relationship));
-  if (reader.Has("classifier.weight")) BK_RETURN_IF_ERROR(linear("classifier", &classifier));
-  if (reader.Has("qa_outputs.weight")) BK_RETURN_IF_ERROR(linear("qa_outputs", &qa_outputs));
-  return Status::Ok();
+    return Status::Ok();
+  };
+  auto layer_norm = [&](const NormSpec& s, LayerNorm* ln) -> Status {
+    BK_RETURN_IF_ERROR(vec(s.weight, &ln->weight));
+    return vec(s.bias, &ln->bias);
+  };
+  return VisitWeights(c, this, table, linear, layer_norm);
 }
 
 void CpuModel::ApplyLinear(const float* x, int64_t m, int64_t ldx, const Linear& l, Epilogue e, const float* residual,
@@ -317,16 +263,8 @@ Status CpuModel::Run(const BatchInput& in, const ForwardOutputs& out) {
   const float eps = static_cast<float>(c.layer_norm_eps);
   const Epilogue act = EpilogueFor(c.hidden_act);
 
-  int64_t max_len = 0;
-  for (int64_t s = 0; s < B; ++s) max_len = std::max<int64_t>(max_len, in.cu_seqlens[s + 1] - in.cu_seqlens[s]);
-
-  const int32_t* position_ids = in.position_ids;
-  if (position_ids == nullptr) {
-    positions_.resize(T);
-    for (int64_t s = 0; s < B; ++s)
-      for (int32_t t = in.cu_seqlens[s]; t < in.cu_seqlens[s + 1]; ++t) positions_[t] = t - in.cu_seqlens[s];
-    position_ids = positions_.data();
-  }
+  PlanBatch(c, in, &plan_);
+  const int64_t max_len = plan_.max_len;
 
   float* hidden = hidden_.Get(T * H);
   float* qkv = qkv_.Get(T * 3 * H);
@@ -338,34 +276,26 @@ Status CpuModel::Run(const BatchInput& in, const ForwardOutputs& out) {
   cpu::EmbeddingsArgs ea;
   ea.input_ids = in.input_ids;
   ea.token_type_ids = in.token_type_ids;
-  ea.position_ids = position_ids;
+  ea.position_ids = plan_.position_ids;
   ea.tokens = T;
   ea.hidden = H;
   // Tied MLM models keep the table only in its packed form (see Load).
   ea.word_embeddings = w_->word_embeddings.size == 0 ? nullptr : w_->word_embeddings.data();
-  ea.word_packed = w_->word_embeddings.size == 0 ? &w_->cls_predictions_decoder.weight : nullptr;
+  ea.word_packed = w_->word_embeddings.size == 0 ? &w_->decoder.weight : nullptr;
   ea.position_embeddings = w_->position_embeddings.data();
   ea.token_type_embeddings = w_->token_type_embeddings.data();
-  ea.gamma = w_->embeddings_LayerNorm.weight.data();
-  ea.beta = w_->embeddings_LayerNorm.bias.data();
+  ea.gamma = w_->embeddings_ln.weight.data();
+  ea.beta = w_->embeddings_ln.bias.data();
   ea.eps = eps;
   ea.out = hidden;
   cpu::Embeddings(ea, &pool_);
   if (out.hidden_states.data) std::memcpy(out.hidden_states.data, hidden, T * H * sizeof(float));
 
-  int64_t probs_per_layer = 0;
-  if (out.attentions.data) {
-    probs_offsets_.resize(B);
-    for (int64_t s = 0; s < B; ++s) {
-      probs_offsets_[s] = probs_per_layer;
-      const int64_t n = in.cu_seqlens[s + 1] - in.cu_seqlens[s];
-      probs_per_layer += heads * n * n;
-    }
-  }
+  const int64_t probs_per_layer = plan_.probs_per_layer;
 
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    const BertLayer& L = w_->layer[l];
-    ApplyLinear(hidden, T, H, L.attention_self_qkv, Epilogue::kNone, nullptr, qkv);
+    const CpuWeights::Layer& L = w_->layers[l];
+    ApplyLinear(hidden, T, H, L.qkv, Epilogue::kNone, nullptr, qkv);
     cpu::AttentionArgs aa;
     aa.qkv = qkv;
     aa.tokens = T;
@@ -377,18 +307,17 @@ Status CpuModel::Run(const BatchInput& in, const ForwardOutputs& out) {
     aa.scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
     aa.context = context;
     aa.probs = out.attentions.data ? out.attentions.data + l * probs_per_layer : nullptr;
-    aa.probs_offsets = probs_offsets_.data();
+    aa.probs_offsets = plan_.probs_offsets.data();
     aa.scratch = scratch;
     aa.max_seq_len = max_len;
     cpu::Attention(aa, isa_, &pool_);
     // BertSelfOutput: LayerNorm(dense(context) + input)
-    ApplyLinear(context, T, H, L.attention_output_dense, Epilogue::kNone, hidden, attention_output);
-    cpu::LayerNormRows(attention_output, T, H, H, L.attention_output_LayerNorm.weight.data(),
-                       L.attention_output_LayerNorm.bias.data(), eps, &pool_);
+    ApplyLinear(context, T, H, L.attention_output, Epilogue::kNone, hidden, attention_output);
+    cpu::LayerNormRows(attention_output, T, H, H, L.attention_ln.weight.data(), L.attention_ln.bias.data(), eps, &pool_);
     // BertIntermediate + BertOutput: LayerNorm(dense(act(dense(x))) + x)
-    ApplyLinear(attention_output, T, H, L.intermediate_dense, act, nullptr, intermediate);
-    ApplyLinear(intermediate, T, I, L.output_dense, Epilogue::kNone, attention_output, hidden);
-    cpu::LayerNormRows(hidden, T, H, H, L.output_LayerNorm.weight.data(), L.output_LayerNorm.bias.data(), eps, &pool_);
+    ApplyLinear(attention_output, T, H, L.intermediate, act, nullptr, intermediate);
+    ApplyLinear(intermediate, T, I, L.output, Epilogue::kNone, attention_output, hidden);
+    cpu::LayerNormRows(hidden, T, H, H, L.output_ln.weight.data(), L.output_ln.bias.data(), eps, &pool_);
     if (out.hidden_states.data) std::memcpy(out.hidden_states.data + (l + 1) * T * H, hidden, T * H * sizeof(float));
   }
   if (out.last_hidden_state.data) std::memcpy(out.last_hidden_state.data, hidden, T * H * sizeof(float));
@@ -399,55 +328,45 @@ Status CpuModel::Run(const BatchInput& in, const ForwardOutputs& out) {
     float* first = first_tokens_.Get(B * H);
     for (int64_t s = 0; s < B; ++s) std::memcpy(first + s * H, hidden + static_cast<int64_t>(in.cu_seqlens[s]) * H, H * sizeof(float));
     pooled = out.pooler_output.data ? out.pooler_output.data : pooled_.Get(B * H);
-    ApplyLinear(first, B, H, w_->pooler_dense, Epilogue::kTanh, nullptr, pooled);
+    ApplyLinear(first, B, H, w_->pooler, EpilogueFor(c.pooler.activation), nullptr, pooled);
   }
 
-  switch (c.architecture) {
-    case Architecture::kBertForMaskedLM:
-    case Architecture::kBertForPreTraining: {
-      // BertLMPredictionHead: decoder(LayerNorm(act(dense(h)))) with the decoder tied, on every
-      // token or only on the tokens asked for.
-      const float* rows = hidden;
-      int64_t m = T;
-      if (in.logits_tokens != nullptr) {
-        m = in.num_logits_tokens;
-        float* gathered = gathered_.Get(std::max<int64_t>(m, 1) * H);
-        for (int64_t i = 0; i < m; ++i) std::memcpy(gathered + i * H, hidden + static_cast<int64_t>(in.logits_tokens[i]) * H, H * sizeof(float));
-        rows = gathered;
-      }
-      float* dst = c.architecture == Architecture::kBertForMaskedLM ? out.logits.data : out.prediction_logits.data;
-      if (dst && m > 0) {
-        float* transformed = head_.Get(m * H);
-        ApplyLinear(rows, m, H, w_->cls_predictions_transform_dense, act, nullptr, transformed);
-        cpu::LayerNormRows(transformed, m, H, H, w_->cls_predictions_transform_LayerNorm.weight.data(),
-                           w_->cls_predictions_transform_LayerNorm.bias.data(), eps, &pool_);
-        ApplyLinear(transformed, m, H, w_->cls_predictions_decoder, Epilogue::kNone, nullptr, dst);
-      }
-      if (c.architecture == Architecture::kBertForPreTraining && out.seq_relationship_logits.data)
-        ApplyLinear(pooled, B, H, w_->cls_seq_relationship, Epilogue::kNone, nullptr, out.seq_relationship_logits.data);
-      break;
+  const HeadSpec& spec = SpecOf(c);
+  if (spec.mlm) {
+    // BertLMPredictionHead: decoder(LayerNorm(act(dense(h)))) with the decoder tied, on every
+    // token or only on the tokens asked for.
+    const float* rows = hidden;
+    const int64_t m = plan_.R();
+    if (!plan_.mlm_every_token) {
+      float* gathered = gathered_.Get(std::max<int64_t>(m, 1) * H);
+      for (int64_t i = 0; i < m; ++i) std::memcpy(gathered + i * H, hidden + plan_.mlm_rows[i] * H, H * sizeof(float));
+      rows = gathered;
     }
-    case Architecture::kBertForNextSentencePrediction:
-      if (out.logits.data) ApplyLinear(pooled, B, H, w_->cls_seq_relationship, Epilogue::kNone, nullptr, out.logits.data);
-      break;
-    case Architecture::kBertForSequenceClassification:
-    case Architecture::kBertForMultipleChoice:
-      if (out.logits.data) ApplyLinear(pooled, B, H, w_->classifier, Epilogue::kNone, nullptr, out.logits.data);
-      break;
-    case Architecture::kBertForTokenClassification:
-      if (out.logits.data) ApplyLinear(hidden, T, H, w_->classifier, Epilogue::kNone, nullptr, out.logits.data);
-      break;
-    case Architecture::kBertForQuestionAnswering:
+    float* dst = spec.linear != nullptr ? out.prediction_logits.data : out.logits.data;
+    if (dst && m > 0) {
+      float* transformed = head_.Get(m * H);
+      ApplyLinear(rows, m, H, w_->transform, EpilogueFor(c.TransformAct()), nullptr, transformed);
+      cpu::LayerNormRows(transformed, m, H, H, w_->transform_ln.weight.data(), w_->transform_ln.bias.data(), eps, &pool_);
+      ApplyLinear(transformed, m, H, w_->decoder, Epilogue::kNone, nullptr, dst);
+    }
+  }
+  if (spec.linear != nullptr) {
+    // The head's linear layer on the pooled rows or on every token.
+    const float* x = spec.per_token ? hidden : pooled;
+    const int64_t m = spec.per_token ? T : B;
+    if (spec.start_end) {
       if (out.start_logits.data || out.end_logits.data) {
         float* both = head_.Get(T * 2);
-        ApplyLinear(hidden, T, H, w_->qa_outputs, Epilogue::kNone, nullptr, both);
+        ApplyLinear(x, m, H, w_->head, Epilogue::kNone, nullptr, both);
         for (int64_t t = 0; t < T; ++t) {
           if (out.start_logits.data) out.start_logits.data[t] = both[2 * t];
           if (out.end_logits.data) out.end_logits.data[t] = both[2 * t + 1];
         }
       }
-      break;
-    case Architecture::kBertModel: break;
+    } else {
+      float* dst = spec.mlm ? out.seq_relationship_logits.data : out.logits.data;
+      if (dst) ApplyLinear(x, m, H, w_->head, Epilogue::kNone, nullptr, dst);
+    }
   }
   return Status::Ok();
 }

@@ -88,7 +88,7 @@ ModelConfig ReadModelConfig(Napi::Env env, const Napi::Value& value) {
   c.layer_norm_eps = eps.As<Napi::Number>().DoubleValue();
   const std::string act = ReadString(env, o, "hidden_act");
   if (!ParseActivation(act, &c.hidden_act)) ThrowInvalid(env, "unsupported hidden_act " + act);
-  c.has_pooler = ReadBool(env, o, "has_pooler", true);
+  c.pooler.present = ReadBool(env, o, "has_pooler", true);
   c.tie_word_embeddings = ReadBool(env, o, "tie_word_embeddings", true);
   Status s = c.Validate();
   if (!s.ok()) ThrowStatus(env, s);

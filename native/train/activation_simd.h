@@ -1,5 +1,5 @@
 // The hidden activations and their derivatives on SIMD vectors (cpu/simd.h types), shared by
-// the elementwise kernels (train_kernels.cc) and the GEMM epilogues that fuse them into the
+// the elementwise kernels (train_activations.cc) and the GEMM epilogues that fuse them into the
 // intermediate layer's forward and its input gradient (train_gemm.cc), so both compute the
 // same values.
 #pragma once
@@ -24,6 +24,7 @@ BK_INLINE V ActForward(V u, Activation act) {
     case Activation::kGelu: return GeluErf<V>(u);
     case Activation::kGeluTanh: return GeluTanh<V>(u);
     case Activation::kRelu: return Relu<V>(u);
+    case Activation::kTanh: return Tanh<V>(u);
   }
   return u;
 }
@@ -42,6 +43,10 @@ BK_INLINE V ActGrad(V u, Activation act) {
       return 0.5f * (1.f + t) + 0.5f * u * (1.f - t * t) * (0.79788456080286536f * (1.f + 3.f * 0.044715f * u * u));
     }
     case Activation::kRelu: return u > 0.f ? Splat<V>(1.f) : V{};
+    case Activation::kTanh: {
+      const V t = Tanh<V>(u);
+      return 1.f - t * t;
+    }
   }
   return Splat<V>(1.f);
 }

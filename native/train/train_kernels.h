@@ -31,7 +31,7 @@ inline uint64_t DropoutKey(uint64_t seed, uint64_t step, uint64_t site) {
   return Mix64(Mix64(seed) ^ Mix64(step * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull) ^ (site * 0xd6e8feb86659fd93ull));
 }
 // 32-bit "lowbias32" mixer (Wellons' hash-prospector: bias ~0.17); two rounds keyed by the two
-// halves of the stream key. 32-bit lanes so the per-element hash vectorizes (train_kernels.cc).
+// halves of the stream key. 32-bit lanes so the per-element hash vectorizes (train_dropout.cc).
 inline uint32_t Mix32(uint32_t x) {
   x ^= x >> 16;
   x *= 0x7feb352dU;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "bertkit/engine.h"
+#include "core/batch_plan.h"
 #include "core/convert.h"
 #include "cpu/cpu_features.h"
 #include "cpu/gemm.h"
@@ -503,6 +504,158 @@ void TestValidation() {
   CHECK(CreateCpuModel(c, views, EngineOptions{1}, &bad).code() == StatusCode::kInvalidArgument, "wrong shape at load");
 }
 
+// The model description: the parameter list every backend loads (names and order are API: the
+// trainer's parameters() lists them so), the batch plan, and what the description can say that
+// the engine does not run yet.
+void TestDescription() {
+  ModelConfig c;
+  c.architecture = Architecture::kBertForPreTraining;
+  c.vocab_size = 13;
+  c.hidden_size = 8;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 2;
+  c.intermediate_size = 5;
+  c.max_position_embeddings = 10;
+  c.type_vocab_size = 2;
+  c.tie_word_embeddings = false;
+  CHECK(c.Validate().ok(), "valid config");
+  const auto t = ExpectedTensors(c);
+  std::vector<std::string> names;
+  for (const auto& [n, d] : t) names.push_back(n);
+  const std::vector<std::string> head = {"embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight",
+                                         "embeddings.token_type_embeddings.weight", "embeddings.LayerNorm.weight",
+                                         "embeddings.LayerNorm.bias", "encoder.layer.0.attention.self.query.weight",
+                                         "encoder.layer.0.attention.self.query.bias", "encoder.layer.0.attention.self.key.weight"};
+  const std::vector<std::string> tail = {"pooler.dense.weight", "pooler.dense.bias", "cls.predictions.transform.dense.weight",
+                                         "cls.predictions.transform.dense.bias", "cls.predictions.transform.LayerNorm.weight",
+                                         "cls.predictions.transform.LayerNorm.bias", "cls.predictions.bias",
+                                         "cls.predictions.decoder.weight", "cls.seq_relationship.weight", "cls.seq_relationship.bias"};
+  CHECK(names.size() == 5 + 2 * 16 + tail.size(), "PreTraining tensor count %zu", names.size());
+  CHECK(std::equal(head.begin(), head.end(), names.begin()), "tensor order: embeddings, then query weight, query bias, ...");
+  CHECK(std::equal(tail.begin(), tail.end(), names.end() - tail.size()), "tensor order: pooler, MLM head, seq_relationship");
+  CHECK(t[5].second == std::vector<int64_t>({8, 8}) && t.back().second == std::vector<int64_t>({2}), "shapes");
+  c.architecture = Architecture::kBertForMultipleChoice;
+  CHECK(ExpectedTensors(c).back().first == "classifier.bias" && ExpectedTensors(c).back().second == std::vector<int64_t>({1}),
+        "multiple choice: classifier [1, H]");
+  CHECK(c.Validate().ok() && SpecOf(c).pooler && SpecOf(c).linear != nullptr, "multiple choice head");
+
+  // Batch plan: default positions 0..n-1 per sequence; offsets of each sequence's probabilities.
+  c.architecture = Architecture::kBertForMaskedLM;
+  std::vector<int32_t> ids = {1, 1, 1, 1, 0, 11, 12, 2, 3, 1, 4}, cu = {0, 8, 11};
+  BatchInput in;
+  in.input_ids = ids.data();
+  in.num_tokens = 11;
+  in.cu_seqlens = cu.data();
+  in.num_sequences = 2;
+  BatchPlan plan;
+  PlanBatch(c, in, &plan);
+  const std::vector<int32_t> bert_pos = {0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2};
+  CHECK(std::equal(bert_pos.begin(), bert_pos.end(), plan.position_ids), "BERT positions");
+  CHECK(plan.max_len == 8 && plan.probs_offsets[1] == 2 * 64 && plan.probs_per_layer == 2 * (64 + 9), "probs offsets");
+  CHECK(plan.R() == 11 && plan.mlm_every_token, "MLM rows: every token");
+  // RoBERTa's positions from the ids (padding_idx 1): transformers' create_position_ids_from_input_ids,
+  // the example of shared/fixtures/variants/README.md (left padding: ids 1 1 1 1 0 ... -> 1 1 1 1 2 3 4 5).
+  c.embeddings.padding_idx = 1;
+  CHECK(c.Validate().ok() && c.MaxSequenceLength() == 8, "padding_idx positions are implemented");
+  PlanBatch(c, in, &plan);
+  const std::vector<int32_t> roberta_pos = {1, 1, 1, 1, 2, 3, 4, 5, 2, 1, 3};
+  CHECK(std::equal(roberta_pos.begin(), roberta_pos.end(), plan.position_ids), "RoBERTa positions");
+  // Given positions win; labelled MLM rows; logits_tokens win over labels.
+  std::vector<int32_t> given(11, 0), labels(11, -100), picked = {7, 2};
+  labels[3] = 5;
+  labels[9] = 0;
+  in.position_ids = given.data();
+  PlanBatch(c, in, &plan);
+  CHECK(plan.position_ids == given.data(), "given positions");
+  PlanMlmRows(c, in, labels.data(), -100, false, &plan);
+  CHECK(plan.R() == 2 && plan.mlm_rows[0] == 3 && plan.mlm_rows[1] == 9 && !plan.mlm_every_token, "labelled MLM rows");
+  in.logits_tokens = picked.data();
+  in.num_logits_tokens = 2;
+  PlanMlmRows(c, in, labels.data(), -100, false, &plan);
+  CHECK(plan.R() == 2 && plan.mlm_rows[0] == 7 && plan.mlm_rows[1] == 2, "logits_tokens rows, in order");
+  in.logits_tokens = nullptr;
+  in.num_logits_tokens = 0;
+  in.position_ids = nullptr;
+  // The rows the last layer must keep: first tokens for a pooled head, none for a per-token head.
+  c.embeddings.padding_idx = -1;
+  c.architecture = Architecture::kBertForSequenceClassification;
+  c.num_labels = 3;
+  std::vector<int64_t> rows;
+  PlanBatch(c, in, &plan);
+  PlanHeadRows(c, in, plan, &rows);
+  CHECK(rows == std::vector<int64_t>({0, 8}), "pooled head rows");
+  c.architecture = Architecture::kBertForTokenClassification;
+  PlanHeadRows(c, in, plan, &rows);
+  CHECK(rows.empty(), "token head reads every row");
+
+  // Described, not implemented: refused by name.
+  ModelConfig d = c;
+  d.embeddings.token_type_embeddings = false;
+  Status s = d.Validate();
+  CHECK(!s.ok() && s.message().find("not implemented") != std::string::npos, "no token types: %s", s.message().c_str());
+  d = c;
+  d.embeddings.embedding_size = 4;
+  CHECK(!d.Validate().ok(), "embeddings projection refused");
+  d = c;
+  d.sharing.num_hidden_groups = 1;
+  CHECK(!d.Validate().ok(), "shared layers refused");
+  d = c;
+  d.own_dense = true;
+  CHECK(!d.Validate().ok(), "own classification dense refused");
+}
+
+// A padding_idx model runs on the CPU engine with the positions the plan makes: the same outputs
+// as the same batch with those positions given.
+void TestPaddingIdxPositions() {
+  ModelConfig c;
+  c.architecture = Architecture::kBertModel;
+  c.vocab_size = 11;
+  c.hidden_size = 8;
+  c.num_hidden_layers = 1;
+  c.num_attention_heads = 2;
+  c.intermediate_size = 5;
+  c.max_position_embeddings = 9;
+  c.type_vocab_size = 1;
+  c.embeddings.padding_idx = 1;
+  std::vector<std::vector<float>> storage;
+  std::vector<TensorView> views;
+  for (const auto& [name, dims] : ExpectedTensors(c)) {
+    int64_t n = 1;
+    for (int64_t d : dims) n *= d;
+    storage.push_back(Random(n));
+    views.push_back({name, DType::kF32, dims, storage.back().data(), static_cast<size_t>(n) * 4});
+  }
+  std::unique_ptr<Model> model;
+  Status s = CreateCpuModel(c, views, EngineOptions{2}, &model);
+  CHECK(s.ok(), "CreateCpuModel (padding_idx): %s", s.message().c_str());
+  if (!model) return;
+  std::vector<int32_t> ids = {1, 0, 5, 7, 2, 0, 9}, cu = {0, 5, 7}, pos = {1, 2, 3, 4, 5, 2, 3};
+  BatchInput in;
+  in.input_ids = ids.data();
+  in.num_tokens = 7;
+  in.cu_seqlens = cu.data();
+  in.num_sequences = 2;
+  std::vector<float> a(7 * 8), b(7 * 8);
+  ForwardOutputs out;
+  out.last_hidden_state = {a.data(), 7 * 8};
+  CHECK(model->Forward(in, out).ok(), "forward with derived positions");
+  in.position_ids = pos.data();
+  out.last_hidden_state = {b.data(), 7 * 8};
+  CHECK(model->Forward(in, out).ok(), "forward with given positions");
+  CHECK(a == b, "derived RoBERTa positions = given ones");
+  // 9 positions - (padding_idx + 1) = 7 tokens at most.
+  std::vector<int32_t> long_ids(8, 3), long_cu = {0, 8};
+  BatchInput too_long;
+  too_long.input_ids = long_ids.data();
+  too_long.num_tokens = 8;
+  too_long.cu_seqlens = long_cu.data();
+  too_long.num_sequences = 1;
+  std::vector<float> c8(8 * 8);
+  ForwardOutputs out8;
+  out8.last_hidden_state = {c8.data(), 8 * 8};
+  CHECK(model->Forward(too_long, out8).code() == StatusCode::kOutOfRange, "longer than the positions after padding_idx");
+}
+
 }  // namespace
 
 int main() {
@@ -522,6 +675,8 @@ int main() {
     TestAttention(&pool, isa);
   }
   TestValidation();
+  TestDescription();
+  TestPaddingIdxPositions();
   std::printf("%lld checks, %d failures\n", static_cast<long long>(g_checks), g_failures);
   return g_failures == 0 ? 0 : 1;
 }

@@ -108,12 +108,12 @@ void TestGemm(cpu::ThreadPool* pool, cpu::Isa isa) {
 // blocks, and m and n leave edge tiles.
 void TestGemmActivation(cpu::ThreadPool* pool, cpu::Isa isa) {
   Scratch scratch;
-  const Activation acts[] = {Activation::kGelu, Activation::kGeluTanh, Activation::kRelu};
+  const Activation acts[] = {Activation::kGelu, Activation::kGeluTanh, Activation::kRelu, Activation::kTanh};
   int combo = 0;
   for (int64_t m : {1, 7, 37})
     for (int64_t n : {5, 65, 1100})
       for (int64_t k : {3, 64, 1100}) {
-        const Activation act = acts[combo++ % 3];
+        const Activation act = acts[combo++ % 4];
         auto x = Random(m * k, -1.f, 1.f), w = Random(n * k, -0.2f, 0.2f), bias = Random(n), u = Random(m * n, -3.f, 3.f);
         float* sc = scratch.Get(pool->size() * GemmScratchFloats());
         // forward: y = x w^T + b, a = act(y)
@@ -182,7 +182,7 @@ void TestLayerNorm(cpu::ThreadPool* pool) {
 // ---- activations ----
 // simd.h's erf / tanh / exp are accurate to ~2e-7 relative; derivatives combine a few of them.
 void TestActivations(cpu::ThreadPool* pool, cpu::Isa isa) {
-  for (Activation act : {Activation::kGelu, Activation::kGeluTanh, Activation::kRelu}) {
+  for (Activation act : {Activation::kGelu, Activation::kGeluTanh, Activation::kRelu, Activation::kTanh}) {
     const int64_t n = 10007;
     auto u = Random(n, -9.f, 9.f), dy = Random(n);
     u[0] = 0.f;

@@ -18,6 +18,8 @@
 
 namespace bertkit {
 
+// The checkpoint's class name (config.architectures[0]): a model family and a task head. The
+// table in core/model.cc maps each to its Family and Head; backends read those, never this name.
 enum class Architecture : int {
   kBertModel = 0,
   kBertForMaskedLM,
@@ -31,13 +33,59 @@ enum class Architecture : int {
 bool ParseArchitecture(std::string_view name, Architecture* out);
 const char* ArchitectureName(Architecture a);
 
+// The encoder's family. BERT is the one the engine runs; the structure fields of ModelConfig
+// (EmbeddingsConfig, LayerSharing, PoolerConfig, HeadConfig) carry what DistilBERT, RoBERTa,
+// ALBERT and ELECTRA differ in, so that a family is a row of data read by every backend.
+enum class Family : int { kBert = 0 };
+// The task head on the encoder, as transformers' *For* classes name it.
+enum class Head : int {
+  kNone = 0,  // the bare encoder (BertModel)
+  kMaskedLM,
+  kNextSentencePrediction,
+  kPreTraining,
+  kSequenceClassification,
+  kTokenClassification,
+  kQuestionAnswering,
+  kMultipleChoice,
+};
+Family FamilyOf(Architecture a);
+Head HeadOf(Architecture a);
+
 // config.hidden_act. "gelu" is the exact erf GELU; "gelu_new", "gelu_pytorch_tanh" and
-// "gelu_fast" are the same tanh approximation (to float32 rounding).
-enum class Activation : int { kGelu = 0, kGeluTanh, kRelu };
+// "gelu_fast" are the same tanh approximation (to float32 rounding). kTanh is no hidden_act name:
+// it is the pooler's (and RoBERTa's classification head's) activation.
+enum class Activation : int { kGelu = 0, kGeluTanh, kRelu, kTanh };
 bool ParseActivation(std::string_view name, Activation* out);
 
-struct ModelConfig {
-  Architecture architecture = Architecture::kBertModel;
+// Embeddings: word + position (+ token type) lookups, LayerNorm, then (when embedding_size is set)
+// a projection to hidden_size.
+struct EmbeddingsConfig {
+  bool token_type_embeddings = true;  // DistilBERT has none
+  // >= 0: RoBERTa's positions, made from the ids (nn.Embedding padding_idx): a token equal to
+  // padding_idx gets padding_idx, the others padding_idx + 1 + the count of non-padding tokens
+  // before them in the sequence. -1: positions 0..n-1.
+  int64_t padding_idx = -1;
+  // The lookup tables' width when it is not hidden_size (ALBERT, ELECTRA): the embeddings are then
+  // projected to hidden_size ("embeddings_project"). 0 = hidden_size, no projection.
+  int64_t embedding_size = 0;
+};
+
+// Layers that share weights (ALBERT): num_hidden_groups weight sets of inner_group_num layers;
+// layer i runs group i / (num_hidden_layers / num_hidden_groups). 0 groups = every layer its own.
+struct LayerSharing {
+  int64_t num_hidden_groups = 0;
+  int64_t inner_group_num = 1;
+};
+
+// BertPooler: activation(dense(h of each sequence's first token)).
+struct PoolerConfig {
+  bool present = true;  // BertModel checkpoints may lack pooler weights; ELECTRA and DistilBERT have none
+  Activation activation = Activation::kTanh;
+};
+
+// The encoder: hyperparameters (config.json keys) and structure. What a family is.
+struct EncoderConfig {
+  Family family = Family::kBert;
   int64_t vocab_size = 0;
   int64_t hidden_size = 0;
   int64_t num_hidden_layers = 0;
@@ -45,14 +93,63 @@ struct ModelConfig {
   int64_t intermediate_size = 0;
   int64_t max_position_embeddings = 0;
   int64_t type_vocab_size = 0;
-  int64_t num_labels = 0;  // classifier outputs (sequence / token classification)
   double layer_norm_eps = 1e-12;
   Activation hidden_act = Activation::kGelu;
-  bool has_pooler = true;           // BertModel checkpoints may lack pooler weights
+  EmbeddingsConfig embeddings;
+  LayerSharing sharing;
+  PoolerConfig pooler;
+};
+
+// The task head on the encoder: which one (from the architecture) and its parameters.
+struct HeadConfig {
+  int64_t num_labels = 0;           // classifier outputs (sequence / token classification)
   bool tie_word_embeddings = true;  // MLM decoder = word embeddings
+  // Sequence heads read each sequence's first token through the pooler (BERT, ALBERT), or through
+  // a dense + activation of their own when this is set (DistilBERT's pre_classifier + ReLU,
+  // RoBERTa's classifier.dense + tanh, ELECTRA's + gelu).
+  bool own_dense = false;
+  Activation own_dense_act = Activation::kTanh;
+  // The MLM transform's activation: hidden_act, except where a family hard-codes one (ELECTRA's
+  // generator: gelu).
+  bool transform_act_is_hidden_act = true;
+  Activation transform_act = Activation::kGelu;
+};
+
+struct ModelConfig : EncoderConfig, HeadConfig {
+  Architecture architecture = Architecture::kBertModel;
+
+  Head head() const { return HeadOf(architecture); }
+  const EncoderConfig& encoder() const { return *this; }
+  const HeadConfig& head_config() const { return *this; }
+  // The MLM transform's activation.
+  Activation TransformAct() const { return transform_act_is_hidden_act ? hidden_act : transform_act; }
+  // The first position id and the count of positions a sequence may use (RoBERTa's start after padding_idx).
+  int64_t PositionOffset() const { return embeddings.padding_idx >= 0 ? embeddings.padding_idx + 1 : 0; }
+  int64_t MaxSequenceLength() const { return max_position_embeddings - PositionOffset(); }
 
   Status Validate() const;
 };
+
+// What a task head reads and writes, one row per Head (core/model.cc): every backend and the
+// trainer run the heads from this table, not from the architecture.
+enum class HeadWidth : int { kNone = 0, kNumLabels, kOne, kTwo };
+struct HeadSpec {
+  Head head = Head::kNone;
+  bool pooler = false;        // reads the pooled first token of each sequence (the pooler runs)
+  bool mlm = false;           // BertLMPredictionHead (transform, LayerNorm, decoder) on the MLM rows
+  // The head's own linear layer (checkpoint name), on the pooled rows or on every token; null = none.
+  const char* linear = nullptr;
+  bool per_token = false;     // the linear runs on every token (token classification, QA)
+  HeadWidth width = HeadWidth::kNone;
+  bool classifier_dropout = false;  // classifier_dropout before the linear (training)
+  // Where the outputs go: `logits`, except PreTraining (prediction_logits for the MLM, the linear
+  // to seq_relationship_logits) and QA (the linear's two columns to start_logits / end_logits).
+  bool start_end = false;
+};
+const HeadSpec& SpecOf(Head head);
+inline const HeadSpec& SpecOf(const ModelConfig& c) { return SpecOf(c.head()); }
+// Logits per row of the head's linear (0 when it has none).
+int64_t HeadLinearWidth(const ModelConfig& c);
 
 enum class DType : int { kF32 = 0, kF16, kBF16 };
 bool ParseDType(std::string_view name, DType* out);
@@ -177,9 +274,10 @@ class Model {
   ModelConfig config_;
 };
 
-// The tensors an architecture needs, with shapes (used to validate what CreateModel receives).
+// The tensors a model needs, with shapes (used to validate what CreateModel receives), in the
+// order core/bert_weights.h visits them.
 std::vector<std::pair<std::string, std::vector<int64_t>>> ExpectedTensors(const ModelConfig& config);
-// The heads an architecture runs: the pooler (for BertModel only when has_pooler), the MLM head.
+// The parts a model runs: the pooler (for the bare encoder only when pooler.present), the MLM head.
 bool UsesPooler(const ModelConfig& config);
 bool UsesMlmHead(const ModelConfig& config);
 

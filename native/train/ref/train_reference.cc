@@ -68,6 +68,7 @@ double ActivationRef(double x, Activation act) {
     case Activation::kGelu: return 0.5 * x * std::erfc(-x / std::sqrt(2.0));
     case Activation::kGeluTanh: return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
     case Activation::kRelu: return x > 0 ? x : 0;
+    case Activation::kTanh: return std::tanh(x);
   }
   return x;
 }
@@ -81,6 +82,7 @@ double ActivationGradRef(double x, Activation act) {
       return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x);
     }
     case Activation::kRelu: return x > 0 ? 1 : 0;
+    case Activation::kTanh: return 1 - std::tanh(x) * std::tanh(x);
   }
   return 1;
 }
