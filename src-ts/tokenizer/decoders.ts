@@ -47,7 +47,7 @@ export function wordPieceDecoder(prefix: string, cleanup: boolean): Decoder {
 }
 
 const CHAR_BYTES = new Map<number, number>(BYTE_CHARS.map((c, b) => [c.charCodeAt(0), b]));
-const lossy = new TextDecoder('utf-8');
+const lossy = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /** Byte characters back to bytes (a token with any other character keeps its UTF-8), then UTF-8 with U+FFFD for bad bytes. */
 export function byteLevelDecoder(): Decoder {
@@ -102,7 +102,7 @@ export function fuseDecoder(): Decoder {
 
 /** Runs of `<0xXX>` tokens become the UTF-8 text they spell (U+FFFD per token when invalid). */
 export function byteFallbackDecoder(): Decoder {
-  const strict = new TextDecoder('utf-8', { fatal: true });
+  const strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
   return (tokens) => {
     const out: string[] = [];
     let pending: number[] = [];

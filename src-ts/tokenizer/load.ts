@@ -10,11 +10,13 @@ import { resolveModel, type HubOptions } from '../hub/index.js';
 import type { AddedToken } from './added.js';
 import type { ModelVocab } from './bpe.js';
 import { parseDecoder, parseNormalizer, parsePreTokenizer, parseWordModel } from './components.js';
+import { bpeFilesToJson, parseMergesTxt, spieceToJson } from './converters.js';
 import { WordPieceCore, type NormalizerOptions } from './core.js';
 import { wordPieceDecoder } from './decoders.js';
 import type { PaddingParams, Side, TruncationParams, TruncationStrategy } from './options.js';
 import { Pipeline, type SequenceModel } from './pipeline.js';
 import type { TemplatePiece, TokenizerSpec } from './spec.js';
+import { readSentencePieceModel } from './spiece.js';
 import { Tokenizer } from './tokenizer.js';
 import { Vocab } from './vocab.js';
 
@@ -44,8 +46,11 @@ export interface BertTokenizerOptions {
 }
 
 export interface LoadTokenizerOptions extends BertTokenizerOptions, HubOptions {
-  /** Which files to read: 'auto' (tokenizer.json when present, else vocab.txt), or one of them. */
-  format?: 'auto' | 'tokenizer.json' | 'vocab.txt';
+  /**
+   * Which files to read: 'auto' (the first present of tokenizer.json, vocab.json + merges.txt,
+   * spiece.model, vocab.txt), or one of them.
+   */
+  format?: 'auto' | 'tokenizer.json' | 'vocab.json' | 'spiece.model' | 'vocab.txt';
 }
 
 /** Above this, transformers treats model_max_length as "no limit". */
@@ -629,9 +634,22 @@ async function readJsonIfPresent(p: string): Promise<Json | null> {
   return v;
 }
 
-/** Whether a model folder holds tokenizer files (tokenizer.json or vocab.txt). */
+/** Whether a model folder holds tokenizer files (tokenizer.json, vocab.json + merges.txt, spiece.model or vocab.txt). */
 export async function hasTokenizerFiles(dir: string): Promise<boolean> {
-  return (await exists(join(dir, 'tokenizer.json'))) || (await exists(join(dir, 'vocab.txt')));
+  return (
+    (await exists(join(dir, 'tokenizer.json'))) ||
+    ((await exists(join(dir, 'vocab.json'))) && (await exists(join(dir, 'merges.txt')))) ||
+    (await exists(join(dir, 'spiece.model'))) ||
+    (await exists(join(dir, 'vocab.txt')))
+  );
+}
+
+async function readText(p: string): Promise<string> {
+  try {
+    return await readFile(p, 'utf8');
+  } catch (e) {
+    throw new InvalidFileError(`cannot read: ${(e as Error).message}`, p, 'ERR_INVALID_FILE', { cause: e });
+  }
 }
 
 /**
@@ -643,23 +661,43 @@ export async function loadTokenizer(dirOrId: string, options: LoadTokenizerOptio
   if (typeof dirOrId !== 'string') throw new InvalidInputError('loadTokenizer expects a folder path or a Hub id');
   const dir = await resolveModel(dirOrId, options);
   const format = options.format ?? 'auto';
-  if (!['auto', 'tokenizer.json', 'vocab.txt'].includes(format)) throw new InvalidInputError(`unknown format ${JSON.stringify(format)}`);
+  if (!['auto', 'tokenizer.json', 'vocab.json', 'spiece.model', 'vocab.txt'].includes(format)) throw new InvalidInputError(`unknown format ${JSON.stringify(format)}`);
   const tjPath = join(dir, 'tokenizer.json');
   const vocabPath = join(dir, 'vocab.txt');
+  const vjPath = join(dir, 'vocab.json');
+  const mergesPath = join(dir, 'merges.txt');
+  const spPath = join(dir, 'spiece.model');
   const tokenizerConfig = await readJsonIfPresent(join(dir, 'tokenizer_config.json'));
   const specialTokensMap = await readJsonIfPresent(join(dir, 'special_tokens_map.json'));
-  const useJson = format === 'tokenizer.json' || (format === 'auto' && (await exists(tjPath)));
-  if (useJson) {
-    let text: string;
+  const auto = format === 'auto';
+  if (format === 'tokenizer.json' || (auto && (await exists(tjPath)))) {
+    return tokenizerFromJSON(await readText(tjPath), { ...options, file: tjPath, tokenizerConfig, specialTokensMap });
+  }
+  if (format === 'vocab.json' || (auto && (await exists(vjPath)) && (await exists(mergesPath)))) {
+    const vocab = await readJsonIfPresent(vjPath);
+    if (!vocab) throw new InvalidFileError('vocab.json not found', vjPath);
+    if (!(await exists(mergesPath))) throw new InvalidFileError('merges.txt not found (needed with vocab.json)', mergesPath);
+    const json = bpeFilesToJson(vocab, parseMergesTxt(await readText(mergesPath), mergesPath), tokenizerConfig ?? {}, specialTokensMap ?? {}, vjPath);
+    return tokenizerFromJSON(json, { ...options, file: vjPath, tokenizerConfig, specialTokensMap });
+  }
+  if (format === 'spiece.model' || (auto && (await exists(spPath)))) {
+    let buf: Buffer;
     try {
-      text = await readFile(tjPath, 'utf8');
+      buf = await readFile(spPath);
     } catch (e) {
-      throw new InvalidFileError(`cannot read: ${(e as Error).message}`, tjPath, 'ERR_INVALID_FILE', { cause: e });
+      throw new InvalidFileError(`cannot read: ${(e as Error).message}`, spPath, 'ERR_INVALID_FILE', { cause: e });
     }
-    return tokenizerFromJSON(text, { ...options, file: tjPath, tokenizerConfig, specialTokensMap });
+    const json = spieceToJson(readSentencePieceModel(buf, spPath), tokenizerConfig ?? {}, specialTokensMap ?? {}, spPath);
+    return tokenizerFromJSON(json, { ...options, file: spPath, tokenizerConfig, specialTokensMap });
+  }
+  if (auto && !(await exists(vocabPath)) && ((await exists(join(dir, 'sentencepiece.bpe.model'))) || (await exists(join(dir, 'tokenizer.model'))))) {
+    throw new UnsupportedModelError(`this folder has a SentencePiece model (sentencepiece.bpe.model / tokenizer.model) but no tokenizer.json: only tokenizer.json, vocab.json + merges.txt, spiece.model (ALBERT) and vocab.txt are supported (${dir})`);
   }
   if (!(await exists(vocabPath))) {
-    throw new InvalidFileError(format === 'vocab.txt' ? 'vocab.txt not found' : 'no tokenizer.json or vocab.txt in this folder', format === 'vocab.txt' ? vocabPath : dir);
+    throw new InvalidFileError(
+      format === 'vocab.txt' ? 'vocab.txt not found' : 'no tokenizer files in this folder (tokenizer.json, vocab.json + merges.txt, spiece.model or vocab.txt)',
+      format === 'vocab.txt' ? vocabPath : dir,
+    );
   }
   let text: string;
   try {

@@ -5,11 +5,10 @@
  */
 import { NStr, codePoints, pushReplacement, transform } from './normalized.js';
 import type { Precompiled } from './precompiled.js';
-import { cccRank } from './unicode.js';
+import { cccRank, isCombiningMark, keepsUnderCompat, nfd } from './unicode.js';
 
 export type Normalizer = (ns: NStr) => NStr;
 
-const MARK = /\p{M}/u;
 const WS = /\p{White_Space}/u;
 const ASCII = /^[\x00-\x7f]*$/;
 
@@ -73,7 +72,8 @@ export function decompose(form: 'NFD' | 'NFKD'): Normalizer {
     const changes: number[] = [];
     const ranks: number[] = [];
     for (const cp of codePoints(s)) {
-      const d = codePoints(String.fromCodePoint(cp).normalize(form));
+      // The Rust tables' decompositions (older Unicode): see unicode.ts.
+      const d = form === 'NFD' ? codePoints(nfd(cp)) : keepsUnderCompat(cp) ? [cp] : codePoints(String.fromCodePoint(cp).normalize(form));
       d.forEach((c, k) => {
         cps.push(c);
         changes.push(k > 0 ? 1 : 0);
@@ -98,7 +98,11 @@ export function decompose(form: 'NFD' | 'NFKD'): Normalizer {
   };
 }
 
-/** NFC / NFKC per cluster (a starter and its non-starters): outputs replace inputs in order. */
+/**
+ * NFC / NFKC per cluster (a starter, the non-starters after it, and any later starter that composes
+ * with it, e.g. Hangul jamo): each cluster's outputs replace its inputs in order. The text is
+ * exact; alignments inside a cluster that composes are approximate.
+ */
 export function compose(form: 'NFC' | 'NFKC'): Normalizer {
   return (ns) => {
     const s = ns.s;
@@ -106,12 +110,22 @@ export function compose(form: 'NFC' | 'NFKC'): Normalizer {
     const all = codePoints(s);
     const cps: number[] = [];
     const changes: number[] = [];
+    const norm = (xs: number[]): number[] =>
+      // Characters the Rust tables (older Unicode) leave whole stay as they are.
+      xs.some(keepsUnderCompat) ? xs : codePoints(String.fromCodePoint(...xs).normalize(form));
     for (let i = 0; i < all.length; ) {
       let j = i + 1;
-      while (j < all.length && cccRank(all[j]!) !== 0) j++;
-      const cluster = all.slice(i, j);
-      const out = codePoints(String.fromCodePoint(...cluster).normalize(form));
-      pushReplacement(cps, changes, cluster.length, out);
+      let done = norm(all.slice(i, j));
+      while (j < all.length) {
+        if (cccRank(all[j]!) === 0) {
+          const joined = norm(all.slice(i, j + 1));
+          // A starter joins only when it composes with what is there.
+          if (joined.length >= done.length + 1) break;
+          done = joined;
+        } else done = norm(all.slice(i, j + 1));
+        j++;
+      }
+      pushReplacement(cps, changes, j - i, done);
       i = j;
     }
     return transform(ns, cps, changes);
@@ -119,7 +133,7 @@ export function compose(form: 'NFC' | 'NFKC'): Normalizer {
 }
 
 export function stripAccents(): Normalizer {
-  return (ns) => (ASCII.test(ns.s) ? ns : ns.filter((cp) => !MARK.test(String.fromCodePoint(cp))));
+  return (ns) => (ASCII.test(ns.s) ? ns : ns.filter((cp) => !isCombiningMark(cp)));
 }
 
 export function strip(left: boolean, right: boolean): Normalizer {

@@ -5,16 +5,28 @@
  */
 import { NStr } from './normalized.js';
 import { isPunctuation, isWhitespace } from './unicode.js';
+import { GPT2_LETTER_RANGES, GPT2_NUMBER_RANGES } from './unicode-data.js';
 
 export type PreTokenizer = (ns: NStr, out: NStr[]) => void;
 export type SplitBehavior = 'removed' | 'isolated' | 'merged_with_previous' | 'merged_with_next' | 'contiguous';
 
+function charClass(ranges: readonly number[]): string {
+  let out = '';
+  for (let i = 0; i < ranges.length; i += 2) out += `\\u{${ranges[i]!.toString(16)}}-\\u{${ranges[i + 1]!.toString(16)}}`;
+  return out;
+}
+
 /**
- * GPT-2's split. Rust runs it with Oniguruma, whose `\s` is Unicode White_Space (U+0085 included,
- * U+FEFF not), so `\s` is spelled that way here.
+ * GPT-2's split. Rust runs it with Oniguruma: its `\s` is Unicode White_Space (U+0085 included,
+ * U+FEFF not), and its \p{L} / \p{N} are those of an older Unicode than Node's, so both classes
+ * are spelled out from tables measured on the Rust binding (unicode-data.ts).
  */
-export const GPT2_SPLIT =
-  /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\p{White_Space}\p{L}\p{N}]+|\p{White_Space}+(?!\P{White_Space})|\p{White_Space}+/gu;
+export const GPT2_SPLIT = (() => {
+  const L = charClass(GPT2_LETTER_RANGES);
+  const N = charClass(GPT2_NUMBER_RANGES);
+  const S = '\\p{White_Space}';
+  return new RegExp(`'s|'t|'re|'ve|'m|'ll|'d| ?[${L}]+| ?[${N}]+| ?[^${S}${L}${N}]+|${S}+(?!\\P{White_Space})|${S}+`, 'gu');
+})();
 
 /** GPT-2's reversible byte → printable character table. */
 export const BYTE_CHARS: string[] = (() => {

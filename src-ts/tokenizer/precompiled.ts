@@ -9,7 +9,7 @@ import { InvalidFileError } from '../errors.js';
 import { NStr, codePoints, pushReplacement, transform } from './normalized.js';
 
 const utf8 = new TextEncoder();
-const utf8d = new TextDecoder('utf-8', { fatal: true });
+const utf8d = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export class Precompiled {
   private readonly array: Uint32Array;

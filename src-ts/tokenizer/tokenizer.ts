@@ -265,14 +265,15 @@ export class Tokenizer implements TokenNamer {
   private encodeSequence(text: string, out: TokenBuffer): void {
     const s0 = out.length;
     this.encodeAdded(text, out);
-    if (this.spec.trimOffsets) this.trimOffsets(out, s0);
+    if (this.spec.trimOffsets) this.trimOffsets(out, s0, text);
   }
 
   /**
    * ByteLevel's process_offsets: a token's offsets leave out its leading and trailing spaces
    * (`Ġ` or whitespace in its string), except the one space add_prefix_space put before a first token.
+   * Rust counts in characters, so the offsets move by code points of `text`.
    */
-  private trimOffsets(out: TokenBuffer, s0: number): void {
+  private trimOffsets(out: TokenBuffer, s0: number, text: string): void {
     const addPrefix = this.spec.trimOffsets!.addPrefixSpace;
     const ov = out.tokenOverrides;
     for (let i = s0; i < out.length; i++) {
@@ -286,9 +287,18 @@ export class Tokenizer implements TokenNamer {
       let e = out.ends[i]!;
       if (lead > 0) {
         if ((i === s0 || s === 0) && addPrefix && lead === 1) lead = 0;
-        s = Math.min(s + lead, e);
+        for (let k = 0; k < lead && s < e; k++) s += text.codePointAt(s)! > 0xffff ? 2 : 1;
+        s = Math.min(s, e);
       }
-      if (trail > 0 && e >= trail) e = Math.max(e - trail, s);
+      if (trail > 0) {
+        let back = e;
+        let k = 0;
+        for (; k < trail && back > 0; k++) {
+          const lo = text.charCodeAt(back - 1);
+          back -= lo >= 0xdc00 && lo <= 0xdfff && back >= 2 && text.charCodeAt(back - 2) >= 0xd800 && text.charCodeAt(back - 2) <= 0xdbff ? 2 : 1;
+        }
+        if (k === trail) e = Math.max(back, s);
+      }
       out.starts[i] = s;
       out.ends[i] = e;
     }
