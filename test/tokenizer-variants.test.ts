@@ -123,3 +123,22 @@ for (const key of Object.keys(FOLDERS)) {
     t.deepEqual(bad.slice(0, 5), [], `${bad.length} mismatches`);
   });
 }
+
+// Folders without tokenizer.json: the converters build the same tokenizer from the classic files.
+for (const [key, folder, format] of [
+  ['bbpe', 'roberta-model', 'vocab.json'],
+  ['albert-spm', 'albert-model', 'spiece.model'],
+] as const) {
+  test(`${folder} read from ${format} (no tokenizer.json) matches every ${key} encode and decode golden`, async (t) => {
+    const tok = await loadTokenizer(fixture('variants', folder), { format });
+    const bad: string[] = [];
+    for (const r of readJsonl<Row>(`encode_${key}.jsonl.gz`)) {
+      const enc = r.text_pair === null ? tok.encode(r.text, NO_LIMITS) : tok.encode(r.text, r.text_pair, NO_LIMITS);
+      const d = diff(enc, r);
+      if (d) bad.push(`row ${r.id} ${JSON.stringify(r.text)}: ${d}`);
+      const got = tok.decode(r.input_ids, { skipSpecialTokens: true, cleanUpTokenizationSpaces: false });
+      if (got !== r.decode_skip_special_true) bad.push(`row ${r.id} decode: ${JSON.stringify(got)}`);
+    }
+    t.deepEqual(bad.slice(0, 5), [], `${bad.length} mismatches`);
+  });
+}

@@ -40,19 +40,20 @@ export class Precompiled {
     this.validate(bad);
   }
 
-  /** Walks every reachable node once: indexes in range, leaves pointing into the strings. */
+  /** Walks every reachable node once: children inside the array, leaves pointing into the strings. */
   private validate(bad: (why: string) => never): void {
     const a = this.array;
     const n = a.length;
+    // Positions of children blocks (a node's children sit at base ^ label; its value, if it has
+    // one, at base itself). darts-clone lays blocks out 256 units wide, inside the array.
     const seen = new Uint8Array(n);
-    const stack = [0];
-    seen[0] = 1;
+    const stack = [offset(a[0]!)];
     while (stack.length) {
-      const pos = stack.pop()!;
-      const base = pos ^ offset(a[pos]!);
+      const base = stack.pop()!;
+      if ((base | 0xff) >= n) bad('node offset out of range');
       for (let c = 1; c < 256; c++) {
         const child = base ^ c;
-        if (child >= n || label(a[child]!) !== c) continue;
+        if (label(a[child]!) !== c) continue;
         const next = child ^ offset(a[child]!);
         if (next >= n) bad('node offset out of range');
         if (hasLeaf(a[child]!) && value(a[next]!) >= this.normalized.length) bad('replacement index out of range');
