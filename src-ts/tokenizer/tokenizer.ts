@@ -36,8 +36,9 @@ import {
   type TruncationParams,
 } from './options.js';
 import { padBatch } from './padding.js';
+import { pushSpecial, trimOffsets, writeTemplate } from './post-process.js';
 import type { SequenceModel } from './pipeline.js';
-import type { TemplatePiece, TokenizerSpec } from './spec.js';
+import type { TokenizerSpec } from './spec.js';
 import { planWindows } from './truncation.js';
 
 export type {
@@ -52,7 +53,6 @@ export type {
 export type { TemplatePiece, TokenizerSpec } from './spec.js';
 
 const NONE: [number, number][] = [];
-const SPACE_LIKE = /[\u0120\p{White_Space}]/u;
 
 function wellFormed(s: string): string {
   const str = s as string & { isWellFormed?: () => boolean; toWellFormed?: () => string };
@@ -265,43 +265,7 @@ export class Tokenizer implements TokenNamer {
   private encodeSequence(text: string, out: TokenBuffer): void {
     const s0 = out.length;
     this.encodeAdded(text, out);
-    if (this.spec.trimOffsets) this.trimOffsets(out, s0, text);
-  }
-
-  /**
-   * ByteLevel's process_offsets: a token's offsets leave out its leading and trailing spaces
-   * (`Ġ` or whitespace in its string), except the one space add_prefix_space put before a first token.
-   * Rust counts in characters, so the offsets move by code points of `text`.
-   */
-  private trimOffsets(out: TokenBuffer, s0: number, text: string): void {
-    const addPrefix = this.spec.trimOffsets!.addPrefixSpace;
-    const ov = out.tokenOverrides;
-    for (let i = s0; i < out.length; i++) {
-      const tok = (ov && ov.get(i)) ?? this.defaultToken(out.ids[i]!);
-      let lead = 0;
-      while (lead < tok.length && SPACE_LIKE.test(tok[lead]!)) lead++;
-      if (lead === 0 && !SPACE_LIKE.test(tok[tok.length - 1] ?? 'x')) continue;
-      let trail = 0;
-      while (trail < tok.length && SPACE_LIKE.test(tok[tok.length - 1 - trail]!)) trail++;
-      let s = out.starts[i]!;
-      let e = out.ends[i]!;
-      if (lead > 0) {
-        if ((i === s0 || s === 0) && addPrefix && lead === 1) lead = 0;
-        for (let k = 0; k < lead && s < e; k++) s += text.codePointAt(s)! > 0xffff ? 2 : 1;
-        s = Math.min(s, e);
-      }
-      if (trail > 0) {
-        let back = e;
-        let k = 0;
-        for (; k < trail && back > 0; k++) {
-          const lo = text.charCodeAt(back - 1);
-          back -= lo >= 0xdc00 && lo <= 0xdfff && back >= 2 && text.charCodeAt(back - 2) >= 0xd800 && text.charCodeAt(back - 2) <= 0xdbff ? 2 : 1;
-        }
-        if (k === trail) e = Math.max(back, s);
-      }
-      out.starts[i] = s;
-      out.ends[i] = e;
-    }
+    if (this.spec.trimOffsets) trimOffsets(out, s0, text, this.spec.trimOffsets.addPrefixSpace, this);
   }
 
   /** Splits around the added tokens matched in the raw text and encodes the rest. */
@@ -377,49 +341,6 @@ export class Tokenizer implements TokenNamer {
     return word;
   }
 
-  private pushSpecial(out: TokenBuffer, p: { ids: number[]; tokens: string[]; typeId: number }): void {
-    for (let i = 0; i < p.ids.length; i++) {
-      const at = out.length;
-      const id = p.ids[i]!;
-      out.push(id, 0, 0, -1);
-      out.typeIds[at] = p.typeId;
-      out.seqs[at] = -1;
-      const tok = p.tokens[i]!;
-      if (tok !== this.vocab.byId[id] && tok !== this.defaultToken(id)) out.setOverride(at, tok);
-    }
-  }
-
-  /**
-   * Writes the template with windows of the tokenized sequences. Main windows take the template's
-   * type ids; overflow windows keep the ids they were tokenized with (0 / 1), as in `tokenizers`.
-   */
-  private writeTemplate(
-    out: TokenBuffer,
-    tmpl: TemplatePiece[],
-    addSpecial: boolean,
-    a: TokenBuffer,
-    aw: [number, number],
-    aMain: boolean,
-    b: TokenBuffer | null,
-    bw: [number, number] | null,
-    bMain: boolean,
-  ): void {
-    for (const p of tmpl) {
-      if (p.kind === 'special') {
-        if (addSpecial) this.pushSpecial(out, p);
-        continue;
-      }
-      const s = out.length;
-      if (p.seq === 0) {
-        out.append(a, aw[0], aw[1] - aw[0]);
-        out.mark(s, out.length, aMain ? p.typeId : 0, 0);
-      } else if (b && bw) {
-        out.append(b, bw[0], bw[1] - bw[0]);
-        out.mark(s, out.length, bMain || this.spec.typeIdsAllZero ? p.typeId : 1, 1);
-      }
-    }
-  }
-
   /**
    * Encodes one input into `out` (the main encoding) and `ovf` (its overflow windows); returns
    * the overflow windows as [start, length] pairs in `ovf`.
@@ -434,7 +355,7 @@ export class Tokenizer implements TokenNamer {
     let bLen = 0;
     for (const p of tmpl) {
       if (p.kind === 'special') {
-        if (r.addSpecial) this.pushSpecial(out, p);
+        if (r.addSpecial) pushSpecial(out, p, this);
         continue;
       }
       const s = out.length;
@@ -474,13 +395,13 @@ export class Tokenizer implements TokenNamer {
     if (out.tokenOverrides) for (const k of [...out.tokenOverrides.keys()]) if (k >= p0) out.tokenOverrides.delete(k);
 
     const { aw, bw } = planWindows(aLen, b ? bLen : null, budget, t);
-    this.writeTemplate(out, tmpl, r.addSpecial, a, aw[0]!, true, b, bw ? bw[0]! : null, true);
+    writeTemplate(this, this.spec.typeIdsAllZero, out, tmpl, r.addSpecial, a, aw[0]!, true, b, bw ? bw[0]! : null, true);
     if (aw.length === 1 && (!bw || bw.length === 1)) return NONE;
     const o = ovf();
     const res: [number, number][] = [];
     const emit = (ai: number, bi: number): void => {
       const s = o.length;
-      this.writeTemplate(o, tmpl, r.addSpecial, a, aw[ai]!, ai === 0, b, bw ? bw[bi]! : null, bi === 0);
+      writeTemplate(this, this.spec.typeIdsAllZero, o, tmpl, r.addSpecial, a, aw[ai]!, ai === 0, b, bw ? bw[bi]! : null, bi === 0);
       // Without a post-processor `tokenizers` never sets the windows' sequence ranges, and an
       // encoding without them reports every token as sequence 0.
       if (!this.spec.hasPostProcessor) o.seqs.fill(0, s, o.length);
