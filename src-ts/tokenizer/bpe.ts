@@ -11,6 +11,48 @@ import { InvalidFileError } from '../errors.js';
 const ID_K = 0x4000000;
 const CACHE_LIMIT = 100_000;
 
+/** Merge pairs (a, b) → (rank, new id): open addressing over Int32Arrays (no boxed keys). */
+class MergeTable {
+  private readonly ka: Int32Array;
+  private readonly kb: Int32Array;
+  readonly rank: Int32Array;
+  readonly id: Int32Array;
+  private readonly mask: number;
+
+  constructor(expected: number) {
+    let cap = 16;
+    while (cap < expected * 2) cap *= 2;
+    this.ka = new Int32Array(cap).fill(-1);
+    this.kb = new Int32Array(cap);
+    this.rank = new Int32Array(cap);
+    this.id = new Int32Array(cap);
+    this.mask = cap - 1;
+  }
+
+  private slot(a: number, b: number): number {
+    let h = (Math.imul(a, 0x9e3779b1) ^ Math.imul(b + 0x7f4a7c15, 0x85ebca77)) & this.mask;
+    for (;;) {
+      const k = this.ka[h]!;
+      if (k === -1 || (k === a && this.kb[h] === b)) return h;
+      h = (h + 1) & this.mask;
+    }
+  }
+
+  set(a: number, b: number, rank: number, id: number): void {
+    const h = this.slot(a, b);
+    this.ka[h] = a;
+    this.kb[h] = b;
+    this.rank[h] = rank;
+    this.id[h] = id;
+  }
+
+  /** Slot of (a, b), or -1. */
+  find(a: number, b: number): number {
+    const h = this.slot(a, b);
+    return this.ka[h] === -1 ? -1 : h;
+  }
+}
+
 export interface BpeOptions {
   unkToken: string | null;
   continuingSubwordPrefix: string;
@@ -29,7 +71,7 @@ export interface ModelVocab {
 export class BpeModel implements ModelVocab {
   readonly map: Map<string, number>;
   readonly byId: (string | undefined)[];
-  private readonly merges = new Map<number, number>();
+  private readonly merges: MergeTable;
   private readonly o: BpeOptions;
   private readonly unkId: number;
   readonly unkToken: string | null;
@@ -47,6 +89,7 @@ export class BpeModel implements ModelVocab {
     this.byId = new Array<string | undefined>(maxId + 1).fill(undefined);
     for (const [t, id] of vocab) this.byId[id] = t;
     const plen = o.continuingSubwordPrefix.length;
+    this.merges = new MergeTable(merges.length);
     merges.forEach(([a, b], rank) => {
       const ia = vocab.get(a);
       const ib = vocab.get(b);
@@ -56,9 +99,8 @@ export class BpeModel implements ModelVocab {
       const merged = a + (plen ? b.slice(plen) : b);
       const id = vocab.get(merged);
       if (id === undefined) throw new InvalidFileError(`model.merges[${rank}]: the merge result ${JSON.stringify(merged)} is not in the vocabulary`, file);
-      const key = ia * ID_K + ib;
       // A repeated pair takes its last rank, as Rust collects the merges into a map.
-      this.merges.set(key, rank * ID_K + id);
+      this.merges.set(ia, ib, rank, id);
     });
     if (o.unkToken !== null) {
       const u = vocab.get(o.unkToken);
@@ -198,12 +240,13 @@ export class BpeModel implements ModelVocab {
       }
       return [topKey, topId];
     };
+    const m = this.merges;
     const consider = (pos: number): void => {
       const nx = next[pos]!;
       if (nx < 0) return;
-      const v = this.merges.get(ids[pos]! * ID_K + ids[nx]!);
-      if (v === undefined) return;
-      push(Math.floor(v / ID_K) * ID_K + pos, v % ID_K);
+      const h = m.find(ids[pos]!, ids[nx]!);
+      if (h < 0) return;
+      push(m.rank[h]! * ID_K + pos, m.id[h]!);
     };
     for (let i = 0; i + 1 < n; i++) consider(i);
     while (heapKey.length) {
@@ -212,8 +255,8 @@ export class BpeModel implements ModelVocab {
       if (!alive[pos]) continue;
       const nx = next[pos]!;
       if (nx < 0) continue;
-      const v = this.merges.get(ids[pos]! * ID_K + ids[nx]!);
-      if (v === undefined || v % ID_K !== newId) continue;
+      const h = m.find(ids[pos]!, ids[nx]!);
+      if (h < 0 || m.id[h] !== newId) continue;
       ids[pos] = newId;
       en[pos] = en[nx]!;
       alive[nx] = 0;

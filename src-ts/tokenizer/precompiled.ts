@@ -17,6 +17,8 @@ export class Precompiled {
   /** Per BMP unit: undefined = not looked up yet, null = no entry, else the replacement's code points. */
   private readonly single = new Array<number[] | null | undefined>(0x10000);
   private segmenter: Intl.Segmenter | null = null;
+  /** Per BMP unit: 0 not known yet, 1 no entry starts with this character, 2 some entry does. */
+  private readonly prefix = new Uint8Array(0x10000);
 
   /** Parses and validates the charsmap (base64 in tokenizer.json). */
   constructor(charsmap: Uint8Array, file?: string) {
@@ -40,28 +42,23 @@ export class Precompiled {
     this.validate(bad);
   }
 
-  /** Walks every reachable node once: children inside the array, leaves pointing into the strings. */
+  /**
+   * Checks every unit once (linear, not a walk): a node's children sit at base ^ label and its
+   * value, if it has one, at base itself; darts-clone lays these blocks out 256 units wide inside
+   * the array, and unused units are 0. So every unit that carries a label must point at a block
+   * inside the array, and every leaf at a replacement string.
+   */
   private validate(bad: (why: string) => never): void {
     const a = this.array;
     const n = a.length;
-    // Positions of children blocks (a node's children sit at base ^ label; its value, if it has
-    // one, at base itself). darts-clone lays blocks out 256 units wide, inside the array.
-    const seen = new Uint8Array(n);
-    const stack = [offset(a[0]!)];
-    while (stack.length) {
-      const base = stack.pop()!;
-      if ((base | 0xff) >= n) bad('node offset out of range');
-      for (let c = 1; c < 256; c++) {
-        const child = base ^ c;
-        if (label(a[child]!) !== c) continue;
-        const next = child ^ offset(a[child]!);
-        if (next >= n) bad('node offset out of range');
-        if (hasLeaf(a[child]!) && value(a[next]!) >= this.normalized.length) bad('replacement index out of range');
-        if (!seen[next]) {
-          seen[next] = 1;
-          stack.push(next);
-        }
-      }
+    if ((offset(a[0]!) | 0xff) >= n) bad('node offset out of range');
+    for (let i = 1; i < n; i++) {
+      const u = a[i]!;
+      const c = label(u);
+      if (c === 0 || c > 0xff) continue;
+      const next = i ^ offset(u);
+      if ((next | 0xff) >= n) bad('node offset out of range');
+      if (hasLeaf(u) && value(a[next]!) >= this.normalized.length) bad('replacement index out of range');
     }
   }
 
@@ -79,12 +76,30 @@ export class Precompiled {
       pos ^= offset(unit);
       if (hasLeaf(unit)) {
         const start = value(a[pos]!);
+        if (start >= this.normalized.length) return null;
         let end = start;
         while (end < this.normalized.length && this.normalized[end] !== 0) end++;
         return codePoints(utf8d.decode(this.normalized.subarray(start, end)));
       }
     }
     return null;
+  }
+
+  /** Whether some entry starts with the character `ch` (only then can its grapheme matter). */
+  private isPrefix(ch: string): boolean {
+    const u = ch.length === 1 ? ch.charCodeAt(0) : -1;
+    if (u >= 0 && this.prefix[u] !== 0) return this.prefix[u] === 2;
+    const a = this.array;
+    const bytes = utf8.encode(ch);
+    let pos = offset(a[0]!);
+    let ok = true;
+    for (let i = 0; i < bytes.length && ok; i++) {
+      pos ^= bytes[i]!;
+      if (pos >= a.length || label(a[pos]!) !== bytes[i]) ok = false;
+      else pos ^= offset(a[pos]!);
+    }
+    if (u >= 0) this.prefix[u] = ok ? 2 : 1;
+    return ok;
   }
 
   private lookupChar(s: string): number[] | null {
@@ -97,8 +112,25 @@ export class Precompiled {
     return this.lookup(utf8.encode(s));
   }
 
+  /**
+   * True when nothing can change: no character has a replacement, and none that starts an entry
+   * is followed by a character that could extend its grapheme (non-ASCII, or LF after CR).
+   */
+  private unchanged(s: string): boolean {
+    for (let i = 0; i < s.length; ) {
+      const len = s.codePointAt(i)! > 0xffff ? 2 : 1;
+      const ch = len === 1 ? s[i]! : s.slice(i, i + 2);
+      if (this.lookupChar(ch)) return false;
+      const next = i + len < s.length ? s.charCodeAt(i + len) : -1;
+      if ((next >= 0x80 || (next === 0x0a && ch === '\r')) && this.isPrefix(ch)) return false;
+      i += len;
+    }
+    return true;
+  }
+
   normalize(ns: NStr): NStr {
     const s = ns.s;
+    if (this.unchanged(s)) return ns;
     const cps: number[] = [];
     const changes: number[] = [];
     let modified = false;
@@ -141,8 +173,24 @@ export class Precompiled {
       }
       let j = i + 1;
       while (j < s.length && !(s.charCodeAt(j) < 0x80 && !(s.charCodeAt(j) === 0x0a && s.charCodeAt(j - 1) === 0x0d))) j++;
-      this.segmenter ??= new Intl.Segmenter(undefined, { granularity: 'grapheme' });
-      for (const seg of this.segmenter.segment(s.slice(i, j))) grapheme(seg.segment);
+      // A grapheme is looked up whole only when an entry starts with its first character; when no
+      // character of the stretch starts an entry, character by character gives the same result.
+      let needs = false;
+      for (let k = i; k < j && !needs; ) {
+        const len = s.codePointAt(k)! > 0xffff ? 2 : 1;
+        needs = this.isPrefix(s.slice(k, k + len));
+        k += len;
+      }
+      if (needs) {
+        this.segmenter ??= new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+        for (const seg of this.segmenter.segment(s.slice(i, j))) grapheme(seg.segment);
+      } else {
+        for (let k = i; k < j; ) {
+          const len = s.codePointAt(k)! > 0xffff ? 2 : 1;
+          oneChar(s.slice(k, k + len));
+          k += len;
+        }
+      }
       i = j;
     }
     return modified ? transform(ns, cps, changes) : ns;
