@@ -30,6 +30,7 @@ import {
   type DecodeOptions,
   type EncodeInput,
   type EncodeOptions,
+  type OptionDefaults,
   type PaddingParams,
   type Resolved,
   type Side,
@@ -93,6 +94,7 @@ export class Tokenizer implements TokenNamer {
   private truncation: TruncationParams | null;
   private padding: PaddingParams | null;
   private reference = false;
+  private defaults: OptionDefaults | null = null;
 
   /** @internal use `loadTokenizer`, `Tokenizer.fromTokenizerJson` or `Tokenizer.fromVocab`. */
   constructor(spec: TokenizerSpec) {
@@ -202,6 +204,7 @@ export class Tokenizer implements TokenNamer {
   setTruncation(params: (Partial<TruncationParams> & { maxLength: number }) | null): void {
     if (params === null) {
       this.truncation = null;
+      this.defaults = null;
       return;
     }
     const t: TruncationParams = {
@@ -212,12 +215,14 @@ export class Tokenizer implements TokenNamer {
     };
     checkTruncation(t, this.numSpecialTokensToAdd(false));
     this.truncation = t;
+    this.defaults = null;
   }
 
   /** Sets (or with null, removes) the default padding, like `tokenizers`' enable/no_padding. */
   setPadding(params: Partial<PaddingParams> | null): void {
     if (params === null) {
       this.padding = null;
+      this.defaults = null;
       return;
     }
     const base = this.padDefaults();
@@ -232,6 +237,7 @@ export class Tokenizer implements TokenNamer {
     };
     checkPadding(p);
     this.padding = p;
+    this.defaults = null;
   }
 
   private padDefaults(): { padId: number; padToken: string } | null {
@@ -243,7 +249,8 @@ export class Tokenizer implements TokenNamer {
   }
 
   private resolve(options: EncodeOptions | undefined, batch: boolean): Resolved {
-    return resolveOptions(options, batch, {
+    // Built once per default settings: encode() is called per request.
+    const d = (this.defaults ??= {
       truncation: this.truncation,
       padding: this.padding,
       modelMaxLength: this.modelMaxLength,
@@ -252,6 +259,7 @@ export class Tokenizer implements TokenNamer {
       numSpecialSingle: this.numSpecialTokensToAdd(false),
       padDefaults: () => this.padDefaults(),
     });
+    return resolveOptions(options, batch, d);
   }
 
   // ---- encoding -------------------------------------------------------------------------------
