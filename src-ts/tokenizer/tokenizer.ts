@@ -306,7 +306,7 @@ export class Tokenizer implements TokenNamer {
   }
 
   private encodeSegment(text: string, s: number, e: number, out: TokenBuffer, word: number): number {
-    if (this.normMatcher === null || !this.normMatcher.mayMatch(text, s, e) && this.model.identityNormalizer) {
+    if (this.normMatcher === null || (this.model.identityNormalizer && !this.normMatcher.mayMatch(text, s, e))) {
       return this.reference ? this.model.encodeRangeReference(text, s, e, out, word) : this.model.encodeRange(text, s, e, out, word);
     }
     if (this.model.identityNormalizer) {
