@@ -532,6 +532,16 @@ export class Tokenizer implements TokenNamer {
     return cleanUp ? cleanUpTokenization(text) : text;
   }
 
+  /**
+   * transformers' `convert_tokens_to_string` for a fast tokenizer: the decoder over token strings
+   * (no special-token filtering, no clean-up); tokens joined by spaces without a decoder.
+   */
+  convertTokensToString(tokens: readonly string[]): string {
+    if (!Array.isArray(tokens) || tokens.some((x) => typeof x !== 'string')) throw new InvalidInputError('convertTokensToString expects an array of strings');
+    const d = this.spec.decoder;
+    return d ? d([...tokens]).join('') : tokens.join(' ');
+  }
+
   decodeBatch(batch: readonly ArrayLike<number>[], options?: DecodeOptions): string[] {
     if (!Array.isArray(batch)) throw new InvalidInputError('decodeBatch expects an array of id arrays');
     return batch.map((ids) => this.decode(ids, options));
