@@ -8,6 +8,13 @@
 //   npm run build                                              # bertkit from dist/
 //   (cd bench/peers && ONNXRUNTIME_NODE_INSTALL=skip npm install)   # transformers.js (optional)
 //   node bench/tokenizer.mjs [--rounds 7] [--sentences 20000] [--docs 200] [--only bertkit] [--json]
+//   node bench/tokenizer.mjs --baseline /path/to/other/dist   # adds that build as `baseline` (before/after)
+//   node bench/tokenizer.mjs --variants                        # the BERT-variant tokenizers instead (below)
+//
+// --variants: bertkit against `tokenizers` on each BERT-variant tokenizer.json of test/fixtures
+// (byte-level BPE: GPT-2's real 50k merges in a RoBERTa-style file, the tiny RoBERTa one;
+// SentencePiece Unigram: XLM-R with its nmt_nfkc Precompiled charsmap, ALBERT), same texts
+// (the sentences and the multilingual set), encodeBatch for both, parity checked first.
 //
 // What each contender does per round (no truncation, no padding, special tokens added):
 //   bertkit        tok.encodeBatch(texts)            ids in Int32Array rows (offsets etc. lazily)
@@ -38,6 +45,8 @@ const { values: args } = parseArgs({
     docs: { type: 'string', default: '200' },
     json: { type: 'boolean', default: false },
     only: { type: 'string' },
+    baseline: { type: 'string' },
+    variants: { type: 'boolean', default: false },
     data: { type: 'string', default: join(root, 'test', 'fixtures', 'tokenizer', 'bert-base-uncased') },
   },
 });
@@ -124,11 +133,21 @@ const { loadTokenizer } = await import(distEntry);
 const ours = await loadTokenizer(tokDir);
 ours.setTruncation(null);
 ours.setPadding(null);
+globalThis.__ours = ours;
+
+let base = null;
+if (args.baseline) {
+  const entry = join(args.baseline, 'tokenizer', 'index.js');
+  base = await (await import(entry)).loadTokenizer(tokDir);
+  base.setTruncation(null);
+  base.setPadding(null);
+}
 
 const hf = require('tokenizers');
 const rust = hf.Tokenizer.fromFile(join(tokDir, 'tokenizer.json'));
 rust.disableTruncation();
 rust.disablePadding();
+globalThis.__rust = rust;
 
 let tjs = null;
 const tjsEntry = join(here, 'peers', 'node_modules', '@huggingface', 'transformers', 'dist', 'transformers.node.mjs');
@@ -157,6 +176,14 @@ const contenders = {
     return n;
   },
 };
+if (base) {
+  contenders.baseline = async (texts) => {
+    const b = base.encodeBatch(texts);
+    let n = 0;
+    for (const row of b.inputIds) n += row.length;
+    return n;
+  };
+}
 if (tjs) {
   contenders.transformers = async (texts) => {
     let n = 0;
@@ -178,6 +205,13 @@ const singleCalls = {
   },
 };
 if (tjs) singleCalls.transformers = contenders.transformers;
+if (base) {
+  singleCalls.baseline = async (texts) => {
+    let n = 0;
+    for (const t of texts) n += base.encode(t).ids.length;
+    return n;
+  };
+}
 
 if (args.only) {
   for (const n of Object.keys(contenders)) if (n !== args.only) delete contenders[n];
@@ -186,7 +220,7 @@ if (args.only) {
 
 // ---- parity check on the benchmark corpus (so the speed is of the same work) -------------------
 
-async function parity(texts) {
+async function parity(texts, ours = globalThis.__ours, rust = globalThis.__rust) {
   const b = ours.encodeBatch(texts);
   const encs = await rust.encodeBatch(texts);
   let diff = 0;
@@ -196,14 +230,14 @@ async function parity(texts) {
     if (a.length !== e.length || a.some((x, k) => x !== e[k])) diff++;
   }
   let tdiff = 0;
-  if (tjs) {
+  if (tjs && ours === globalThis.__ours) {
     for (let i = 0; i < texts.length; i += 10) {
       const e = tjs.encode(texts[i]);
       const a = b.inputIds[i];
       if (a.length !== e.length || a.some((x, k) => x !== e[k])) tdiff++;
     }
   }
-  return { rust: diff, transformers: tjs ? tdiff : null };
+  return { rust: diff, transformers: tjs && ours === globalThis.__ours ? tdiff : null };
 }
 
 // ---- run --------------------------------------------------------------------------------------
@@ -213,7 +247,7 @@ const median = (xs) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-async function bench(name, texts, contenders) {
+async function bench(name, texts, contenders, pair = [globalThis.__ours, globalThis.__rust]) {
   const names = Object.keys(contenders);
   const times = Object.fromEntries(names.map((n) => [n, []]));
   const tokens = {};
@@ -231,7 +265,7 @@ async function bench(name, texts, contenders) {
     const ms = median(times[n]);
     res.results[n] = { ms, tokensPerSec: tokens[n] / (ms / 1000), minMs: Math.min(...times[n]), maxMs: Math.max(...times[n]) };
   }
-  res.parity = await parity(texts);
+  res.parity = await parity(texts, ...pair);
   return res;
 }
 
@@ -260,22 +294,69 @@ const meta = {
   rounds: ROUNDS,
 };
 const all = [];
-for (const [name, texts, set] of [
-  [`encodeBatch: ${sentences.length} sentences`, sentences, contenders],
-  [`encodeBatch: ${docs.length} long documents`, docs, contenders],
-  [`encodeBatch: ${multilingual.length} multilingual texts`, multilingual, contenders],
-  [`encode, one call per text: ${Math.min(5000, sentences.length)} sentences`, sentences.slice(0, 5000), singleCalls],
-]) {
-  const res = await bench(name, texts, set);
-  all.push(res);
-  if (!args.json) {
-    const base = res.results.bertkit?.tokensPerSec ?? NaN;
-    console.log(`\n${res.workload}: ${res.texts} texts, ${res.chars} chars, ${res.tokens} tokens (median of ${ROUNDS})`);
-    for (const [n, v] of Object.entries(res.results)) {
-      const ratio = n === 'bertkit' ? '' : `   bertkit is ${(base / v.tokensPerSec).toFixed(2)}x`;
-      console.log(`  ${n.padEnd(13)} ${(v.tokensPerSec / 1e6).toFixed(2).padStart(6)} M tokens/s  ${v.ms.toFixed(1).padStart(8)} ms${ratio}`);
+function report(res) {
+  if (args.json) return;
+  const base = res.results.bertkit?.tokensPerSec ?? NaN;
+  console.log(`\n${res.workload}: ${res.texts} texts, ${res.chars} chars, ${res.tokens} tokens (median of ${ROUNDS})`);
+  for (const [n, v] of Object.entries(res.results)) {
+    const ratio = n === 'bertkit' ? '' : `   bertkit is ${(base / v.tokensPerSec).toFixed(2)}x`;
+    console.log(`  ${n.padEnd(13)} ${(v.tokensPerSec / 1e6).toFixed(2).padStart(6)} M tokens/s  ${v.ms.toFixed(1).padStart(8)} ms${ratio}`);
+  }
+  console.log(`  parity: ${res.parity.rust} rows differ from tokenizers${res.parity.transformers === null ? '' : `, ${res.parity.transformers} sampled rows from transformers.js`}`);
+}
+
+if (args.variants) {
+  const { tokenizerFromJSON } = await import(distEntry);
+  const { gunzipSync } = await import('node:zlib');
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const vdir = join(root, 'test', 'fixtures', 'variants');
+  const tmp = mkdtempSync(join(os.tmpdir(), 'bertkit-bench-'));
+  const gpt2 = join(tmp, 'gpt2-roberta.json');
+  writeFileSync(gpt2, gunzipSync(readFileSync(join(vdir, 'tokenizer', 'gpt2-roberta', 'tokenizer.json.gz'))));
+  const files = [
+    ['gpt2-roberta (byte-level BPE, 50k merges)', gpt2],
+    ['bbpe (RoBERTa byte-level BPE, 400)', join(vdir, 'roberta-model', 'tokenizer.json')],
+    ['xlmr-spm (Unigram + nmt_nfkc Precompiled)', join(vdir, 'xlmr-model', 'tokenizer.json')],
+    ['albert-spm (Unigram + Replace/NFKD/StripAccents/Lowercase)', join(vdir, 'albert-model', 'tokenizer.json')],
+  ];
+  for (const [label, file] of files) {
+    const o = tokenizerFromJSON(readFileSync(file, 'utf8'));
+    const rt = hf.Tokenizer.fromFile(file);
+    rt.disableTruncation();
+    rt.disablePadding();
+    const set = {
+      bertkit: async (texts) => {
+        const b = o.encodeBatch(texts);
+        let n = 0;
+        for (const row of b.inputIds) n += row.length;
+        return n;
+      },
+      tokenizers: async (texts) => {
+        const encs = await rt.encodeBatch(texts);
+        let n = 0;
+        for (const e of encs) n += e.getIds().length;
+        return n;
+      },
+    };
+    for (const [name, texts] of [
+      [`${label}: encodeBatch, ${sentences.length} sentences`, sentences],
+      [`${label}: encodeBatch, ${multilingual.length} multilingual texts`, multilingual],
+    ]) {
+      const res = await bench(name, texts, set, [o, rt]);
+      all.push(res);
+      report(res);
     }
-    console.log(`  parity: ${res.parity.rust} rows differ from tokenizers${res.parity.transformers === null ? '' : `, ${res.parity.transformers} sampled rows from transformers.js`}`);
+  }
+} else {
+  for (const [name, texts, set] of [
+    [`encodeBatch: ${sentences.length} sentences`, sentences, contenders],
+    [`encodeBatch: ${docs.length} long documents`, docs, contenders],
+    [`encodeBatch: ${multilingual.length} multilingual texts`, multilingual, contenders],
+    [`encode, one call per text: ${Math.min(5000, sentences.length)} sentences`, sentences.slice(0, 5000), singleCalls],
+  ]) {
+    const res = await bench(name, texts, set);
+    all.push(res);
+    report(res);
   }
 }
 if (args.json) console.log(JSON.stringify({ meta, results: all }, null, 2));

@@ -283,7 +283,7 @@ test('malformed and unsupported tokenizer.json files', async (t) => {
     t.true(err!.message.includes('tokenizer.json'));
   });
   await withTempDir({}, async (d) => {
-    await t.throwsAsync(loadTokenizer(d), { instanceOf: InvalidFileError, message: /no tokenizer.json or vocab.txt/ });
+    await t.throwsAsync(loadTokenizer(d), { instanceOf: InvalidFileError, message: /no tokenizer files/ });
   });
   await withTempDir({ 'vocab.txt': vocabTxt, 'tokenizer_config.json': '[1, 2' }, async (d) => {
     await t.throwsAsync(loadTokenizer(d), { instanceOf: InvalidFileError, message: /tokenizer_config.json/ });
@@ -296,8 +296,9 @@ test('malformed and unsupported tokenizer.json files', async (t) => {
   t.throws(() => tokenizerFromJSON(JSON.stringify({ ...j(), normalizer: { type: 'Sequence', normalizers: [] } })), { instanceOf: UnsupportedModelError });
   t.throws(() => tokenizerFromJSON(JSON.stringify({ ...j(), pre_tokenizer: { type: 'Whitespace' } })), { instanceOf: UnsupportedModelError });
   t.throws(() => tokenizerFromJSON(JSON.stringify({ ...j(), pre_tokenizer: null })), { instanceOf: UnsupportedModelError });
-  t.throws(() => tokenizerFromJSON(JSON.stringify({ ...j(), post_processor: { type: 'RobertaProcessing' } })), { instanceOf: UnsupportedModelError });
-  t.throws(() => tokenizerFromJSON(JSON.stringify({ ...j(), decoder: { type: 'ByteLevel' } })), { instanceOf: UnsupportedModelError });
+  t.throws(() => tokenizerFromJSON(JSON.stringify({ ...j(), post_processor: { type: 'RobertaProcessing' } })), { instanceOf: InvalidFileError });
+  t.throws(() => tokenizerFromJSON(JSON.stringify({ ...j(), post_processor: { type: 'Unknown' } })), { instanceOf: UnsupportedModelError });
+  t.throws(() => tokenizerFromJSON(JSON.stringify({ ...j(), decoder: { type: 'CTC' } })), { instanceOf: UnsupportedModelError, message: /decoder "CTC"/ });
   t.throws(() => tokenizerFromJSON(JSON.stringify({ ...j(), version: '2.0' })), { instanceOf: UnsupportedModelError });
   const model = (j()['model'] as Record<string, unknown>);
   t.throws(() => tokenizerFromJSON(JSON.stringify({ ...j(), model: { ...model, vocab: { a: 'zero', '[UNK]': 1 } } })), { instanceOf: InvalidFileError });

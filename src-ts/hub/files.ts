@@ -6,6 +6,9 @@ import { quote } from '../util/quote.js';
 export const SIDE_FILES = [
   'tokenizer.json',
   'vocab.txt',
+  'vocab.json',
+  'merges.txt',
+  'spiece.model',
   'tokenizer_config.json',
   'special_tokens_map.json',
   'added_tokens.json',

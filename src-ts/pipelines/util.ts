@@ -95,45 +95,13 @@ export function argsortDesc(scores: ArrayLike<number>): number[] {
   return idx.sort((a, b) => scores[b]! - scores[a]! || a - b);
 }
 
-interface DecoderSpec {
-  prefix: string;
-  cleanup: boolean;
-}
-
-/** The Rust WordPiece decoder's per-token cleanup. */
-function decoderCleanup(s: string): string {
-  return s
-    .replaceAll(' .', '.')
-    .replaceAll(' ?', '?')
-    .replaceAll(' !', '!')
-    .replaceAll(' ,', ',')
-    .replaceAll(" ' ", "'")
-    .replaceAll(" n't", "n't")
-    .replaceAll(" 'm", "'m")
-    .replaceAll(' do not', " don't")
-    .replaceAll(" 's", "'s")
-    .replaceAll(" 've", "'ve")
-    .replaceAll(" 're", "'re");
-}
-
 /**
  * transformers' `convert_tokens_to_string` for a fast tokenizer: the tokenizer's decoder over token
  * strings (WordPiece: `##` pieces glued to the previous token, then the decoder's cleanup), or the
  * tokens joined by spaces when the tokenizer has no decoder.
  */
 export function tokensToString(tokenizer: Tokenizer, tokens: readonly string[]): string {
-  // The decoder settings are not public on Tokenizer; read them where the loader keeps them.
-  const spec = (tokenizer as unknown as { spec?: { decoder?: DecoderSpec | null } }).spec;
-  const d = spec === undefined ? { prefix: '##', cleanup: true } : (spec.decoder ?? null);
-  if (!d) return tokens.join(' ');
-  let text = '';
-  for (let i = 0; i < tokens.length; i++) {
-    let tok = tokens[i]!;
-    if (i !== 0) tok = tok.startsWith(d.prefix) ? tok.slice(d.prefix.length) : ' ' + tok;
-    if (d.cleanup) tok = decoderCleanup(tok);
-    text += tok;
-  }
-  return text;
+  return tokenizer.convertTokensToString(tokens);
 }
 
 /** Python's len(): code points. */

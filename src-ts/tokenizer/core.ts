@@ -143,6 +143,8 @@ export class WordPieceCore {
   readonly vocab: Vocab;
   readonly unkId: number;
   readonly maxChars: number;
+  /** BertNormalizer always has work to do (SequenceModel). */
+  readonly identityNormalizer = false;
 
   private readonly kinds = new Uint8Array(0x10000);
   private readonly punctIds = new Int32Array(0x10000);

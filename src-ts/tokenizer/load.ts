@@ -8,17 +8,16 @@ import { join } from 'node:path';
 import { InvalidFileError, InvalidInputError, UnsupportedModelError } from '../errors.js';
 import { resolveModel, type HubOptions } from '../hub/index.js';
 import type { AddedToken } from './added.js';
-import type { NormalizerOptions } from './core.js';
-import {
-  Tokenizer,
-  type PaddingParams,
-  type Side,
-  type TemplatePiece,
-  type TokenizerSpec,
-  type TruncationParams,
-  type TruncationStrategy,
-  type WordPieceDecoderSpec,
-} from './tokenizer.js';
+import type { ModelVocab } from './bpe.js';
+import { parseDecoder, parseNormalizer, parsePreTokenizer, parseWordModel } from './components.js';
+import { bpeFilesToJson, parseMergesTxt, spieceToJson } from './converters.js';
+import { WordPieceCore, type NormalizerOptions } from './core.js';
+import { wordPieceDecoder } from './decoders.js';
+import type { PaddingParams, Side, TruncationParams, TruncationStrategy } from './options.js';
+import { Pipeline, type SequenceModel } from './pipeline.js';
+import type { TemplatePiece, TokenizerSpec } from './spec.js';
+import { readSentencePieceModel } from './spiece.js';
+import { Tokenizer } from './tokenizer.js';
 import { Vocab } from './vocab.js';
 import { quote } from '../util/quote.js';
 
@@ -48,8 +47,11 @@ export interface BertTokenizerOptions {
 }
 
 export interface LoadTokenizerOptions extends BertTokenizerOptions, HubOptions {
-  /** Which files to read: 'auto' (tokenizer.json when present, else vocab.txt), or one of them. */
-  format?: 'auto' | 'tokenizer.json' | 'vocab.txt';
+  /**
+   * Which files to read: 'auto' (the first present of tokenizer.json, vocab.json + merges.txt,
+   * spiece.model, vocab.txt), or one of them.
+   */
+  format?: 'auto' | 'tokenizer.json' | 'vocab.json' | 'spiece.model' | 'vocab.txt';
 }
 
 /** Above this, transformers treats model_max_length as "no limit". */
@@ -100,7 +102,7 @@ function side(v: unknown, def: Side, file: string | undefined, what: string): Si
  * The ids `tokenizers`' AddedVocabulary gives added tokens: an existing id for a known content
  * (added first, then the model vocabulary), otherwise the next id after the vocabulary.
  */
-function assignAddedIds(vocab: Vocab, tokens: Omit<AddedToken, 'id'>[]): AddedToken[] {
+function assignAddedIds(vocab: ModelVocab, tokens: Omit<AddedToken, 'id'>[]): AddedToken[] {
   const byContent = new Map<string, AddedToken>();
   let maxAdded = -1;
   const out = new Map<number, AddedToken>();
@@ -198,38 +200,12 @@ function readSideConfig(config: Json | null, specialMap: Json | null, opts: Bert
   };
 }
 
-/** Builds a Tokenizer from the contents of a tokenizer.json (a string or the parsed object). */
-export function tokenizerFromJSON(
-  json: string | object,
-  options: { file?: string; tokenizerConfig?: Json | null; specialTokensMap?: Json | null } & BertTokenizerOptions = {},
-): Tokenizer {
-  const file = options.file;
-  let root: unknown = json;
-  if (typeof json === 'string') {
-    try {
-      root = JSON.parse(json);
-    } catch (e) {
-      throw new InvalidFileError(`not valid JSON: ${(e as Error).message}`, file, 'ERR_INVALID_FILE', { cause: e });
-    }
-  }
-  if (!isObj(root)) fail(file, 'a tokenizer.json must be a JSON object');
-  if (root['version'] !== undefined && root['version'] !== '1.0') {
-    throw new UnsupportedModelError(`unsupported tokenizer.json version ${quote(root['version'])}`);
-  }
-
-  // Model: WordPiece only.
-  const model = root['model'];
-  if (!isObj(model)) fail(file, 'tokenizer.json has no "model" object');
-  const mtype = model['type'] ?? (isObj(model['vocab']) && 'continuing_subword_prefix' in model ? 'WordPiece' : undefined);
-  if (mtype !== 'WordPiece') {
-    throw new UnsupportedModelError(
-      `tokenizer.json model ${quote(mtype ?? 'unknown')} is not supported: bertkit tokenizes with WordPiece (BERT) only`,
-    );
-  }
+/** A WordPiece model.json with its BertNormalizer and BertPreTokenizer: the fused core. */
+function wordPieceModel(root: Json, model: Json, file: string | undefined): { core: WordPieceCore } {
   const rawVocab = model['vocab'];
   if (!isObj(rawVocab)) fail(file, 'model.vocab must be an object of token → id');
   const vmap = new Map<string, number>();
-  for (const [k, v] of Object.entries(rawVocab)) vmap.set(k, int(v, file, `model.vocab[${JSON.stringify(k)}]`));
+  for (const [k, v] of Object.entries(rawVocab)) vmap.set(k, int(v, file, `model.vocab[${quote(k)}]`));
   const unkToken = str(model['unk_token'] ?? '[UNK]', file, 'model.unk_token');
   const prefix = str(model['continuing_subword_prefix'] ?? '##', file, 'model.continuing_subword_prefix');
   const maxChars = int(model['max_input_chars_per_word'] ?? 100, file, 'model.max_input_chars_per_word');
@@ -258,23 +234,48 @@ export function tokenizerFromJSON(
     throw new UnsupportedModelError(`tokenizer.json pre_tokenizer ${quote(isObj(pt) ? pt['type'] : pt)} is not supported (BertPreTokenizer only)`);
   }
 
-  // Post-processor.
-  const pp = root['post_processor'];
+  const unkId = vocab.map.get(unkToken)!;
+  return { core: new WordPieceCore(vocab, normalizer, { unkId, maxInputCharsPerWord: maxChars }) };
+}
+
+interface PostProcessor {
+  single: TemplatePiece[];
+  pair: TemplatePiece[];
+  typeIdsAllZero: boolean;
+  trimOffsets: { addPrefixSpace: boolean } | null;
+}
+
+/** [token, id] of BertProcessing / RobertaProcessing. */
+function specialPair(v: unknown, file: string | undefined, what: string): { ids: number[]; tokens: string[] } {
+  if (!Array.isArray(v) || v.length !== 2) fail(file, `post_processor.${what} must be [token, id]`);
+  return { ids: [int(v[1], file, `${what} id`)], tokens: [str(v[0], file, `${what} token`)] };
+}
+
+/**
+ * The post-processor: TemplateProcessing, BertProcessing, RobertaProcessing (all type ids 0,
+ * trim_offsets), ByteLevel (trim_offsets only) or a Sequence of those.
+ */
+function parsePostProcessor(pp: unknown, file: string | undefined): PostProcessor {
   let single: TemplatePiece[];
   let pair: TemplatePiece[];
-  if (pp === null || pp === undefined) {
+  let typeIdsAllZero = false;
+  let trimOffsets: { addPrefixSpace: boolean } | null = null;
+  const plain = (): void => {
     single = [{ kind: 'sequence', seq: 0, typeId: 0 }];
     pair = [
       { kind: 'sequence', seq: 0, typeId: 0 },
       { kind: 'sequence', seq: 1, typeId: 1 },
     ];
+  };
+  if (pp === null || pp === undefined) {
+    plain();
   } else if (isObj(pp) && pp['type'] === 'TemplateProcessing') {
     const specials = new Map<string, { ids: number[]; tokens: string[] }>();
     const st = pp['special_tokens'];
     if (st !== undefined && !isObj(st)) fail(file, 'post_processor.special_tokens must be an object');
     for (const [name, v] of Object.entries(st ?? {})) {
       if (!isObj(v) || !Array.isArray(v['ids']) || !Array.isArray(v['tokens']) || v['ids'].length !== v['tokens'].length) {
-        fail(file, `post_processor.special_tokens[${JSON.stringify(name)}] must have ids and tokens of the same length`);
+        fail(file, `post_processor.special_tokens[${quote(name)}] must have ids and tokens of the same length`);
       }
       specials.set(name, {
         ids: v['ids'].map((x: unknown) => int(x, file, 'special token id')),
@@ -295,23 +296,99 @@ export function tokenizerFromJSON(
       { kind: 'special', ...s, typeId: 0 },
     ];
     pair = [...single, { kind: 'sequence', seq: 1, typeId: 1 }, { kind: 'special', ...s, typeId: 1 }];
+  } else if (isObj(pp) && pp['type'] === 'RobertaProcessing') {
+    const s = specialPair(pp['sep'], file, 'sep');
+    const c = specialPair(pp['cls'], file, 'cls');
+    single = [
+      { kind: 'special', ...c, typeId: 0 },
+      { kind: 'sequence', seq: 0, typeId: 0 },
+      { kind: 'special', ...s, typeId: 0 },
+    ];
+    pair = [...single, { kind: 'special', ...s, typeId: 0 }, { kind: 'sequence', seq: 1, typeId: 0 }, { kind: 'special', ...s, typeId: 0 }];
+    typeIdsAllZero = true;
+    if (bool(pp['trim_offsets'], true, file, 'post_processor.trim_offsets')) {
+      trimOffsets = { addPrefixSpace: bool(pp['add_prefix_space'], true, file, 'post_processor.add_prefix_space') };
+    }
+  } else if (isObj(pp) && pp['type'] === 'ByteLevel') {
+    plain();
+    if (bool(pp['trim_offsets'], true, file, 'post_processor.trim_offsets')) {
+      trimOffsets = { addPrefixSpace: bool(pp['add_prefix_space'], true, file, 'post_processor.add_prefix_space') };
+    }
+  } else if (isObj(pp) && pp['type'] === 'Sequence' && Array.isArray(pp['processors'])) {
+    // ByteLevel offset trimming and at most one template, in any order.
+    plain();
+    let templated = false;
+    for (const sub of pp['processors']) {
+      const r = parsePostProcessor(sub, file);
+      if (r.trimOffsets) trimOffsets = r.trimOffsets;
+      if (isObj(sub) && sub['type'] !== 'ByteLevel') {
+        if (templated) throw new UnsupportedModelError('tokenizer.json post_processor Sequence with two templates is not supported');
+        templated = true;
+        single = r.single;
+        pair = r.pair;
+        typeIdsAllZero = r.typeIdsAllZero;
+      }
+    }
   } else {
     throw new UnsupportedModelError(
-      `tokenizer.json post_processor ${quote(isObj(pp) ? pp['type'] : pp)} is not supported (TemplateProcessing or BertProcessing only)`,
+      `tokenizer.json post_processor ${quote(isObj(pp) ? pp['type'] : pp)} is not supported (supported: TemplateProcessing, BertProcessing, RobertaProcessing, ByteLevel, Sequence)`,
     );
   }
-  checkTemplate(single, false);
-  checkTemplate(pair, true);
+  checkTemplate(single!, false);
+  checkTemplate(pair!, true);
+  return { single: single!, pair: pair!, typeIdsAllZero, trimOffsets };
+}
 
-  // Decoder.
-  const d = root['decoder'];
-  let decoder: WordPieceDecoderSpec | null;
-  if (d === null || d === undefined) decoder = null;
-  else if (isObj(d) && d['type'] === 'WordPiece') {
-    decoder = { prefix: str(d['prefix'] ?? '##', file, 'decoder.prefix'), cleanup: bool(d['cleanup'], true, file, 'decoder.cleanup') };
-  } else {
-    throw new UnsupportedModelError(`tokenizer.json decoder ${quote(isObj(d) ? d['type'] : d)} is not supported (WordPiece only)`);
+/** Builds a Tokenizer from the contents of a tokenizer.json (a string or the parsed object). */
+export function tokenizerFromJSON(
+  json: string | object,
+  options: { file?: string; tokenizerConfig?: Json | null; specialTokensMap?: Json | null } & BertTokenizerOptions = {},
+): Tokenizer {
+  const file = options.file;
+  let root: unknown = json;
+  if (typeof json === 'string') {
+    try {
+      root = JSON.parse(json);
+    } catch (e) {
+      throw new InvalidFileError(`not valid JSON: ${(e as Error).message}`, file, 'ERR_INVALID_FILE', { cause: e });
+    }
   }
+  if (!isObj(root)) fail(file, 'a tokenizer.json must be a JSON object');
+  if (root['version'] !== undefined && root['version'] !== '1.0') {
+    throw new UnsupportedModelError(`unsupported tokenizer.json version ${quote(root['version'])}`);
+  }
+
+  // Model: WordPiece (the fused BERT pipeline), or BPE / Unigram with the general one.
+  const model = root['model'];
+  if (!isObj(model)) fail(file, 'tokenizer.json has no "model" object');
+  const mtype =
+    model['type'] ??
+    (Array.isArray(model['vocab']) ? 'Unigram' : 'merges' in model ? 'BPE' : isObj(model['vocab']) && 'continuing_subword_prefix' in model ? 'WordPiece' : undefined);
+  let seqModel: SequenceModel;
+  let unkId = 0;
+  let unkToken: string | undefined;
+  if (mtype === 'WordPiece') {
+    const wp = wordPieceModel(root, model, file);
+    seqModel = wp.core;
+    unkId = wp.core.unkId;
+    unkToken = wp.core.vocab.byId[unkId];
+  } else if (mtype === 'BPE' || mtype === 'Unigram') {
+    const word = parseWordModel({ ...model, type: mtype }, file);
+    unkToken = word.kind === 'bpe' ? word.bpe.unkToken ?? undefined : word.unigram.unkToken;
+    const pt = parsePreTokenizer(root['pre_tokenizer'], file);
+    seqModel = new Pipeline(parseNormalizer(root['normalizer'], file), pt.pre, word, pt.byteLevel);
+  } else {
+    throw new UnsupportedModelError(
+      `tokenizer.json model ${quote(mtype ?? 'unknown')} is not supported (supported: WordPiece, BPE, Unigram)`,
+    );
+  }
+  const vocab = seqModel.vocab;
+
+  // Post-processor.
+  const pp = root['post_processor'];
+  const post = parsePostProcessor(pp, file);
+
+  const decoder = parseDecoder(root['decoder'], file);
 
   // Added tokens.
   const at = root['added_tokens'] ?? [];
@@ -373,18 +450,17 @@ export function tokenizerFromJSON(
 
   const sideCfg = readSideConfig(options.tokenizerConfig ?? null, options.specialTokensMap ?? null, options, file, { cleanUp: false });
   const specialTokens = { ...sideCfg.specialTokens };
-  if (specialTokens['unk_token'] === undefined) specialTokens['unk_token'] = unkToken;
+  if (specialTokens['unk_token'] === undefined && unkToken !== undefined) specialTokens['unk_token'] = unkToken;
   if (specialTokens['pad_token'] === undefined && padding) specialTokens['pad_token'] = padding.padToken;
   const spec: TokenizerSpec = {
-    vocab,
-    unkToken,
-    continuingSubwordPrefix: prefix,
-    maxInputCharsPerWord: maxChars,
-    normalizer,
+    model: seqModel,
     addedTokens: added,
     neverSplit: [],
-    single,
-    pair,
+    unkId,
+    single: post.single,
+    pair: post.pair,
+    typeIdsAllZero: post.typeIdsAllZero,
+    trimOffsets: post.trimOffsets,
     decoder,
     truncation,
     padding,
@@ -433,7 +509,7 @@ export function tokenizerFromVocab(
   } else if (vocabInput instanceof Map) vmap = new Map(vocabInput);
   else if (isObj(vocabInput)) {
     vmap = new Map();
-    for (const [k, v] of Object.entries(vocabInput)) vmap.set(k, int(v, file, `vocab[${JSON.stringify(k)}]`));
+    for (const [k, v] of Object.entries(vocabInput)) vmap.set(k, int(v, file, `vocab[${quote(k)}]`));
   } else throw new InvalidInputError('the vocabulary must be vocab.txt text, a token array or a token → id map');
 
   const c: Json = options.tokenizerConfig ?? {};
@@ -510,17 +586,18 @@ export function tokenizerFromVocab(
 
   const sideCfg = readSideConfig(c, sm, options, file, { cleanUp: false });
   const specialTokens: Record<string, string> = { ...sideCfg.specialTokens, unk_token: unk, sep_token: sep, pad_token: pad, cls_token: cls, mask_token: mask };
+  const unkId = vocab.map.get(unk)!;
+  const core = new WordPieceCore(vocab, { cleanText: true, handleChineseChars: chinese, stripAccents: strip, lowercase: doLower }, { unkId, maxInputCharsPerWord: maxChars });
   return new Tokenizer({
-    vocab,
-    unkToken: unk,
-    continuingSubwordPrefix: '##',
-    maxInputCharsPerWord: maxChars,
-    normalizer: { cleanText: true, handleChineseChars: chinese, stripAccents: strip, lowercase: doLower },
+    model: core,
     addedTokens: added,
     neverSplit,
+    unkId,
     single,
     pair,
-    decoder: { prefix: '##', cleanup: true },
+    typeIdsAllZero: false,
+    trimOffsets: null,
+    decoder: wordPieceDecoder('##', true),
     truncation: null,
     padding: null,
     modelMaxLength: sideCfg.modelMaxLength,
@@ -560,9 +637,22 @@ async function readJsonIfPresent(p: string): Promise<Json | null> {
   return v;
 }
 
-/** Whether a model folder holds tokenizer files (tokenizer.json or vocab.txt). */
+/** Whether a model folder holds tokenizer files (tokenizer.json, vocab.json + merges.txt, spiece.model or vocab.txt). */
 export async function hasTokenizerFiles(dir: string): Promise<boolean> {
-  return (await exists(join(dir, 'tokenizer.json'))) || (await exists(join(dir, 'vocab.txt')));
+  return (
+    (await exists(join(dir, 'tokenizer.json'))) ||
+    ((await exists(join(dir, 'vocab.json'))) && (await exists(join(dir, 'merges.txt')))) ||
+    (await exists(join(dir, 'spiece.model'))) ||
+    (await exists(join(dir, 'vocab.txt')))
+  );
+}
+
+async function readText(p: string): Promise<string> {
+  try {
+    return await readFile(p, 'utf8');
+  } catch (e) {
+    throw new InvalidFileError(`cannot read: ${(e as Error).message}`, p, 'ERR_INVALID_FILE', { cause: e });
+  }
 }
 
 /**
@@ -574,23 +664,43 @@ export async function loadTokenizer(dirOrId: string, options: LoadTokenizerOptio
   if (typeof dirOrId !== 'string') throw new InvalidInputError('loadTokenizer expects a folder path or a Hub id');
   const dir = await resolveModel(dirOrId, options);
   const format = options.format ?? 'auto';
-  if (!['auto', 'tokenizer.json', 'vocab.txt'].includes(format)) throw new InvalidInputError(`unknown format ${JSON.stringify(format)}`);
+  if (!['auto', 'tokenizer.json', 'vocab.json', 'spiece.model', 'vocab.txt'].includes(format)) throw new InvalidInputError(`unknown format ${quote(format)}`);
   const tjPath = join(dir, 'tokenizer.json');
   const vocabPath = join(dir, 'vocab.txt');
+  const vjPath = join(dir, 'vocab.json');
+  const mergesPath = join(dir, 'merges.txt');
+  const spPath = join(dir, 'spiece.model');
   const tokenizerConfig = await readJsonIfPresent(join(dir, 'tokenizer_config.json'));
   const specialTokensMap = await readJsonIfPresent(join(dir, 'special_tokens_map.json'));
-  const useJson = format === 'tokenizer.json' || (format === 'auto' && (await exists(tjPath)));
-  if (useJson) {
-    let text: string;
+  const auto = format === 'auto';
+  if (format === 'tokenizer.json' || (auto && (await exists(tjPath)))) {
+    return tokenizerFromJSON(await readText(tjPath), { ...options, file: tjPath, tokenizerConfig, specialTokensMap });
+  }
+  if (format === 'vocab.json' || (auto && (await exists(vjPath)) && (await exists(mergesPath)))) {
+    const vocab = await readJsonIfPresent(vjPath);
+    if (!vocab) throw new InvalidFileError('vocab.json not found', vjPath);
+    if (!(await exists(mergesPath))) throw new InvalidFileError('merges.txt not found (needed with vocab.json)', mergesPath);
+    const json = bpeFilesToJson(vocab, parseMergesTxt(await readText(mergesPath), mergesPath), tokenizerConfig ?? {}, specialTokensMap ?? {}, vjPath);
+    return tokenizerFromJSON(json, { ...options, file: vjPath, tokenizerConfig, specialTokensMap });
+  }
+  if (format === 'spiece.model' || (auto && (await exists(spPath)))) {
+    let buf: Buffer;
     try {
-      text = await readFile(tjPath, 'utf8');
+      buf = await readFile(spPath);
     } catch (e) {
-      throw new InvalidFileError(`cannot read: ${(e as Error).message}`, tjPath, 'ERR_INVALID_FILE', { cause: e });
+      throw new InvalidFileError(`cannot read: ${(e as Error).message}`, spPath, 'ERR_INVALID_FILE', { cause: e });
     }
-    return tokenizerFromJSON(text, { ...options, file: tjPath, tokenizerConfig, specialTokensMap });
+    const json = spieceToJson(readSentencePieceModel(buf, spPath), tokenizerConfig ?? {}, specialTokensMap ?? {}, spPath);
+    return tokenizerFromJSON(json, { ...options, file: spPath, tokenizerConfig, specialTokensMap });
+  }
+  if (auto && !(await exists(vocabPath)) && ((await exists(join(dir, 'sentencepiece.bpe.model'))) || (await exists(join(dir, 'tokenizer.model'))))) {
+    throw new UnsupportedModelError(`this folder has a SentencePiece model (sentencepiece.bpe.model / tokenizer.model) but no tokenizer.json: only tokenizer.json, vocab.json + merges.txt, spiece.model (ALBERT) and vocab.txt are supported (${dir})`);
   }
   if (!(await exists(vocabPath))) {
-    throw new InvalidFileError(format === 'vocab.txt' ? 'vocab.txt not found' : 'no tokenizer.json or vocab.txt in this folder', format === 'vocab.txt' ? vocabPath : dir);
+    throw new InvalidFileError(
+      format === 'vocab.txt' ? 'vocab.txt not found' : 'no tokenizer files in this folder (tokenizer.json, vocab.json + merges.txt, spiece.model or vocab.txt)',
+      format === 'vocab.txt' ? vocabPath : dir,
+    );
   }
   let text: string;
   try {

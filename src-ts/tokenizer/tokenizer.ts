@@ -1,6 +1,8 @@
 /**
- * The Tokenizer: Hugging Face BERT tokenization (WordPiece) with `tokenizers`' semantics for
- * special tokens, truncation (with overflow windows), padding and decoding.
+ * The Tokenizer: Hugging Face tokenization (WordPiece, byte-level BPE, Unigram) with `tokenizers`'
+ * semantics for added and special tokens, post-processing templates, truncation (with overflow
+ * windows), padding and decoding. Options live in options.ts, truncation windows in
+ * truncation.ts, padding in padding.ts, decoders in decoders.ts; this file puts them together.
  *
  * Semantics worth knowing:
  *  - Truncation tokenizes the whole text and then cuts, as `tokenizers` up to 0.22 does (0.23.x
@@ -16,119 +18,42 @@
 import { InvalidInputError } from '../errors.js';
 import { AddedMatcher, type AddedToken, type MatchRule } from './added.js';
 import { TokenBuffer } from './buffer.js';
-import { NormBuffer, WordPieceCore, type NormalizerOptions } from './core.js';
+import type { ModelVocab } from './bpe.js';
+import { NormBuffer } from './core.js';
+import { cleanUpTokenization } from './decoders.js';
 import { BatchEncoding, Encoding, type TokenNamer } from './encoding.js';
-import type { Vocab } from './vocab.js';
+import {
+  checkPadding,
+  checkTruncation,
+  isInt,
+  resolveOptions,
+  type DecodeOptions,
+  type EncodeInput,
+  type EncodeOptions,
+  type OptionDefaults,
+  type PaddingParams,
+  type Resolved,
+  type Side,
+  type TruncationParams,
+} from './options.js';
+import { padBatch } from './padding.js';
+import { pushSpecial, trimOffsets, writeTemplate } from './post-process.js';
+import type { SequenceModel } from './pipeline.js';
+import type { TokenizerSpec } from './spec.js';
+import { planWindows } from './truncation.js';
 
-export type TruncationStrategy = 'longest_first' | 'only_first' | 'only_second';
-export type Side = 'left' | 'right';
-
-/** Truncation as `tokenizers` stores it (`max_length` counts the special tokens). */
-export interface TruncationParams {
-  maxLength: number;
-  strategy: TruncationStrategy;
-  stride: number;
-  direction: Side;
-}
-
-/** Padding as `tokenizers` stores it. */
-export interface PaddingParams {
-  /** `longest`: to the longest row of the batch; `max_length`: to `maxLength`. */
-  strategy: 'longest' | 'max_length';
-  maxLength?: number;
-  padToMultipleOf?: number;
-  direction: Side;
-  padId: number;
-  padTypeId: number;
-  padToken: string;
-}
-
-export interface EncodeOptions {
-  /** Add the template's special tokens ([CLS] … [SEP]). Default true. */
-  addSpecialTokens?: boolean;
-  /**
-   * `true` / 'longest_first', 'only_first', 'only_second', or false. Left undefined, the tokenizer's
-   * default applies (tokenizer.json's stored `truncation`, or none), except that a `maxLength`
-   * given without padding to it turns on 'longest_first', as in transformers.
-   */
-  truncation?: boolean | TruncationStrategy | 'do_not_truncate';
-  /** Length limit for truncation (special tokens included), and the target of `padding: 'max_length'`. */
-  maxLength?: number;
-  /** Tokens each overflow window repeats from the previous one. */
-  stride?: number;
-  truncationSide?: Side;
-  /**
-   * `true` / 'longest': pad to the longest row of the batch; 'max_length': to `maxLength`
-   * (default: the model's maximum length); false: no padding. Undefined: the tokenizer's default.
-   */
-  padding?: boolean | 'longest' | 'max_length' | 'do_not_pad';
-  padToMultipleOf?: number;
-  paddingSide?: Side;
-  /** encodeBatch only: also return each input's overflow windows as rows (see overflowToSampleMapping). */
-  returnOverflowing?: boolean;
-}
-
-export interface DecodeOptions {
-  /** Drop special tokens ([CLS], [SEP], [PAD], [UNK], [MASK], …). Default false. */
-  skipSpecialTokens?: boolean;
-  /**
-   * transformers' `clean_up_tokenization_spaces` (" ." → ".", " n't" → "n't", …) over the whole
-   * decoded string. Default: tokenizer_config.json's value, else false.
-   */
-  cleanUpTokenizationSpaces?: boolean;
-}
-
-export type TemplatePiece =
-  | { kind: 'special'; ids: number[]; tokens: string[]; typeId: number }
-  | { kind: 'sequence'; seq: 0 | 1; typeId: number };
-
-export interface WordPieceDecoderSpec {
-  prefix: string;
-  cleanup: boolean;
-}
-
-/** Everything a loader works out; the Tokenizer is built from it. */
-export interface TokenizerSpec {
-  vocab: Vocab;
-  unkToken: string;
-  continuingSubwordPrefix: string;
-  maxInputCharsPerWord: number;
-  normalizer: NormalizerOptions;
-  addedTokens: AddedToken[];
-  /** Slow BertTokenizer's `never_split`: whitespace-delimited words kept whole. */
-  neverSplit: string[];
-  single: TemplatePiece[];
-  pair: TemplatePiece[];
-  decoder: WordPieceDecoderSpec | null;
-  truncation: TruncationParams | null;
-  padding: PaddingParams | null;
-  modelMaxLength: number;
-  cleanUpTokenizationSpaces: boolean;
-  truncationSide: Side;
-  paddingSide: Side;
-  /** Named special tokens (cls_token, sep_token, …) as the configuration gives them. */
-  specialTokens: Record<string, string>;
-  /** False for a tokenizer.json without post_processor (its overflow windows report sequence 0 throughout). */
-  hasPostProcessor: boolean;
-}
-
-export type EncodeInput = string | readonly [string, string] | readonly [string];
-
-interface Resolved {
-  addSpecial: boolean;
-  trunc: TruncationParams | null;
-  pad: PaddingParams | null;
-  flatten: boolean;
-}
+export type {
+  DecodeOptions,
+  EncodeInput,
+  EncodeOptions,
+  PaddingParams,
+  Side,
+  TruncationParams,
+  TruncationStrategy,
+} from './options.js';
+export type { TemplatePiece, TokenizerSpec } from './spec.js';
 
 const NONE: [number, number][] = [];
-
-/** Limit on pair overflow windows (their number grows as the product of both sequences' windows). */
-const MAX_OVERFLOW_WINDOWS = 100_000;
-
-function isInt(x: unknown): x is number {
-  return typeof x === 'number' && Number.isInteger(x);
-}
 
 function wellFormed(s: string): string {
   const str = s as string & { isWellFormed?: () => boolean; toWellFormed?: () => string };
@@ -136,72 +61,8 @@ function wellFormed(s: string): string {
   return s.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
 }
 
-/** transformers' `clean_up_tokenization` (the same replacements as the WordPiece decoder's, bar one). */
-function cleanUpTokenization(s: string): string {
-  return s
-    .replaceAll(' .', '.')
-    .replaceAll(' ?', '?')
-    .replaceAll(' !', '!')
-    .replaceAll(' ,', ',')
-    .replaceAll(" ' ", "'")
-    .replaceAll(" n't", "n't")
-    .replaceAll(" 'm", "'m")
-    .replaceAll(" 's", "'s")
-    .replaceAll(" 've", "'ve")
-    .replaceAll(" 're", "'re");
-}
-
-/** The Rust WordPiece decoder's per-token cleanup. */
-function decoderCleanup(s: string): string {
-  return s
-    .replaceAll(' .', '.')
-    .replaceAll(' ?', '?')
-    .replaceAll(' !', '!')
-    .replaceAll(' ,', ',')
-    .replaceAll(" ' ", "'")
-    .replaceAll(" n't", "n't")
-    .replaceAll(" 'm", "'m")
-    .replaceAll(' do not', " don't")
-    .replaceAll(" 's", "'s")
-    .replaceAll(" 've", "'ve")
-    .replaceAll(" 're", "'re");
-}
-
 /**
- * Splits one sequence's token count into windows: [start, stop) pairs, the first being what is
- * kept and the rest the overflow, exactly as `tokenizers`' `Encoding::truncate`.
- */
-function windows(len: number, maxLen: number, stride: number, dir: Side): [number, number][] {
-  if (maxLen >= len) return [[0, len]];
-  if (maxLen === 0) return [[0, 0], [0, len]];
-  if (stride >= maxLen) {
-    // tokenizers' message (it panics there).
-    throw new InvalidInputError(
-      `\`stride\` must be strictly less than \`max_len=${maxLen}\` (note that \`max_len\` may be shorter than the max ` +
-        'length of the original model, as it subtracts the number of special characters',
-    );
-  }
-  const offset = maxLen - stride;
-  const out: [number, number][] = [];
-  if (dir === 'right') {
-    for (let start = 0; start < len; start += offset) {
-      const stop = Math.min(start + maxLen, len);
-      out.push([start, stop]);
-      if (stop === len) break;
-    }
-  } else {
-    for (let last = len - 1; last >= 0; last -= offset) {
-      const stop = last + 1;
-      const start = Math.max(0, stop - maxLen);
-      out.push([start, stop]);
-      if (start === 0) break;
-    }
-  }
-  return out;
-}
-
-/**
- * A BERT WordPiece tokenizer. Build one with `loadTokenizer(dir)`, `tokenizerFromJSON(json)` or
+ * A tokenizer (WordPiece, byte-level BPE or Unigram). Build one with `loadTokenizer(dir)`, `tokenizerFromJSON(json)` or
  * `tokenizerFromVocab(vocab, options)`; it is immutable apart from its default truncation/padding,
  * and cheap to call from anywhere (no I/O, no async).
  *
@@ -220,8 +81,8 @@ export class Tokenizer implements TokenNamer {
   readonly paddingSide: Side;
 
   private readonly spec: TokenizerSpec;
-  private readonly vocab: Vocab;
-  private readonly core: WordPieceCore;
+  private readonly vocab: ModelVocab;
+  private readonly model: SequenceModel;
   private readonly rules: MatchRule[];
   private readonly rawMatcher: AddedMatcher;
   private readonly normMatcher: AddedMatcher | null;
@@ -233,14 +94,13 @@ export class Tokenizer implements TokenNamer {
   private truncation: TruncationParams | null;
   private padding: PaddingParams | null;
   private reference = false;
+  private defaults: OptionDefaults | null = null;
 
   /** @internal use `loadTokenizer`, `Tokenizer.fromTokenizerJson` or `Tokenizer.fromVocab`. */
   constructor(spec: TokenizerSpec) {
     this.spec = spec;
-    this.vocab = spec.vocab;
-    const unkId = spec.vocab.map.get(spec.unkToken);
-    if (unkId === undefined) throw new InvalidInputError(`the vocabulary has no unknown token ${JSON.stringify(spec.unkToken)}`);
-    this.core = new WordPieceCore(spec.vocab, spec.normalizer, { unkId, maxInputCharsPerWord: spec.maxInputCharsPerWord });
+    this.model = spec.model;
+    this.vocab = spec.model.vocab;
     this.modelMaxLength = spec.modelMaxLength;
     this.specialTokens = Object.freeze({ ...spec.specialTokens });
     this.cleanUpTokenizationSpaces = spec.cleanUpTokenizationSpaces;
@@ -258,7 +118,7 @@ export class Tokenizer implements TokenNamer {
       const rule: MatchRule = { id: t.id, content: t.content, singleWord: t.singleWord, lstrip: t.lstrip, rstrip: t.rstrip, wholeWhitespaceWord: false };
       if (t.normalized) {
         const nb = new NormBuffer();
-        this.core.normalizeInto(t.content, 0, t.content.length, nb);
+        this.model.normalizeInto(t.content, 0, t.content.length, nb);
         const form = nb.toString();
         if (form !== t.content) this.addedDecodeForm.set(t.id, form);
         normRules.push({ ...rule, content: form });
@@ -268,7 +128,7 @@ export class Tokenizer implements TokenNamer {
     }
     for (const w of spec.neverSplit) {
       if (!w || this.addedByContent.has(w)) continue;
-      rawRules.push({ id: this.vocab.map.get(w) ?? unkId, content: w, singleWord: false, lstrip: false, rstrip: false, wholeWhitespaceWord: true });
+      rawRules.push({ id: this.vocab.map.get(w) ?? spec.unkId, content: w, singleWord: false, lstrip: false, rstrip: false, wholeWhitespaceWord: true });
     }
     this.rules = rawRules;
     this.rawMatcher = new AddedMatcher(rawRules);
@@ -344,6 +204,7 @@ export class Tokenizer implements TokenNamer {
   setTruncation(params: (Partial<TruncationParams> & { maxLength: number }) | null): void {
     if (params === null) {
       this.truncation = null;
+      this.defaults = null;
       return;
     }
     const t: TruncationParams = {
@@ -352,14 +213,16 @@ export class Tokenizer implements TokenNamer {
       stride: params.stride ?? 0,
       direction: params.direction ?? 'right',
     };
-    this.checkTruncation(t);
+    checkTruncation(t, this.numSpecialTokensToAdd(false));
     this.truncation = t;
+    this.defaults = null;
   }
 
   /** Sets (or with null, removes) the default padding, like `tokenizers`' enable/no_padding. */
   setPadding(params: Partial<PaddingParams> | null): void {
     if (params === null) {
       this.padding = null;
+      this.defaults = null;
       return;
     }
     const base = this.padDefaults();
@@ -372,8 +235,9 @@ export class Tokenizer implements TokenNamer {
       padTypeId: params.padTypeId ?? 0,
       padToken: params.padToken ?? base?.padToken ?? '[PAD]',
     };
-    this.checkPadding(p);
+    checkPadding(p);
     this.padding = p;
+    this.defaults = null;
   }
 
   private padDefaults(): { padId: number; padToken: string } | null {
@@ -384,125 +248,18 @@ export class Tokenizer implements TokenNamer {
     return id === undefined ? null : { padId: id, padToken: t };
   }
 
-  private checkTruncation(t: TruncationParams): void {
-    if (!isInt(t.maxLength) || t.maxLength < 0) throw new InvalidInputError(`maxLength must be a non-negative integer, got ${String(t.maxLength)}`);
-    if (!isInt(t.stride) || t.stride < 0) throw new InvalidInputError(`stride must be a non-negative integer, got ${String(t.stride)}`);
-    if (!['longest_first', 'only_first', 'only_second'].includes(t.strategy)) throw new InvalidInputError(`unknown truncation strategy ${JSON.stringify(t.strategy)}`);
-    if (t.direction !== 'left' && t.direction !== 'right') throw new InvalidInputError(`truncation side must be 'left' or 'right'`);
-    // tokenizers' `with_truncation` check.
-    const effective = t.maxLength - this.numSpecialTokensToAdd(false);
-    if (effective < t.stride) {
-      throw new InvalidInputError(
-        `tokenizer stride set to ${t.stride}, which is greater than or equal to its effective max length of ${effective} ` +
-          `(= ${t.maxLength} original max length - ${this.numSpecialTokensToAdd(false)} added special tokens)`,
-      );
-    }
-  }
-
-  private checkPadding(p: PaddingParams): void {
-    if (p.strategy !== 'longest' && p.strategy !== 'max_length') throw new InvalidInputError(`unknown padding strategy ${JSON.stringify(p.strategy)}`);
-    if (p.strategy === 'max_length' && (!isInt(p.maxLength) || p.maxLength < 0)) {
-      throw new InvalidInputError(`padding to max_length needs a non-negative integer maxLength, got ${String(p.maxLength)}`);
-    }
-    if (p.padToMultipleOf !== undefined && p.padToMultipleOf !== null && (!isInt(p.padToMultipleOf) || p.padToMultipleOf < 0)) {
-      throw new InvalidInputError(`padToMultipleOf must be a non-negative integer, got ${String(p.padToMultipleOf)}`);
-    }
-    if (p.direction !== 'left' && p.direction !== 'right') throw new InvalidInputError(`padding side must be 'left' or 'right'`);
-  }
-
   private resolve(options: EncodeOptions | undefined, batch: boolean): Resolved {
-    if (options !== undefined && (options === null || typeof options !== 'object')) {
-      throw new InvalidInputError('options must be an object');
-    }
-    const o = options ?? {};
-    const addSpecial = o.addSpecialTokens ?? true;
-    if (typeof addSpecial !== 'boolean') throw new InvalidInputError('addSpecialTokens must be a boolean');
-    if (o.maxLength !== undefined && o.maxLength !== null && (!isInt(o.maxLength) || o.maxLength < 0)) {
-      throw new InvalidInputError(`maxLength must be a non-negative integer, got ${String(o.maxLength)}`);
-    }
-    const maxLength = o.maxLength ?? undefined;
-    const padding = o.padding;
-
-    // Truncation.
-    let trunc: TruncationParams | null;
-    const t = o.truncation;
-    if (t === false || t === 'do_not_truncate') {
-      trunc = null;
-    } else if (t === true || t === 'longest_first' || t === 'only_first' || t === 'only_second') {
-      const ml = maxLength ?? this.truncation?.maxLength ?? this.modelMaxLength;
-      // As transformers: with no length to truncate to (no model_max_length), nothing is truncated.
-      trunc = Number.isFinite(ml)
-        ? {
-            maxLength: ml,
-            strategy: t === true ? (this.truncation?.strategy ?? 'longest_first') : t,
-            stride: o.stride ?? this.truncation?.stride ?? 0,
-            direction: o.truncationSide ?? this.truncation?.direction ?? this.truncationSide,
-          }
-        : null;
-    } else if (t === undefined || t === null) {
-      if (maxLength !== undefined && (padding === undefined || padding === null || padding === false || padding === 'do_not_pad')) {
-        trunc = {
-          maxLength,
-          strategy: this.truncation?.strategy ?? 'longest_first',
-          stride: o.stride ?? this.truncation?.stride ?? 0,
-          direction: o.truncationSide ?? this.truncation?.direction ?? this.truncationSide,
-        };
-      } else if (this.truncation) {
-        trunc = {
-          ...this.truncation,
-          stride: o.stride ?? this.truncation.stride,
-          direction: o.truncationSide ?? this.truncation.direction,
-        };
-      } else {
-        trunc = null;
-      }
-    } else {
-      throw new InvalidInputError(`unknown truncation ${JSON.stringify(t)}`);
-    }
-    if (trunc) this.checkTruncation(trunc);
-
-    // Padding.
-    let pad: PaddingParams | null;
-    if (padding === false || padding === 'do_not_pad') {
-      pad = null;
-    } else if (padding === true || padding === 'longest' || padding === 'max_length') {
-      const base = this.padDefaults();
-      if (!base) throw new InvalidInputError('padding was requested but the tokenizer has no padding token');
-      let ml: number | undefined;
-      if (padding === 'max_length') {
-        ml = maxLength ?? (this.padding?.strategy === 'max_length' ? this.padding.maxLength : undefined) ?? this.modelMaxLength;
-      }
-      // As transformers: padding to an unknown max_length (no model_max_length) pads nothing.
-      pad = !Number.isFinite(ml ?? 0) ? null : {
-        strategy: padding === 'max_length' ? 'max_length' : 'longest',
-        maxLength: ml,
-        padToMultipleOf: o.padToMultipleOf ?? this.padding?.padToMultipleOf,
-        direction: o.paddingSide ?? this.padding?.direction ?? this.paddingSide,
-        padId: base.padId,
-        padTypeId: this.padding?.padTypeId ?? 0,
-        padToken: base.padToken,
-      };
-    } else if (padding === undefined || padding === null) {
-      pad = this.padding
-        ? {
-            ...this.padding,
-            padToMultipleOf: o.padToMultipleOf ?? this.padding.padToMultipleOf,
-            direction: o.paddingSide ?? this.padding.direction,
-          }
-        : null;
-    } else {
-      throw new InvalidInputError(`unknown padding ${JSON.stringify(padding)}`);
-    }
-    if (pad) this.checkPadding(pad);
-    if (trunc && pad && pad.padToMultipleOf && trunc.maxLength % pad.padToMultipleOf !== 0) {
-      throw new InvalidInputError(
-        `Truncation and padding are both activated but truncation length (${trunc.maxLength}) is not a multiple of padToMultipleOf (${pad.padToMultipleOf})`,
-      );
-    }
-    const flatten = o.returnOverflowing ?? false;
-    if (typeof flatten !== 'boolean') throw new InvalidInputError('returnOverflowing must be a boolean');
-    if (flatten && !batch) throw new InvalidInputError('returnOverflowing applies to encodeBatch; use encoding.overflowing');
-    return { addSpecial, trunc, pad, flatten };
+    // Built once per default settings: encode() is called per request.
+    const d = (this.defaults ??= {
+      truncation: this.truncation,
+      padding: this.padding,
+      modelMaxLength: this.modelMaxLength,
+      truncationSide: this.truncationSide,
+      paddingSide: this.paddingSide,
+      numSpecialSingle: this.numSpecialTokensToAdd(false),
+      padDefaults: () => this.padDefaults(),
+    });
+    return resolveOptions(options, batch, d);
   }
 
   // ---- encoding -------------------------------------------------------------------------------
@@ -514,6 +271,13 @@ export class Tokenizer implements TokenNamer {
 
   /** Tokenizes one sequence (no special tokens) into `out`: ids, offsets, word ids. */
   private encodeSequence(text: string, out: TokenBuffer): void {
+    const s0 = out.length;
+    this.encodeAdded(text, out);
+    if (this.spec.trimOffsets) trimOffsets(out, s0, text, this.spec.trimOffsets.addPrefixSpace, this);
+  }
+
+  /** Splits around the added tokens matched in the raw text and encodes the rest. */
+  private encodeAdded(text: string, out: TokenBuffer): void {
     const rules = this.rules;
     if (!this.rawMatcher.mayMatch(text, 0, text.length)) {
       this.encodeSegment(text, 0, text.length, out, 0);
@@ -542,11 +306,29 @@ export class Tokenizer implements TokenNamer {
   }
 
   private encodeSegment(text: string, s: number, e: number, out: TokenBuffer, word: number): number {
-    if (this.normMatcher === null) {
-      return this.reference ? this.core.encodeRangeReference(text, s, e, out, word) : this.core.encodeRange(text, s, e, out, word);
+    if (this.normMatcher === null || (this.model.identityNormalizer && !this.normMatcher.mayMatch(text, s, e))) {
+      return this.reference ? this.model.encodeRangeReference(text, s, e, out, word) : this.model.encodeRange(text, s, e, out, word);
+    }
+    if (this.model.identityNormalizer) {
+      // Normalising changes nothing: match the `normalized` added tokens in the text itself.
+      const splits = this.normMatcher.split(text, s, e);
+      for (let k = 0; k < splits.length; k += 3) {
+        const a = splits[k]!;
+        const b = splits[k + 1]!;
+        const r = splits[k + 2]!;
+        if (r < 0) word = this.reference ? this.model.encodeRangeReference(text, a, b, out, word) : this.model.encodeRange(text, a, b, out, word);
+        else {
+          const id = this.normMatcher.rules[r]!.id;
+          const at = out.length;
+          out.push(id, a, b, word++);
+          const value = text.slice(a, b);
+          if (value !== this.defaultToken(id)) out.setOverride(at, value);
+        }
+      }
+      return word;
     }
     const nb = new NormBuffer();
-    this.core.normalizeInto(text, s, e, nb);
+    this.model.normalizeInto(text, s, e, nb);
     const ns = nb.toString();
     const splits = this.normMatcher.split(ns, 0, ns.length);
     const rules = this.normMatcher.rules;
@@ -555,7 +337,7 @@ export class Tokenizer implements TokenNamer {
       const b = splits[k + 1]!;
       const r = splits[k + 2]!;
       if (r < 0) {
-        word = this.core.pretokenizeUnits(nb, a, b, out, word);
+        word = this.model.pretokenizeUnits(nb, a, b, out, word);
       } else {
         const id = rules[r]!.id;
         const at = out.length;
@@ -565,49 +347,6 @@ export class Tokenizer implements TokenNamer {
       }
     }
     return word;
-  }
-
-  private pushSpecial(out: TokenBuffer, p: { ids: number[]; tokens: string[]; typeId: number }): void {
-    for (let i = 0; i < p.ids.length; i++) {
-      const at = out.length;
-      const id = p.ids[i]!;
-      out.push(id, 0, 0, -1);
-      out.typeIds[at] = p.typeId;
-      out.seqs[at] = -1;
-      const tok = p.tokens[i]!;
-      if (tok !== this.vocab.byId[id] && tok !== this.defaultToken(id)) out.setOverride(at, tok);
-    }
-  }
-
-  /**
-   * Writes the template with windows of the tokenized sequences. Main windows take the template's
-   * type ids; overflow windows keep the ids they were tokenized with (0 / 1), as in `tokenizers`.
-   */
-  private writeTemplate(
-    out: TokenBuffer,
-    tmpl: TemplatePiece[],
-    addSpecial: boolean,
-    a: TokenBuffer,
-    aw: [number, number],
-    aMain: boolean,
-    b: TokenBuffer | null,
-    bw: [number, number] | null,
-    bMain: boolean,
-  ): void {
-    for (const p of tmpl) {
-      if (p.kind === 'special') {
-        if (addSpecial) this.pushSpecial(out, p);
-        continue;
-      }
-      const s = out.length;
-      if (p.seq === 0) {
-        out.append(a, aw[0], aw[1] - aw[0]);
-        out.mark(s, out.length, aMain ? p.typeId : 0, 0);
-      } else if (b && bw) {
-        out.append(b, bw[0], bw[1] - bw[0]);
-        out.mark(s, out.length, bMain ? p.typeId : 1, 1);
-      }
-    }
   }
 
   /**
@@ -624,7 +363,7 @@ export class Tokenizer implements TokenNamer {
     let bLen = 0;
     for (const p of tmpl) {
       if (p.kind === 'special') {
-        if (r.addSpecial) this.pushSpecial(out, p);
+        if (r.addSpecial) pushSpecial(out, p, this);
         continue;
       }
       const s = out.length;
@@ -663,57 +402,14 @@ export class Tokenizer implements TokenNamer {
     out.length = p0;
     if (out.tokenOverrides) for (const k of [...out.tokenOverrides.keys()]) if (k >= p0) out.tokenOverrides.delete(k);
 
-    let aw: [number, number][];
-    let bw: [number, number][] | null = null;
-    if (budget === 0) {
-      aw = windows(aLen, 0, t.stride, t.direction);
-      if (b) bw = windows(bLen, 0, t.stride, t.direction);
-    } else if (t.strategy === 'longest_first') {
-      if (b) {
-        let n1 = aLen;
-        let n2 = bLen;
-        const swap = n1 > n2;
-        if (swap) [n1, n2] = [n2, n1];
-        n2 = n1 > budget ? n1 : Math.max(n1, budget - n1);
-        if (n1 + n2 > budget) {
-          n1 = Math.floor(budget / 2);
-          n2 = n1 + (budget % 2);
-        }
-        if (swap) [n1, n2] = [n2, n1];
-        aw = windows(aLen, n1, t.stride, t.direction);
-        bw = windows(bLen, n2, t.stride, t.direction);
-      } else {
-        aw = windows(aLen, budget, t.stride, t.direction);
-      }
-    } else {
-      const toRemove = aLen + bLen - budget;
-      if (t.strategy === 'only_second' && !b) throw new InvalidInputError('Truncation error: Second sequence not provided');
-      const targetLen = t.strategy === 'only_first' ? aLen : bLen;
-      if (targetLen <= toRemove) {
-        throw new InvalidInputError('Truncation error: Sequence to truncate too short to respect the provided max_length');
-      }
-      if (t.strategy === 'only_first') {
-        aw = windows(aLen, aLen - toRemove, t.stride, t.direction);
-        if (b) bw = [[0, bLen]];
-      } else {
-        aw = [[0, aLen]];
-        bw = windows(bLen, bLen - toRemove, t.stride, t.direction);
-      }
-    }
-    if (b && !bw) bw = [[0, bLen]];
-    if (bw && aw.length * bw.length > MAX_OVERFLOW_WINDOWS) {
-      throw new InvalidInputError(
-        `truncating this pair would make ${aw.length * bw.length - 1} overflow windows (every window of the first ` +
-          'sequence with every window of the second); use only_first / only_second or a larger maxLength',
-      );
-    }
-    this.writeTemplate(out, tmpl, r.addSpecial, a, aw[0]!, true, b, bw ? bw[0]! : null, true);
+    const { aw, bw } = planWindows(aLen, b ? bLen : null, budget, t);
+    writeTemplate(this, this.spec.typeIdsAllZero, out, tmpl, r.addSpecial, a, aw[0]!, true, b, bw ? bw[0]! : null, true);
     if (aw.length === 1 && (!bw || bw.length === 1)) return NONE;
     const o = ovf();
     const res: [number, number][] = [];
     const emit = (ai: number, bi: number): void => {
       const s = o.length;
-      this.writeTemplate(o, tmpl, r.addSpecial, a, aw[ai]!, ai === 0, b, bw ? bw[bi]! : null, bi === 0);
+      writeTemplate(this, this.spec.typeIdsAllZero, o, tmpl, r.addSpecial, a, aw[ai]!, ai === 0, b, bw ? bw[bi]! : null, bi === 0);
       // Without a post-processor `tokenizers` never sets the windows' sequence ranges, and an
       // encoding without them reports every token as sequence 0.
       if (!this.spec.hasPostProcessor) o.seqs.fill(0, s, o.length);
@@ -751,40 +447,15 @@ export class Tokenizer implements TokenNamer {
       starts[i + 1] = main.length;
     }
     let mainOut = main;
-    let mainStarts = starts;
+    let mainStarts: Int32Array = starts;
     let ovfOut = ovfBuf as TokenBuffer | null;
     let ovfRows = overflows;
-    const pad = r.pad;
-    if (pad) {
-      let target = 0;
-      if (pad.strategy === 'max_length') target = pad.maxLength!;
-      else for (let i = 0; i < inputs.length; i++) target = Math.max(target, starts[i + 1]! - starts[i]!);
-      const m = pad.padToMultipleOf;
-      if (m && m > 0 && target % m > 0) target += m - (target % m);
-      const padRows = (src: TokenBuffer, rows: [number, number][], dst: TokenBuffer): [number, number][] =>
-        rows.map(([s, n]) => {
-          const at = dst.length;
-          this.appendPadded(dst, src, s, n, target, pad);
-          return [at, dst.length - at];
-        });
-      const rows: [number, number][] = [];
-      for (let i = 0; i < inputs.length; i++) rows.push([starts[i]!, starts[i + 1]! - starts[i]!]);
-      const needs = rows.some(([, n]) => n < target) || overflows.some((os) => os.some(([, n]) => n < target));
-      if (needs) {
-        mainOut = new TokenBuffer(Math.max(main.length, inputs.length * target) + 1);
-        mainOut.attention = new Int32Array(mainOut.capacity);
-        const padded = padRows(main, rows, mainOut);
-        mainStarts = new Int32Array(inputs.length + 1);
-        for (let i = 0; i < padded.length; i++) mainStarts[i] = padded[i]![0];
-        mainStarts[inputs.length] = mainOut.length;
-        if (ovfBuf) {
-          const src: TokenBuffer = ovfBuf;
-          const dst = new TokenBuffer(src.length + 16);
-          dst.attention = new Int32Array(dst.capacity);
-          ovfRows = overflows.map((os) => padRows(src, os, dst));
-          ovfOut = dst;
-        }
-      }
+    if (r.pad) {
+      const p = padBatch(main, starts, ovfBuf, overflows, r.pad, (id) => this.defaultToken(id));
+      mainOut = p.main;
+      mainStarts = p.starts;
+      ovfOut = p.ovf;
+      ovfRows = p.ovfRows;
     }
     const encodings: Encoding[] = [];
     const mapping: number[] = [];
@@ -803,28 +474,6 @@ export class Tokenizer implements TokenNamer {
     }
     const packedSource = r.flatten && anyOverflow ? null : { buf: main, cuSeqlens: starts };
     return new BatchEncoding(encodings, Int32Array.from(mapping), packedSource);
-  }
-
-  private appendPadded(dst: TokenBuffer, src: TokenBuffer, s: number, n: number, target: number, pad: PaddingParams): void {
-    const padN = Math.max(0, target - n);
-    const addPads = (): void => {
-      if (!padN) return;
-      dst.reserve(padN);
-      const at = dst.length;
-      const end = at + padN;
-      dst.ids.fill(pad.padId, at, end);
-      dst.typeIds.fill(pad.padTypeId, at, end);
-      dst.starts.fill(0, at, end);
-      dst.ends.fill(0, at, end);
-      dst.words.fill(-1, at, end);
-      dst.seqs.fill(-1, at, end);
-      dst.attention!.fill(0, at, end);
-      if (pad.padToken !== this.defaultToken(pad.padId)) for (let k = at; k < end; k++) dst.setOverride(k, pad.padToken);
-      dst.length = end;
-    };
-    if (pad.direction === 'left') addPads();
-    dst.append(src, s, n);
-    if (pad.direction === 'right') addPads();
   }
 
   /**
@@ -878,20 +527,19 @@ export class Tokenizer implements TokenNamer {
       if (skip && this.specialSet.has(tok)) continue;
       tokens.push(tok);
     }
-    let text: string;
     const d = this.spec.decoder;
-    if (d) {
-      text = '';
-      for (let i = 0; i < tokens.length; i++) {
-        let tok = tokens[i]!;
-        if (i !== 0) tok = tok.startsWith(d.prefix) ? tok.slice(d.prefix.length) : ' ' + tok;
-        if (d.cleanup) tok = decoderCleanup(tok);
-        text += tok;
-      }
-    } else {
-      text = tokens.join(' ');
-    }
+    const text = d ? d(tokens).join('') : tokens.join(' ');
     return cleanUp ? cleanUpTokenization(text) : text;
+  }
+
+  /**
+   * transformers' `convert_tokens_to_string` for a fast tokenizer: the decoder over token strings
+   * (no special-token filtering, no clean-up); tokens joined by spaces without a decoder.
+   */
+  convertTokensToString(tokens: readonly string[]): string {
+    if (!Array.isArray(tokens) || tokens.some((x) => typeof x !== 'string')) throw new InvalidInputError('convertTokensToString expects an array of strings');
+    const d = this.spec.decoder;
+    return d ? d([...tokens]).join('') : tokens.join(' ');
   }
 
   decodeBatch(batch: readonly ArrayLike<number>[], options?: DecodeOptions): string[] {

@@ -98,6 +98,41 @@ for (const cp of nonStarters) {
   else cccRanges.push([cp, cp, r]);
 }
 
+// The StripAccents normaliser's `is_combining_mark` (Mn, Mc, Me of the crate's Unicode), and the
+// characters Node decomposes under NFKD / NFKC that Rust leaves whole (every difference is of that kind).
+const stripNorm = t.stripAccentsNormalizer();
+const nfkdRust = t.nfkdNormalizer();
+const nfkcRust = t.nfkcNormalizer();
+const combining = [];
+const noCompat = [];
+for (let cp = 0; cp <= MAX; cp++) {
+  if (cp >= 0xd800 && cp <= 0xdfff) continue;
+  const c = String.fromCodePoint(cp);
+  if (stripNorm.normalizeString('a' + c) === 'a') combining.push(cp);
+  let whole = false;
+  for (const [n, form] of [[nfkdRust, 'NFKD'], [nfkcRust, 'NFKC']]) {
+    const r = n.normalizeString(c);
+    if (r === c.normalize(form)) continue;
+    if (r !== c) throw new Error(`unexplained ${form} difference at U+${cp.toString(16)}`);
+    whole = true;
+  }
+  if (whole) noCompat.push(cp);
+}
+
+// The classes of the ByteLevel pre-tokenizer's GPT-2 regex, as its Oniguruma (older Unicode) has
+// them: \p{L} ("a" + X stays one piece), \p{N} ("1" + X), and \s, checked to be White_Space.
+const byteLevel = t.byteLevelPreTokenizer(false, true);
+const gptLetters = [];
+const gptNumbers = [];
+for (let cp = 0; cp <= MAX; cp++) {
+  if (cp >= 0xd800 && cp <= 0xdfff) continue;
+  const c = String.fromCodePoint(cp);
+  if (byteLevel.preTokenizeString('a' + c).length === 1) gptLetters.push(cp);
+  if (byteLevel.preTokenizeString('1' + c).length === 1) gptNumbers.push(cp);
+  const space = byteLevel.preTokenizeString(c + c + 'y').length === 3;
+  if (cp !== 0x20 && space !== isWs(c)) throw new Error(`GPT-2 split \\s differs from White_Space at U+${cp.toString(16)}`);
+}
+
 if (lowerDiff.length) throw new Error(`lowercase differs from Node at ${lowerDiff.map((x) => x.toString(16))}`);
 if (wsDiff.length) throw new Error(`whitespace differs from Node at ${wsDiff.map((x) => x.toString(16))}`);
 
@@ -132,4 +167,8 @@ ${(() => {
 })()}
 ];
 
-${emit('NO_DECOMPOSE_RANGES', 'Characters Node decomposes under NFD but the Rust normaliser (older Unicode) leaves whole', noDecompose)}`);
+${emit('NO_DECOMPOSE_RANGES', 'Characters Node decomposes under NFD but the Rust normaliser (older Unicode) leaves whole', noDecompose)}
+${emit('COMBINING_MARK_RANGES', 'Characters the StripAccents normaliser deletes (the crate\'s `is_combining_mark`: Mn, Mc, Me)', combining)}
+${emit('GPT2_LETTER_RANGES', 'The GPT-2 split regex\'s \\p{L} as Rust\'s Oniguruma has it', gptLetters)}
+${emit('GPT2_NUMBER_RANGES', 'The GPT-2 split regex\'s \\p{N} as Rust\'s Oniguruma has it', gptNumbers)}
+${emit('NO_COMPAT_DECOMPOSE_RANGES', 'Characters Node changes under NFKD or NFKC but the Rust normalisers (older Unicode) leave whole', noCompat)}`);

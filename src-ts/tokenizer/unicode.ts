@@ -19,12 +19,22 @@
  * Whitespace (`char::is_whitespace` = White_Space) and lowercasing (Rust std's `to_lowercase`,
  * context-free, so a final capital sigma becomes σ) agree with Node and use Node's data.
  */
-import { CCC_RANKS, MARK_RANGES, NO_DECOMPOSE_RANGES, OTHER_RANGES, PUNCT_RANGES } from './unicode-data.js';
+import {
+  CCC_RANKS,
+  COMBINING_MARK_RANGES,
+  MARK_RANGES,
+  NO_COMPAT_DECOMPOSE_RANGES,
+  NO_DECOMPOSE_RANGES,
+  OTHER_RANGES,
+  PUNCT_RANGES,
+} from './unicode-data.js';
 
 const F_OTHER = 1;
 const F_PUNCT = 2;
 const F_MARK = 4;
 const F_NO_DECOMPOSE = 8;
+const F_COMBINING = 16;
+const F_NO_COMPAT = 32;
 
 /** Flags for the Basic Multilingual Plane, built once from the range tables. */
 const bmp = new Uint8Array(0x10000);
@@ -39,6 +49,8 @@ fill(OTHER_RANGES, F_OTHER);
 fill(PUNCT_RANGES, F_PUNCT);
 fill(MARK_RANGES, F_MARK);
 fill(NO_DECOMPOSE_RANGES, F_NO_DECOMPOSE);
+fill(COMBINING_MARK_RANGES, F_COMBINING);
+fill(NO_COMPAT_DECOMPOSE_RANGES, F_NO_COMPAT);
 
 /** Combining class rank (0 = starter) of BMP code points. */
 const bmpCcc = new Uint8Array(0x10000);
@@ -70,6 +82,8 @@ function flags(cp: number): number {
   if (inRanges(PUNCT_RANGES, cp)) f |= F_PUNCT;
   if (inRanges(MARK_RANGES, cp)) f |= F_MARK;
   if (inRanges(NO_DECOMPOSE_RANGES, cp)) f |= F_NO_DECOMPOSE;
+  if (inRanges(COMBINING_MARK_RANGES, cp)) f |= F_COMBINING;
+  if (inRanges(NO_COMPAT_DECOMPOSE_RANGES, cp)) f |= F_NO_COMPAT;
   return f;
 }
 
@@ -145,4 +159,14 @@ export function lowercase(s: string): string {
   let out = '';
   for (const ch of s) out += ch.toLowerCase();
   return out;
+}
+
+/** The StripAccents normaliser's test (`is_combining_mark` of the crate: Mn, Mc, Me). */
+export function isCombiningMark(cp: number): boolean {
+  return (flags(cp) & F_COMBINING) !== 0;
+}
+
+/** NFKD / NFKC of Rust leave this character whole where Node's (newer Unicode) would change it. */
+export function keepsUnderCompat(cp: number): boolean {
+  return (flags(cp) & F_NO_COMPAT) !== 0;
 }

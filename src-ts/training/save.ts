@@ -18,7 +18,7 @@ export interface SaveOptions {
   metadata?: Record<string, string>;
 }
 
-const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt', 'added_tokens.json'];
+const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt', 'vocab.json', 'merges.txt', 'spiece.model', 'added_tokens.json'];
 
 /**
  * A safetensors file: 8-byte little-endian header length, the JSON header (padded with spaces
