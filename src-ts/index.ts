@@ -12,6 +12,7 @@ export {
   HubError,
   OutOfMemoryError,
   NativeError,
+  FileSystemError,
   type BertErrorCode,
 } from './errors.js';
 export { ARCHITECTURES, HIDDEN_ACTS, parseConfig, readConfig, type Architecture, type BertConfig, type HiddenAct } from './config.js';

@@ -105,7 +105,7 @@ try {
     ...(args.threads ? { threads: int('threads', { min: 1 }) } : {}),
     ...(args.dtype ? { dtype: args.dtype } : {}),
   });
-  if (!model.tokenizer) throw new Error(`${settings.modelDir} has no tokenizer (tokenizer.json or vocab.txt)`);
+  if (!model.hasTokenizer) throw new Error(`${settings.modelDir} has no tokenizer (tokenizer.json or vocab.txt)`);
   const app = createApp({
     model,
     tokenizer: model.tokenizer,

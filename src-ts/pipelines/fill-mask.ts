@@ -5,6 +5,10 @@ import type { EncodeOptions } from '../tokenizer/index.js';
 import { acquireModel, makePipeline, type PipelineBase, type PipelineOptions } from './base.js';
 import { rowFromEncoding, runRows } from './run.js';
 import { asBatch, checkOptions, checkString, checkTokenizeOptions, encodeOptions, positiveInt, resolveBatchSize, softmax } from './util.js';
+import { optionNames } from '../options.js';
+
+/** The option names a call takes (the compiler checks the list against the type). */
+const CALL_OPTIONS = optionNames<FillMaskOptions>({ topK: true, targets: true, tokenizeOptions: true, batchSize: true });
 
 export interface FillMaskOptions {
   /** Predictions per mask (default 5; at most the number of distinct targets). */
@@ -71,7 +75,7 @@ export async function createFillMask(model: string | BertModel, options: Pipelin
   };
 
   return makePipeline<FillMaskPipeline>('fill-mask', acquired, async (inputs: unknown, callOptions?: unknown) => {
-    const o = checkOptions<FillMaskOptions>(callOptions);
+    const o = checkOptions<FillMaskOptions>(callOptions, CALL_OPTIONS, 'fill-mask options');
     let topK = o.topK === undefined ? 5 : positiveInt(o.topK, 'topK');
     const targets = o.targets === undefined ? null : targetIds(o.targets);
     if (targets && targets.length < topK) topK = targets.length;

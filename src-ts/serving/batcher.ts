@@ -8,8 +8,9 @@
 import { performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Architecture } from '../config.js';
-import { AbortedError, BertError, DisposedError, InvalidInputError, OverloadedError, TimeoutError } from '../errors.js';
+import { AbortedError, BertError, DisposedError, InvalidInputError, OverloadedError, TimeoutError, UnsupportedModelError } from '../errors.js';
 import type { BertModel } from '../model/bert-model.js';
+import { checkOptionNames, optionNames } from '../options.js';
 import type { PackedInput } from '../model/inputs.js';
 import type { ModelOutput } from '../model/outputs.js';
 import { checkPooling, normalizeL2, poolTokens, type PoolingMode } from '../pipelines/pooling.js';
@@ -26,6 +27,26 @@ import {
 } from './stats.js';
 
 // ---- public types ------------------------------------------------------------------------------
+
+const REQUEST_NAMES = { signal: true, timeoutMs: true, truncate: true, truncationSide: true } as const;
+const BATCHER_OPTIONS = optionNames<BatcherOptions>({
+  tokenizer: true,
+  maxBatchTokens: true,
+  maxBatchSize: true,
+  maxWaitMs: true,
+  maxQueuedTokens: true,
+  maxConcurrentRequests: true,
+  timeoutMs: true,
+  rejectLate: true,
+  order: true,
+  maxLength: true,
+  pooling: true,
+  normalize: true,
+});
+const FORWARD_OPTIONS = optionNames<RequestOptions>(REQUEST_NAMES);
+const EMBED_OPTIONS = optionNames<EmbedOptions>({ ...REQUEST_NAMES, pooling: true, normalize: true, dimensions: true });
+const CLASSIFY_OPTIONS = optionNames<ClassifyOptions>({ ...REQUEST_NAMES, functionToApply: true, topK: true });
+const RERANK_OPTIONS = optionNames<BatchRerankOptions>({ ...REQUEST_NAMES, activation: true, returnDocuments: true, topK: true });
 
 export interface BatcherOptions {
   /** Tokenizer for text inputs (default: the model's). Token-id inputs need none. */
@@ -368,9 +389,10 @@ export class Batcher implements AsyncDisposable {
       throw new InvalidInputError('createBatcher() needs a BertModel');
     }
     if (options === null || typeof options !== 'object') throw new InvalidInputError('batcher options must be an object');
+    checkOptionNames(options, BATCHER_OPTIONS, 'createBatcher() options');
     if (model.disposed) throw new DisposedError('model');
     this.model = model;
-    this.tokenizer = options.tokenizer ?? model.tokenizer;
+    this.tokenizer = options.tokenizer ?? (model.hasTokenizer ? model.tokenizer : undefined);
     const c = model.config;
     const cap = Math.max(c.max_position_embeddings, Math.floor(OUTPUT_FLOATS / floatsPerToken(model)));
     this.maxBatchTokens = Math.min(cap, options.maxBatchTokens === undefined ? 4096 : positiveInt(options.maxBatchTokens, 'maxBatchTokens'));
@@ -411,7 +433,7 @@ export class Batcher implements AsyncDisposable {
   embed(input: SequenceInput, options?: EmbedOptions): Promise<Float32Array>;
   embed(inputs: SequenceInput[], options?: EmbedOptions): Promise<Float32Array[]>;
   embed(inputs: SequenceInput | SequenceInput[], options: EmbedOptions = {}): Promise<Float32Array | Float32Array[]> {
-    return this.#call(inputs, options, (o) => {
+    return this.#call(inputs, options, EMBED_OPTIONS, 'embed', (o) => {
       const modes = o.pooling === undefined ? this.pooling : checkPooling(o.pooling);
       if (o.normalize !== undefined && typeof o.normalize !== 'boolean') throw new InvalidInputError('normalize must be a boolean');
       const normalize = o.normalize ?? this.normalize;
@@ -431,7 +453,7 @@ export class Batcher implements AsyncDisposable {
   classify(input: SequenceInput, options?: ClassifyOptions): Promise<LabelScore[]>;
   classify(inputs: SequenceInput[], options?: ClassifyOptions): Promise<LabelScore[][]>;
   classify(inputs: SequenceInput | SequenceInput[], options: ClassifyOptions = {}): Promise<LabelScore[] | LabelScore[][]> {
-    return this.#call(inputs, options, (o) => {
+    return this.#call(inputs, options, CLASSIFY_OPTIONS, 'classify', (o) => {
       this.#needSequenceLogits('classify');
       const fn = checkFunction(o.functionToApply) ?? defaultFunction(this.model);
       const topK = o.topK === undefined ? Infinity : positiveInt(o.topK, 'topK');
@@ -453,6 +475,7 @@ export class Batcher implements AsyncDisposable {
     documents.forEach((d, i) => {
       if (typeof d !== 'string') throw new InvalidInputError(`documents[${i}] must be a string`);
     });
+    checkOptionNames(options, RERANK_OPTIONS, 'rerank() options');
     const activation = options.activation ?? 'sigmoid';
     if (activation !== 'sigmoid' && activation !== 'none') throw new InvalidInputError(`activation must be 'sigmoid' or 'none', got ${JSON.stringify(activation)}`);
     const topK = options.topK === undefined ? Infinity : positiveInt(options.topK, 'topK');
@@ -460,6 +483,8 @@ export class Batcher implements AsyncDisposable {
     const scores = (await this.#call(
       documents.map((d) => ({ text: query, textPair: d })),
       { truncate: true, ...options },
+      RERANK_OPTIONS,
+      'rerank',
       () => {
         this.#needSequenceLogits('rerank');
         if (this.model.config.num_labels !== 1) {
@@ -480,7 +505,7 @@ export class Batcher implements AsyncDisposable {
   forward(input: SequenceInput, options?: RequestOptions): Promise<SequenceOutput>;
   forward(inputs: SequenceInput[], options?: RequestOptions): Promise<SequenceOutput[]>;
   forward(inputs: SequenceInput | SequenceInput[], options: RequestOptions = {}): Promise<SequenceOutput | SequenceOutput[]> {
-    return this.#call(inputs, options, () => {
+    return this.#call(inputs, options, FORWARD_OPTIONS, 'forward', () => {
       const perSeqLogits = PER_SEQUENCE_LOGITS.includes(this.model.architecture);
       return (view: RowView) => {
         const out: SequenceOutput = { tokens: view.length, lastHiddenState: view.tokens('lastHiddenState').slice() };
@@ -495,6 +520,7 @@ export class Batcher implements AsyncDisposable {
 
   /** Stops taking requests; resolves once every admitted request has settled (`drain: false` aborts the queued ones). */
   async close(options: { drain?: boolean } = {}): Promise<void> {
+    checkOptionNames(options, ['drain'], 'close() options');
     this.#closed = true;
     if (options.drain === false) {
       for (let i = this.#head; i < this.#queue.length; i++) {
@@ -582,13 +608,14 @@ export class Batcher implements AsyncDisposable {
 
   #needSequenceLogits(task: string): void {
     if (this.model.architecture !== 'BertForSequenceClassification') {
-      throw new InvalidInputError(`${task} needs a BertForSequenceClassification model; this one is ${this.model.architecture}`);
+      throw new UnsupportedModelError(`${task} needs a BertForSequenceClassification model; this one is ${this.model.architecture}`);
     }
   }
 
   /** Validates, tokenizes and submits one call; `makeReduce` checks the task options first. */
-  async #call<O extends RequestOptions>(inputs: SequenceInput | SequenceInput[], options: O, makeReduce: (o: O) => Reduce): Promise<unknown> {
+  async #call<O extends RequestOptions>(inputs: SequenceInput | SequenceInput[], options: O, names: readonly string[], task: string, makeReduce: (o: O) => Reduce): Promise<unknown> {
     if (options === null || typeof options !== 'object') throw new InvalidInputError('options must be an object');
+    checkOptionNames(options, names, `${task}() options`);
     const batched = Array.isArray(inputs);
     const items = batched ? inputs : [inputs];
     if (items.length === 0) throw new InvalidInputError('inputs is an empty array: give at least one input');

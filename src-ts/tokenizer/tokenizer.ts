@@ -14,6 +14,7 @@
  *    throws too.
  */
 import { InvalidInputError } from '../errors.js';
+import { checkOptionNames, optionNames } from '../options.js';
 import { AddedMatcher, type AddedToken, type MatchRule } from './added.js';
 import { TokenBuffer } from './buffer.js';
 import { NormBuffer, WordPieceCore, type NormalizerOptions } from './core.js';
@@ -110,6 +111,8 @@ export interface TokenizerSpec {
   specialTokens: Record<string, string>;
   /** False for a tokenizer.json without post_processor (its overflow windows report sequence 0 throughout). */
   hasPostProcessor: boolean;
+  /** The files (name → contents) that build this same tokenizer again; what saving a model writes. */
+  files?: () => Record<string, string>;
 }
 
 export type EncodeInput = string | readonly [string, string] | readonly [string];
@@ -122,6 +125,19 @@ interface Resolved {
 }
 
 const NONE: [number, number][] = [];
+
+const ENCODE_OPTIONS = optionNames<EncodeOptions>({
+  addSpecialTokens: true,
+  truncation: true,
+  maxLength: true,
+  stride: true,
+  truncationSide: true,
+  padding: true,
+  padToMultipleOf: true,
+  paddingSide: true,
+  returnOverflowing: true,
+});
+const DECODE_OPTIONS = optionNames<DecodeOptions>({ skipSpecialTokens: true, cleanUpTokenizationSpaces: true });
 
 /** Limit on pair overflow windows (their number grows as the product of both sequences' windows). */
 const MAX_OVERFLOW_WINDOWS = 100_000;
@@ -414,6 +430,7 @@ export class Tokenizer implements TokenNamer {
     if (options !== undefined && (options === null || typeof options !== 'object')) {
       throw new InvalidInputError('options must be an object');
     }
+    checkOptionNames(options, ENCODE_OPTIONS, batch ? 'encodeBatch() options' : 'encode() options');
     const o = options ?? {};
     const addSpecial = o.addSpecialTokens ?? true;
     if (typeof addSpecial !== 'boolean') throw new InvalidInputError('addSpecialTokens must be a boolean');
@@ -506,6 +523,55 @@ export class Tokenizer implements TokenNamer {
   }
 
   // ---- encoding -------------------------------------------------------------------------------
+
+  // ---- special tokens (transformers' names) ---------------------------------------------------
+
+  get unkToken(): string | undefined {
+    return this.specialTokens['unk_token'];
+  }
+  get sepToken(): string | undefined {
+    return this.specialTokens['sep_token'];
+  }
+  get padToken(): string | undefined {
+    return this.padding?.padToken ?? this.specialTokens['pad_token'];
+  }
+  get clsToken(): string | undefined {
+    return this.specialTokens['cls_token'];
+  }
+  get maskToken(): string | undefined {
+    return this.specialTokens['mask_token'];
+  }
+  get unkTokenId(): number | undefined {
+    return this.#idOf(this.unkToken);
+  }
+  get sepTokenId(): number | undefined {
+    return this.#idOf(this.sepToken);
+  }
+  get clsTokenId(): number | undefined {
+    return this.#idOf(this.clsToken);
+  }
+  get maskTokenId(): number | undefined {
+    return this.#idOf(this.maskToken);
+  }
+  /** Every special token (named ones and additional ones), as transformers' `all_special_tokens`. */
+  get allSpecialTokens(): string[] {
+    return [...new Set([...Object.values(this.specialTokens), ...this.specialSet])];
+  }
+  get allSpecialIds(): number[] {
+    return this.allSpecialTokens.map((t) => this.tokenToId(t)).filter((id): id is number => id !== undefined);
+  }
+
+  #idOf(token: string | undefined): number | undefined {
+    return token === undefined ? undefined : this.tokenToId(token);
+  }
+
+  /**
+   * @internal The files (name → contents) from which loadTokenizer builds this same tokenizer:
+   * the folder's own files as read, or files stating the options that overrode them.
+   */
+  sourceFiles(): Record<string, string> {
+    return this.spec.files ? this.spec.files() : {};
+  }
 
   /** @internal tests: route everything through the step-by-step reference pipeline. */
   _useReferencePipeline(on: boolean): void {
@@ -867,6 +933,7 @@ export class Tokenizer implements TokenNamer {
     if (ids === null || typeof ids !== 'object' || typeof (ids as ArrayLike<number>).length !== 'number') {
       throw new InvalidInputError('decode expects an array of token ids');
     }
+    checkOptionNames(options, DECODE_OPTIONS, 'decode() options');
     const skip = options.skipSpecialTokens ?? false;
     const cleanUp = options.cleanUpTokenizationSpaces ?? this.cleanUpTokenizationSpaces;
     const tokens: string[] = [];

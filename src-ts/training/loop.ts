@@ -11,8 +11,9 @@ import { lossChartSvg, smooth } from './chart.js';
 import { Rng, collate, shuffle, type Batch, type Example, type LabelMap } from './data.js';
 import { accuracy, argmaxRows, bestSpan, entityF1, exactMatch, f1Score, squadF1 } from './metrics.js';
 import { asTrainable, type TrainableBertModel } from './trainable-model.js';
-import { createTrainer, type Trainer, type TrainerOptions } from './trainer.js';
+import { TRAINER_OPTIONS, createTrainer, type Trainer, type TrainerOptions } from './trainer.js';
 import type { BertModel } from '../model/bert-model.js';
+import { checkOptionNames, optionNames } from '../options.js';
 
 export interface LogEntry {
   step: number;
@@ -63,6 +64,30 @@ export interface FitOptions extends Omit<TrainerOptions, 'totalSteps'> {
   onStep?: (info: { step: number; totalSteps: number; loss: number; learningRate: number }) => void;
 }
 
+const FIT_OPTIONS = [
+  ...TRAINER_OPTIONS.filter((k) => k !== 'totalSteps'),
+  ...optionNames<Omit<FitOptions, keyof TrainerOptions>>({
+    train: true,
+    eval: true,
+    epochs: true,
+    maxSteps: true,
+    batchSize: true,
+    evalBatchSize: true,
+    warmupRatio: true,
+    evalEvery: true,
+    metric: true,
+    earlyStoppingPatience: true,
+    outputDir: true,
+    saveTotalLimit: true,
+    loadBestModelAtEnd: true,
+    labels: true,
+    collate: true,
+    evalCollate: true,
+    onLog: true,
+    onStep: true,
+  }),
+];
+
 export interface FitResult {
   history: LogEntry[];
   globalStep: number;
@@ -94,10 +119,11 @@ export interface EvaluateOptions {
 /** Loss and the task's metrics on `examples` (eval mode: no dropout; the gradients are not touched). */
 export async function evaluate(modelIn: BertModel, examples: readonly Example[], options: EvaluateOptions = {}): Promise<Record<string, number>> {
   const model = asTrainable(modelIn);
+  checkOptionNames(options, optionNames<EvaluateOptions>({ batchSize: true, collate: true, labels: true }), 'evaluate() options');
   const wasTraining = model.training;
   model.eval();
   const bs = options.batchSize ?? 32;
-  const pad = model.tokenizer?.padTokenId ?? model.config.pad_token_id ?? 0;
+  const pad = (model.hasTokenizer ? model.tokenizer.padTokenId : undefined) ?? model.config.pad_token_id ?? 0;
   const make = options.collate ?? ((ex: readonly Example[]) => collate(ex, pad));
   let lossSum = 0;
   let lossN = 0;
@@ -231,6 +257,8 @@ export async function evaluate(modelIn: BertModel, examples: readonly Example[],
 /** Trains `model` on `options.train` (see FitOptions); returns the log and the best evaluation. */
 export async function fit(modelIn: BertModel, options: FitOptions): Promise<FitResult> {
   const model = asTrainable(modelIn);
+  if (options === null || typeof options !== 'object') throw new InvalidInputError('fit(model, options) needs options with train examples');
+  checkOptionNames(options, FIT_OPTIONS, 'fit() options');
   if (!options.train?.length) throw new InvalidInputError('fit() needs training examples');
   const bs = options.batchSize ?? 16;
   const seed = options.seed ?? 42;
@@ -241,8 +269,10 @@ export async function fit(modelIn: BertModel, options: FitOptions): Promise<FitR
   const totalSteps = options.maxSteps ?? stepsPerEpoch * epochs;
   if (!Number.isInteger(totalSteps) || totalSteps < 1) throw new InvalidInputError('fit() needs at least one step (epochs or maxSteps)');
   const warmupSteps = options.warmupSteps ?? Math.ceil((options.warmupRatio ?? 0) * totalSteps);
-  const trainer: Trainer = createTrainer(model, { ...options, totalSteps, warmupSteps, seed });
-  const pad = model.tokenizer?.padTokenId ?? model.config.pad_token_id ?? 0;
+  const trainerOptions: Record<string, unknown> = {};
+  for (const k of TRAINER_OPTIONS) if ((options as unknown as Record<string, unknown>)[k] !== undefined) trainerOptions[k] = (options as unknown as Record<string, unknown>)[k];
+  const trainer: Trainer = createTrainer(model, { ...(trainerOptions as unknown as TrainerOptions), totalSteps, warmupSteps, seed });
+  const pad = (model.hasTokenizer ? model.tokenizer.padTokenId : undefined) ?? model.config.pad_token_id ?? 0;
   const makeBatch = options.collate ?? ((ex: readonly Example[]) => collate(ex, pad));
   const evalBatch = options.evalCollate ?? options.collate;
   const { name: metricName, greater } = options.metric

@@ -3,10 +3,11 @@
  * tensor names the model was loaded with; the tied MLM decoder is not stored twice, as
  * transformers' save_pretrained does) and the tokenizer files.
  */
-import { copyFile, mkdir, open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { configToJSON } from '../config.js';
-import { InvalidInputError } from '../errors.js';
+import { InvalidInputError, fileSystemError } from '../errors.js';
+import { optionNames, checkOptionNames } from '../options.js';
 import type { Tensor } from '../model/outputs.js';
 import type { TrainableBertModel } from './trainable-model.js';
 
@@ -16,6 +17,8 @@ export interface SaveOptions {
   /** Extra `__metadata__` strings for the safetensors header ("format": "pt" is always set). */
   metadata?: Record<string, string>;
 }
+
+const SAVE_OPTION_NAMES = optionNames<SaveOptions>({ tokenizer: true, metadata: true });
 
 const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt', 'added_tokens.json'];
 
@@ -58,46 +61,51 @@ export async function writeSafetensors(file: string, tensors: Record<string, Ten
   await rename(tmp, file);
 }
 
-async function exists(path: string): Promise<boolean> {
+/** Writes `data` to `file` through a temporary file and a rename (over a read-only file too). */
+async function writeFileReplacing(file: string, data: string | Uint8Array): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}`;
   try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
+    await writeFile(tmp, data);
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true }).catch(() => {});
+    throw fileSystemError(err, 'cannot write', file);
   }
 }
 
 export async function saveModel(dir: string, model: TrainableBertModel, state: Record<string, Tensor>, options: SaveOptions = {}): Promise<void> {
   if (typeof dir !== 'string' || dir === '') throw new InvalidInputError('save() needs a folder path');
-  await mkdir(dir, { recursive: true });
+  checkOptionNames(options, SAVE_OPTION_NAMES, 'save() options');
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (err) {
+    throw fileSystemError(err, 'cannot create the folder', dir);
+  }
   const config = configToJSON(model.config);
   config.architectures = [model.architecture];
   config.model_type = 'bert';
   config.torch_dtype = 'float32';
   // JSON object keys: id2label's integer keys become strings, as transformers writes them.
-  await writeFile(join(dir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
-  await writeSafetensors(join(dir, 'model.safetensors'), state, options.metadata);
+  await writeFileReplacing(join(dir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
+  try {
+    await writeSafetensors(join(dir, 'model.safetensors'), state, options.metadata);
+  } catch (err) {
+    throw fileSystemError(err, 'cannot write', join(dir, 'model.safetensors'));
+  }
   // A folder that had .bin weights now has safetensors: loaders prefer model.safetensors anyway.
   if (options.tokenizer === false) return;
-  let copied = false;
-  if (model.sourceDir) {
+  // The tokenizer's own files, as loaded (or stating the options that overrode them): a reload
+  // tokenizes exactly as this model's tokenizer does, also when saving into the source folder.
+  const files = model.hasTokenizer ? model.tokenizer.sourceFiles() : {};
+  if (Object.keys(files).length === 0 && model.sourceDir) {
     for (const f of TOKENIZER_FILES) {
       const src = join(model.sourceDir, f);
-      if (join(dir, f) !== src && (await exists(src))) {
-        await copyFile(src, join(dir, f));
-        copied = true;
+      try {
+        files[f] = await readFile(src, 'utf8');
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== 'ENOENT') throw fileSystemError(err, 'cannot read', src);
       }
     }
   }
-  if (!copied && model.tokenizer) {
-    // Built in memory: the vocabulary is what a BertTokenizer needs (vocab.txt, one token a line by id).
-    const vocab = [...model.tokenizer.getVocab()].sort((a, b) => a[1] - b[1]);
-    const lines: string[] = [];
-    vocab.forEach(([tok, id]) => {
-      while (lines.length < id) lines.push(`[unused_${lines.length}]`);
-      lines[id] = tok;
-    });
-    await writeFile(join(dir, 'vocab.txt'), `${lines.join('\n')}\n`);
-    await writeFile(join(dir, 'tokenizer_config.json'), `${JSON.stringify({ tokenizer_class: 'BertTokenizer' }, null, 2)}\n`);
-  }
+  for (const [name, text] of Object.entries(files)) await writeFileReplacing(join(dir, name), text);
 }

@@ -13,8 +13,9 @@ import type { BertModel } from '../model/bert-model.js';
 import { parseSafetensors } from '../weights/index.js';
 import type { TrainingInput, TrainingLabels } from './batch.js';
 import { writeSafetensors } from './save.js';
-import { SCHEDULES, scheduleLambda, type ScheduleName } from './schedules.js';
+import { SCHEDULES, scheduleLambda, type ScheduleName, type ScheduleOptions } from './schedules.js';
 import { TrainingError, asTrainable, type TrainableBertModel } from './trainable-model.js';
+import { checkOptionNames, optionNames } from '../options.js';
 
 export interface TrainerOptions {
   learningRate: number;
@@ -82,8 +83,29 @@ interface ResolvedOptions {
   gradientAccumulationSteps: number;
 }
 
+/** The option names of TrainerOptions (fit passes these on to the trainer). */
+export const TRAINER_OPTIONS = optionNames<TrainerOptions>({
+  learningRate: true,
+  betas: true,
+  eps: true,
+  weightDecay: true,
+  noDecay: true,
+  schedule: true,
+  warmupSteps: true,
+  totalSteps: true,
+  numCycles: true,
+  maxGradNorm: true,
+  gradientAccumulationSteps: true,
+  seed: true,
+});
+
+function scheduleOf(r: ResolvedOptions): ScheduleOptions {
+  return { schedule: r.schedule, warmupSteps: r.warmupSteps, numCycles: r.numCycles, ...(r.totalSteps === undefined ? {} : { totalSteps: r.totalSteps }) };
+}
+
 function resolveOptions(o: TrainerOptions): ResolvedOptions {
   if (o === null || typeof o !== 'object') throw new InvalidInputError('createTrainer(model, options) needs options with a learningRate');
+  checkOptionNames(o, TRAINER_OPTIONS, 'createTrainer() options');
   const num = (name: string, v: unknown, lo: number, hi: number): number => {
     if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi) throw new InvalidInputError(`${name} must be a number in [${lo}, ${hi}], got ${String(v)}`);
     return v;
@@ -109,7 +131,7 @@ function resolveOptions(o: TrainerOptions): ResolvedOptions {
     gradientAccumulationSteps: accum,
   };
   if (o.totalSteps !== undefined) r.totalSteps = o.totalSteps;
-  scheduleLambda(r); // validates warmup / totalSteps now rather than at the first step
+  scheduleLambda(scheduleOf(r)); // validates warmup / totalSteps now rather than at the first step
   return r;
 }
 
@@ -131,7 +153,7 @@ export class Trainer {
   constructor(model: BertModel, options: TrainerOptions) {
     this.model = asTrainable(model);
     this.options = resolveOptions(options);
-    this.#lambda = scheduleLambda(this.options);
+    this.#lambda = scheduleLambda(scheduleOf(this.options));
     const params = this.model.native.parameters();
     this.#noDecay = Uint8Array.from(params, (p) =>
       this.options.noDecay === 'bias-and-layernorm' && isNoDecayParameter(this.model.checkpointName(p.name)) ? 1 : 0,
