@@ -70,3 +70,26 @@ test('finetune / pretrain: usage errors exit with 2', async (t) => {
   t.is(p.code, 2);
   t.regex(p.stderr, /--model or --tokenizer/);
 });
+
+test('finetune --max-steps: the last line has the epoch reached (as log.jsonl), not the --epochs asked for; a used --output needs --overwrite', async (t) => {
+  const dir = await tmp(t);
+  const rows = Array.from({ length: 52 }, (_, i) => JSON.stringify({ text: `${WORDS[i % WORDS.length]} ${WORDS[(i * 5) % WORDS.length]}`, label: i % 2 ? 'yes' : 'no' }));
+  await writeFile(join(dir, 'train.jsonl'), rows.join('\n'));
+  const out = join(dir, 'out');
+  const args = ['finetune', '-m', fixture('tiny-bert-seqcls'), '--task', 'classify', '--train', join(dir, 'train.jsonl'), '--max-steps', '3', '--batch-size', '4', '--threads', '1', '-o', out, '-q', '-f', 'jsonl'];
+  const r = await bertkit(args);
+  t.is(r.code, 0, r.stderr);
+  const last = jsonLines(r.stdout).at(-1) as { step: number; epoch: number };
+  const logged = jsonLines(await readFile(join(out, 'log.jsonl'), 'utf8')).at(-1) as { epoch: number };
+  t.is(last.step, 3);
+  t.is(last.epoch, logged.epoch);
+  t.true(last.epoch < 1, `epoch ${last.epoch}: 3 steps of 4 out of 52 examples`);
+  // Training again into the same folder: refused, then allowed with --overwrite (old checkpoints go).
+  await writeFile(join(out, 'marker'), '');
+  const again = await bertkit(args);
+  t.is(again.code, 2);
+  t.regex(again.stderr, /checkpoint-3.*--overwrite/);
+  const over = await bertkit([...args.filter((a) => a !== '--max-steps' && a !== '3'), '--max-steps', '2', '--overwrite']);
+  t.is(over.code, 0, over.stderr);
+  t.deepEqual((await readdir(out)).filter((f) => f.startsWith('checkpoint-')), ['checkpoint-2']);
+});

@@ -11,6 +11,7 @@ import { VERSION } from '../index.js';
 import { inBatches, jsonlWriter, readInputs, tableWriter, type Column, type Input, type InputFormat, type OutputFormat, type Writer } from './io.js';
 import { ProgressBar, type ProgressStream } from './progress.js';
 import { UsageError, nonNegativeInt, oneOf, positiveInt } from './usage.js';
+import { camelCase, suggestName } from '../options.js';
 
 export interface CliIO {
   stdin: Readable & { isTTY?: boolean };
@@ -183,6 +184,17 @@ export class Context {
   }
 }
 
+/** parseArgs' unknown-option message, with the option meant (`--top_k` → `--top-k`). */
+function unknownOptionMessage(err: Error & { code?: string }, known: readonly string[]): string {
+  const m = err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /Unknown option '(-{1,2}([^']+))'/.exec(err.message) : null;
+  if (!m) return err.message;
+  const name = m[2]!;
+  const kebab = name.replace(/_/g, '-').replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
+  const meant = known.includes(kebab) ? kebab : suggestName(camelCase(kebab), known.map((k) => camelCase(k)));
+  const option = meant === undefined ? undefined : known.find((k) => camelCase(k) === meant || k === meant);
+  return `unknown option ${m[1]}${option ? `; did you mean --${option}?` : ''}`;
+}
+
 function helpText(command: Command): string {
   const options = { ...command.options, ...GENERAL_OPTIONS };
   const rows = Object.entries(options).map(([name, o]) => [`${o.short ? `-${o.short}, ` : '    '}--${name}${o.value ? ` ${o.value}` : ''}`, o.description]);
@@ -246,7 +258,7 @@ export async function runCli(argv: readonly string[], commands: readonly Command
     try {
       parsed = parseArgs({ args: [...rest], options, allowPositionals: true, strict: true });
     } catch (err) {
-      throw new UsageError((err as Error).message);
+      throw new UsageError(unknownOptionMessage(err as Error & { code?: string }, Object.keys(options)));
     }
     if (parsed.values.help) {
       io.stdout.write(helpText(command));

@@ -738,6 +738,8 @@ export async function loadTokenizer(dirOrId: string, options: LoadTokenizerOptio
       throw new InvalidFileError(`cannot read: ${(e as Error).message}`, tjPath, 'ERR_INVALID_FILE', { cause: e });
     }
     sourceFiles['tokenizer.json'] = text;
+    // Kept for saving: transformers' slow tokenizer (and older tools) read vocab.txt beside it.
+    if (await exists(vocabPath)) sourceFiles['vocab.txt'] = await readFile(vocabPath, 'utf8');
     return tokenizerFromJSON(text, { ...fromOptions, file: tjPath, tokenizerConfig, specialTokensMap } as TokenizerFromJSONOptions);
   }
   if (!(await exists(vocabPath))) {
