@@ -5,6 +5,7 @@
  * threads do the work); while it runs the next batch gathers, so the batch size follows the load.
  * Each caller gets exactly its own results, and can abort or time out without touching the others.
  */
+import { dirname, resolve as resolvePath } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Architecture } from '../config.js';
@@ -13,7 +14,7 @@ import type { BertModel } from '../model/bert-model.js';
 import { checkOptionNames, optionNames } from '../options.js';
 import type { PackedInput } from '../model/inputs.js';
 import type { ModelOutput } from '../model/outputs.js';
-import { checkPooling, normalizeL2, poolTokens, type PoolingMode } from '../pipelines/pooling.js';
+import { checkPooling, normalizeL2, poolTokens, readSentenceTransformersFolderSync, type PoolingMode } from '../pipelines/pooling.js';
 import type { EncodeOptions, Tokenizer } from '../tokenizer/index.js';
 import {
   Histogram,
@@ -79,9 +80,9 @@ export interface BatcherOptions {
   order?: 'arrival' | 'longest-first';
   /** Truncation length for `truncate: true` (default: the tokenizer's limit capped at the model's positions). */
   maxLength?: number;
-  /** embed(): pooling mode(s) (default 'mean', sentence-transformers' default). */
+  /** embed(): pooling mode(s) (default: the model folder's sentence-transformers Pooling module, else 'mean'). */
   pooling?: PoolingMode | PoolingMode[];
-  /** embed(): L2-normalise (default false). */
+  /** embed(): L2-normalise (default: whether the folder has a sentence-transformers Normalize module, else false). */
   normalize?: boolean;
 }
 
@@ -348,7 +349,12 @@ export class Batcher implements AsyncDisposable {
   readonly maxLength: number;
   readonly order: 'arrival' | 'longest-first';
   readonly rejectLate: boolean;
+  /**
+   * embed()'s pooling mode(s): the batcher option, else the Pooling module of the model's
+   * sentence-transformers folder (modules.json), as pipeline('sentence-embeddings'), else 'mean'.
+   */
   readonly pooling: readonly PoolingMode[];
+  /** embed()'s normalisation: the batcher option, else whether the folder has a Normalize module. */
   readonly normalize: boolean;
 
   #queue: Entry[] = [];
@@ -392,7 +398,7 @@ export class Batcher implements AsyncDisposable {
     checkOptionNames(options, BATCHER_OPTIONS, 'createBatcher() options');
     if (model.disposed) throw new DisposedError('model');
     this.model = model;
-    this.tokenizer = options.tokenizer ?? (model.hasTokenizer ? model.tokenizer : undefined);
+    this.tokenizer = options.tokenizer ?? (model.hasTokenizer === false ? undefined : model.tokenizer);
     const c = model.config;
     const cap = Math.max(c.max_position_embeddings, Math.floor(OUTPUT_FLOATS / floatsPerToken(model)));
     this.maxBatchTokens = Math.min(cap, options.maxBatchTokens === undefined ? 4096 : positiveInt(options.maxBatchTokens, 'maxBatchTokens'));
@@ -408,9 +414,10 @@ export class Batcher implements AsyncDisposable {
     this.rejectLate = options.rejectLate ?? true;
     const modelLimit = Math.min(this.tokenizer?.modelMaxLength ?? Infinity, c.max_position_embeddings);
     this.maxLength = options.maxLength === undefined ? modelLimit : Math.min(positiveInt(options.maxLength, 'maxLength'), c.max_position_embeddings);
-    this.pooling = Object.freeze(options.pooling === undefined ? ['mean'] : checkPooling(options.pooling));
+    const folder = options.pooling === undefined || options.normalize === undefined ? folderEmbedding(model) : null;
+    this.pooling = Object.freeze(options.pooling === undefined ? [...(folder?.pooling ?? ['mean'])] : checkPooling(options.pooling));
     if (options.normalize !== undefined && typeof options.normalize !== 'boolean') throw new InvalidInputError('normalize must be a boolean');
-    this.normalize = options.normalize ?? false;
+    this.normalize = options.normalize ?? folder?.normalize ?? false;
   }
 
   get closed(): boolean {
@@ -1145,6 +1152,22 @@ function defaultFunction(model: BertModel): ClassifyFunction {
   if (c.problem_type === 'regression') return 'none';
   if (c.problem_type === 'multi_label_classification' || c.num_labels === 1) return 'sigmoid';
   return 'softmax';
+}
+
+/**
+ * The sentence-transformers modules of the folder a model was loaded from (the folder of its
+ * weights, or its parent when the Transformer module sits in a subfolder); null for a plain folder.
+ */
+function folderEmbedding(model: BertModel): { pooling: PoolingMode[] | null; normalize: boolean } | null {
+  const files: readonly string[] = model.weights?.files ?? [];
+  const weights = files.find((f) => !f.endsWith('.json')) ?? files[0];
+  if (weights === undefined) return null;
+  const dir = dirname(weights);
+  for (const root of [dir, dirname(dir)]) {
+    const st = readSentenceTransformersFolderSync(root);
+    if (st && resolvePath(root, st.transformerPath) === resolvePath(dir)) return { pooling: st.pooling, normalize: st.normalize };
+  }
+  return null;
 }
 
 /** A batcher over `model`: concurrent calls share packed forwards (see BatcherOptions). */
