@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { InvalidInputError, UnsupportedModelError, loadModel, readCheckpoint } from '../src-ts/index.js';
+import { InvalidInputError, loadModel, readCheckpoint } from '../src-ts/index.js';
 import { TrainingError, createTrainer, fit, initTrainableModel, type Example, type TrainableBertModel } from '../src-ts/training/index.js';
 import { fixture } from './helpers/fixtures.js';
 import { maxAbsDiff } from './train-helpers.js';

@@ -33,11 +33,22 @@ export interface FillMaskResult {
   sequence: string;
 }
 
+/**
+ * What one text gives: a list of predictions for one mask, a list per mask for several. A string
+ * literal says how many `[MASK]`s it holds, so `fill('a [MASK]')` is `FillMaskResult[]`; a `string`
+ * variable could hold either.
+ */
+export type FillMaskOutput<T extends string = string> = string extends T
+  ? FillMaskResult[] | FillMaskResult[][]
+  : T extends `${string}[MASK]${string}[MASK]${string}`
+    ? FillMaskResult[][]
+    : FillMaskResult[];
+
 export interface FillMaskPipeline extends PipelineBase {
   /** One mask: a list of predictions; several masks: a list per mask. */
-  (text: string, options?: FillMaskOptions): Promise<FillMaskResult[] | FillMaskResult[][]>;
+  <T extends string>(text: T, options?: FillMaskOptions): Promise<FillMaskOutput<T>>;
   /** One entry per text, in input order. */
-  (texts: string[], options?: FillMaskOptions): Promise<(FillMaskResult[] | FillMaskResult[][])[]>;
+  (texts: string[], options?: FillMaskOptions): Promise<FillMaskOutput[]>;
 }
 
 export async function createFillMask(model: string | BertModel, options: PipelineOptions): Promise<FillMaskPipeline> {

@@ -97,7 +97,7 @@ export type {
   TokenEmbeddings,
 } from './embeddings.js';
 export { POOLING_MODES, type PoolingMode } from './pooling.js';
-export type { FillMaskOptions, FillMaskPipeline, FillMaskResult } from './fill-mask.js';
+export type { FillMaskOptions, FillMaskOutput, FillMaskPipeline, FillMaskResult } from './fill-mask.js';
 export type {
   ClassificationFunction,
   LabelScore,

@@ -50,8 +50,12 @@ export interface Answer {
 }
 
 export interface QuestionAnsweringPipeline extends PipelineBase {
-  (input: QuestionAnsweringInput, options?: QuestionAnsweringOptions): Promise<Answer | Answer[]>;
-  (inputs: QuestionAnsweringInput[], options?: QuestionAnsweringOptions): Promise<(Answer | Answer[])[]>;
+  /** The best answer (topK 1, the default). */
+  (input: QuestionAnsweringInput, options?: QuestionAnsweringOptions & { topK?: 1 }): Promise<Answer>;
+  (inputs: QuestionAnsweringInput[], options?: QuestionAnsweringOptions & { topK?: 1 }): Promise<Answer[]>;
+  /** The `topK` best answers (a bare Answer when topK is 1, as in transformers). */
+  (input: QuestionAnsweringInput, options: QuestionAnsweringOptions): Promise<Answer | Answer[]>;
+  (inputs: QuestionAnsweringInput[], options: QuestionAnsweringOptions): Promise<(Answer | Answer[])[]>;
 }
 
 function checkQA(x: unknown, what: string): QuestionAnsweringInput {

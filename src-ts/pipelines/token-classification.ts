@@ -47,6 +47,12 @@ export interface EntityGroup {
 }
 
 export interface TokenClassificationPipeline extends PipelineBase {
+  /** aggregationStrategy 'none' (the default): one entry per token. */
+  (text: string, options?: TokenClassificationOptions & { aggregationStrategy?: 'none' }): Promise<TokenEntity[]>;
+  (texts: string[], options?: TokenClassificationOptions & { aggregationStrategy?: 'none' }): Promise<TokenEntity[][]>;
+  /** Any other strategy: entities grouped from B-/I- tags. */
+  (text: string, options: TokenClassificationOptions & { aggregationStrategy: Exclude<AggregationStrategy, 'none'> }): Promise<EntityGroup[]>;
+  (texts: string[], options: TokenClassificationOptions & { aggregationStrategy: Exclude<AggregationStrategy, 'none'> }): Promise<EntityGroup[][]>;
   (text: string, options?: TokenClassificationOptions): Promise<(TokenEntity | EntityGroup)[]>;
   (texts: string[], options?: TokenClassificationOptions): Promise<(TokenEntity | EntityGroup)[][]>;
 }

@@ -86,10 +86,21 @@ export interface BatcherOptions {
   normalize?: boolean;
 }
 
+/**
+ * What the batcher uses of an AbortSignal (declared here, so that a project without @types/node or
+ * the DOM library compiles against these types; a real AbortSignal is what it takes).
+ */
+export interface AbortSignalLike {
+  readonly aborted: boolean;
+  readonly reason?: unknown;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
 /** Options every call takes. */
 export interface RequestOptions {
   /** Aborting rejects the call with AbortedError; its sequences leave the queue, a running batch is not disturbed. */
-  signal?: AbortSignal;
+  signal?: AbortSignalLike;
   /** Rejects with TimeoutError after this many ms (queueing included). */
   timeoutMs?: number;
   /** Texts longer than the model takes are cut to `maxLength` instead of refused (default false). */
@@ -628,9 +639,9 @@ export class Batcher implements AsyncDisposable {
     if (items.length === 0) throw new InvalidInputError('inputs is an empty array: give at least one input');
     const resolved: Resolved = {
       timeoutMs: options.timeoutMs === undefined ? this.timeoutMs : optionalTimeout(options.timeoutMs, 'timeoutMs'),
-      signal: options.signal,
+      signal: options.signal as AbortSignal | undefined,
     };
-    if (resolved.signal !== undefined && !(resolved.signal instanceof AbortSignal)) throw new InvalidInputError('signal must be an AbortSignal');
+    if (resolved.signal !== undefined && !((resolved.signal as unknown) instanceof AbortSignal)) throw new InvalidInputError('signal must be an AbortSignal');
     const reduce = makeReduce(options);
     const seqs = this.#prepare(items, options);
     return this.#submit(seqs, reduce, batched ? (r) => r : (r) => r[0], resolved);

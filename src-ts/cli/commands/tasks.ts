@@ -3,7 +3,7 @@
  * writes one JSON Lines record per input (or a table).
  */
 import { readFile } from 'node:fs/promises';
-import { POOLING_MODES, pipeline, type PipelineBase, type PipelineOptions, type PipelineTask, type PipelineTypes, type PoolingMode } from '../../pipelines/index.js';
+import { POOLING_MODES, pipeline, type AggregationStrategy, type EntityGroup, type TokenEntity, type PipelineBase, type PipelineOptions, type PipelineTask, type PipelineTypes, type PoolingMode } from '../../pipelines/index.js';
 import { INPUT_OPTIONS, MODEL_OPTIONS, type Command, type Context, type Options } from '../app.js';
 import { field, textOf, textPairOf } from '../inputs.js';
 import { num, type Input } from '../io.js';
@@ -194,7 +194,7 @@ export const ner: Command = {
           batch,
           async (inputs) => {
             const texts = inputs.map(textOf);
-            const results = await tagger(texts, { aggregationStrategy: aggregation as 'simple' });
+            const results: (TokenEntity | EntityGroup)[][] = await tagger(texts, { aggregationStrategy: aggregation as AggregationStrategy });
             return texts.map((text, i) => ({ text, entities: results[i]! }));
           },
           async (_input, { text, entities }) => {
