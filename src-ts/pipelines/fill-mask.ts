@@ -65,6 +65,7 @@ export async function createFillMask(model: string | BertModel, options: Pipelin
   const field = m.architecture === 'BertForPreTraining' ? 'predictionLogits' : 'logits';
   const V = m.config.vocab_size;
 
+  const warned = new Set<string>();
   const targetIds = (targets: unknown): number[] => {
     const list = typeof targets === 'string' ? [targets] : targets;
     if (!Array.isArray(list)) throw new InvalidInputError('targets must be a string or an array of strings');
@@ -77,6 +78,14 @@ export async function createFillMask(model: string | BertModel, options: Pipelin
         const e = tokenizer.encode(t as string, { addSpecialTokens: false, truncation: false, padding: false });
         if (e.length === 0) return;
         id = e.ids[0]!;
+        // Once per target and pipeline, as transformers' warning (through process warnings: --no-warnings silences it).
+        if (!warned.has(t as string)) {
+          warned.add(t as string);
+          process.emitWarning(
+            `fill-mask: the target ${JSON.stringify(t)} is not in the vocabulary; it is replaced by its first piece ${JSON.stringify(tokenizer.idToToken(id))}`,
+            { code: 'BERTKIT_FILL_MASK_TARGET' },
+          );
+        }
       }
       if (id >= V) throw new InvalidInputError(`target ${JSON.stringify(t)} is token ${id}, outside the model's vocabulary of ${V}`);
       ids.add(id);

@@ -225,7 +225,31 @@ function windows(len: number, maxLen: number, stride: number, dir: Side): [numbe
  *   const batch = tok.encodeBatch(texts, { padding: true });   // batch.inputIds: Int32Array rows
  *   tok.decode(enc.ids, { skipSpecialTokens: true });
  */
-export class Tokenizer implements TokenNamer {
+/**
+ * Instances are functions (so that `tokenizer(text)` works, as in transformers): the constructor
+ * returns a function whose prototype is the subclass's.
+ */
+class CallableBase {
+  constructor() {
+    const call = function (...args: unknown[]): unknown {
+      return (call as unknown as Tokenizer).encodeAny(...(args as Parameters<Tokenizer['encodeAny']>));
+    };
+    return Object.setPrototypeOf(call, new.target.prototype) as CallableBase;
+  }
+}
+
+/**
+ * `tokenizer(text)`, `tokenizer(text, pair)`, `tokenizer(text, pair, options)`,
+ * `tokenizer(text, options)`: encode; `tokenizer(texts, options)`: encodeBatch (as transformers'
+ * `tokenizer(...)`; padding and truncation only when asked for).
+ */
+export interface Tokenizer {
+  (text: string, pair?: string | null, options?: EncodeOptions): Encoding;
+  (text: string, options: EncodeOptions): Encoding;
+  (texts: readonly EncodeInput[], options?: EncodeOptions): BatchEncoding;
+}
+
+export class Tokenizer extends CallableBase implements TokenNamer {
   /** The longest input the model accepts (tokenizer_config's `model_max_length`), or Infinity. */
   readonly modelMaxLength: number;
   /** Named special tokens: { cls_token: '[CLS]', sep_token: '[SEP]', … }. */
@@ -252,6 +276,7 @@ export class Tokenizer implements TokenNamer {
 
   /** @internal use `loadTokenizer`, `Tokenizer.fromTokenizerJson` or `Tokenizer.fromVocab`. */
   constructor(spec: TokenizerSpec) {
+    super();
     this.spec = spec;
     this.vocab = spec.vocab;
     const unkId = spec.vocab.map.get(spec.unkToken);
@@ -927,6 +952,17 @@ export class Tokenizer implements TokenNamer {
   }
 
   // ---- decoding -------------------------------------------------------------------------------
+
+  /** What calling the tokenizer does: encodeBatch for an array, encode otherwise. */
+  encodeAny(text: string | readonly EncodeInput[], pair?: string | null | EncodeOptions, options?: EncodeOptions): Encoding | BatchEncoding {
+    if (Array.isArray(text)) {
+      if (options !== undefined || (pair !== undefined && (pair === null || typeof pair !== 'object'))) {
+        throw new InvalidInputError('tokenizer(texts, options): a batch takes [text, pair] tuples, not a separate pair');
+      }
+      return this.encodeBatch(text, pair as EncodeOptions | undefined);
+    }
+    return this.encode(text as string, pair, options);
+  }
 
   /** Turns ids back into text, joining `##` pieces (Hugging Face's WordPiece decoder). */
   decode(ids: ArrayLike<number>, options: DecodeOptions = {}): string {
