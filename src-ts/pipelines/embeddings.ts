@@ -16,6 +16,7 @@ import { optionNames } from '../options.js';
 
 /** The option names a call takes (the compiler checks the list against the type). */
 const CALL_OPTIONS = optionNames<FeatureExtractionOptions>({ pooling: true, normalize: true, includePrompt: true, tokenizeOptions: true, batchSize: true });
+const SENTENCE_CALL_OPTIONS = optionNames<SentenceEmbeddingOptions>({ pooling: true, normalize: true, includePrompt: true, prompt: true, promptName: true, tokenizeOptions: true, batchSize: true });
 
 /** Pooling settings: at pipeline creation (defaults) or per call (overrides). */
 export interface PoolingOptions {
@@ -230,7 +231,7 @@ export async function createSentenceEmbeddings(model: string | BertModel, option
     'sentence-embeddings',
     acquired,
     async (inputs: unknown, callOptions?: unknown) => {
-      const o = checkOptions<SentenceEmbeddingOptions>(callOptions, CALL_OPTIONS, 'sentence-embeddings options');
+      const o = checkOptions<SentenceEmbeddingOptions>(callOptions, SENTENCE_CALL_OPTIONS, 'sentence-embeddings options');
       const settings = settingsFrom(settings0, o);
       if (settings.pooling === null) throw new InvalidInputError("sentence-embeddings pools tokens: use feature-extraction for token embeddings");
       const batchSize = resolveBatchSize(o.batchSize, options.batchSize);
