@@ -12,6 +12,7 @@ import {
   resolveModel,
   tokenizerFromJSON,
   tokenizerFromVocab,
+  readCheckpoint,
 } from '../src-ts/index.js';
 import { camelCase, checkOptionNames, suggestName } from '../src-ts/options.js';
 import { createMlmCollator, createTrainer, evaluate, fit, initTrainableModel, scheduleLambda } from '../src-ts/training/index.js';
@@ -77,6 +78,9 @@ test('tokenizers: loading, encode, encodeBatch, decode', async (t) => {
   t.throws(() => tok.encode('a', 'b', { add_special_tokens: false } as never), unknown('add_special_tokens', 'addSpecialTokens'));
   t.throws(() => tok.encodeBatch(['a'], { padding: true, return_overflowing_tokens: true } as never), unknown('return_overflowing_tokens'));
   t.throws(() => tok.decode([1], { skip_special_tokens: true } as never), unknown('skip_special_tokens', 'skipSpecialTokens'));
+  t.throws(() => tok.setTruncation({ maxLength: 8, max_length: 8 } as never), unknown('max_length', 'maxLength'));
+  t.throws(() => tok.setPadding({ pad_to_multiple_of: 8 } as never), unknown('pad_to_multiple_of', 'padToMultipleOf'));
+  await t.throwsAsync(readCheckpoint(dir, { lazzy: true } as never), unknown('lazzy', 'lazy'));
 });
 
 test('training: createTrainer, fit, evaluate, computeGradients, collators, schedules, init, save', async (t) => {
@@ -90,6 +94,7 @@ test('training: createTrainer, fit, evaluate, computeGradients, collators, sched
   const trainable = model as unknown as { computeGradients: (i: unknown, l: unknown, o: unknown) => Promise<unknown>; save: (d: string, o: unknown) => Promise<void> };
   await t.throwsAsync(trainable.computeGradients({ inputIds: [Array.from(ex.ids)] }, { labels: [1] }, { loss_scale: 2 }), unknown('loss_scale', 'lossScale'));
   await t.throwsAsync(trainable.save('/nonexistent/never-written', { safe_serialization: true }), unknown('safe_serialization'));
+  t.throws(() => (model as unknown as { setDropout: (s: unknown) => void }).setDropout({ hidden_dropout_prob: 0.1 }), unknown('hidden_dropout_prob'));
   t.throws(() => createMlmCollator(model.tokenizer, { mlm_probability: 0.2 } as never), unknown('mlm_probability', 'mlmProbability'));
   t.throws(() => scheduleLambda({ schedule: 'linear', warmupSteps: 0, totalSteps: 3, num_cycles: 1 } as never), unknown('num_cycles', 'numCycles'));
   await t.throwsAsync(initTrainableModel({ architecture: 'BertModel', from_pretrained: 'x' } as never), unknown('from_pretrained'));

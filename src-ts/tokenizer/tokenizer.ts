@@ -137,6 +137,8 @@ const ENCODE_OPTIONS = optionNames<EncodeOptions>({
   paddingSide: true,
   returnOverflowing: true,
 });
+const TRUNCATION_PARAMS = optionNames<TruncationParams>({ maxLength: true, strategy: true, stride: true, direction: true });
+const PADDING_PARAMS = optionNames<PaddingParams>({ strategy: true, maxLength: true, padToMultipleOf: true, direction: true, padId: true, padTypeId: true, padToken: true });
 const DECODE_OPTIONS = optionNames<DecodeOptions>({ skipSpecialTokens: true, cleanUpTokenizationSpaces: true });
 
 /** Limit on pair overflow windows (their number grows as the product of both sequences' windows). */
@@ -387,6 +389,7 @@ export class Tokenizer extends CallableBase implements TokenNamer {
       this.truncation = null;
       return;
     }
+    checkOptionNames(params, TRUNCATION_PARAMS, 'setTruncation() params');
     const t: TruncationParams = {
       maxLength: params.maxLength,
       strategy: params.strategy ?? 'longest_first',
@@ -403,6 +406,7 @@ export class Tokenizer extends CallableBase implements TokenNamer {
       this.padding = null;
       return;
     }
+    checkOptionNames(params, PADDING_PARAMS, 'setPadding() params');
     const base = this.padDefaults();
     const p: PaddingParams = {
       strategy: params.strategy ?? (params.maxLength !== undefined ? 'max_length' : 'longest'),

@@ -125,6 +125,7 @@ export class TrainableBertModel extends BertModel {
     return { ...this.#dropout };
   }
   setDropout(settings: Partial<DropoutSettings>): void {
+    checkOptionNames(settings, ['hidden', 'attention', 'classifier'], 'setDropout() settings');
     const next = { ...this.#dropout, ...settings };
     for (const [k, v] of Object.entries(next)) {
       if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new InvalidInputError(`dropout ${k} must be a number in [0, 1], got ${String(v)}`);

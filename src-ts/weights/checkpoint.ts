@@ -5,6 +5,7 @@ import { InvalidFileError } from '../errors.js';
 import { parseSafetensors, parseSafetensorsHeader, safetensorsHeaderLength } from './safetensors.js';
 import { parseTorchCheckpoint } from './torch-pickle.js';
 import type { RawTensor } from './types.js';
+import { checkOptionNames } from '../options.js';
 
 export type CheckpointFormat = 'safetensors' | 'pytorch';
 
@@ -35,6 +36,7 @@ const CANDIDATES: { name: string; format: CheckpointFormat; parse: Parser; shard
 ];
 
 export async function readCheckpoint(dir: string, options: ReadCheckpointOptions = {}): Promise<Checkpoint> {
+  checkOptionNames(options, ['lazy'], 'readCheckpoint() options');
   for (const { name, format, parse, sharded } of CANDIDATES) {
     const path = join(dir, name);
     if (!(await exists(path))) continue;
