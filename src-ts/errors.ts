@@ -177,6 +177,13 @@ export class TrainingError extends BertError {
   }
 }
 
+/** For `.catch()` on a file-system call: rethrows its error as a FileSystemError about `path`. */
+export function onFileSystemError(what: string, path: string): (err: unknown) => never {
+  return (err) => {
+    throw fileSystemError(err, what, path);
+  };
+}
+
 /** The engine could not allocate what a call needs. */
 export class OutOfMemoryError extends BertError {
   constructor(message: string) {

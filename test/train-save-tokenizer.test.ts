@@ -154,3 +154,15 @@ test('file-system failures while saving are FileSystemError (ERR_FS) with the pa
   t.regex(err2!.message, /a-file/);
   t.truthy(err2!.errno);
 });
+
+test('fit() into an output folder it cannot write is a FileSystemError with the path', async (t) => {
+  const root = tmp(t);
+  const model = (await loadModel(fixture('tiny-bert-seqcls'), { training: true, threads: 1 })) as TrainableBertModel;
+  t.teardown(() => model.dispose());
+  const file = join(root, 'a-file');
+  writeFileSync(file, 'x');
+  const ex = model.tokenizer.encode('the cat');
+  const { fit } = await import('../src-ts/training/index.js');
+  const err = await t.throwsAsync(fit(model, { train: [{ inputIds: Array.from(ex.ids), label: 1 }] as never, learningRate: 1e-3, maxSteps: 1, outputDir: join(file, 'out') }), { instanceOf: FileSystemError });
+  t.is(err!.path, join(file, 'out'));
+});

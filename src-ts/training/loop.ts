@@ -14,6 +14,7 @@ import { asTrainable, type TrainableBertModel } from './trainable-model.js';
 import { TRAINER_OPTIONS, createTrainer, type Trainer, type TrainerOptions } from './trainer.js';
 import type { BertModel } from '../model/bert-model.js';
 import { checkOptionNames, optionNames } from '../options.js';
+import { onFileSystemError } from '../errors.js';
 
 export interface LogEntry {
   step: number;
@@ -282,8 +283,8 @@ export async function fit(modelIn: BertModel, options: FitOptions): Promise<FitR
   const t0 = performance.now();
   const out = options.outputDir;
   if (out) {
-    await mkdir(out, { recursive: true });
-    await writeFile(join(out, 'log.jsonl'), '');
+    await mkdir(out, { recursive: true }).catch(onFileSystemError('cannot create the folder', out));
+    await writeFile(join(out, 'log.jsonl'), '').catch(onFileSystemError('cannot write', join(out, 'log.jsonl')));
   }
   let best: FitResult['best'];
   let bestState: Awaited<ReturnType<TrainableBertModel['stateDict']>> | undefined;
@@ -296,7 +297,7 @@ export async function fit(modelIn: BertModel, options: FitOptions): Promise<FitR
     history.push(e);
     options.onLog?.(e);
     if (out) {
-      await appendFile(join(out, 'log.jsonl'), `${JSON.stringify(e)}\n`);
+      await appendFile(join(out, 'log.jsonl'), `${JSON.stringify(e)}\n`).catch(onFileSystemError('cannot write', join(out, 'log.jsonl')));
     }
   };
   const chart = async () => {
@@ -310,7 +311,7 @@ export async function fit(modelIn: BertModel, options: FitOptions): Promise<FitR
         { name: 'train loss (smoothed)', points: smooth(train, 0.1), color: '#08519c' },
         { name: 'eval loss', points: ev, color: '#d94801', dots: true },
       ]),
-    );
+    ).catch(onFileSystemError('cannot write', join(out, 'loss.svg')));
   };
   const evaluateAndCheckpoint = async (epoch: number) => {
     if (!options.eval?.length) {
@@ -343,13 +344,13 @@ export async function fit(modelIn: BertModel, options: FitOptions): Promise<FitR
     const dir = join(out!, `checkpoint-${trainer.globalStep}`);
     await model.save(dir);
     await trainer.saveState(dir);
-    await writeFile(join(dir, 'log.json'), `${JSON.stringify({ best, history }, null, 1)}\n`);
+    await writeFile(join(dir, 'log.json'), `${JSON.stringify({ best, history }, null, 1)}\n`).catch(onFileSystemError('cannot write', join(dir, 'log.json')));
     checkpoints.push(dir);
     const limit = options.saveTotalLimit ?? 2;
     while (checkpoints.length > limit) {
       const idx = checkpoints.findIndex((c) => c !== bestCheckpoint && c !== dir);
       if (idx < 0) break;
-      await rm(checkpoints[idx]!, { recursive: true, force: true });
+      await rm(checkpoints[idx]!, { recursive: true, force: true }).catch(onFileSystemError('cannot remove', checkpoints[idx]!));
       checkpoints.splice(idx, 1);
     }
     return dir;

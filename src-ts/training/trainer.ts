@@ -16,6 +16,7 @@ import { writeSafetensors } from './save.js';
 import { SCHEDULES, scheduleLambda, type ScheduleName, type ScheduleOptions } from './schedules.js';
 import { TrainingError, asTrainable, type TrainableBertModel } from './trainable-model.js';
 import { checkOptionNames, optionNames } from '../options.js';
+import { onFileSystemError } from '../errors.js';
 
 export interface TrainerOptions {
   learningRate: number;
@@ -239,7 +240,7 @@ export class Trainer {
    * checkpoint name) and `trainer_state.json` (steps, dropout stream, options).
    */
   async saveState(dir: string): Promise<void> {
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true }).catch(onFileSystemError('cannot create the folder', dir));
     const params = this.model.native.parameters();
     const m: Record<string, Float32Array> = {};
     const v: Record<string, Float32Array> = {};
@@ -255,9 +256,9 @@ export class Trainer {
       tensors[`exp_avg.${name}`] = { dims: p.dims, data: m[p.name]! };
       tensors[`exp_avg_sq.${name}`] = { dims: p.dims, data: v[p.name]! };
     }
-    await writeSafetensors(join(dir, 'optimizer.safetensors'), tensors, { optimizer: 'AdamW' });
+    await writeSafetensors(join(dir, 'optimizer.safetensors'), tensors, { optimizer: 'AdamW' }).catch(onFileSystemError('cannot write', join(dir, 'optimizer.safetensors')));
     const state = { ...this.state(), optimizerSteps: steps, options: this.options, format: 'bertkit-trainer-1' };
-    await writeFile(join(dir, 'trainer_state.json'), `${JSON.stringify(state, null, 2)}\n`);
+    await writeFile(join(dir, 'trainer_state.json'), `${JSON.stringify(state, null, 2)}\n`).catch(onFileSystemError('cannot write', join(dir, 'trainer_state.json')));
   }
 
   /** Restores what saveState wrote (the model's parameters are restored by loading its folder). */
