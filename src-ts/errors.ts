@@ -146,15 +146,51 @@ export class HubError extends BertError {
   }
 }
 
-/** A file could not be read or written (ENOSPC, EIO, EACCES...): the system's error is `cause`. */
+/**
+ * A file-system operation failed (permission denied, disk full, a read-only folder): not an
+ * engine bug. `path` is the file or folder, `syscall` and `errno` what the system said (EACCES,
+ * ENOSPC, ...); `cause` is the original error.
+ */
 export class FileSystemError extends BertError {
   readonly path: string;
-  override readonly cause: unknown;
-  constructor(message: string, path: string, cause?: unknown) {
-    super(message, 'ERR_FS', { cause });
+  readonly syscall: string | undefined;
+  readonly errno: string | undefined;
+  constructor(message: string, path: string, options?: BertErrorOptions) {
+    const cause = options?.cause as { code?: unknown; syscall?: string } | undefined;
+    const errno = typeof cause?.code === 'string' ? cause.code : undefined;
+    super(`${message} ${path}${errno ? ` (${errno}${cause?.syscall ? ` in ${cause.syscall}` : ''})` : ''}`, 'ERR_FS', options);
     this.path = path;
-    this.cause = cause;
+    this.syscall = cause?.syscall;
+    this.errno = errno;
   }
+}
+
+/** Wraps a Node file-system error as a FileSystemError (a BertError is returned as is). */
+export function fileSystemError(err: unknown, what: string, path: string): BertError {
+  if (err instanceof BertError) return err;
+  return new FileSystemError(what, path, { cause: err });
+}
+
+/** What a training call on an inference model says. */
+export const NOT_TRAINABLE = 'this model was loaded for inference; load it with loadModel(dir, { training: true }) to train it';
+
+/**
+ * Training cannot go on: a non-finite loss or gradient (`step` says where), or a training call on
+ * a model loaded for inference.
+ */
+export class TrainingError extends BertError {
+  readonly step: number | undefined;
+  constructor(message: string, step?: number) {
+    super(message, 'ERR_TRAINING');
+    this.step = step;
+  }
+}
+
+/** For `.catch()` on a file-system call: rethrows its error as a FileSystemError about `path`. */
+export function onFileSystemError(what: string, path: string): (err: unknown) => never {
+  return (err) => {
+    throw fileSystemError(err, what, path);
+  };
 }
 
 /** The engine could not allocate what a call needs. */

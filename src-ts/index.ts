@@ -1,4 +1,7 @@
+/// <reference lib="esnext.disposable" preserve="true" />
 /** bertkit: BERT-family models from Hugging Face checkpoints in Node.js. Public exports only. */
+// The reference above: models, pipelines and batchers are AsyncDisposable (`await using`), which a
+// user's project compiles without @types/node or a lib setting of its own.
 export {
   BertError,
   InvalidFileError,
@@ -83,6 +86,7 @@ export {
   type FillMaskOptions,
   type FillMaskPipeline,
   type FillMaskResult,
+  type FillMaskOutput,
   type ClassificationFunction,
   type LabelScore,
   type TextClassificationInput,
@@ -123,6 +127,7 @@ export {
   Histogram,
   Reservoir,
   RateWindow,
+  type AbortSignalLike,
   type BatcherOptions,
   type BatcherStats,
   type BatchRerankOptions,

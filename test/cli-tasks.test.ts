@@ -174,3 +174,63 @@ test('rerank: documents ranked for --query; JSON Lines queries ranked one by one
   t.is(second!.results.length, 2);
   close(t, first!.results[0]!.score, expected[0]!.score, 'score');
 });
+
+test('one over-long line does not end the stream: good lines print, the bad one is an error record with its line, exit 1; --truncate cuts it', async (t) => {
+  const model = fixture('tiny-bert-seqcls');
+  const long = 'she '.repeat(100).trim();
+  const lines = ['good one', 'good two', long, ...Array.from({ length: 40 }, (_, i) => `good line ${i}`), long, 'last one'];
+  const r = await bertkit(['classify', '-m', model, '-q', '--threads', '1'], { input: `${lines.join('\n')}\n` });
+  t.is(r.code, 1, r.stderr);
+  const out = jsonLines(r.stdout) as { text?: string; label?: string; input?: string; error?: { code: string; message: string } }[];
+  t.is(out.length, lines.length, 'one record per input line, in order');
+  t.deepEqual(out.filter((o) => o.error).map((o) => o.input), ['stdin:3', 'stdin:44']);
+  t.is(out[2]!.error!.code, 'ERR_INVALID_INPUT');
+  t.regex(out[2]!.error!.message, /has 102 tokens.*--truncate/);
+  t.notRegex(out[2]!.error!.message, /input \d+ has/);
+  t.is(out.at(-1)!.text, 'last one');
+  t.truthy(out[3]!.label);
+  t.regex(r.stderr, /stdin:44/);
+  t.regex(r.stderr, /2 of 45 inputs failed/);
+  const cut = await bertkit(['classify', '-m', model, '-q', '--threads', '1', '--truncate'], { input: `${lines.join('\n')}\n` });
+  t.is(cut.code, 0, cut.stderr);
+  t.true((jsonLines(cut.stdout) as { label?: string }[]).every((o) => typeof o.label === 'string'));
+  const fill = await bertkit(['fill-mask', '-m', fixture('tiny-bert-mlm'), '-q', '--threads', '1', '--truncate'], { input: `the [MASK] ${long}\n` });
+  t.is(fill.code, 0, fill.stderr);
+});
+
+test('a slow pipe streams: a partial batch is answered without waiting for --batch-size lines', async (t) => {
+  const { spawn } = await import('node:child_process');
+  const { cliPath, cleanEnv } = await import('./helpers/cli.js');
+  const child = spawn(process.execPath, [cliPath, 'classify', '-m', fixture('tiny-bert-seqcls'), '-q', '--threads', '1'], { env: cleanEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  const firstTwo = new Promise<void>((resolve) => {
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      if (out.split('\n').length > 2) resolve();
+    });
+  });
+  child.stdin.write('good one\ngood two\n');
+  await firstTwo; // would wait forever (the test's timeout) if the batch of 32 were awaited
+  child.stdin.end('good three\n');
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  t.is(code, 0);
+  t.is(jsonLines(out).length, 3);
+});
+
+test('rough edges: fill-mask --top-k all, one table row per label with --top-k, rerank -q is --query, unknown flags suggest the one meant', async (t) => {
+  const all = await bertkit(['fill-mask', '-m', fixture('tiny-bert-mlm'), '-q', '--threads', '1', '--top-k', 'all', 'the [MASK] sat']);
+  t.is(all.code, 0, all.stderr);
+  const vocab = JSON.parse(readFileSync(join(fixture('tiny-bert-mlm'), 'config.json'), 'utf8')).vocab_size;
+  t.is((jsonLines(all.stdout)[0] as { predictions: unknown[] }).predictions.length, vocab);
+  const table = await bertkit(['classify', '-m', fixture('tiny-bert-seqcls'), '-q', '--threads', '1', '--top-k', '2', '-f', 'table', 'a great movie']);
+  t.is(table.code, 0, table.stderr);
+  t.is(table.stdout.trim().split('\n').length, 4, 'header, rule and two label rows');
+  const help = await bertkit(['rerank', '--help']);
+  t.regex(help.stdout, /-q, --query/);
+  t.notRegex(help.stdout, /-q, --quiet/);
+  const bad = await bertkit(['fill-mask', '-m', fixture('tiny-bert-mlm'), '--top_k', '2', 'x']);
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /unknown option --top_k; did you mean --top-k\?/);
+  const camel = await bertkit(['classify', '-m', fixture('tiny-bert-seqcls'), '--topK', '2', 'x']);
+  t.regex(camel.stderr, /did you mean --top-k\?/);
+});

@@ -165,6 +165,11 @@ test('a private repository: 401 without a token, the token goes to the Hub but n
   t.is(err!.status, 401);
   t.true(err!.cause instanceof HttpStatusError);
   t.false(existsSync(join(cache, 'models--test-org--private', 'refs')));
+  // A token that was sent and refused is not told to "pass a token".
+  const refused = await t.throwsAsync(downloadModel('test-org/private', { cacheDir: cache, endpoint: hub.endpoint, token: 'hf_wrong' }), { instanceOf: HubError });
+  t.is(refused!.status, 401);
+  t.regex(refused!.message, /token sent was refused/);
+  t.notRegex(refused!.message, /pass a token/);
 
   const from = hub.log.length;
   const dir = await downloadModel('test-org/private', { cacheDir: cache, endpoint: hub.endpoint, token: 'hf_secret' });

@@ -1,6 +1,6 @@
 /** The model folder's tokenizer rides along, and its batch output feeds forward() directly. */
 import test from 'ava';
-import { loadModel } from '../src-ts/index.js';
+import { BertError, loadModel } from '../src-ts/index.js';
 import { fixture } from './helpers/fixtures.js';
 
 const texts = ['the cat sat on the mat', 'a much longer sentence about nothing in particular, with punctuation!', 'hi'];
@@ -10,7 +10,8 @@ test('model.tokenizer exists when the folder has tokenizer files; tokenizer: fal
   t.truthy(model.tokenizer);
   t.deepEqual(model.tokenizer!.encode('the').ids.slice(0, 1), Int32Array.of(101));
   await using bare = await loadModel(fixture('tiny-bert-seqcls'), { device: 'cpu', tokenizer: false });
-  t.is(bare.tokenizer, undefined);
+  t.false(bare.hasTokenizer);
+  t.throws(() => bare.tokenizer, { instanceOf: BertError, message: /tokenizer: false/ });
 });
 
 test('forward takes encodeBatch output, padded or not, and agrees with each text alone', async (t) => {

@@ -13,6 +13,7 @@ import {
   InvalidInputError,
   OverloadedError,
   TimeoutError,
+  UnsupportedModelError,
   createBatcher,
   createModel,
   formatPrometheus,
@@ -242,7 +243,7 @@ test('token ids, truncation and input checks', async (t) => {
   await t.throwsAsync(batcher.embed([]), { instanceOf: InvalidInputError });
   await t.throwsAsync(batcher.embed(42 as never), { instanceOf: InvalidInputError });
   await t.throwsAsync(batcher.embed('a', { pooling: 'nope' as never }), { instanceOf: InvalidInputError });
-  await t.throwsAsync(batcher.classify('a'), { instanceOf: InvalidInputError, message: /BertForSequenceClassification/ });
+  await t.throwsAsync(batcher.classify('a'), { instanceOf: UnsupportedModelError, message: /BertForSequenceClassification/ });
   t.throws(() => createBatcher(model, { maxBatchSize: 0 }), { instanceOf: InvalidInputError });
   // Padding inside token ids is left out of the pooling, as the pipeline does.
   const enc = model.tokenizer!.encode('the of and');
@@ -357,4 +358,30 @@ test('model.createBatcher() is createBatcher(model)', async (t) => {
   const [a, b] = await Promise.all([batcher.embed('the cat'), batcher.embed('a dog')]);
   t.is((a as ArrayLike<number>).length, 64);
   t.is((b as ArrayLike<number>).length, 64);
+});
+
+test('embed() follows a sentence-transformers folder (Pooling and Normalize modules) as the pipeline does; options still win', async (t) => {
+  for (const name of ['st-tiny-bert-model-mean', 'st-tiny-bert-model-cls']) {
+    const dir = fixture('pipelines', name);
+    await using model = await loadModel(dir, { device: 'cpu', threads: 1 });
+    await using st = await pipeline('sentence-embeddings', dir, { threads: 1 });
+    const batcher = createBatcher(model);
+    const texts = ['a dog runs in the park', 'she took the long walk'];
+    const [a, b] = await Promise.all([batcher.embed(texts), st(texts)]);
+    for (let i = 0; i < texts.length; i++) {
+      const norm = Math.hypot(...a[i]!);
+      t.true(Math.abs(norm - 1) < 1e-5, `${name}: norm ${norm}`);
+      for (let k = 0; k < a[i]!.length; k++) t.true(Math.abs(a[i]![k]! - b[i]![k]!) < 1e-5, `${name}[${i}][${k}]`);
+    }
+    t.deepEqual(batcher.pooling, name.endsWith('cls') ? ['cls'] : ['mean']);
+    t.true(batcher.normalize);
+    const raw = await batcher.embed(texts[0]!, { normalize: false });
+    t.true(Math.abs(Math.hypot(...raw) - 1) > 1e-3, 'normalize: false wins over the folder');
+    await batcher.close();
+    const forced = createBatcher(model, { pooling: 'max', normalize: false });
+    t.deepEqual(forced.pooling, ['max']);
+    await forced.embed('a dog');
+    t.false(forced.normalize);
+    await forced.close();
+  }
 });

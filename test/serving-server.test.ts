@@ -284,3 +284,15 @@ test.serial('a client that goes away aborts its request in the batcher', async (
     t.is(await stop(s), 0);
   }
 });
+
+test('a bad --port is a usage error (exit 2, says what is expected), not a RangeError after loading', async (t) => {
+  for (const port of ['abc', '70000', '']) {
+    const child = spawn(process.execPath, ['examples/server/main.mjs', '--model', fixture('tiny-bert-model'), '--port', port], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr!.on('data', (d) => (err += d));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    t.is(code, 2, err);
+    t.regex(err, /--port must be an integer in \[0, 65535\]/);
+    t.notRegex(err, /RangeError/);
+  }
+});

@@ -52,8 +52,20 @@ test('contract: encode, tokens, typeIds, attentionMask, offsets, decode', async 
   t.deepEqual(e.tokens.slice(1, -1), ['[UNK]', 'zurich', '中', '文', 'naive']);
 });
 
-test('tokenizer.json stored truncation (128, longest_first) and padding (Fixed 128) apply by default, as in tokenizers', async (t) => {
+test("tokenizer.json's stored truncation and padding do not apply unless asked for (transformers' rule)", async (t) => {
   const tok = await loadTokenizer(dir);
+  t.is(tok.getTruncation(), null);
+  t.is(tok.getPadding(), null);
+  t.is(tok.encode('hello world').length, 4);
+  const batch = tok.encodeBatch(['hello world', 'word '.repeat(300)], { padding: 'longest' });
+  t.deepEqual(batch.encodings.map((e) => e.length), [302, 302]);
+  t.is(tok.encode('word '.repeat(300), { truncation: true, maxLength: 128 }).length, 128);
+  t.is(tokenizerFromJSON(tokenizerJson).encode('hello world').length, 4);
+  t.is(tokenizerFromJSON(tokenizerJson, { useStoredTruncationAndPadding: true }).encode('hello world').length, 128);
+});
+
+test('useStoredTruncationAndPadding: tokenizer.json stored truncation (128) and padding (Fixed 128) apply, as in tokenizers', async (t) => {
+  const tok = await loadTokenizer(dir, { useStoredTruncationAndPadding: true });
   t.deepEqual(tok.getTruncation(), { maxLength: 128, strategy: 'longest_first', stride: 0, direction: 'right' });
   t.is(tok.getPadding()?.strategy, 'max_length');
   const short = tok.encode('hello world');

@@ -1,9 +1,9 @@
 /** `bertkit finetune` and `bertkit pretrain` end to end (the built CLI in a child process). */
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { loadModel } from '../src-ts/index.js';
+import { loadModel, loadTokenizer } from '../src-ts/index.js';
 import { bertkit, jsonLines } from './helpers/cli.js';
 import { fixture } from './helpers/fixtures.js';
 
@@ -69,4 +69,48 @@ test('finetune / pretrain: usage errors exit with 2', async (t) => {
   const p = await bertkit(['pretrain', '--corpus', 'x.txt', '-o', 'y']);
   t.is(p.code, 2);
   t.regex(p.stderr, /--model or --tokenizer/);
+});
+
+test('finetune --max-steps: the last line has the epoch reached (as log.jsonl), not the --epochs asked for; a used --output needs --overwrite', async (t) => {
+  const dir = await tmp(t);
+  const rows = Array.from({ length: 52 }, (_, i) => JSON.stringify({ text: `${WORDS[i % WORDS.length]} ${WORDS[(i * 5) % WORDS.length]}`, label: i % 2 ? 'yes' : 'no' }));
+  await writeFile(join(dir, 'train.jsonl'), rows.join('\n'));
+  const out = join(dir, 'out');
+  const args = ['finetune', '-m', fixture('tiny-bert-seqcls'), '--task', 'classify', '--train', join(dir, 'train.jsonl'), '--max-steps', '3', '--batch-size', '4', '--threads', '1', '-o', out, '-q', '-f', 'jsonl'];
+  const r = await bertkit(args);
+  t.is(r.code, 0, r.stderr);
+  const last = jsonLines(r.stdout).at(-1) as { step: number; epoch: number };
+  const logged = jsonLines(await readFile(join(out, 'log.jsonl'), 'utf8')).at(-1) as { epoch: number };
+  t.is(last.step, 3);
+  t.is(last.epoch, logged.epoch);
+  t.true(last.epoch < 1, `epoch ${last.epoch}: 3 steps of 4 out of 52 examples`);
+  // Training again into the same folder: refused, then allowed with --overwrite (old checkpoints go).
+  await writeFile(join(out, 'marker'), '');
+  const again = await bertkit(args);
+  t.is(again.code, 2);
+  t.regex(again.stderr, /checkpoint-3.*--overwrite/);
+  const over = await bertkit([...args.filter((a) => a !== '--max-steps' && a !== '3'), '--max-steps', '2', '--overwrite']);
+  t.is(over.code, 0, over.stderr);
+  t.deepEqual((await readdir(out)).filter((f) => f.startsWith('checkpoint-')), ['checkpoint-2']);
+});
+
+test('pretrain --tokenizer with do_lower_case: false saves a model whose tokenizer keeps case', async (t) => {
+  const dir = await tmp(t);
+  const tokDir = join(dir, 'tok');
+  await cp(fixture('tiny-bert-mlm'), tokDir, { recursive: true });
+  await rm(join(tokDir, 'tokenizer.json'), { force: true });
+  const cfg = JSON.parse(await readFile(join(tokDir, 'tokenizer_config.json'), 'utf8'));
+  await writeFile(join(tokDir, 'tokenizer_config.json'), JSON.stringify({ ...cfg, do_lower_case: false }));
+  await writeFile(join(tokDir, 'vocab.txt'), `${(await readFile(join(tokDir, 'vocab.txt'), 'utf8')).trimEnd()}\nHello\n`);
+  const doc = (d: number) => Array.from({ length: 4 }, (_, s) => Array.from({ length: 6 }, (_, w) => WORDS[(d * 3 + s * 5 + w) % WORDS.length]).join(' ')).join('\n');
+  await writeFile(join(dir, 'corpus.txt'), Array.from({ length: 6 }, (_, d) => doc(d)).join('\n\n'));
+  const out = join(dir, 'out');
+  const r = await bertkit([
+    'pretrain', '--tokenizer', tokDir, '--corpus', join(dir, 'corpus.txt'), '--layers', '1', '--hidden', '32', '--heads', '2',
+    '--max-steps', '1', '--batch-size', '4', '--max-length', '32', '--threads', '1', '-o', out, '-q', '-f', 'jsonl',
+  ]);
+  t.is(r.code, 0, r.stderr);
+  const saved = await loadTokenizer(out);
+  t.deepEqual(saved.encode('Hello').tokens, ['[CLS]', 'Hello', '[SEP]']);
+  t.is(await readFile(join(out, 'tokenizer_config.json'), 'utf8'), await readFile(join(tokDir, 'tokenizer_config.json'), 'utf8'));
 });

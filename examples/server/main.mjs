@@ -72,12 +72,12 @@ if (!args.model) {
   console.error(`--model is required\n\n${HELP}`);
   process.exit(2);
 }
-const int = (name, { min = 0 } = {}) => {
+const int = (name, { min = 0, max = Number.MAX_SAFE_INTEGER } = {}) => {
   const v = args[name];
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min) {
-    console.error(`--${name} must be an integer >= ${min}, got ${v}`);
+  if (v.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
+    console.error(`--${name} must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
     process.exit(2);
   }
   return n;
@@ -86,6 +86,9 @@ if (args.batching !== 'on' && args.batching !== 'off') {
   console.error('--batching must be on or off');
   process.exit(2);
 }
+
+// Checked before the model loads: a bad --port is a usage error, not a crash after loading.
+const port = int('port', { max: 65535 });
 
 const batcherOptions = Object.fromEntries(
   Object.entries({
@@ -105,7 +108,7 @@ try {
     ...(args.threads ? { threads: int('threads', { min: 1 }) } : {}),
     ...(args.dtype ? { dtype: args.dtype } : {}),
   });
-  if (!model.tokenizer) throw new Error(`${settings.modelDir} has no tokenizer (tokenizer.json or vocab.txt)`);
+  if (!model.hasTokenizer) throw new Error(`${settings.modelDir} has no tokenizer (tokenizer.json or vocab.txt)`);
   const app = createApp({
     model,
     tokenizer: model.tokenizer,
@@ -140,7 +143,7 @@ try {
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
 
-  app.server.listen(Number(args.port), args.host, () => {
+  app.server.listen(port, args.host, () => {
     const { port } = app.server.address();
     const host = args.host.includes(':') ? `[${args.host}]` : args.host;
     process.stdout.write(`listening on http://${host}:${port}\n`);

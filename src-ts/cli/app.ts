@@ -10,7 +10,8 @@ import type { ComputeDType } from '../model/bert-model.js';
 import { VERSION } from '../index.js';
 import { inBatches, jsonlWriter, readInputs, tableWriter, type Column, type Input, type InputFormat, type OutputFormat, type Writer } from './io.js';
 import { ProgressBar, type ProgressStream } from './progress.js';
-import { UsageError, nonNegativeInt, oneOf, positiveInt } from './usage.js';
+import { InputError, UsageError, nonNegativeInt, oneOf, positiveInt } from './usage.js';
+import { camelCase, suggestName } from '../options.js';
 
 export interface CliIO {
   stdin: Readable & { isTTY?: boolean };
@@ -73,6 +74,9 @@ export class Context {
   readonly io: CliIO;
   readonly positionals: string[];
   readonly #values: Record<string, string | boolean | string[] | undefined>;
+  /** Inputs that failed (each reported where it came from); the exit code is 1 when there are any. */
+  failures = 0;
+  inputsSeen = 0;
 
   constructor(command: Command, values: Record<string, string | boolean | string[] | undefined>, positionals: string[], io: CliIO) {
     this.command = command;
@@ -173,6 +177,58 @@ export class Context {
     }
   }
 
+  /**
+   * Runs `fn` on a batch of inputs. When the batch fails on bad input, each input runs alone, so
+   * good inputs still give their results and each bad one an error record naming its line
+   * (`{"input": "stdin:41", "error": {...}}` in JSON Lines, a line on stderr in a table); the
+   * command goes on and exits 1 at the end. Other errors stop the command.
+   */
+  async eachInput<T>(
+    batch: readonly Input[],
+    fn: (inputs: readonly Input[]) => Promise<T[]>,
+    write: (input: Input, result: T, index: number) => Promise<void>,
+    out: Writer,
+  ): Promise<void> {
+    this.inputsSeen += batch.length;
+    let results: T[] | undefined;
+    try {
+      results = await fn(batch);
+    } catch (err) {
+      if (!perInputError(err)) throw err;
+      if (batch.length === 1) {
+        await this.#fail(batch[0]!, err as Error, out);
+        return;
+      }
+    }
+    if (results) {
+      for (let i = 0; i < batch.length; i++) await write(batch[i]!, results[i]!, i);
+      return;
+    }
+    for (let i = 0; i < batch.length; i++) {
+      const input = batch[i]!;
+      let one: T[];
+      try {
+        one = await fn([input]);
+      } catch (err) {
+        if (!perInputError(err)) throw err;
+        await this.#fail(input, err as Error, out);
+        continue;
+      }
+      await write(input, one[0]!, i);
+    }
+  }
+
+  async #fail(input: Input, err: Error, out: Writer): Promise<void> {
+    this.failures++;
+    // The pipeline numbers inputs within the batch it got; the line says which one it is.
+    let message = err.message.replace(/^input \d+ /, 'the input ');
+    if (message.startsWith(`${input.where}: `)) message = message.slice(input.where.length + 2);
+    if (this.command.options['truncate']) message = message.replace(/pass tokenizeOptions: \{ truncation: true \}/, 'add --truncate');
+    const code = (err as { code?: string }).code ?? 'ERR_CLI_INPUT';
+    if (this.outputFormat() === 'jsonl') await out.write({ input: input.where, error: { name: err.name, code, message } });
+    this.io.stderr.write(`bertkit ${this.command.name}: ${input.where}: ${err.name} (${code}): ${message}\n`);
+  }
+
   outputFormat(): OutputFormat {
     return oneOf(this.str('format'), 'format', ['jsonl', 'table'] as const, this.io.stdout.isTTY ? 'table' : 'jsonl');
   }
@@ -183,8 +239,33 @@ export class Context {
   }
 }
 
+/** parseArgs' unknown-option message, with the option meant (`--top_k` → `--top-k`). */
+function unknownOptionMessage(err: Error & { code?: string }, known: readonly string[]): string {
+  const m = err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /Unknown option '(-{1,2}([^']+))'/.exec(err.message) : null;
+  if (!m) return err.message;
+  const name = m[2]!;
+  const kebab = name.replace(/_/g, '-').replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
+  const meant = known.includes(kebab) ? kebab : suggestName(camelCase(kebab), known.map((k) => camelCase(k)));
+  const option = meant === undefined ? undefined : known.find((k) => camelCase(k) === meant || k === meant);
+  return `unknown option ${m[1]}${option ? `; did you mean --${option}?` : ''}`;
+}
+
+/** Errors that belong to one input (it is too long, malformed): reported, and the others go on. */
+function perInputError(err: unknown): boolean {
+  return err instanceof InputError || (err instanceof BertError && err.code === 'ERR_INVALID_INPUT');
+}
+
+/** A command's options and the general ones; a general option gives up a short name the command uses (rerank's -q is --query). */
+function allOptions(command: Command): Options {
+  const shorts = new Set(Object.values(command.options).map((o) => o.short).filter((x) => x !== undefined));
+  const general = Object.fromEntries(
+    Object.entries(GENERAL_OPTIONS).map(([k, o]) => [k, o.short && shorts.has(o.short) ? { ...o, short: undefined } : o]),
+  );
+  return { ...command.options, ...general };
+}
+
 function helpText(command: Command): string {
-  const options = { ...command.options, ...GENERAL_OPTIONS };
+  const options = allOptions(command);
   const rows = Object.entries(options).map(([name, o]) => [`${o.short ? `-${o.short}, ` : '    '}--${name}${o.value ? ` ${o.value}` : ''}`, o.description]);
   const width = Math.max(...rows.map((r) => r[0]!.length));
   return [
@@ -237,7 +318,7 @@ export async function runCli(argv: readonly string[], commands: readonly Command
   }
   try {
     const options = Object.fromEntries(
-      Object.entries({ ...command.options, ...GENERAL_OPTIONS }).map(([k, o]) => [
+      Object.entries(allOptions(command)).map(([k, o]) => [
         k,
         { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) },
       ]),
@@ -246,13 +327,18 @@ export async function runCli(argv: readonly string[], commands: readonly Command
     try {
       parsed = parseArgs({ args: [...rest], options, allowPositionals: true, strict: true });
     } catch (err) {
-      throw new UsageError((err as Error).message);
+      throw new UsageError(unknownOptionMessage(err as Error & { code?: string }, Object.keys(options)));
     }
     if (parsed.values.help) {
       io.stdout.write(helpText(command));
       return 0;
     }
-    await command.run(new Context(command, parsed.values as Record<string, string | boolean | string[] | undefined>, parsed.positionals, io));
+    const ctx = new Context(command, parsed.values as Record<string, string | boolean | string[] | undefined>, parsed.positionals, io);
+    await command.run(ctx);
+    if (ctx.failures > 0) {
+      io.stderr.write(`bertkit ${command.name}: ${ctx.failures} of ${ctx.inputsSeen} inputs failed (see the error records)\n`);
+      return 1;
+    }
     return 0;
   } catch (err) {
     if (err instanceof UsageError) {

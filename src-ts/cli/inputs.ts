@@ -1,5 +1,5 @@
 /** What each command accepts as one input: a text line, or a JSON Lines value of a few shapes. */
-import { UsageError } from './usage.js';
+import { InputError } from './usage.js';
 import type { Input } from './io.js';
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -9,7 +9,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 /** A required string field of an object input. */
 export function field(input: Input, name: string, value: unknown = input.value): string {
   const v = isObject(value) ? value[name] : undefined;
-  if (typeof v !== 'string') throw new UsageError(`${input.where}: needs a string "${name}"`);
+  if (typeof v !== 'string') throw new InputError(`${input.where}: needs a string "${name}"`);
   return v;
 }
 
@@ -17,7 +17,7 @@ export function field(input: Input, name: string, value: unknown = input.value):
 export function textOf(input: Input): string {
   if (typeof input.value === 'string') return input.value;
   if (isObject(input.value)) return field(input, 'text');
-  throw new UsageError(`${input.where}: expected a string or {"text": ...}`);
+  throw new InputError(`${input.where}: expected a string or {"text": ...}`);
 }
 
 /** A text or a pair: a line, a JSON string, ["a", "b"], or {"text": ..., "text_pair": ...}. */
@@ -31,8 +31,8 @@ export function textPairOf(input: Input): { text: string; pair?: string } {
     const text = field(input, 'text');
     const pair = v.text_pair;
     if (pair === undefined || pair === null) return { text };
-    if (typeof pair !== 'string') throw new UsageError(`${input.where}: "text_pair" must be a string`);
+    if (typeof pair !== 'string') throw new InputError(`${input.where}: "text_pair" must be a string`);
     return { text, pair };
   }
-  throw new UsageError(`${input.where}: expected a string, ["text", "pair"] or {"text": ..., "text_pair": ...}`);
+  throw new InputError(`${input.where}: expected a string, ["text", "pair"] or {"text": ..., "text_pair": ...}`);
 }

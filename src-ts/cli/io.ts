@@ -70,17 +70,46 @@ export async function* readInputs(src: InputSources): AsyncGenerator<Input> {
   }
 }
 
-/** Groups an async sequence into arrays of up to `size`. */
-export async function* inBatches<T>(items: AsyncIterable<T>, size: number): AsyncGenerator<T[]> {
+/**
+ * Groups an async sequence into arrays of up to `size`. A partial batch goes when no item has come
+ * for `flushMs` (so a slow pipe streams: each line is answered without waiting for `size` more).
+ */
+export async function* inBatches<T>(items: AsyncIterable<T>, size: number, flushMs = 50): AsyncGenerator<T[]> {
+  const it = items[Symbol.asyncIterator]();
   let batch: T[] = [];
-  for await (const item of items) {
-    batch.push(item);
-    if (batch.length >= size) {
-      yield batch;
-      batch = [];
+  let pending: Promise<IteratorResult<T>> | null = null;
+  try {
+    for (;;) {
+      pending ??= it.next();
+      let r: IteratorResult<T> | 'idle';
+      if (batch.length > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        const idle = new Promise<'idle'>((resolve) => {
+          timer = setTimeout(() => resolve('idle'), flushMs);
+        });
+        r = await Promise.race([pending, idle]);
+        clearTimeout(timer);
+      } else {
+        r = await pending;
+      }
+      if (r === 'idle') {
+        yield batch;
+        batch = [];
+        continue;
+      }
+      pending = null;
+      if (r.done) break;
+      batch.push(r.value);
+      if (batch.length >= size) {
+        yield batch;
+        batch = [];
+      }
     }
+    if (batch.length) yield batch;
+  } finally {
+    // Stopped early (an error downstream): let the source close its files.
+    if (pending === null) await it.return?.();
   }
-  if (batch.length) yield batch;
 }
 
 export type OutputFormat = 'jsonl' | 'table';

@@ -5,6 +5,13 @@ export class UsageError extends Error {
   }
 }
 
+/** One input that is not what the command takes (a JSON line without "text"): reported for that line, the others go on. */
+export class InputError extends UsageError {
+  override get name(): string {
+    return 'InputError';
+  }
+}
+
 export function positiveInt(value: string | undefined, option: string, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);

@@ -108,7 +108,7 @@ async function readBody(res: IncomingMessage, limit = 64 << 20): Promise<Buffer>
 }
 
 /** The error for a failed request: 401/403/404 are the caller's to fix (id, revision, token). */
-async function failure(res: Response, what: string): Promise<BertError> {
+async function failure(res: Response, what: string, token: string | undefined): Promise<BertError> {
   const header = (name: string) => {
     const v = res.headers[name];
     return Array.isArray(v) ? v[0] : v;
@@ -132,7 +132,9 @@ async function failure(res: Response, what: string): Promise<BertError> {
   const cause = new HttpStatusError(res.status, res.url, header('x-error-code'), detail);
   const hint =
     res.status === 401
-      ? ' — the repository is private or gated, or does not exist: pass a token (`token` option, HF_TOKEN, or `hf auth login`)'
+      ? token
+        ? ' — the token sent was refused (expired, revoked or mistyped), or the repository does not exist: check the `token` option, HF_TOKEN or `hf auth login`'
+        : ' — the repository is private or gated, or does not exist: pass a token (`token` option, HF_TOKEN, or `hf auth login`)'
       : res.status === 403
         ? ' — the token has no access to this repository (gated models must be accepted on the Hub first)'
         : res.status === 404
@@ -145,7 +147,7 @@ async function failure(res: Response, what: string): Promise<BertError> {
 /** GET a JSON document (the Hub API). */
 export async function getJson(url: string, token: string | undefined, what: string): Promise<unknown> {
   const res = await request(url, { method: 'GET', token, timeoutMs: hubTimeouts().metadataMs, redirects: 'all' });
-  if (res.status !== 200) throw await failure(res, what);
+  if (res.status !== 200) throw await failure(res, what, token);
   const text = (await readBody(res.body)).toString('utf8');
   try {
     return JSON.parse(text);
@@ -177,7 +179,7 @@ function normalizeEtag(etag: string | undefined): string | undefined {
 export async function fileMetadata(url: string, file: string, token: string | undefined): Promise<FileMetadata> {
   // Relative redirects only (a renamed repository); the CDN's Location is read, not followed.
   const res = await request(url, { method: 'HEAD', token, timeoutMs: hubTimeouts().metadataMs, redirects: 'relative' });
-  if (res.status >= 400) throw await failure(res, `${file}`);
+  if (res.status >= 400) throw await failure(res, `${file}`, token);
   res.body.resume();
   const h = res.headers;
   const one = (name: string) => {
@@ -268,7 +270,7 @@ export async function downloadTo(
       continue;
     }
     if (res.status !== 200 && res.status !== 206) {
-      const err = await failure(res, meta.file);
+      const err = await failure(res, meta.file, token);
       if (res.status < 500 && res.status !== 429) throw err;
       lastError = err;
       continue;

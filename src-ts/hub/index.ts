@@ -7,6 +7,7 @@
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { BertError, InvalidFileError, InvalidInputError } from '../errors.js';
+import { checkOptionNames, optionNames } from '../options.js';
 import {
   COMMIT_RE,
   blobPath,
@@ -52,6 +53,16 @@ export interface HubOptions {
   onProgress?: (progress: HubProgress) => void;
 }
 
+/** The option names of HubOptions (a larger options object passes these on to the Hub calls). */
+export const HUB_OPTION_NAMES = optionNames<HubOptions>({ revision: true, cacheDir: true, localFilesOnly: true, token: true, endpoint: true, onProgress: true });
+
+/** The HubOptions part of a larger options object (loadModel's, pipeline()'s, loadTokenizer's). */
+export function hubOptionsOf(options: object): HubOptions {
+  const out: Record<string, unknown> = {};
+  for (const k of HUB_OPTION_NAMES) if ((options as Record<string, unknown>)[k] !== undefined) out[k] = (options as Record<string, unknown>)[k];
+  return out as HubOptions;
+}
+
 /** `org/name` (or a bare `name`) as huggingface_hub accepts it. */
 export function isRepoId(id: string): boolean {
   const part = '[A-Za-z0-9_](?:[\\w.-]*[A-Za-z0-9_])?';
@@ -65,6 +76,7 @@ export function isRepoId(id: string): boolean {
  */
 export async function resolveModel(idOrPath: string, options: HubOptions = {}): Promise<string> {
   if (typeof idOrPath !== 'string' || idOrPath === '') throw new InvalidInputError('a model folder or Hugging Face Hub id ("org/name") is needed');
+  checkOptionNames(options, HUB_OPTION_NAMES, 'resolveModel() options');
   const local = await stat(idOrPath).catch(() => undefined);
   if (local?.isDirectory()) return idOrPath;
   if (local) throw new InvalidInputError(`${idOrPath} is a file; a model is a folder (config.json, weights, tokenizer) or a Hub id`);
@@ -88,6 +100,7 @@ const downloads = new Map<string, Download>();
  */
 export async function downloadModel(repoId: string, options: HubOptions = {}): Promise<string> {
   if (typeof repoId !== 'string' || !isRepoId(repoId)) throw new InvalidInputError(`${JSON.stringify(repoId)} is not a Hugging Face Hub id ("org/name")`);
+  checkOptionNames(options, HUB_OPTION_NAMES, 'downloadModel() options');
   const revision = options.revision ?? 'main';
   if (typeof revision !== 'string' || !isSafeRepoPath(revision)) throw new InvalidInputError(`revision ${JSON.stringify(revision)} is not a branch, tag or commit`);
   const repo = repoCache(hubCacheDir(options.cacheDir), repoId);

@@ -8,7 +8,10 @@ import { join, resolve as resolvePath } from 'node:path';
 import { ARCHITECTURES, parseConfig, readConfig, toNativeConfig, type Architecture, type BertConfig } from '../config.js';
 import {
   DisposedError,
+  InvalidFileError,
   InvalidInputError,
+  NOT_TRAINABLE,
+  TrainingError,
   UnsupportedModelError,
   captureCallerStack,
   fromNativeError,
@@ -17,7 +20,8 @@ import {
 import { loadBinding } from '../native/load-binding.js';
 import { resolveDevice, selectBackend, type Device } from '../native/select-backend.js';
 import type { AddonModel, BatchInput, EngineOptions, ForwardOutputs, TensorView } from '../native/types.js';
-import { resolveModel, type HubOptions } from '../hub/index.js';
+import { HUB_OPTION_NAMES, hubOptionsOf, resolveModel, type HubOptions } from '../hub/index.js';
+import { checkOptionNames, optionNames } from '../options.js';
 import { createBatcher, type Batcher, type BatcherOptions } from '../serving/batcher.js';
 import { hasTokenizerFiles, loadTokenizer, type Tokenizer } from '../tokenizer/index.js';
 import { readCheckpoint, resolveWeights, type RawTensor } from '../weights/index.js';
@@ -48,6 +52,13 @@ export interface LoadModelOptions extends HubOptions {
    */
   training?: boolean;
 }
+
+const LOAD_OPTION_NAMES = [
+  ...HUB_OPTION_NAMES,
+  ...optionNames<Omit<LoadModelOptions, keyof HubOptions>>({ device: true, threads: true, dtype: true, architecture: true, tokenizer: true, training: true }),
+];
+const FORWARD_OPTION_NAMES = optionNames<ForwardOptions>({ outputHiddenStates: true, outputAttentions: true });
+const PACKED_FORWARD_OPTION_NAMES = optionNames<PackedForwardOptions>({ outputHiddenStates: true, outputAttentions: true, logitsTokens: true });
 
 export type ComputeDType = 'float32' | 'bfloat16' | 'int8' | 'float16';
 const DTYPES: readonly ComputeDType[] = ['float32', 'bfloat16', 'int8', 'float16'];
@@ -98,8 +109,8 @@ export class BertModel implements AsyncDisposable {
   readonly architecture: Architecture;
   readonly backend: BackendInfo;
   readonly weights: WeightsInfo;
-  /** The folder's tokenizer (tokenizer.json or vocab.txt), when it has one. */
-  readonly tokenizer: Tokenizer | undefined;
+  readonly #tokenizer: Tokenizer | undefined;
+  readonly #noTokenizer: string;
   #native: AddonModel | null;
   readonly #queue = new CallQueue();
   #disposing = false;
@@ -114,14 +125,30 @@ export class BertModel implements AsyncDisposable {
     weights: WeightsInfo,
     hasPooler: boolean,
     tokenizer?: Tokenizer,
+    noTokenizerReason?: string,
   ) {
     this.#native = native;
-    this.tokenizer = tokenizer;
+    this.#tokenizer = tokenizer;
+    this.#noTokenizer = noTokenizerReason ?? 'this model has no tokenizer';
     this.config = config;
     this.architecture = architecture;
     this.backend = backend;
     this.weights = weights;
     this.#outputs = outputSpecs(config, architecture, hasPooler);
+  }
+
+  /**
+   * The folder's tokenizer (tokenizer.json or vocab.txt). A model without one (a folder with no
+   * tokenizer files, or loaded with `tokenizer: false`) throws InvalidFileError here, naming the
+   * files it lacks; `hasTokenizer` asks without throwing.
+   */
+  get tokenizer(): Tokenizer {
+    if (!this.#tokenizer) throw new InvalidFileError(`${this.#noTokenizer}: pass a tokenizer (loadTokenizer(dir)) where one is needed`);
+    return this.#tokenizer;
+  }
+
+  get hasTokenizer(): boolean {
+    return this.#tokenizer !== undefined;
   }
 
   get disposed(): boolean {
@@ -137,6 +164,7 @@ export class BertModel implements AsyncDisposable {
     const caller = captureCallerStack();
     return this.#enqueue(caller, async () => {
       if (input === null || typeof input !== 'object') throw new InvalidInputError('forward() takes { inputIds, attentionMask?, tokenTypeIds? }');
+      checkOptionNames(options, FORWARD_OPTION_NAMES, 'forward() options');
       let { inputIds, attentionMask, tokenTypeIds } = input as PaddedInput;
       let choices = 0;
       if (this.architecture === 'BertForMultipleChoice') {
@@ -163,6 +191,7 @@ export class BertModel implements AsyncDisposable {
     const caller = captureCallerStack();
     return this.#enqueue(caller, async () => {
       if (input === null || typeof input !== 'object') throw new InvalidInputError('forwardPacked() takes { inputIds, cuSeqlens, ... }');
+      checkOptionNames(options, PACKED_FORWARD_OPTION_NAMES, 'forwardPacked() options');
       const batch = packedToBatch(input);
       if (options.logitsTokens !== undefined) {
         if (!(options.logitsTokens instanceof Int32Array)) throw new InvalidInputError('logitsTokens must be an Int32Array of token indices');
@@ -172,6 +201,14 @@ export class BertModel implements AsyncDisposable {
       const raw = await this.#run(batch, options);
       return this.#packedOutput(raw, batch);
     });
+  }
+
+  /**
+   * Training needs a model loaded with `training: true` (a TrainableBertModel overrides this);
+   * on an inference model it rejects with TrainingError saying how to load one.
+   */
+  computeGradients(_inputs: unknown, _labels: unknown, _options?: unknown): Promise<unknown> {
+    return Promise.reject(withCallerStack(new TrainingError(NOT_TRAINABLE), captureCallerStack()));
   }
 
   /**
@@ -394,6 +431,7 @@ async function build(
   source: { files: string[]; format: WeightsInfo['format']; file?: string; shareKey?: string },
   options: LoadModelOptions,
   tokenizer?: Tokenizer,
+  noTokenizerReason?: string,
 ): Promise<BertModel> {
   const architecture = pickArchitecture(config, options.architecture);
   let backend = selectBackend(options.device);
@@ -416,7 +454,7 @@ async function build(
   if (options.training) {
     const { buildTrainableModel } = await import('../training/trainable-model.js');
     const weights = { files: source.files, format: source.format, ignored: resolved.ignored, sourceNames: resolved.sourceNames };
-    return buildTrainableModel({ binding: backend.binding, fallbackReason: backend.fallbackReason, requestedDevice: options.device, config, architecture, nativeConfig, tensors, threads, dtype, weights, hasPooler: resolved.hasPooler, tokenizer });
+    return buildTrainableModel({ binding: backend.binding, fallbackReason: backend.fallbackReason, requestedDevice: options.device, config, architecture, nativeConfig, tensors, threads, dtype, weights, hasPooler: resolved.hasPooler, tokenizer, noTokenizerReason });
   }
   const engineOptions: EngineOptions = { threads, dtype, device: backend.device };
   // Same files (by path, size and modification time) and same config: one copy of the weights.
@@ -448,6 +486,7 @@ async function build(
     { files: source.files, format: source.format, ignored: resolved.ignored, sourceNames: resolved.sourceNames },
     resolved.hasPooler,
     tokenizer,
+    noTokenizerReason,
   );
 }
 
@@ -459,17 +498,19 @@ export async function loadModel(dirOrId: string, options: LoadModelOptions = {})
   const caller = captureCallerStack();
   try {
     if (typeof dirOrId !== 'string' || dirOrId === '') throw new InvalidInputError('loadModel() needs a model folder path or a Hub id');
-    const dir = await resolveModel(dirOrId, options);
+    checkOptionNames(options, LOAD_OPTION_NAMES, 'loadModel() options');
+    const dir = await resolveModel(dirOrId, hubOptionsOf(options));
     const config = await readConfig(join(dir, 'config.json'));
     // Lazy: float tensors stay in their file and the engine reads each once while converting it.
     const checkpoint = await readCheckpoint(dir, { lazy: true });
     const tokenizer = options.tokenizer !== false && (await hasTokenizerFiles(dir)) ? await loadTokenizer(dir) : undefined;
+    const noTokenizer = options.tokenizer === false ? 'the model was loaded with tokenizer: false' : `${dir} has no tokenizer files (tokenizer.json, or vocab.txt with tokenizer_config.json)`;
     const stats = await Promise.all(checkpoint.files.map(async (f) => {
       const st = await stat(f);
       return `${resolvePath(f)}:${st.size}:${st.mtimeMs}`;
     }));
     const source = { files: checkpoint.files, format: checkpoint.format, file: checkpoint.files.at(-1), shareKey: stats.join(';') };
-    return await build(config, checkpoint.tensors, source, options, tokenizer);
+    return await build(config, checkpoint.tensors, source, options, tokenizer, noTokenizer);
   } catch (err) {
     throw withCallerStack(fromNativeError(err), caller);
   }
@@ -493,6 +534,7 @@ export async function createModel(
 ): Promise<BertModel> {
   const caller = captureCallerStack();
   try {
+    checkOptionNames(options, LOAD_OPTION_NAMES, 'createModel() options');
     const parsed = parseConfig(config, 'config');
     const entries = tensors instanceof Map ? [...tensors] : Object.entries(tensors);
     const checkpoint = new Map<string, RawTensor>();

@@ -45,9 +45,24 @@ function checkRows(name: string, rows: unknown, count: number | undefined, lengt
   return rows as IntRows;
 }
 
-function int32(name: string, b: number, j: number, v: number): number {
-  if (!Number.isInteger(v) || v < -2147483648 || v > 2147483647) {
-    throw new InvalidInputError(`${name}[${b}][${j}] must be an integer, got ${String(v)}`);
+/** What a row entry is, for messages ("the string \"2\"", "2.5"). */
+function shown(v: unknown): string {
+  if (typeof v === 'string') return `the string ${JSON.stringify(v)}`;
+  if (typeof v === 'bigint') return `${v}n`;
+  if (v === null || typeof v !== 'object') return String(v);
+  return Array.isArray(v) ? 'an array' : 'an object';
+}
+
+/**
+ * One id: a number, or a bigint as PyTorch users hold int64 ids (BigInt64Array rows), in int32
+ * range. Anything else says what is expected.
+ */
+function int32(name: string, b: number, j: number, value: unknown): number {
+  const v = typeof value === 'bigint' && value >= -2147483648n && value <= 2147483647n ? Number(value) : value;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < -2147483648 || v > 2147483647) {
+    throw new InvalidInputError(
+      `${name}[${b}][${j}] must be an integer id (rows are arrays of numbers, Int32Array or BigInt64Array), got ${shown(value)}`,
+    );
   }
   return v;
 }
@@ -94,8 +109,9 @@ export function packPadded(
   const maskAt = (b: number, j: number): number => {
     if (j >= ids[b]!.length) return 0; // beyond a ragged row: padding
     if (!mask) return 1;
-    const m = mask[b]![j]!;
-    if (m !== 0 && m !== 1) throw new InvalidInputError(`attentionMask[${b}][${j}] must be 0 or 1, got ${String(m)}`);
+    const raw: unknown = mask[b]![j];
+    const m = typeof raw === 'bigint' ? Number(raw) : raw;
+    if (m !== 0 && m !== 1) throw new InvalidInputError(`attentionMask[${b}][${j}] must be 0 or 1, got ${shown(raw)}`);
     return m;
   };
   const keep = new Uint8Array(B * L); // 0 = drop, 1 = token, 2 = query-only token

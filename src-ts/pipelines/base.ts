@@ -9,7 +9,7 @@ import { BertError, DisposedError, InvalidInputError, UnsupportedModelError, cap
 import { BertModel, loadModel, type ComputeDType } from '../model/bert-model.js';
 import type { Device } from '../native/select-backend.js';
 import type { Tokenizer } from '../tokenizer/index.js';
-import { resolveModel, type HubOptions } from '../hub/index.js';
+import { hubOptionsOf, resolveModel, type HubOptions } from '../hub/index.js';
 
 /** Options of `pipeline(task, model, options)` common to every task. */
 export interface PipelineOptions extends HubOptions {
@@ -44,7 +44,7 @@ export async function resolveModelDir(idOrDir: string, options: PipelineOptions 
   if (typeof idOrDir !== 'string' || idOrDir === '') {
     throw new InvalidInputError('pipeline() needs a model folder path, a Hugging Face Hub id or an already-loaded BertModel');
   }
-  return resolveModel(idOrDir, options);
+  return resolveModel(idOrDir, hubOptionsOf(options));
 }
 
 /** How a task wants its model: the heads it can run on, and the head it loads a folder as. */
@@ -86,7 +86,7 @@ export async function acquireModel(model: string | BertModel, req: ModelRequirem
         `${req.task} needs a model with one of the heads ${req.accepts.join(', ')}; this model is ${model.architecture}`,
       );
     }
-    const tokenizer = options.tokenizer ?? model.tokenizer;
+    const tokenizer = options.tokenizer ?? (model.hasTokenizer ? model.tokenizer : undefined);
     if (!tokenizer) throw new InvalidInputError(`${req.task}: the model has no tokenizer; pass options.tokenizer`);
     return { model, tokenizer, owned: false, dir: null };
   }
@@ -109,7 +109,7 @@ export async function acquireModel(model: string | BertModel, req: ModelRequirem
     architecture,
     tokenizer: options.tokenizer === undefined,
   });
-  const tokenizer = options.tokenizer ?? loaded.tokenizer;
+  const tokenizer = options.tokenizer ?? (loaded.hasTokenizer ? loaded.tokenizer : undefined);
   if (!tokenizer) {
     await loaded.dispose();
     throw new InvalidInputError(`${req.task}: ${dir} has no tokenizer (tokenizer.json or vocab.txt); pass options.tokenizer`);

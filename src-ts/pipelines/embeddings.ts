@@ -12,6 +12,11 @@ import { acquireModel, makePipeline, resolveModelDir, type PipelineBase, type Pi
 import { checkPooling, normalizeL2, poolTokens, readSentenceTransformersFolder, type PoolingMode, type SentenceTransformersFolder } from './pooling.js';
 import { rowFromEncoding, runRows, type Row } from './run.js';
 import { asBatch, checkOptions, checkString, checkTokenizeOptions, encodeOptions, describe, resolveBatchSize } from './util.js';
+import { optionNames } from '../options.js';
+
+/** The option names a call takes (the compiler checks the list against the type). */
+const CALL_OPTIONS = optionNames<FeatureExtractionOptions>({ pooling: true, normalize: true, includePrompt: true, tokenizeOptions: true, batchSize: true });
+const SENTENCE_CALL_OPTIONS = optionNames<SentenceEmbeddingOptions>({ pooling: true, normalize: true, includePrompt: true, prompt: true, promptName: true, tokenizeOptions: true, batchSize: true });
 
 /** Pooling settings: at pipeline creation (defaults) or per call (overrides). */
 export interface PoolingOptions {
@@ -184,7 +189,7 @@ export async function createFeatureExtraction(model: string | BertModel, options
   const defaults = settingsFrom(base, options);
   const { model: m, tokenizer } = acquired;
   return makePipeline<FeatureExtractionPipeline>('feature-extraction', acquired, async (inputs: unknown, callOptions?: unknown) => {
-    const o = checkOptions<FeatureExtractionOptions>(callOptions);
+    const o = checkOptions<FeatureExtractionOptions>(callOptions, CALL_OPTIONS, 'feature-extraction options');
     const settings = settingsFrom(defaults, o);
     const { items, batched } = asBatch(inputs, (x, w) => checkString(x, w));
     const rows = encodeTexts(tokenizer, items, checkTokenizeOptions(o.tokenizeOptions));
@@ -226,7 +231,7 @@ export async function createSentenceEmbeddings(model: string | BertModel, option
     'sentence-embeddings',
     acquired,
     async (inputs: unknown, callOptions?: unknown) => {
-      const o = checkOptions<SentenceEmbeddingOptions>(callOptions);
+      const o = checkOptions<SentenceEmbeddingOptions>(callOptions, SENTENCE_CALL_OPTIONS, 'sentence-embeddings options');
       const settings = settingsFrom(settings0, o);
       if (settings.pooling === null) throw new InvalidInputError("sentence-embeddings pools tokens: use feature-extraction for token embeddings");
       const batchSize = resolveBatchSize(o.batchSize, options.batchSize);

@@ -5,6 +5,10 @@ import type { EncodeOptions } from '../tokenizer/index.js';
 import { acquireModel, makePipeline, type PipelineBase, type PipelineOptions } from './base.js';
 import { rowFromEncoding, runRows } from './run.js';
 import { asBatch, checkOptions, checkString, checkTokenizeOptions, encodeOptions, positiveInt, resolveBatchSize, softmax } from './util.js';
+import { optionNames } from '../options.js';
+
+/** The option names a call takes (the compiler checks the list against the type). */
+const CALL_OPTIONS = optionNames<FillMaskOptions>({ topK: true, targets: true, tokenizeOptions: true, batchSize: true });
 
 export interface FillMaskOptions {
   /** Predictions per mask (default 5; at most the number of distinct targets). */
@@ -29,11 +33,22 @@ export interface FillMaskResult {
   sequence: string;
 }
 
+/**
+ * What one text gives: a list of predictions for one mask, a list per mask for several. A string
+ * literal says how many `[MASK]`s it holds, so `fill('a [MASK]')` is `FillMaskResult[]`; a `string`
+ * variable could hold either.
+ */
+export type FillMaskOutput<T extends string = string> = string extends T
+  ? FillMaskResult[] | FillMaskResult[][]
+  : T extends `${string}[MASK]${string}[MASK]${string}`
+    ? FillMaskResult[][]
+    : FillMaskResult[];
+
 export interface FillMaskPipeline extends PipelineBase {
   /** One mask: a list of predictions; several masks: a list per mask. */
-  (text: string, options?: FillMaskOptions): Promise<FillMaskResult[] | FillMaskResult[][]>;
+  <T extends string>(text: T, options?: FillMaskOptions): Promise<FillMaskOutput<T>>;
   /** One entry per text, in input order. */
-  (texts: string[], options?: FillMaskOptions): Promise<(FillMaskResult[] | FillMaskResult[][])[]>;
+  (texts: string[], options?: FillMaskOptions): Promise<FillMaskOutput[]>;
 }
 
 export async function createFillMask(model: string | BertModel, options: PipelineOptions): Promise<FillMaskPipeline> {
@@ -50,6 +65,7 @@ export async function createFillMask(model: string | BertModel, options: Pipelin
   const field = m.architecture === 'BertForPreTraining' ? 'predictionLogits' : 'logits';
   const V = m.config.vocab_size;
 
+  const warned = new Set<string>();
   const targetIds = (targets: unknown): number[] => {
     const list = typeof targets === 'string' ? [targets] : targets;
     if (!Array.isArray(list)) throw new InvalidInputError('targets must be a string or an array of strings');
@@ -62,6 +78,14 @@ export async function createFillMask(model: string | BertModel, options: Pipelin
         const e = tokenizer.encode(t as string, { addSpecialTokens: false, truncation: false, padding: false });
         if (e.length === 0) return;
         id = e.ids[0]!;
+        // Once per target and pipeline, as transformers' warning (through process warnings: --no-warnings silences it).
+        if (!warned.has(t as string)) {
+          warned.add(t as string);
+          process.emitWarning(
+            `fill-mask: the target ${JSON.stringify(t)} is not in the vocabulary; it is replaced by its first piece ${JSON.stringify(tokenizer.idToToken(id))}`,
+            { code: 'BERTKIT_FILL_MASK_TARGET' },
+          );
+        }
       }
       if (id >= V) throw new InvalidInputError(`target ${JSON.stringify(t)} is token ${id}, outside the model's vocabulary of ${V}`);
       ids.add(id);
@@ -71,7 +95,7 @@ export async function createFillMask(model: string | BertModel, options: Pipelin
   };
 
   return makePipeline<FillMaskPipeline>('fill-mask', acquired, async (inputs: unknown, callOptions?: unknown) => {
-    const o = checkOptions<FillMaskOptions>(callOptions);
+    const o = checkOptions<FillMaskOptions>(callOptions, CALL_OPTIONS, 'fill-mask options');
     let topK = o.topK === undefined ? 5 : positiveInt(o.topK, 'topK');
     const targets = o.targets === undefined ? null : targetIds(o.targets);
     if (targets && targets.length < topK) topK = targets.length;

@@ -4,6 +4,8 @@
  */
 import { captureCallerStack, fromNativeError, InvalidInputError, withCallerStack } from '../errors.js';
 import type { BertModel } from '../model/bert-model.js';
+import { HUB_OPTION_NAMES, type HubOptions } from '../hub/index.js';
+import { checkOptionNames, optionNames } from '../options.js';
 import type { PipelineOptions } from './base.js';
 import { createFeatureExtraction, createSentenceEmbeddings, type EmbeddingPipelineOptions, type FeatureExtractionPipeline, type SentenceEmbeddingsPipeline } from './embeddings.js';
 import { createFillMask, type FillMaskPipeline } from './fill-mask.js';
@@ -52,6 +54,15 @@ const FACTORIES: Record<PipelineTask, Factory> = {
   'text-ranking': createRerank,
 };
 
+const PIPELINE_OPTION_NAMES = [
+  ...HUB_OPTION_NAMES,
+  ...optionNames<Omit<PipelineOptions, keyof HubOptions>>({ device: true, threads: true, dtype: true, batchSize: true, tokenizer: true }),
+];
+const EMBEDDING_PIPELINE_OPTION_NAMES = [
+  ...PIPELINE_OPTION_NAMES,
+  ...optionNames<Omit<EmbeddingPipelineOptions, keyof PipelineOptions>>({ pooling: true, normalize: true, includePrompt: true, maxSeqLength: true }),
+];
+
 export const PIPELINE_TASKS = Object.freeze(Object.keys(FACTORIES) as PipelineTask[]);
 
 /**
@@ -65,6 +76,8 @@ export async function pipeline<T extends PipelineTask>(task: T, model: string | 
       throw new InvalidInputError(`unknown task ${JSON.stringify(task)}; tasks: ${PIPELINE_TASKS.join(', ')}`);
     }
     if (options === null || typeof options !== 'object') throw new InvalidInputError('pipeline options must be an object');
+    const embedding = task === 'feature-extraction' || task === 'sentence-embeddings';
+    checkOptionNames(options, embedding ? EMBEDDING_PIPELINE_OPTION_NAMES : PIPELINE_OPTION_NAMES, `pipeline('${task}') options`);
     return (await FACTORIES[task](model, options)) as PipelineTypes[T];
   } catch (err) {
     throw withCallerStack(fromNativeError(err), caller);
@@ -84,7 +97,7 @@ export type {
   TokenEmbeddings,
 } from './embeddings.js';
 export { POOLING_MODES, type PoolingMode } from './pooling.js';
-export type { FillMaskOptions, FillMaskPipeline, FillMaskResult } from './fill-mask.js';
+export type { FillMaskOptions, FillMaskOutput, FillMaskPipeline, FillMaskResult } from './fill-mask.js';
 export type {
   ClassificationFunction,
   LabelScore,

@@ -10,6 +10,10 @@ import { acquireModel, makePipeline, type PipelineBase, type PipelineOptions } f
 import { rowFromEncoding, runRows } from './run.js';
 import { checkTextOrPair, type TextPair } from './text-classification.js';
 import { asBatch, checkOptions, checkTokenizeOptions, encodeOptions, resolveBatchSize, softmax } from './util.js';
+import { optionNames } from '../options.js';
+
+/** The option names a call takes (the compiler checks the list against the type). */
+const CALL_OPTIONS = optionNames<NextSentencePredictionOptions>({ tokenizeOptions: true, batchSize: true });
 
 export interface NextSentencePredictionOptions {
   tokenizeOptions?: EncodeOptions;
@@ -41,7 +45,7 @@ export async function createNextSentencePrediction(model: string | BertModel, op
   const { model: m, tokenizer } = acquired;
   const field = m.architecture === 'BertForPreTraining' ? 'seqRelationshipLogits' : 'logits';
   return makePipeline<NextSentencePredictionPipeline>('next-sentence-prediction', acquired, async (inputs: unknown, callOptions?: unknown) => {
-    const o = checkOptions<NextSentencePredictionOptions>(callOptions);
+    const o = checkOptions<NextSentencePredictionOptions>(callOptions, CALL_OPTIONS, 'next-sentence-prediction options');
     const { items, batched } = asBatch(inputs, (x, what) => {
       if (typeof x === 'string') throw new InvalidInputError(`${what}: next-sentence prediction takes { text, textPair }`);
       const [a, b] = checkTextOrPair(x, what);

@@ -3,7 +3,7 @@
  * folder layout (modules.json, 1_Pooling/config.json, 2_Normalize, sentence_bert_config.json,
  * config_sentence_transformers.json prompts).
  */
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidFileError, InvalidInputError, UnsupportedModelError } from '../errors.js';
 import { quote } from '../util/quote.js';
@@ -136,10 +136,12 @@ export interface SentenceTransformersFolder {
   defaultPromptName: string | null;
 }
 
-async function readJson(path: string): Promise<unknown | undefined> {
+// Synchronous: a few small JSON files, read once when a model is set up (the batcher's
+// constructor reads them too, and it is synchronous).
+function readJson(path: string): unknown | undefined {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = readFileSync(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new InvalidFileError(`cannot read: ${(err as Error).message}`, path);
@@ -182,8 +184,13 @@ function moduleKind(type: unknown): string {
  * transformers folder. Modules other than Transformer, Pooling and Normalize are refused.
  */
 export async function readSentenceTransformersFolder(dir: string): Promise<SentenceTransformersFolder | null> {
+  return readSentenceTransformersFolderSync(dir);
+}
+
+/** readSentenceTransformersFolder, synchronously. */
+export function readSentenceTransformersFolderSync(dir: string): SentenceTransformersFolder | null {
   const modulesFile = join(dir, 'modules.json');
-  const modules = await readJson(modulesFile);
+  const modules = readJson(modulesFile);
   if (modules === undefined) return null;
   if (!Array.isArray(modules)) throw new InvalidFileError('expected a list of modules', modulesFile);
   const out: SentenceTransformersFolder = {
@@ -207,7 +214,7 @@ export async function readSentenceTransformersFolder(dir: string): Promise<Sente
       sawTransformer = true;
       out.transformerPath = path;
       const cfgFile = join(dir, path, 'sentence_bert_config.json');
-      const cfg = (await readJson(cfgFile)) as Record<string, unknown> | undefined;
+      const cfg = readJson(cfgFile) as Record<string, unknown> | undefined;
       if (cfg !== undefined) {
         if (cfg === null || typeof cfg !== 'object') throw new InvalidFileError('expected an object', cfgFile);
         const msl = cfg.max_seq_length;
@@ -220,7 +227,7 @@ export async function readSentenceTransformersFolder(dir: string): Promise<Sente
     } else if (kind === 'Pooling') {
       if (out.pooling) throw new UnsupportedModelError(`${modulesFile}: more than one Pooling module`);
       const cfgFile = join(dir, path, 'config.json');
-      const cfg = (await readJson(cfgFile)) as Record<string, unknown> | undefined;
+      const cfg = readJson(cfgFile) as Record<string, unknown> | undefined;
       if (cfg === undefined || cfg === null || typeof cfg !== 'object') throw new InvalidFileError('missing or invalid Pooling config', cfgFile);
       out.pooling = poolingFromConfig(cfg, cfgFile);
       out.includePrompt = cfg.include_prompt !== false;
@@ -234,7 +241,7 @@ export async function readSentenceTransformersFolder(dir: string): Promise<Sente
   }
   if (!sawTransformer) throw new UnsupportedModelError(`${modulesFile}: no Transformer module`);
   const stFile = join(dir, 'config_sentence_transformers.json');
-  const st = (await readJson(stFile)) as Record<string, unknown> | undefined;
+  const st = readJson(stFile) as Record<string, unknown> | undefined;
   if (st && typeof st === 'object') {
     const prompts = st.prompts;
     if (prompts && typeof prompts === 'object' && !Array.isArray(prompts)) {

@@ -9,6 +9,10 @@ import type { BatchEncoding, Encoding, Tokenizer } from '../tokenizer/index.js';
 import { acquireModel, makePipeline, type PipelineBase, type PipelineOptions } from './base.js';
 import { rowFromEncoding, runRows, type Row } from './run.js';
 import { asBatch, checkOptions, checkString, describe, positiveInt, resolveBatchSize, softmax } from './util.js';
+import { optionNames } from '../options.js';
+
+/** The option names a call takes (the compiler checks the list against the type). */
+const CALL_OPTIONS = optionNames<QuestionAnsweringOptions>({ topK: true, docStride: true, maxSeqLen: true, maxQuestionLen: true, maxAnswerLen: true, handleImpossibleAnswer: true, alignToWords: true, batchSize: true });
 
 export interface QuestionAnsweringOptions {
   /** Answers to return (default 1: a bare object; more: a list, best first). */
@@ -46,8 +50,12 @@ export interface Answer {
 }
 
 export interface QuestionAnsweringPipeline extends PipelineBase {
-  (input: QuestionAnsweringInput, options?: QuestionAnsweringOptions): Promise<Answer | Answer[]>;
-  (inputs: QuestionAnsweringInput[], options?: QuestionAnsweringOptions): Promise<(Answer | Answer[])[]>;
+  /** The best answer (topK 1, the default). */
+  (input: QuestionAnsweringInput, options?: QuestionAnsweringOptions & { topK?: 1 }): Promise<Answer>;
+  (inputs: QuestionAnsweringInput[], options?: QuestionAnsweringOptions & { topK?: 1 }): Promise<Answer[]>;
+  /** The `topK` best answers (a bare Answer when topK is 1, as in transformers). */
+  (input: QuestionAnsweringInput, options: QuestionAnsweringOptions): Promise<Answer | Answer[]>;
+  (inputs: QuestionAnsweringInput[], options: QuestionAnsweringOptions): Promise<(Answer | Answer[])[]>;
 }
 
 function checkQA(x: unknown, what: string): QuestionAnsweringInput {
@@ -144,7 +152,7 @@ export async function createQuestionAnswering(model: string | BertModel, options
   const clsId = clsToken === undefined ? undefined : tokenizer.tokenToId(clsToken);
 
   return makePipeline<QuestionAnsweringPipeline>('question-answering', acquired, async (inputs: unknown, callOptions?: unknown) => {
-    const o = checkOptions<QuestionAnsweringOptions>(callOptions);
+    const o = checkOptions<QuestionAnsweringOptions>(callOptions, CALL_OPTIONS, 'question-answering options');
     const topK = o.topK === undefined ? 1 : positiveInt(o.topK, 'topK');
     const maxSeqLen = o.maxSeqLen === undefined ? Math.min(tokenizer.modelMaxLength, 384, m.config.max_position_embeddings) : positiveInt(o.maxSeqLen, 'maxSeqLen');
     const docStride = o.docStride === undefined ? Math.min(Math.floor(maxSeqLen / 2), 128) : positiveInt(o.docStride, 'docStride');

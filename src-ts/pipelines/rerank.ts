@@ -7,6 +7,10 @@ import type { BertModel } from '../model/bert-model.js';
 import { acquireModel, makePipeline, type PipelineBase, type PipelineOptions } from './base.js';
 import { rowFromEncoding, runRows } from './run.js';
 import { checkOptions, checkString, describe, positiveInt, resolveBatchSize, sigmoid } from './util.js';
+import { optionNames } from '../options.js';
+
+/** The option names a call takes (the compiler checks the list against the type). */
+const CALL_OPTIONS = optionNames<RerankOptions>({ topK: true, returnDocuments: true, activation: true, batchSize: true });
 
 export type RerankActivation = 'sigmoid' | 'none';
 
@@ -68,7 +72,7 @@ export async function createRerank(model: string | BertModel, options: PipelineO
     if (!Array.isArray(documents)) throw new InvalidInputError(`documents must be an array of strings, got ${describe(documents)}`);
     if (documents.length === 0) throw new InvalidInputError('documents is an empty array: give at least one document');
     const docs = documents.map((d, i) => checkString(d, `documents[${i}]`));
-    const o = checkOptions<RerankOptions>(callOptions);
+    const o = checkOptions<RerankOptions>(callOptions, CALL_OPTIONS, 'rerank options');
     const topK = o.topK === undefined ? docs.length : positiveInt(o.topK, 'topK');
     const activation = o.activation ?? defaultActivation;
     if (activation !== 'sigmoid' && activation !== 'none') throw new InvalidInputError(`activation must be 'sigmoid' or 'none', got ${JSON.stringify(activation)}`);

@@ -5,6 +5,10 @@ import type { EncodeOptions } from '../tokenizer/index.js';
 import { acquireModel, makePipeline, type PipelineBase, type PipelineOptions } from './base.js';
 import { rowFromEncoding, runRows } from './run.js';
 import { argsortDesc, asBatch, checkOptions, checkString, checkTokenizeOptions, encodeOptions, describe, positiveInt, resolveBatchSize, sigmoid, softmax } from './util.js';
+import { optionNames } from '../options.js';
+
+/** The option names a call takes (the compiler checks the list against the type). */
+const CALL_OPTIONS = optionNames<TextClassificationOptions>({ topK: true, functionToApply: true, tokenizeOptions: true, batchSize: true });
 
 export type ClassificationFunction = 'softmax' | 'sigmoid' | 'none';
 
@@ -84,7 +88,7 @@ export async function createTextClassification(model: string | BertModel, option
   const { model: m, tokenizer } = acquired;
   const id2label = m.config.id2label;
   return makePipeline<TextClassificationPipeline>('text-classification', acquired, async (inputs: unknown, callOptions?: unknown) => {
-    const o = checkOptions<TextClassificationOptions>(callOptions);
+    const o = checkOptions<TextClassificationOptions>(callOptions, CALL_OPTIONS, 'text-classification options');
     const legacy = !('topK' in o) || o.topK === undefined;
     const topK = legacy || o.topK === null ? null : positiveInt(o.topK, 'topK');
     const fn = checkFunction(o.functionToApply) ?? defaultFunction(m);

@@ -5,6 +5,10 @@ import type { Encoding } from '../tokenizer/index.js';
 import { acquireModel, makePipeline, type PipelineBase, type PipelineOptions } from './base.js';
 import { rowFromEncoding, runRows } from './run.js';
 import { asBatch, checkOptions, checkString, codePointLength, describe, nonNegativeInt, resolveBatchSize, softmax, tokensToString } from './util.js';
+import { optionNames } from '../options.js';
+
+/** The option names a call takes (the compiler checks the list against the type). */
+const CALL_OPTIONS = optionNames<TokenClassificationOptions>({ aggregationStrategy: true, ignoreLabels: true, stride: true, batchSize: true });
 
 export type AggregationStrategy = 'none' | 'simple' | 'first' | 'average' | 'max';
 
@@ -43,6 +47,12 @@ export interface EntityGroup {
 }
 
 export interface TokenClassificationPipeline extends PipelineBase {
+  /** aggregationStrategy 'none' (the default): one entry per token. */
+  (text: string, options?: TokenClassificationOptions & { aggregationStrategy?: 'none' }): Promise<TokenEntity[]>;
+  (texts: string[], options?: TokenClassificationOptions & { aggregationStrategy?: 'none' }): Promise<TokenEntity[][]>;
+  /** Any other strategy: entities grouped from B-/I- tags. */
+  (text: string, options: TokenClassificationOptions & { aggregationStrategy: Exclude<AggregationStrategy, 'none'> }): Promise<EntityGroup[]>;
+  (texts: string[], options: TokenClassificationOptions & { aggregationStrategy: Exclude<AggregationStrategy, 'none'> }): Promise<EntityGroup[][]>;
   (text: string, options?: TokenClassificationOptions): Promise<(TokenEntity | EntityGroup)[]>;
   (texts: string[], options?: TokenClassificationOptions): Promise<(TokenEntity | EntityGroup)[][]>;
 }
@@ -203,7 +213,7 @@ export async function createTokenClassification(model: string | BertModel, optio
   };
 
   return makePipeline<TokenClassificationPipeline>('token-classification', acquired, async (inputs: unknown, callOptions?: unknown) => {
-    const o = checkOptions<TokenClassificationOptions>(callOptions);
+    const o = checkOptions<TokenClassificationOptions>(callOptions, CALL_OPTIONS, 'token-classification options');
     const strategy = o.aggregationStrategy === undefined ? 'none' : (String(o.aggregationStrategy).toLowerCase() as AggregationStrategy);
     if (!STRATEGIES.includes(strategy)) {
       throw new InvalidInputError(`aggregationStrategy must be one of ${STRATEGIES.join(', ')}, got ${JSON.stringify(o.aggregationStrategy)}`);

@@ -1,5 +1,6 @@
 /** Small helpers the pipelines share: argument checks, softmax/sigmoid, token-string joining. */
 import { InvalidInputError } from '../errors.js';
+import { checkOptionNames } from '../options.js';
 import type { EncodeOptions, Tokenizer } from '../tokenizer/index.js';
 import { checkBatchSize } from './base.js';
 
@@ -16,10 +17,14 @@ export function checkString(x: unknown, what: string, nonEmpty = false): string 
   return x;
 }
 
-/** Options objects: undefined → {}, anything but a plain object → InvalidInputError. */
-export function checkOptions<T extends object>(x: unknown, what = 'options'): Partial<T> {
+/**
+ * Options objects: undefined → {}, anything but a plain object → InvalidInputError, and so is a
+ * key outside `names` (with the name meant: `top_k` → `topK`).
+ */
+export function checkOptions<T extends object>(x: unknown, names: readonly string[], what = 'options'): Partial<T> {
   if (x === undefined || x === null) return {};
   if (typeof x !== 'object' || Array.isArray(x)) throw new InvalidInputError(`${what} must be an object, got ${describe(x)}`);
+  checkOptionNames(x, names, what);
   return x as Partial<T>;
 }
 
@@ -47,17 +52,11 @@ export function resolveBatchSize(callValue: unknown, pipelineValue: number | und
   return pipelineValue ?? 32;
 }
 
-const ENCODE_KEYS = new Set(['truncation', 'maxLength', 'padding', 'padToMultipleOf', 'truncationSide', 'paddingSide', 'addSpecialTokens']);
+const ENCODE_KEYS = ['truncation', 'maxLength', 'padding', 'padToMultipleOf', 'truncationSide', 'paddingSide', 'addSpecialTokens'];
 
 /** `tokenizeOptions` (transformers' tokenizer kwargs): an object of EncodeOptions keys. */
 export function checkTokenizeOptions(x: unknown): EncodeOptions {
-  const o = checkOptions<EncodeOptions>(x, 'tokenizeOptions');
-  for (const k of Object.keys(o)) {
-    if (!ENCODE_KEYS.has(k)) {
-      throw new InvalidInputError(`tokenizeOptions.${k} is not a tokenizer option; use ${[...ENCODE_KEYS].join(', ')}`);
-    }
-  }
-  return o as EncodeOptions;
+  return checkOptions<EncodeOptions>(x, ENCODE_KEYS, 'tokenizeOptions') as EncodeOptions;
 }
 
 /**

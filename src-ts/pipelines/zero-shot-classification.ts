@@ -9,6 +9,10 @@ import type { BatchEncoding } from '../tokenizer/index.js';
 import { acquireModel, makePipeline, type PipelineBase, type PipelineOptions } from './base.js';
 import { rowFromEncoding, runRows } from './run.js';
 import { asBatch, checkOptions, checkString, describe, resolveBatchSize } from './util.js';
+import { optionNames } from '../options.js';
+
+/** The option names a call takes (the compiler checks the list against the type). */
+const CALL_OPTIONS = optionNames<ZeroShotClassificationOptions>({ candidateLabels: true, hypothesisTemplate: true, multiLabel: true, batchSize: true });
 
 export interface ZeroShotClassificationOptions {
   /** The labels to choose from: an array, or one string of comma-separated labels. */
@@ -82,10 +86,10 @@ export async function createZeroShotClassification(model: string | BertModel, op
       let labelsArg: unknown;
       if (typeof labelsOrOptions === 'string' || Array.isArray(labelsOrOptions)) {
         labelsArg = labelsOrOptions;
-        o = checkOptions<ZeroShotClassificationOptions>(maybeOptions);
+        o = checkOptions<ZeroShotClassificationOptions>(maybeOptions, CALL_OPTIONS, 'zero-shot-classification options');
         if (o.candidateLabels !== undefined) throw new InvalidInputError('candidate labels given twice');
       } else {
-        o = checkOptions<ZeroShotClassificationOptions>(labelsOrOptions);
+        o = checkOptions<ZeroShotClassificationOptions>(labelsOrOptions, CALL_OPTIONS, 'zero-shot-classification options');
         labelsArg = o.candidateLabels;
         if (labelsArg === undefined) throw new InvalidInputError('zero-shot-classification needs candidateLabels');
       }

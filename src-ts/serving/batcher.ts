@@ -5,14 +5,16 @@
  * threads do the work); while it runs the next batch gathers, so the batch size follows the load.
  * Each caller gets exactly its own results, and can abort or time out without touching the others.
  */
+import { dirname, resolve as resolvePath } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Architecture } from '../config.js';
-import { AbortedError, BertError, DisposedError, InvalidInputError, OverloadedError, TimeoutError } from '../errors.js';
+import { AbortedError, BertError, DisposedError, InvalidInputError, OverloadedError, TimeoutError, UnsupportedModelError } from '../errors.js';
 import type { BertModel } from '../model/bert-model.js';
+import { checkOptionNames, optionNames } from '../options.js';
 import type { PackedInput } from '../model/inputs.js';
 import type { ModelOutput } from '../model/outputs.js';
-import { checkPooling, normalizeL2, poolTokens, type PoolingMode } from '../pipelines/pooling.js';
+import { checkPooling, normalizeL2, poolTokens, readSentenceTransformersFolderSync, type PoolingMode } from '../pipelines/pooling.js';
 import type { EncodeOptions, Tokenizer } from '../tokenizer/index.js';
 import {
   Histogram,
@@ -26,6 +28,26 @@ import {
 } from './stats.js';
 
 // ---- public types ------------------------------------------------------------------------------
+
+const REQUEST_NAMES = { signal: true, timeoutMs: true, truncate: true, truncationSide: true } as const;
+const BATCHER_OPTIONS = optionNames<BatcherOptions>({
+  tokenizer: true,
+  maxBatchTokens: true,
+  maxBatchSize: true,
+  maxWaitMs: true,
+  maxQueuedTokens: true,
+  maxConcurrentRequests: true,
+  timeoutMs: true,
+  rejectLate: true,
+  order: true,
+  maxLength: true,
+  pooling: true,
+  normalize: true,
+});
+const FORWARD_OPTIONS = optionNames<RequestOptions>(REQUEST_NAMES);
+const EMBED_OPTIONS = optionNames<EmbedOptions>({ ...REQUEST_NAMES, pooling: true, normalize: true, dimensions: true });
+const CLASSIFY_OPTIONS = optionNames<ClassifyOptions>({ ...REQUEST_NAMES, functionToApply: true, topK: true });
+const RERANK_OPTIONS = optionNames<BatchRerankOptions>({ ...REQUEST_NAMES, activation: true, returnDocuments: true, topK: true });
 
 export interface BatcherOptions {
   /** Tokenizer for text inputs (default: the model's). Token-id inputs need none. */
@@ -58,16 +80,27 @@ export interface BatcherOptions {
   order?: 'arrival' | 'longest-first';
   /** Truncation length for `truncate: true` (default: the tokenizer's limit capped at the model's positions). */
   maxLength?: number;
-  /** embed(): pooling mode(s) (default 'mean', sentence-transformers' default). */
+  /** embed(): pooling mode(s) (default: the model folder's sentence-transformers Pooling module, else 'mean'). */
   pooling?: PoolingMode | PoolingMode[];
-  /** embed(): L2-normalise (default false). */
+  /** embed(): L2-normalise (default: whether the folder has a sentence-transformers Normalize module, else false). */
   normalize?: boolean;
+}
+
+/**
+ * What the batcher uses of an AbortSignal (declared here, so that a project without @types/node or
+ * the DOM library compiles against these types; a real AbortSignal is what it takes).
+ */
+export interface AbortSignalLike {
+  readonly aborted: boolean;
+  readonly reason?: unknown;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
 }
 
 /** Options every call takes. */
 export interface RequestOptions {
   /** Aborting rejects the call with AbortedError; its sequences leave the queue, a running batch is not disturbed. */
-  signal?: AbortSignal;
+  signal?: AbortSignalLike;
   /** Rejects with TimeoutError after this many ms (queueing included). */
   timeoutMs?: number;
   /** Texts longer than the model takes are cut to `maxLength` instead of refused (default false). */
@@ -327,7 +360,12 @@ export class Batcher implements AsyncDisposable {
   readonly maxLength: number;
   readonly order: 'arrival' | 'longest-first';
   readonly rejectLate: boolean;
+  /**
+   * embed()'s pooling mode(s): the batcher option, else the Pooling module of the model's
+   * sentence-transformers folder (modules.json), as pipeline('sentence-embeddings'), else 'mean'.
+   */
   readonly pooling: readonly PoolingMode[];
+  /** embed()'s normalisation: the batcher option, else whether the folder has a Normalize module. */
   readonly normalize: boolean;
 
   #queue: Entry[] = [];
@@ -368,9 +406,10 @@ export class Batcher implements AsyncDisposable {
       throw new InvalidInputError('createBatcher() needs a BertModel');
     }
     if (options === null || typeof options !== 'object') throw new InvalidInputError('batcher options must be an object');
+    checkOptionNames(options, BATCHER_OPTIONS, 'createBatcher() options');
     if (model.disposed) throw new DisposedError('model');
     this.model = model;
-    this.tokenizer = options.tokenizer ?? model.tokenizer;
+    this.tokenizer = options.tokenizer ?? (model.hasTokenizer === false ? undefined : model.tokenizer);
     const c = model.config;
     const cap = Math.max(c.max_position_embeddings, Math.floor(OUTPUT_FLOATS / floatsPerToken(model)));
     this.maxBatchTokens = Math.min(cap, options.maxBatchTokens === undefined ? 4096 : positiveInt(options.maxBatchTokens, 'maxBatchTokens'));
@@ -386,9 +425,10 @@ export class Batcher implements AsyncDisposable {
     this.rejectLate = options.rejectLate ?? true;
     const modelLimit = Math.min(this.tokenizer?.modelMaxLength ?? Infinity, c.max_position_embeddings);
     this.maxLength = options.maxLength === undefined ? modelLimit : Math.min(positiveInt(options.maxLength, 'maxLength'), c.max_position_embeddings);
-    this.pooling = Object.freeze(options.pooling === undefined ? ['mean'] : checkPooling(options.pooling));
+    const folder = options.pooling === undefined || options.normalize === undefined ? folderEmbedding(model) : null;
+    this.pooling = Object.freeze(options.pooling === undefined ? [...(folder?.pooling ?? ['mean'])] : checkPooling(options.pooling));
     if (options.normalize !== undefined && typeof options.normalize !== 'boolean') throw new InvalidInputError('normalize must be a boolean');
-    this.normalize = options.normalize ?? false;
+    this.normalize = options.normalize ?? folder?.normalize ?? false;
   }
 
   get closed(): boolean {
@@ -411,7 +451,7 @@ export class Batcher implements AsyncDisposable {
   embed(input: SequenceInput, options?: EmbedOptions): Promise<Float32Array>;
   embed(inputs: SequenceInput[], options?: EmbedOptions): Promise<Float32Array[]>;
   embed(inputs: SequenceInput | SequenceInput[], options: EmbedOptions = {}): Promise<Float32Array | Float32Array[]> {
-    return this.#call(inputs, options, (o) => {
+    return this.#call(inputs, options, EMBED_OPTIONS, 'embed', (o) => {
       const modes = o.pooling === undefined ? this.pooling : checkPooling(o.pooling);
       if (o.normalize !== undefined && typeof o.normalize !== 'boolean') throw new InvalidInputError('normalize must be a boolean');
       const normalize = o.normalize ?? this.normalize;
@@ -431,7 +471,7 @@ export class Batcher implements AsyncDisposable {
   classify(input: SequenceInput, options?: ClassifyOptions): Promise<LabelScore[]>;
   classify(inputs: SequenceInput[], options?: ClassifyOptions): Promise<LabelScore[][]>;
   classify(inputs: SequenceInput | SequenceInput[], options: ClassifyOptions = {}): Promise<LabelScore[] | LabelScore[][]> {
-    return this.#call(inputs, options, (o) => {
+    return this.#call(inputs, options, CLASSIFY_OPTIONS, 'classify', (o) => {
       this.#needSequenceLogits('classify');
       const fn = checkFunction(o.functionToApply) ?? defaultFunction(this.model);
       const topK = o.topK === undefined ? Infinity : positiveInt(o.topK, 'topK');
@@ -453,6 +493,7 @@ export class Batcher implements AsyncDisposable {
     documents.forEach((d, i) => {
       if (typeof d !== 'string') throw new InvalidInputError(`documents[${i}] must be a string`);
     });
+    checkOptionNames(options, RERANK_OPTIONS, 'rerank() options');
     const activation = options.activation ?? 'sigmoid';
     if (activation !== 'sigmoid' && activation !== 'none') throw new InvalidInputError(`activation must be 'sigmoid' or 'none', got ${JSON.stringify(activation)}`);
     const topK = options.topK === undefined ? Infinity : positiveInt(options.topK, 'topK');
@@ -460,6 +501,8 @@ export class Batcher implements AsyncDisposable {
     const scores = (await this.#call(
       documents.map((d) => ({ text: query, textPair: d })),
       { truncate: true, ...options },
+      RERANK_OPTIONS,
+      'rerank',
       () => {
         this.#needSequenceLogits('rerank');
         if (this.model.config.num_labels !== 1) {
@@ -480,7 +523,7 @@ export class Batcher implements AsyncDisposable {
   forward(input: SequenceInput, options?: RequestOptions): Promise<SequenceOutput>;
   forward(inputs: SequenceInput[], options?: RequestOptions): Promise<SequenceOutput[]>;
   forward(inputs: SequenceInput | SequenceInput[], options: RequestOptions = {}): Promise<SequenceOutput | SequenceOutput[]> {
-    return this.#call(inputs, options, () => {
+    return this.#call(inputs, options, FORWARD_OPTIONS, 'forward', () => {
       const perSeqLogits = PER_SEQUENCE_LOGITS.includes(this.model.architecture);
       return (view: RowView) => {
         const out: SequenceOutput = { tokens: view.length, lastHiddenState: view.tokens('lastHiddenState').slice() };
@@ -495,6 +538,7 @@ export class Batcher implements AsyncDisposable {
 
   /** Stops taking requests; resolves once every admitted request has settled (`drain: false` aborts the queued ones). */
   async close(options: { drain?: boolean } = {}): Promise<void> {
+    checkOptionNames(options, ['drain'], 'close() options');
     this.#closed = true;
     if (options.drain === false) {
       for (let i = this.#head; i < this.#queue.length; i++) {
@@ -582,21 +626,22 @@ export class Batcher implements AsyncDisposable {
 
   #needSequenceLogits(task: string): void {
     if (this.model.architecture !== 'BertForSequenceClassification') {
-      throw new InvalidInputError(`${task} needs a BertForSequenceClassification model; this one is ${this.model.architecture}`);
+      throw new UnsupportedModelError(`${task} needs a BertForSequenceClassification model; this one is ${this.model.architecture}`);
     }
   }
 
   /** Validates, tokenizes and submits one call; `makeReduce` checks the task options first. */
-  async #call<O extends RequestOptions>(inputs: SequenceInput | SequenceInput[], options: O, makeReduce: (o: O) => Reduce): Promise<unknown> {
+  async #call<O extends RequestOptions>(inputs: SequenceInput | SequenceInput[], options: O, names: readonly string[], task: string, makeReduce: (o: O) => Reduce): Promise<unknown> {
     if (options === null || typeof options !== 'object') throw new InvalidInputError('options must be an object');
+    checkOptionNames(options, names, `${task}() options`);
     const batched = Array.isArray(inputs);
     const items = batched ? inputs : [inputs];
     if (items.length === 0) throw new InvalidInputError('inputs is an empty array: give at least one input');
     const resolved: Resolved = {
       timeoutMs: options.timeoutMs === undefined ? this.timeoutMs : optionalTimeout(options.timeoutMs, 'timeoutMs'),
-      signal: options.signal,
+      signal: options.signal as AbortSignal | undefined,
     };
-    if (resolved.signal !== undefined && !(resolved.signal instanceof AbortSignal)) throw new InvalidInputError('signal must be an AbortSignal');
+    if (resolved.signal !== undefined && !((resolved.signal as unknown) instanceof AbortSignal)) throw new InvalidInputError('signal must be an AbortSignal');
     const reduce = makeReduce(options);
     const seqs = this.#prepare(items, options);
     return this.#submit(seqs, reduce, batched ? (r) => r : (r) => r[0], resolved);
@@ -1118,6 +1163,22 @@ function defaultFunction(model: BertModel): ClassifyFunction {
   if (c.problem_type === 'regression') return 'none';
   if (c.problem_type === 'multi_label_classification' || c.num_labels === 1) return 'sigmoid';
   return 'softmax';
+}
+
+/**
+ * The sentence-transformers modules of the folder a model was loaded from (the folder of its
+ * weights, or its parent when the Transformer module sits in a subfolder); null for a plain folder.
+ */
+function folderEmbedding(model: BertModel): { pooling: PoolingMode[] | null; normalize: boolean } | null {
+  const files: readonly string[] = model.weights?.files ?? [];
+  const weights = files.find((f) => !f.endsWith('.json')) ?? files[0];
+  if (weights === undefined) return null;
+  const dir = dirname(weights);
+  for (const root of [dir, dirname(dir)]) {
+    const st = readSentenceTransformersFolderSync(root);
+    if (st && resolvePath(root, st.transformerPath) === resolvePath(dir)) return { pooling: st.pooling, normalize: st.normalize };
+  }
+  return null;
 }
 
 /** A batcher over `model`: concurrent calls share packed forwards (see BatcherOptions). */

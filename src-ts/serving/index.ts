@@ -2,6 +2,7 @@
 export {
   Batcher,
   createBatcher,
+  type AbortSignalLike,
   type BatcherOptions,
   type BatcherStats,
   type BatchRerankOptions,

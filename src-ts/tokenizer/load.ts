@@ -4,9 +4,10 @@
  * BertTokenizer's options, built the way transformers builds its (tokenizers-backed) BertTokenizer.
  */
 import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { InvalidFileError, InvalidInputError, UnsupportedModelError } from '../errors.js';
-import { resolveModel, type HubOptions } from '../hub/index.js';
+import { HUB_OPTION_NAMES, hubOptionsOf, resolveModel, type HubOptions } from '../hub/index.js';
+import { checkOptionNames, optionNames } from '../options.js';
 import type { AddedToken } from './added.js';
 import type { ModelVocab } from './bpe.js';
 import { parseDecoder, parseNormalizer, parsePreTokenizer, parseWordModel } from './components.js';
@@ -46,12 +47,92 @@ export interface BertTokenizerOptions {
   truncationSide?: Side;
 }
 
-export interface LoadTokenizerOptions extends BertTokenizerOptions, HubOptions {
+export interface LoadTokenizerOptions extends BertTokenizerOptions, HubOptions, StoredDefaultsOption {
   /**
    * Which files to read: 'auto' (the first present of tokenizer.json, vocab.json + merges.txt,
    * spiece.model, vocab.txt), or one of them.
    */
   format?: 'auto' | 'tokenizer.json' | 'vocab.json' | 'spiece.model' | 'vocab.txt';
+}
+
+export interface StoredDefaultsOption {
+  /**
+   * Apply the truncation and padding stored in tokenizer.json to every call that does not say
+   * otherwise, as the `tokenizers` library does. Default false, as transformers: stored settings
+   * are ignored and a call truncates or pads only when it asks to (the real bert-base-uncased file
+   * stores Fixed-128 padding and 128-token truncation, which would otherwise cut every text).
+   */
+  useStoredTruncationAndPadding?: boolean;
+}
+
+export interface TokenizerFromJSONOptions extends BertTokenizerOptions, StoredDefaultsOption {
+  /** The file name for error messages. */
+  file?: string;
+  /** tokenizer_config.json's contents (model_max_length, special tokens, sides). */
+  tokenizerConfig?: Json | null;
+  /** special_tokens_map.json's contents. */
+  specialTokensMap?: Json | null;
+}
+
+export interface TokenizerFromVocabOptions extends BertTokenizerOptions {
+  /** The file name for error messages. */
+  file?: string;
+  /** tokenizer_config.json's contents (do_lower_case, special tokens, ...); options override it. */
+  tokenizerConfig?: Json | null;
+  /** special_tokens_map.json's contents. */
+  specialTokensMap?: Json | null;
+}
+
+/** @internal What a folder loader read verbatim, so that saving writes the same files back. */
+interface SourceFiles {
+  sourceFiles?: Record<string, string>;
+}
+
+const BERT_TOKENIZER_OPTION_NAMES = optionNames<BertTokenizerOptions>({
+  doLowerCase: true,
+  stripAccents: true,
+  tokenizeChineseChars: true,
+  neverSplit: true,
+  unkToken: true,
+  sepToken: true,
+  padToken: true,
+  clsToken: true,
+  maskToken: true,
+  additionalSpecialTokens: true,
+  modelMaxLength: true,
+  maxInputCharsPerWord: true,
+  cleanUpTokenizationSpaces: true,
+  paddingSide: true,
+  truncationSide: true,
+});
+const LOAD_TOKENIZER_OPTION_NAMES = [...BERT_TOKENIZER_OPTION_NAMES, ...HUB_OPTION_NAMES, 'format', 'useStoredTruncationAndPadding'];
+const FROM_JSON_OPTION_NAMES = [...BERT_TOKENIZER_OPTION_NAMES, 'file', 'tokenizerConfig', 'specialTokensMap', 'useStoredTruncationAndPadding'];
+const FROM_VOCAB_OPTION_NAMES = [...BERT_TOKENIZER_OPTION_NAMES, 'file', 'tokenizerConfig', 'specialTokensMap'];
+
+function hasOverrides(o: BertTokenizerOptions): boolean {
+  return BERT_TOKENIZER_OPTION_NAMES.some((k) => (o as Record<string, unknown>)[k] !== undefined);
+}
+
+/** tokenizer_config.json with the options that override it written in (what a reload must see). */
+function configWithOverrides(config: Json | null, o: BertTokenizerOptions, extra: Json = {}): Json {
+  const c: Json = { ...(config ?? {}), ...extra };
+  const names: [keyof BertTokenizerOptions, string][] = [
+    ['unkToken', 'unk_token'],
+    ['sepToken', 'sep_token'],
+    ['padToken', 'pad_token'],
+    ['clsToken', 'cls_token'],
+    ['maskToken', 'mask_token'],
+    ['modelMaxLength', 'model_max_length'],
+    ['cleanUpTokenizationSpaces', 'clean_up_tokenization_spaces'],
+    ['paddingSide', 'padding_side'],
+    ['truncationSide', 'truncation_side'],
+  ];
+  for (const [opt, key] of names) if (o[opt] !== undefined) c[key] = o[opt];
+  return c;
+}
+
+function jsonFile(v: unknown): string {
+  return `${JSON.stringify(v, null, 2)}\n`;
 }
 
 /** Above this, transformers treats model_max_length as "no limit". */
@@ -340,10 +421,8 @@ function parsePostProcessor(pp: unknown, file: string | undefined): PostProcesso
 }
 
 /** Builds a Tokenizer from the contents of a tokenizer.json (a string or the parsed object). */
-export function tokenizerFromJSON(
-  json: string | object,
-  options: { file?: string; tokenizerConfig?: Json | null; specialTokensMap?: Json | null } & BertTokenizerOptions = {},
-): Tokenizer {
+export function tokenizerFromJSON(json: string | object, options: TokenizerFromJSONOptions = {}): Tokenizer {
+  checkOptionNames(options, FROM_JSON_OPTION_NAMES.concat((options as SourceFiles).sourceFiles ? ['sourceFiles'] : []), 'tokenizerFromJSON() options');
   const file = options.file;
   let root: unknown = json;
   if (typeof json === 'string') {
@@ -409,7 +488,7 @@ export function tokenizerFromJSON(
     }),
   );
 
-  // Stored truncation / padding (applied by default, as tokenizers does).
+  // Stored truncation / padding: parsed (and checked) always, applied only when asked to.
   let truncation: TruncationParams | null = null;
   const tr = root['truncation'];
   if (isObj(tr)) {
@@ -452,6 +531,21 @@ export function tokenizerFromJSON(
   const specialTokens = { ...sideCfg.specialTokens };
   if (specialTokens['unk_token'] === undefined && unkToken !== undefined) specialTokens['unk_token'] = unkToken;
   if (specialTokens['pad_token'] === undefined && padding) specialTokens['pad_token'] = padding.padToken;
+  const applyStored = options.useStoredTruncationAndPadding === true;
+  if (!applyStored) {
+    truncation = null;
+    padding = null;
+  }
+  const overrides = { ...options };
+  const files = (): Record<string, string> => {
+    const out: Record<string, string> = { ...(overrides as SourceFiles).sourceFiles };
+    if (out['tokenizer.json'] === undefined) out['tokenizer.json'] = typeof json === 'string' ? json : jsonFile(json);
+    if (hasOverrides(overrides) || (out['tokenizer_config.json'] === undefined && overrides.tokenizerConfig)) {
+      out['tokenizer_config.json'] = jsonFile(configWithOverrides(overrides.tokenizerConfig ?? null, overrides));
+    }
+    if (out['special_tokens_map.json'] === undefined && overrides.specialTokensMap) out['special_tokens_map.json'] = jsonFile(overrides.specialTokensMap);
+    return out;
+  };
   const spec: TokenizerSpec = {
     model: seqModel,
     addedTokens: added,
@@ -470,6 +564,7 @@ export function tokenizerFromJSON(
     paddingSide: padding?.direction ?? sideCfg.paddingSide,
     specialTokens,
     hasPostProcessor: pp !== null && pp !== undefined,
+    files,
   };
   return new Tokenizer(spec);
 }
@@ -495,8 +590,9 @@ export function parseVocabTxt(text: string): Map<string, number> {
  */
 export function tokenizerFromVocab(
   vocabInput: string | readonly string[] | Map<string, number> | Record<string, number>,
-  options: BertTokenizerOptions & { file?: string; tokenizerConfig?: Json | null; specialTokensMap?: Json | null } = {},
+  options: TokenizerFromVocabOptions = {},
 ): Tokenizer {
+  checkOptionNames(options, FROM_VOCAB_OPTION_NAMES.concat((options as SourceFiles).sourceFiles ? ['sourceFiles'] : []), 'tokenizerFromVocab() options');
   const file = options.file;
   let vmap: Map<string, number>;
   if (typeof vocabInput === 'string') vmap = parseVocabTxt(vocabInput);
@@ -588,6 +684,34 @@ export function tokenizerFromVocab(
   const specialTokens: Record<string, string> = { ...sideCfg.specialTokens, unk_token: unk, sep_token: sep, pad_token: pad, cls_token: cls, mask_token: mask };
   const unkId = vocab.map.get(unk)!;
   const core = new WordPieceCore(vocab, { cleanText: true, handleChineseChars: chinese, stripAccents: strip, lowercase: doLower }, { unkId, maxInputCharsPerWord: maxChars });
+  // The files a reload builds this same tokenizer from: the folder's own when nothing overrides
+  // them, else a tokenizer_config.json that states every setting (transformers reads it too).
+  const source = (options as SourceFiles).sourceFiles;
+  const overridden = hasOverrides(options);
+  const vocabFile = typeof vocabInput === 'string' ? vocabInput : undefined;
+  const files = (): Record<string, string> => {
+    const out: Record<string, string> = { ...source };
+    out['vocab.txt'] = vocabFile ?? vocabText(vmap);
+    if (overridden || out['tokenizer_config.json'] === undefined) {
+      const extra: Json = {
+        tokenizer_class: typeof c['tokenizer_class'] === 'string' ? c['tokenizer_class'] : 'BertTokenizer',
+        do_lower_case: doLower,
+        strip_accents: stripRaw === undefined ? null : stripRaw,
+        tokenize_chinese_chars: chinese,
+        unk_token: unk,
+        sep_token: sep,
+        pad_token: pad,
+        cls_token: cls,
+        mask_token: mask,
+      };
+      if (neverSplit.length) extra['never_split'] = neverSplit;
+      if (options.additionalSpecialTokens?.length) extra['additional_special_tokens'] = [...new Set([...((c['additional_special_tokens'] as string[] | undefined) ?? []), ...options.additionalSpecialTokens])];
+      if (Number.isFinite(sideCfg.modelMaxLength)) extra['model_max_length'] = sideCfg.modelMaxLength;
+      out['tokenizer_config.json'] = jsonFile(configWithOverrides(c, options, extra));
+    }
+    if (out['special_tokens_map.json'] === undefined && options.specialTokensMap) out['special_tokens_map.json'] = jsonFile(options.specialTokensMap);
+    return out;
+  };
   return new Tokenizer({
     model: core,
     addedTokens: added,
@@ -606,7 +730,19 @@ export function tokenizerFromVocab(
     paddingSide: sideCfg.paddingSide,
     specialTokens,
     hasPostProcessor: true,
+    files,
   });
+}
+
+/** vocab.txt: one token a line, by id (gaps, which a file cannot have, as [unused_N]). */
+function vocabText(vmap: Map<string, number>): string {
+  let max = -1;
+  for (const id of vmap.values()) max = Math.max(max, id);
+  if (max >= 2 * vmap.size + 1024) throw new InvalidInputError(`the vocabulary's ids go up to ${max} for ${vmap.size} tokens: too sparse to write as vocab.txt`);
+  const lines: string[] = [];
+  for (const [tok, id] of vmap) lines[id] = tok;
+  for (let i = 0; i < lines.length; i++) if (lines[i] === undefined) lines[i] = `[unused_${i}]`;
+  return `${lines.join('\n')}\n`;
 }
 
 // ---- folders ----------------------------------------------------------------------------------
@@ -619,7 +755,7 @@ async function exists(p: string): Promise<boolean> {
   }
 }
 
-async function readJsonIfPresent(p: string): Promise<Json | null> {
+async function readJsonIfPresent(p: string, keep?: Record<string, string>): Promise<Json | null> {
   if (!(await exists(p))) return null;
   let text: string;
   try {
@@ -627,6 +763,7 @@ async function readJsonIfPresent(p: string): Promise<Json | null> {
   } catch (e) {
     throw new InvalidFileError(`cannot read: ${(e as Error).message}`, p, 'ERR_INVALID_FILE', { cause: e });
   }
+  if (keep) keep[basename(p)] = text;
   let v: unknown;
   try {
     v = JSON.parse(text);
@@ -635,6 +772,15 @@ async function readJsonIfPresent(p: string): Promise<Json | null> {
   }
   if (!isObj(v)) fail(p, 'must be a JSON object');
   return v;
+}
+
+/** The BertTokenizer options (and useStoredTruncationAndPadding) of loadTokenizer's options, without the Hub ones. */
+function pickTokenizerOptions(o: LoadTokenizerOptions): BertTokenizerOptions & StoredDefaultsOption {
+  const out: Record<string, unknown> = {};
+  for (const k of [...BERT_TOKENIZER_OPTION_NAMES, 'useStoredTruncationAndPadding']) {
+    if ((o as Record<string, unknown>)[k] !== undefined) out[k] = (o as Record<string, unknown>)[k];
+  }
+  return out;
 }
 
 /** Whether a model folder holds tokenizer files (tokenizer.json, vocab.json + merges.txt, spiece.model or vocab.txt). */
@@ -656,13 +802,15 @@ async function readText(p: string): Promise<string> {
 }
 
 /**
- * Loads the tokenizer of a model folder: tokenizer.json when present (its stored truncation and
- * padding become the defaults, as in `tokenizers`), otherwise vocab.txt with tokenizer_config.json
- * and special_tokens_map.json. `options` override the configuration files.
+ * Loads the tokenizer of a model folder: the first present of tokenizer.json, vocab.json +
+ * merges.txt, spiece.model and vocab.txt, with tokenizer_config.json and special_tokens_map.json.
+ * tokenizer.json's stored truncation and padding apply only with `useStoredTruncationAndPadding`
+ * (transformers' rule). `options` override the configuration files.
  */
 export async function loadTokenizer(dirOrId: string, options: LoadTokenizerOptions = {}): Promise<Tokenizer> {
   if (typeof dirOrId !== 'string') throw new InvalidInputError('loadTokenizer expects a folder path or a Hub id');
-  const dir = await resolveModel(dirOrId, options);
+  checkOptionNames(options, LOAD_TOKENIZER_OPTION_NAMES, 'loadTokenizer() options');
+  const dir = await resolveModel(dirOrId, hubOptionsOf(options));
   const format = options.format ?? 'auto';
   if (!['auto', 'tokenizer.json', 'vocab.json', 'spiece.model', 'vocab.txt'].includes(format)) throw new InvalidInputError(`unknown format ${quote(format)}`);
   const tjPath = join(dir, 'tokenizer.json');
@@ -670,18 +818,29 @@ export async function loadTokenizer(dirOrId: string, options: LoadTokenizerOptio
   const vjPath = join(dir, 'vocab.json');
   const mergesPath = join(dir, 'merges.txt');
   const spPath = join(dir, 'spiece.model');
-  const tokenizerConfig = await readJsonIfPresent(join(dir, 'tokenizer_config.json'));
-  const specialTokensMap = await readJsonIfPresent(join(dir, 'special_tokens_map.json'));
+  // What was read verbatim, so that saving writes the same files back.
+  const sourceFiles: Record<string, string> = {};
+  const tokenizerConfig = await readJsonIfPresent(join(dir, 'tokenizer_config.json'), sourceFiles);
+  const specialTokensMap = await readJsonIfPresent(join(dir, 'special_tokens_map.json'), sourceFiles);
+  // Not read here, but transformers' slow tokenizers read them: kept for saving.
+  for (const name of ['added_tokens.json', 'vocab.txt', 'vocab.json', 'merges.txt']) {
+    const p = join(dir, name);
+    if (await exists(p)) sourceFiles[name] = await readText(p);
+  }
+  const { format: _format, ...rest } = options;
+  const fromOptions = { ...pickTokenizerOptions(rest), sourceFiles };
   const auto = format === 'auto';
   if (format === 'tokenizer.json' || (auto && (await exists(tjPath)))) {
-    return tokenizerFromJSON(await readText(tjPath), { ...options, file: tjPath, tokenizerConfig, specialTokensMap });
+    const text = await readText(tjPath);
+    sourceFiles['tokenizer.json'] = text;
+    return tokenizerFromJSON(text, { ...fromOptions, file: tjPath, tokenizerConfig, specialTokensMap } as TokenizerFromJSONOptions);
   }
   if (format === 'vocab.json' || (auto && (await exists(vjPath)) && (await exists(mergesPath)))) {
     const vocab = await readJsonIfPresent(vjPath);
     if (!vocab) throw new InvalidFileError('vocab.json not found', vjPath);
     if (!(await exists(mergesPath))) throw new InvalidFileError('merges.txt not found (needed with vocab.json)', mergesPath);
     const json = bpeFilesToJson(vocab, parseMergesTxt(await readText(mergesPath), mergesPath), tokenizerConfig ?? {}, specialTokensMap ?? {}, vjPath);
-    return tokenizerFromJSON(json, { ...options, file: vjPath, tokenizerConfig, specialTokensMap });
+    return tokenizerFromJSON(json, { ...fromOptions, file: vjPath, tokenizerConfig, specialTokensMap } as TokenizerFromJSONOptions);
   }
   if (format === 'spiece.model' || (auto && (await exists(spPath)))) {
     let buf: Buffer;
@@ -691,7 +850,7 @@ export async function loadTokenizer(dirOrId: string, options: LoadTokenizerOptio
       throw new InvalidFileError(`cannot read: ${(e as Error).message}`, spPath, 'ERR_INVALID_FILE', { cause: e });
     }
     const json = spieceToJson(readSentencePieceModel(buf, spPath), tokenizerConfig ?? {}, specialTokensMap ?? {}, spPath);
-    return tokenizerFromJSON(json, { ...options, file: spPath, tokenizerConfig, specialTokensMap });
+    return tokenizerFromJSON(json, { ...fromOptions, file: spPath, tokenizerConfig, specialTokensMap } as TokenizerFromJSONOptions);
   }
   if (auto && !(await exists(vocabPath)) && ((await exists(join(dir, 'sentencepiece.bpe.model'))) || (await exists(join(dir, 'tokenizer.model'))))) {
     throw new UnsupportedModelError(`this folder has a SentencePiece model (sentencepiece.bpe.model / tokenizer.model) but no tokenizer.json: only tokenizer.json, vocab.json + merges.txt, spiece.model (ALBERT) and vocab.txt are supported (${dir})`);
@@ -714,5 +873,7 @@ export async function loadTokenizer(dirOrId: string, options: LoadTokenizerOptio
       throw new UnsupportedModelError(`tokenizer_class ${cls} is not supported without a tokenizer.json (BertTokenizer only)`);
     }
   }
-  return tokenizerFromVocab(text, { ...options, file: vocabPath, tokenizerConfig, specialTokensMap });
+  sourceFiles['vocab.txt'] = text;
+  const { useStoredTruncationAndPadding: _stored, ...vocabOptions } = fromOptions;
+  return tokenizerFromVocab(text, { ...vocabOptions, file: vocabPath, tokenizerConfig, specialTokensMap } as TokenizerFromVocabOptions);
 }

@@ -3,6 +3,7 @@
  * (tokenizer.json's stored truncation / padding, model_max_length) into what one call does.
  */
 import { InvalidInputError } from '../errors.js';
+import { checkOptionNames, optionNames } from '../options.js';
 import { quote } from '../util/quote.js';
 
 export type TruncationStrategy = 'longest_first' | 'only_first' | 'only_second';
@@ -116,10 +117,26 @@ export function checkPadding(p: PaddingParams): void {
   if (p.direction !== 'left' && p.direction !== 'right') throw new InvalidInputError(`padding side must be 'left' or 'right'`);
 }
 
+const ENCODE_OPTIONS = optionNames<EncodeOptions>({
+  addSpecialTokens: true,
+  truncation: true,
+  maxLength: true,
+  stride: true,
+  truncationSide: true,
+  padding: true,
+  padToMultipleOf: true,
+  paddingSide: true,
+  returnOverflowing: true,
+});
+export const TRUNCATION_PARAMS = optionNames<TruncationParams>({ maxLength: true, strategy: true, stride: true, direction: true });
+export const PADDING_PARAMS = optionNames<PaddingParams>({ strategy: true, maxLength: true, padToMultipleOf: true, direction: true, padId: true, padTypeId: true, padToken: true });
+export const DECODE_OPTIONS = optionNames<DecodeOptions>({ skipSpecialTokens: true, cleanUpTokenizationSpaces: true });
+
 export function resolveOptions(options: EncodeOptions | undefined, batch: boolean, d: OptionDefaults): Resolved {
   if (options !== undefined && (options === null || typeof options !== 'object')) {
     throw new InvalidInputError('options must be an object');
   }
+  checkOptionNames(options, ENCODE_OPTIONS, batch ? 'encodeBatch() options' : 'encode() options');
   const o = options ?? {};
   const addSpecial = o.addSpecialTokens ?? true;
   if (typeof addSpecial !== 'boolean') throw new InvalidInputError('addSpecialTokens must be a boolean');

@@ -41,4 +41,6 @@ export interface TokenizerSpec {
   specialTokens: Record<string, string>;
   /** False for a tokenizer.json without post_processor (its overflow windows report sequence 0 throughout). */
   hasPostProcessor: boolean;
+  /** The files (name → contents) that build this same tokenizer again; what saving a model writes. */
+  files?: () => Record<string, string>;
 }

@@ -16,6 +16,7 @@
  *    throws too.
  */
 import { InvalidInputError } from '../errors.js';
+import { checkOptionNames } from '../options.js';
 import { AddedMatcher, type AddedToken, type MatchRule } from './added.js';
 import { TokenBuffer } from './buffer.js';
 import type { ModelVocab } from './bpe.js';
@@ -25,6 +26,9 @@ import { BatchEncoding, Encoding, type TokenNamer } from './encoding.js';
 import {
   checkPadding,
   checkTruncation,
+  DECODE_OPTIONS,
+  PADDING_PARAMS,
+  TRUNCATION_PARAMS,
   isInt,
   resolveOptions,
   type DecodeOptions,
@@ -70,7 +74,31 @@ function wellFormed(s: string): string {
  *   const batch = tok.encodeBatch(texts, { padding: true });   // batch.inputIds: Int32Array rows
  *   tok.decode(enc.ids, { skipSpecialTokens: true });
  */
-export class Tokenizer implements TokenNamer {
+/**
+ * Instances are functions (so that `tokenizer(text)` works, as in transformers): the constructor
+ * returns a function whose prototype is the subclass's.
+ */
+class CallableBase {
+  constructor() {
+    const call = function (...args: unknown[]): unknown {
+      return (call as unknown as Tokenizer).encodeAny(...(args as Parameters<Tokenizer['encodeAny']>));
+    };
+    return Object.setPrototypeOf(call, new.target.prototype) as CallableBase;
+  }
+}
+
+/**
+ * `tokenizer(text)`, `tokenizer(text, pair)`, `tokenizer(text, pair, options)`,
+ * `tokenizer(text, options)`: encode; `tokenizer(texts, options)`: encodeBatch (as transformers'
+ * `tokenizer(...)`; padding and truncation only when asked for).
+ */
+export interface Tokenizer {
+  (text: string, pair?: string | null, options?: EncodeOptions): Encoding;
+  (text: string, options: EncodeOptions): Encoding;
+  (texts: readonly EncodeInput[], options?: EncodeOptions): BatchEncoding;
+}
+
+export class Tokenizer extends CallableBase implements TokenNamer {
   /** The longest input the model accepts (tokenizer_config's `model_max_length`), or Infinity. */
   readonly modelMaxLength: number;
   /** Named special tokens: { cls_token: '[CLS]', sep_token: '[SEP]', … }. */
@@ -98,6 +126,7 @@ export class Tokenizer implements TokenNamer {
 
   /** @internal use `loadTokenizer`, `Tokenizer.fromTokenizerJson` or `Tokenizer.fromVocab`. */
   constructor(spec: TokenizerSpec) {
+    super();
     this.spec = spec;
     this.model = spec.model;
     this.vocab = spec.model.vocab;
@@ -207,6 +236,7 @@ export class Tokenizer implements TokenNamer {
       this.defaults = null;
       return;
     }
+    checkOptionNames(params, TRUNCATION_PARAMS, 'setTruncation() params');
     const t: TruncationParams = {
       maxLength: params.maxLength,
       strategy: params.strategy ?? 'longest_first',
@@ -225,6 +255,7 @@ export class Tokenizer implements TokenNamer {
       this.defaults = null;
       return;
     }
+    checkOptionNames(params, PADDING_PARAMS, 'setPadding() params');
     const base = this.padDefaults();
     const p: PaddingParams = {
       strategy: params.strategy ?? (params.maxLength !== undefined ? 'max_length' : 'longest'),
@@ -260,6 +291,55 @@ export class Tokenizer implements TokenNamer {
       padDefaults: () => this.padDefaults(),
     });
     return resolveOptions(options, batch, d);
+  }
+
+  // ---- special tokens (transformers' names) ---------------------------------------------------
+
+  get unkToken(): string | undefined {
+    return this.specialTokens['unk_token'];
+  }
+  get sepToken(): string | undefined {
+    return this.specialTokens['sep_token'];
+  }
+  get padToken(): string | undefined {
+    return this.padding?.padToken ?? this.specialTokens['pad_token'];
+  }
+  get clsToken(): string | undefined {
+    return this.specialTokens['cls_token'];
+  }
+  get maskToken(): string | undefined {
+    return this.specialTokens['mask_token'];
+  }
+  get unkTokenId(): number | undefined {
+    return this.#idOf(this.unkToken);
+  }
+  get sepTokenId(): number | undefined {
+    return this.#idOf(this.sepToken);
+  }
+  get clsTokenId(): number | undefined {
+    return this.#idOf(this.clsToken);
+  }
+  get maskTokenId(): number | undefined {
+    return this.#idOf(this.maskToken);
+  }
+  /** Every special token (named ones and additional ones), as transformers' `all_special_tokens`. */
+  get allSpecialTokens(): string[] {
+    return [...new Set([...Object.values(this.specialTokens), ...this.specialSet])];
+  }
+  get allSpecialIds(): number[] {
+    return this.allSpecialTokens.map((t) => this.tokenToId(t)).filter((id): id is number => id !== undefined);
+  }
+
+  #idOf(token: string | undefined): number | undefined {
+    return token === undefined ? undefined : this.tokenToId(token);
+  }
+
+  /**
+   * @internal The files (name → contents) from which loadTokenizer builds this same tokenizer:
+   * the folder's own files as read, or files stating the options that overrode them.
+   */
+  sourceFiles(): Record<string, string> {
+    return this.spec.files ? this.spec.files() : {};
   }
 
   // ---- encoding -------------------------------------------------------------------------------
@@ -511,11 +591,23 @@ export class Tokenizer implements TokenNamer {
 
   // ---- decoding -------------------------------------------------------------------------------
 
+  /** What calling the tokenizer does: encodeBatch for an array, encode otherwise. */
+  encodeAny(text: string | readonly EncodeInput[], pair?: string | null | EncodeOptions, options?: EncodeOptions): Encoding | BatchEncoding {
+    if (Array.isArray(text)) {
+      if (options !== undefined || (pair !== undefined && (pair === null || typeof pair !== 'object'))) {
+        throw new InvalidInputError('tokenizer(texts, options): a batch takes [text, pair] tuples, not a separate pair');
+      }
+      return this.encodeBatch(text, pair as EncodeOptions | undefined);
+    }
+    return this.encode(text as string, pair, options);
+  }
+
   /** Turns ids back into text, joining `##` pieces (Hugging Face's WordPiece decoder). */
   decode(ids: ArrayLike<number>, options: DecodeOptions = {}): string {
     if (ids === null || typeof ids !== 'object' || typeof (ids as ArrayLike<number>).length !== 'number') {
       throw new InvalidInputError('decode expects an array of token ids');
     }
+    checkOptionNames(options, DECODE_OPTIONS, 'decode() options');
     const skip = options.skipSpecialTokens ?? false;
     const cleanUp = options.cleanUpTokenizationSpaces ?? this.cleanUpTokenizationSpaces;
     const tokens: string[] = [];

@@ -9,6 +9,7 @@ import { InvalidFileError, InvalidInputError } from '../errors.js';
 import type { Encoding, Tokenizer } from '../tokenizer/index.js';
 import type { TrainingInput, TrainingLabels } from './batch.js';
 import { quote } from '../util/quote.js';
+import { checkOptionNames, optionNames } from '../options.js';
 
 // ---- randomness -------------------------------------------------------------------------------
 
@@ -128,6 +129,7 @@ function specialIds(tokenizer: Tokenizer): Set<number> {
  * 80% become [MASK], 10% a random id of the whole vocabulary, 10% stay. Seeded.
  */
 export function createMlmCollator(tokenizer: Tokenizer, options: MlmCollatorOptions = {}): (examples: readonly Example[]) => Batch {
+  checkOptionNames(options, optionNames<MlmCollatorOptions>({ mlmProbability: true, maskReplaceProb: true, randomReplaceProb: true, seed: true }), 'createMlmCollator() options');
   const p = options.mlmProbability ?? 0.15;
   const pMask = options.maskReplaceProb ?? 0.8;
   const pRandom = options.randomReplaceProb ?? 0.1;
@@ -180,6 +182,7 @@ export interface NspOptions {
  * Pairs longer than maxLength are trimmed from the longer side.
  */
 export function createNspExamples(documents: readonly (readonly string[])[], tokenizer: Tokenizer, options: NspOptions = {}): Example[] {
+  checkOptionNames(options, optionNames<NspOptions>({ maxLength: true, seed: true }), 'createNspExamples() options');
   const maxLength = options.maxLength ?? 128;
   if (!Number.isInteger(maxLength) || maxLength < 5) throw new InvalidInputError('maxLength must be an integer >= 5');
   const docs = documents.filter((d) => d.length > 0);
@@ -357,6 +360,7 @@ export function textClassificationExamples(
   tokenizer: Tokenizer,
   options: TextClassificationOptions = {},
 ): { examples: Example[]; labels: LabelMap | undefined } {
+  checkOptionNames(options, optionNames<TextClassificationOptions>({ textField: true, pairField: true, labelField: true, maxLength: true, problemType: true, labels: true }), 'textClassificationExamples() options');
   const tf = options.textField ?? 'text';
   const pf = options.pairField ?? 'text_pair';
   const lf = options.labelField ?? 'label';
@@ -414,6 +418,7 @@ export function tokenClassificationExamples(
   tokenizer: Tokenizer,
   options: TokenClassificationOptions = {},
 ): { examples: Example[]; labels: LabelMap } {
+  checkOptionNames(options, optionNames<TokenClassificationOptions>({ tokensField: true, tagsField: true, maxLength: true, labelAllTokens: true, labels: true }), 'tokenClassificationExamples() options');
   const wf = options.tokensField ?? 'tokens';
   const tf = options.tagsField ?? 'tags';
   const maxLength = options.maxLength ?? 128;
@@ -482,6 +487,7 @@ export function questionAnsweringExamples(
   tokenizer: Tokenizer,
   options: QuestionAnsweringOptions = {},
 ): Example[] {
+  checkOptionNames(options, optionNames<QuestionAnsweringOptions>({ questionField: true, contextField: true, answersField: true, maxLength: true }), 'questionAnsweringExamples() options');
   const qf = options.questionField ?? 'question';
   const cf = options.contextField ?? 'context';
   const af = options.answersField ?? 'answers';

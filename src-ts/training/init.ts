@@ -13,6 +13,7 @@ import { hasTokenizerFiles, loadTokenizer, type Tokenizer } from '../tokenizer/i
 import { expectedTensors, readCheckpoint, type RawTensor } from '../weights/index.js';
 import { Rng } from './data.js';
 import { buildTrainableModel, type TrainableBertModel } from './trainable-model.js';
+import { checkOptionNames, optionNames } from '../options.js';
 
 export interface InitModelOptions {
   /** A model folder whose weights and tokenizer to start from (omit to start from random weights). */
@@ -80,6 +81,12 @@ function f16(h: number): number {
 }
 
 export async function initTrainableModel(options: InitModelOptions): Promise<InitModelResult> {
+  if (options === null || typeof options !== 'object') throw new InvalidInputError('initTrainableModel() needs options with an architecture');
+  checkOptionNames(
+    options,
+    optionNames<InitModelOptions>({ from: true, config: true, architecture: true, threads: true, seed: true, tokenizer: true, ignoreMismatchedSizes: true }),
+    'initTrainableModel() options',
+  );
   const { architecture } = options;
   let base: Record<string, unknown> = {};
   const checkpoint = new Map<string, RawTensor>();

@@ -12,8 +12,10 @@ import { lossChartSvg, smooth } from './chart.js';
 import { Rng, collate, shuffle, type Batch, type Example, type LabelMap } from './data.js';
 import { accuracy, argmaxRows, bestSpan, entityF1, exactMatch, f1Score, squadF1 } from './metrics.js';
 import { asTrainable, type TrainableBertModel } from './trainable-model.js';
-import { createTrainer, type Trainer, type TrainerOptions } from './trainer.js';
+import { TRAINER_OPTIONS, createTrainer, type Trainer, type TrainerOptions } from './trainer.js';
 import type { BertModel } from '../model/bert-model.js';
+import { checkOptionNames, optionNames } from '../options.js';
+import { onFileSystemError } from '../errors.js';
 
 export interface LogEntry {
   step: number;
@@ -64,6 +66,30 @@ export interface FitOptions extends Omit<TrainerOptions, 'totalSteps'> {
   onStep?: (info: { step: number; totalSteps: number; loss: number; learningRate: number }) => void;
 }
 
+const FIT_OPTIONS = [
+  ...TRAINER_OPTIONS.filter((k) => k !== 'totalSteps'),
+  ...optionNames<Omit<FitOptions, keyof TrainerOptions>>({
+    train: true,
+    eval: true,
+    epochs: true,
+    maxSteps: true,
+    batchSize: true,
+    evalBatchSize: true,
+    warmupRatio: true,
+    evalEvery: true,
+    metric: true,
+    earlyStoppingPatience: true,
+    outputDir: true,
+    saveTotalLimit: true,
+    loadBestModelAtEnd: true,
+    labels: true,
+    collate: true,
+    evalCollate: true,
+    onLog: true,
+    onStep: true,
+  }),
+];
+
 export interface FitResult {
   history: LogEntry[];
   globalStep: number;
@@ -95,10 +121,11 @@ export interface EvaluateOptions {
 /** Loss and the task's metrics on `examples` (eval mode: no dropout; the gradients are not touched). */
 export async function evaluate(modelIn: BertModel, examples: readonly Example[], options: EvaluateOptions = {}): Promise<Record<string, number>> {
   const model = asTrainable(modelIn);
+  checkOptionNames(options, optionNames<EvaluateOptions>({ batchSize: true, collate: true, labels: true }), 'evaluate() options');
   const wasTraining = model.training;
   model.eval();
   const bs = options.batchSize ?? 32;
-  const pad = model.tokenizer?.padTokenId ?? model.config.pad_token_id ?? 0;
+  const pad = (model.hasTokenizer ? model.tokenizer.padTokenId : undefined) ?? model.config.pad_token_id ?? 0;
   const make = options.collate ?? ((ex: readonly Example[]) => collate(ex, pad));
   let lossSum = 0;
   let lossN = 0;
@@ -232,6 +259,8 @@ export async function evaluate(modelIn: BertModel, examples: readonly Example[],
 /** Trains `model` on `options.train` (see FitOptions); returns the log and the best evaluation. */
 export async function fit(modelIn: BertModel, options: FitOptions): Promise<FitResult> {
   const model = asTrainable(modelIn);
+  if (options === null || typeof options !== 'object') throw new InvalidInputError('fit(model, options) needs options with train examples');
+  checkOptionNames(options, FIT_OPTIONS, 'fit() options');
   if (!options.train?.length) throw new InvalidInputError('fit() needs training examples');
   const bs = options.batchSize ?? 16;
   const seed = options.seed ?? 42;
@@ -242,8 +271,10 @@ export async function fit(modelIn: BertModel, options: FitOptions): Promise<FitR
   const totalSteps = options.maxSteps ?? stepsPerEpoch * epochs;
   if (!Number.isInteger(totalSteps) || totalSteps < 1) throw new InvalidInputError('fit() needs at least one step (epochs or maxSteps)');
   const warmupSteps = options.warmupSteps ?? Math.ceil((options.warmupRatio ?? 0) * totalSteps);
-  const trainer: Trainer = createTrainer(model, { ...options, totalSteps, warmupSteps, seed });
-  const pad = model.tokenizer?.padTokenId ?? model.config.pad_token_id ?? 0;
+  const trainerOptions: Record<string, unknown> = {};
+  for (const k of TRAINER_OPTIONS) if ((options as unknown as Record<string, unknown>)[k] !== undefined) trainerOptions[k] = (options as unknown as Record<string, unknown>)[k];
+  const trainer: Trainer = createTrainer(model, { ...(trainerOptions as unknown as TrainerOptions), totalSteps, warmupSteps, seed });
+  const pad = (model.hasTokenizer ? model.tokenizer.padTokenId : undefined) ?? model.config.pad_token_id ?? 0;
   const makeBatch = options.collate ?? ((ex: readonly Example[]) => collate(ex, pad));
   const evalBatch = options.evalCollate ?? options.collate;
   const { name: metricName, greater } = options.metric
@@ -253,8 +284,8 @@ export async function fit(modelIn: BertModel, options: FitOptions): Promise<FitR
   const t0 = performance.now();
   const out = options.outputDir;
   if (out) {
-    await mkdir(out, { recursive: true });
-    await writeFile(join(out, 'log.jsonl'), '');
+    await mkdir(out, { recursive: true }).catch(onFileSystemError('cannot create the folder', out));
+    await writeFile(join(out, 'log.jsonl'), '').catch(onFileSystemError('cannot write', join(out, 'log.jsonl')));
   }
   let best: FitResult['best'];
   let bestState: Awaited<ReturnType<TrainableBertModel['stateDict']>> | undefined;
@@ -267,7 +298,7 @@ export async function fit(modelIn: BertModel, options: FitOptions): Promise<FitR
     history.push(e);
     options.onLog?.(e);
     if (out) {
-      await appendFile(join(out, 'log.jsonl'), `${JSON.stringify(e)}\n`);
+      await appendFile(join(out, 'log.jsonl'), `${JSON.stringify(e)}\n`).catch(onFileSystemError('cannot write', join(out, 'log.jsonl')));
     }
   };
   const chart = async () => {
@@ -281,7 +312,7 @@ export async function fit(modelIn: BertModel, options: FitOptions): Promise<FitR
         { name: 'train loss (smoothed)', points: smooth(train, 0.1), color: '#08519c' },
         { name: 'eval loss', points: ev, color: '#d94801', dots: true },
       ]),
-    );
+    ).catch(onFileSystemError('cannot write', join(out, 'loss.svg')));
   };
   const evaluateAndCheckpoint = async (epoch: number) => {
     if (!options.eval?.length) {
@@ -330,7 +361,7 @@ export async function fit(modelIn: BertModel, options: FitOptions): Promise<FitR
     while (checkpoints.length > limit) {
       const idx = checkpoints.findIndex((c) => c !== bestCheckpoint && c !== dir);
       if (idx < 0) break;
-      await rm(checkpoints[idx]!, { recursive: true, force: true });
+      await rm(checkpoints[idx]!, { recursive: true, force: true }).catch(onFileSystemError('cannot remove', checkpoints[idx]!));
       checkpoints.splice(idx, 1);
     }
     return dir;

@@ -6,7 +6,8 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { configToJSON } from '../config.js';
-import { InvalidInputError } from '../errors.js';
+import { InvalidInputError, fileSystemError } from '../errors.js';
+import { optionNames, checkOptionNames } from '../options.js';
 import type { Tensor } from '../model/outputs.js';
 import { copyFileAtomic, writeFileAtomic } from '../util/atomic-file.js';
 import type { TrainableBertModel } from './trainable-model.js';
@@ -17,6 +18,8 @@ export interface SaveOptions {
   /** Extra `__metadata__` strings for the safetensors header ("format": "pt" is always set). */
   metadata?: Record<string, string>;
 }
+
+const SAVE_OPTION_NAMES = optionNames<SaveOptions>({ tokenizer: true, metadata: true });
 
 const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt', 'vocab.json', 'merges.txt', 'spiece.model', 'added_tokens.json'];
 
@@ -62,7 +65,12 @@ async function exists(path: string): Promise<boolean> {
 
 export async function saveModel(dir: string, model: TrainableBertModel, state: Record<string, Tensor>, options: SaveOptions = {}): Promise<void> {
   if (typeof dir !== 'string' || dir === '') throw new InvalidInputError('save() needs a folder path');
-  await mkdir(dir, { recursive: true });
+  checkOptionNames(options, SAVE_OPTION_NAMES, 'save() options');
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (err) {
+    throw fileSystemError(err, 'cannot create the folder', dir);
+  }
   const config = configToJSON(model.config);
   config.architectures = [model.architecture];
   config.model_type = 'bert';
@@ -72,25 +80,19 @@ export async function saveModel(dir: string, model: TrainableBertModel, state: R
   await writeSafetensors(join(dir, 'model.safetensors'), state, options.metadata);
   // A folder that had .bin weights now has safetensors: loaders prefer model.safetensors anyway.
   if (options.tokenizer === false) return;
-  let copied = false;
-  if (model.sourceDir) {
+  // The tokenizer's own files, as loaded (or stating the options that overrode them): a reload
+  // tokenizes exactly as this model's tokenizer does, also when saving into the source folder.
+  const files = model.hasTokenizer ? model.tokenizer.sourceFiles() : {};
+  if (Object.keys(files).length === 0 && model.sourceDir) {
     for (const f of TOKENIZER_FILES) {
       const src = join(model.sourceDir, f);
-      if (join(dir, f) !== src && (await exists(src))) {
-        await copyFileAtomic(src, join(dir, f));
-        copied = true;
-      }
+      if (join(dir, f) !== src && (await exists(src))) await copyFileAtomic(src, join(dir, f));
     }
   }
-  if (!copied && model.tokenizer) {
-    // Built in memory: the vocabulary is what a BertTokenizer needs (vocab.txt, one token a line by id).
-    const vocab = [...model.tokenizer.getVocab()].sort((a, b) => a[1] - b[1]);
-    const lines: string[] = [];
-    vocab.forEach(([tok, id]) => {
-      while (lines.length < id) lines.push(`[unused_${lines.length}]`);
-      lines[id] = tok;
-    });
-    await writeFileAtomic(join(dir, 'vocab.txt'), `${lines.join('\n')}\n`);
-    await writeFileAtomic(join(dir, 'tokenizer_config.json'), `${JSON.stringify({ tokenizer_class: 'BertTokenizer' }, null, 2)}\n`);
+  for (const [name, text] of Object.entries(files)) await writeFileAtomic(join(dir, name), text);
+  // A SentencePiece model is binary (never among the text files above): copied beside them.
+  const spiece = model.sourceDir ? join(model.sourceDir, 'spiece.model') : undefined;
+  if (spiece && join(dir, 'spiece.model') !== spiece && Object.keys(files).length > 0 && (await exists(spiece))) {
+    await copyFileAtomic(spiece, join(dir, 'spiece.model'));
   }
 }

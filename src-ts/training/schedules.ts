@@ -4,6 +4,7 @@
  * runs at lr 0 (as get_linear_schedule_with_warmup gives: the scheduler steps after the optimizer).
  */
 import { InvalidInputError } from '../errors.js';
+import { checkOptionNames, optionNames } from '../options.js';
 
 export type ScheduleName = 'linear' | 'cosine' | 'constant' | 'constant_with_warmup';
 export const SCHEDULES: readonly ScheduleName[] = ['linear', 'cosine', 'constant', 'constant_with_warmup'];
@@ -17,8 +18,11 @@ export interface ScheduleOptions {
   numCycles?: number;
 }
 
+const SCHEDULE_OPTIONS = optionNames<ScheduleOptions>({ schedule: true, warmupSteps: true, totalSteps: true, numCycles: true });
+
 /** lambda(step) for step = 0, 1, ... (the multiplier of the base learning rate). */
 export function scheduleLambda(o: ScheduleOptions): (step: number) => number {
+  checkOptionNames(o, SCHEDULE_OPTIONS, 'scheduleLambda() options');
   const w = o.warmupSteps;
   if (!Number.isInteger(w) || w < 0) throw new InvalidInputError(`warmupSteps must be an integer >= 0, got ${String(w)}`);
   const warm = (s: number) => s / Math.max(1, w);

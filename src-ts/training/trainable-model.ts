@@ -8,8 +8,9 @@
 import { dirname } from 'node:path';
 import type { Architecture, BertConfig } from '../config.js';
 import {
-  BertError,
   DisposedError,
+  NOT_TRAINABLE,
+  TrainingError,
   InvalidInputError,
   UnsupportedModelError,
   captureCallerStack,
@@ -23,6 +24,7 @@ import type { Tokenizer } from '../tokenizer/index.js';
 import { loadBinding } from '../native/load-binding.js';
 import { packTrainingBatch, scatterRows, type PackedTrainingBatch, type TrainingInput, type TrainingLabels } from './batch.js';
 import { saveModel, type SaveOptions } from './save.js';
+import { checkOptionNames, optionNames } from '../options.js';
 
 export type { TrainingInput, TrainingLabels } from './batch.js';
 
@@ -41,6 +43,8 @@ export interface ComputeGradientsOptions {
   /** false: forward and loss only (evaluation); the gradients held are left untouched. Default true. */
   backward?: boolean;
 }
+
+const COMPUTE_GRADIENTS_OPTIONS = optionNames<ComputeGradientsOptions>({ outputLogits: true, grads: true, accumulate: true, lossScale: true, backward: true });
 
 export interface GradientsResult {
   /** transformers' out.loss (mean loss of the batch). */
@@ -72,14 +76,7 @@ export interface TrainingMemory {
   activations: number;
 }
 
-/** Thrown when training runs into what cannot continue (a non-finite loss or gradient). */
-export class TrainingError extends BertError {
-  readonly step: number | undefined;
-  constructor(message: string, step?: number) {
-    super(message, 'ERR_TRAINING');
-    this.step = step;
-  }
-}
+export { TrainingError };
 
 export class TrainableBertModel extends BertModel {
   /** The folder the model was loaded from (tokenizer files are copied from it on save). */
@@ -102,8 +99,9 @@ export class TrainableBertModel extends BertModel {
     dropout: DropoutSettings,
     tokenizer?: Tokenizer,
     sourceDir?: string,
+    noTokenizerReason?: string,
   ) {
-    super(native, config, architecture, backend, weights, hasPooler, tokenizer);
+    super(native, config, architecture, backend, weights, hasPooler, tokenizer, noTokenizerReason);
     this.#trainer = native;
     this.#params = native.parameters();
     this.#dropout = { ...dropout };
@@ -127,6 +125,7 @@ export class TrainableBertModel extends BertModel {
     return { ...this.#dropout };
   }
   setDropout(settings: Partial<DropoutSettings>): void {
+    checkOptionNames(settings, ['hidden', 'attention', 'classifier'], 'setDropout() settings');
     const next = { ...this.#dropout, ...settings };
     for (const [k, v] of Object.entries(next)) {
       if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new InvalidInputError(`dropout ${k} must be a number in [0, 1], got ${String(v)}`);
@@ -171,9 +170,10 @@ export class TrainableBertModel extends BertModel {
    * **labels).loss.backward()` (dropout per `training`). Returns the loss, the logits and every
    * parameter's gradient by checkpoint name.
    */
-  computeGradients(inputs: TrainingInput, labels: TrainingLabels, options: ComputeGradientsOptions = {}): Promise<GradientsResult> {
+  #computeGradients(inputs: TrainingInput, labels: TrainingLabels, options: ComputeGradientsOptions): Promise<GradientsResult> {
     const caller = captureCallerStack();
     return this.#enqueue(caller, async () => {
+      checkOptionNames(options, COMPUTE_GRADIENTS_OPTIONS, 'computeGradients() options');
       const packed = packTrainingBatch(this.config, this.architecture, inputs, labels);
       const wantLogits = options.outputLogits !== false;
       const outputs = wantLogits ? this.#outputBuffers(packed) : {};
@@ -234,6 +234,10 @@ export class TrainableBertModel extends BertModel {
       const state = await this.#readTensors('parameters');
       await saveModel(dir, this, state, options);
     });
+  }
+
+  override computeGradients(inputs: TrainingInput, labels: TrainingLabels, options: ComputeGradientsOptions = {}): Promise<GradientsResult> {
+    return this.#computeGradients(inputs, labels, options);
   }
 
   override async dispose(): Promise<void> {
@@ -334,6 +338,7 @@ export interface BuildTrainableArgs {
   weights: WeightsInfo;
   hasPooler: boolean;
   tokenizer?: Tokenizer;
+  noTokenizerReason?: string;
 }
 
 /** @internal Called by loadModel / createModel for `training: true`. */
@@ -383,11 +388,12 @@ export async function buildTrainableModel(a: BuildTrainableArgs): Promise<Traina
     dropout,
     a.tokenizer,
     firstFile ? dirname(firstFile) : undefined,
+    a.noTokenizerReason,
   );
 }
 
 /** Narrows a loaded model to a trainable one, or says how to get one. */
 export function asTrainable(model: BertModel): TrainableBertModel {
   if (model instanceof TrainableBertModel) return model;
-  throw new UnsupportedModelError('this model was loaded for inference; load it with loadModel(dir, { training: true }) to train it');
+  throw new TrainingError(NOT_TRAINABLE);
 }

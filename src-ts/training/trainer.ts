@@ -14,8 +14,10 @@ import { parseSafetensors } from '../weights/index.js';
 import type { TrainingInput, TrainingLabels } from './batch.js';
 import { writeSafetensors } from './save.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
-import { SCHEDULES, scheduleLambda, type ScheduleName } from './schedules.js';
+import { SCHEDULES, scheduleLambda, type ScheduleName, type ScheduleOptions } from './schedules.js';
 import { TrainingError, asTrainable, type TrainableBertModel } from './trainable-model.js';
+import { checkOptionNames, optionNames } from '../options.js';
+import { onFileSystemError } from '../errors.js';
 
 export interface TrainerOptions {
   learningRate: number;
@@ -83,8 +85,29 @@ interface ResolvedOptions {
   gradientAccumulationSteps: number;
 }
 
+/** The option names of TrainerOptions (fit passes these on to the trainer). */
+export const TRAINER_OPTIONS = optionNames<TrainerOptions>({
+  learningRate: true,
+  betas: true,
+  eps: true,
+  weightDecay: true,
+  noDecay: true,
+  schedule: true,
+  warmupSteps: true,
+  totalSteps: true,
+  numCycles: true,
+  maxGradNorm: true,
+  gradientAccumulationSteps: true,
+  seed: true,
+});
+
+function scheduleOf(r: ResolvedOptions): ScheduleOptions {
+  return { schedule: r.schedule, warmupSteps: r.warmupSteps, numCycles: r.numCycles, ...(r.totalSteps === undefined ? {} : { totalSteps: r.totalSteps }) };
+}
+
 function resolveOptions(o: TrainerOptions): ResolvedOptions {
   if (o === null || typeof o !== 'object') throw new InvalidInputError('createTrainer(model, options) needs options with a learningRate');
+  checkOptionNames(o, TRAINER_OPTIONS, 'createTrainer() options');
   const num = (name: string, v: unknown, lo: number, hi: number): number => {
     if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi) throw new InvalidInputError(`${name} must be a number in [${lo}, ${hi}], got ${String(v)}`);
     return v;
@@ -110,7 +133,7 @@ function resolveOptions(o: TrainerOptions): ResolvedOptions {
     gradientAccumulationSteps: accum,
   };
   if (o.totalSteps !== undefined) r.totalSteps = o.totalSteps;
-  scheduleLambda(r); // validates warmup / totalSteps now rather than at the first step
+  scheduleLambda(scheduleOf(r)); // validates warmup / totalSteps now rather than at the first step
   return r;
 }
 
@@ -132,7 +155,7 @@ export class Trainer {
   constructor(model: BertModel, options: TrainerOptions) {
     this.model = asTrainable(model);
     this.options = resolveOptions(options);
-    this.#lambda = scheduleLambda(this.options);
+    this.#lambda = scheduleLambda(scheduleOf(this.options));
     const params = this.model.native.parameters();
     this.#noDecay = Uint8Array.from(params, (p) =>
       this.options.noDecay === 'bias-and-layernorm' && isNoDecayParameter(this.model.checkpointName(p.name)) ? 1 : 0,
@@ -218,7 +241,7 @@ export class Trainer {
    * checkpoint name) and `trainer_state.json` (steps, dropout stream, options).
    */
   async saveState(dir: string): Promise<void> {
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true }).catch(onFileSystemError('cannot create the folder', dir));
     const params = this.model.native.parameters();
     const m: Record<string, Float32Array> = {};
     const v: Record<string, Float32Array> = {};
@@ -234,7 +257,7 @@ export class Trainer {
       tensors[`exp_avg.${name}`] = { dims: p.dims, data: m[p.name]! };
       tensors[`exp_avg_sq.${name}`] = { dims: p.dims, data: v[p.name]! };
     }
-    await writeSafetensors(join(dir, 'optimizer.safetensors'), tensors, { optimizer: 'AdamW' });
+    await writeSafetensors(join(dir, 'optimizer.safetensors'), tensors, { optimizer: 'AdamW' }).catch(onFileSystemError('cannot write', join(dir, 'optimizer.safetensors')));
     const state = { ...this.state(), optimizerSteps: steps, options: this.options, format: 'bertkit-trainer-1' };
     await writeFileAtomic(join(dir, 'trainer_state.json'), `${JSON.stringify(state, null, 2)}\n`);
   }

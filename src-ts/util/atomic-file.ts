@@ -15,7 +15,7 @@ import { BertError, FileSystemError } from '../errors.js';
 /** A system error (errno code) as a FileSystemError; bertkit's own errors pass through. */
 export function fsError(err: unknown, path: string, doing: string): unknown {
   if (err instanceof BertError || typeof (err as NodeJS.ErrnoException)?.code !== 'string') return err;
-  return new FileSystemError(`cannot ${doing} ${path}: ${(err as Error).message}`, path, err);
+  return new FileSystemError(`cannot ${doing}`, path, { cause: err });
 }
 
 /** The bytes to write, or a function that writes them through the open handle (large files). */

@@ -6,6 +6,7 @@ import { parseSafetensors, parseSafetensorsHeader, safetensorsHeaderLength } fro
 import { parseTorchCheckpoint } from './torch-pickle.js';
 import type { RawTensor } from './types.js';
 import { quote } from '../util/quote.js';
+import { checkOptionNames } from '../options.js';
 
 export type CheckpointFormat = 'safetensors' | 'pytorch';
 
@@ -36,6 +37,7 @@ const CANDIDATES: { name: string; format: CheckpointFormat; parse: Parser; shard
 ];
 
 export async function readCheckpoint(dir: string, options: ReadCheckpointOptions = {}): Promise<Checkpoint> {
+  checkOptionNames(options, ['lazy'], 'readCheckpoint() options');
   for (const { name, format, parse, sharded } of CANDIDATES) {
     const path = join(dir, name);
     if (!(await exists(path))) continue;

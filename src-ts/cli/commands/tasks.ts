@@ -3,7 +3,7 @@
  * writes one JSON Lines record per input (or a table).
  */
 import { readFile } from 'node:fs/promises';
-import { POOLING_MODES, pipeline, type PipelineOptions, type PipelineTask, type PipelineTypes, type PoolingMode } from '../../pipelines/index.js';
+import { POOLING_MODES, pipeline, type AggregationStrategy, type EntityGroup, type TokenEntity, type PipelineBase, type PipelineOptions, type PipelineTask, type PipelineTypes, type PoolingMode } from '../../pipelines/index.js';
 import { INPUT_OPTIONS, MODEL_OPTIONS, type Command, type Context, type Options } from '../app.js';
 import { field, textOf, textPairOf } from '../inputs.js';
 import { num, type Input } from '../io.js';
@@ -38,6 +38,16 @@ function topK(ctx: Context, fallback: number): number | null {
 /** Float32 values with the digits that identify them (9 significant), not their double expansion. */
 function floats(v: Float32Array): number[] {
   return Array.from(v, (x) => Number(x.toPrecision(9)));
+}
+
+const TRUNCATE: Options = {
+  truncate: { type: 'boolean', description: "cut inputs longer than the model takes (default: such an input is an error record)" },
+};
+
+/** --truncate as the pipelines' tokenizeOptions: to the tokenizer's limit, capped at the model's positions. */
+function truncation(ctx: Context, p: PipelineBase): { tokenizeOptions?: { truncation: true; maxLength: number } } {
+  if (!ctx.flag('truncate')) return {};
+  return { tokenizeOptions: { truncation: true, maxLength: Math.min(p.tokenizer.modelMaxLength, p.model.config.max_position_embeddings) } };
 }
 
 const TOP_K: Options = { 'top-k': { type: 'string', value: 'N', description: 'results per input (a number, or all)' } };
@@ -80,9 +90,16 @@ export const embed: Command = {
         return [text, String(embedding.length), `[${embedding.slice(0, 4).map((x) => num(x)).join(', ')}${embedding.length > 4 ? ', …' : ''}]`];
       });
       for await (const batch of ctx.batches()) {
-        const texts = batch.map(textOf);
-        const vectors = await embedder(texts, call);
-        for (let i = 0; i < texts.length; i++) await out.write({ text: texts[i], embedding: floats(vectors[i]!) });
+        await ctx.eachInput(
+          batch,
+          async (inputs) => {
+            const texts = inputs.map(textOf);
+            const vectors = await embedder(texts, call);
+            return texts.map((text, i) => ({ text, embedding: floats(vectors[i]!) }));
+          },
+          (_input, record) => out.write(record),
+          out,
+        );
       }
       await out.end();
     });
@@ -103,6 +120,7 @@ export const classify: Command = {
   options: {
     ...COMMON,
     ...TOP_K,
+    ...TRUNCATE,
     function: { type: 'string', value: 'FN', description: "softmax, sigmoid or none (default: the model's)" },
   },
   async run(ctx) {
@@ -114,22 +132,26 @@ export const classify: Command = {
         const { text, text_pair, label, score } = r as { text: string; text_pair?: string; label: string; score: number };
         return [text_pair === undefined ? text : `${text} | ${text_pair}`, label, num(score)];
       });
+      const table = ctx.outputFormat() === 'table';
       for await (const batch of ctx.batches()) {
-        const items = batch.map(textPairOf);
-        const results = (await classifier(
-          items.map((x) => (x.pair === undefined ? x.text : { text: x.text, textPair: x.pair })),
-          { topK: k, ...(fn === undefined ? {} : { functionToApply: fn as 'softmax' }) },
-        )) as { label: string; score: number }[][];
-        for (let i = 0; i < items.length; i++) {
-          const labels = results[i]!;
-          await out.write({
-            text: items[i]!.text,
-            ...(items[i]!.pair === undefined ? {} : { text_pair: items[i]!.pair }),
-            label: labels[0]?.label,
-            score: labels[0]?.score,
-            ...(k === 1 ? {} : { labels }),
-          });
-        }
+        await ctx.eachInput(
+          batch,
+          async (inputs) => {
+            const items = inputs.map(textPairOf);
+            const results = (await classifier(
+              items.map((x) => (x.pair === undefined ? x.text : { text: x.text, textPair: x.pair })),
+              { topK: k, ...(fn === undefined ? {} : { functionToApply: fn as 'softmax' }), ...truncation(ctx, classifier) },
+            )) as { label: string; score: number }[][];
+            return items.map((item, i) => ({ item, labels: results[i]! }));
+          },
+          async (_input, { item, labels }) => {
+            const text = { text: item.text, ...(item.pair === undefined ? {} : { text_pair: item.pair }) };
+            // A table shows every label asked for, one row each.
+            if (table && k !== 1) for (const l of labels) await out.write({ ...text, label: l.label, score: l.score });
+            else await out.write({ ...text, label: labels[0]?.label, score: labels[0]?.score, ...(k === 1 ? {} : { labels }) });
+          },
+          out,
+        );
       }
       await out.end();
     });
@@ -168,18 +190,24 @@ export const ner: Command = {
       );
       const table = ctx.outputFormat() === 'table';
       for await (const batch of ctx.batches()) {
-        const texts = batch.map(textOf);
-        const results = await tagger(texts, { aggregationStrategy: aggregation as 'simple' });
-        for (let i = 0; i < texts.length; i++) {
-          n++;
-          const entities = results[i]!;
-          if (!table) {
-            await out.write({ text: texts[i], entities });
-            continue;
-          }
-          if (entities.length === 0) await out.write({ input: n, entity: '-', word: '', start: '', end: '' });
-          for (const e of entities) await out.write({ input: n, entity: 'entityGroup' in e ? e.entityGroup : e.entity, word: e.word, start: e.start, end: e.end, score: e.score });
-        }
+        await ctx.eachInput(
+          batch,
+          async (inputs) => {
+            const texts = inputs.map(textOf);
+            const results: (TokenEntity | EntityGroup)[][] = await tagger(texts, { aggregationStrategy: aggregation as AggregationStrategy });
+            return texts.map((text, i) => ({ text, entities: results[i]! }));
+          },
+          async (_input, { text, entities }) => {
+            n++;
+            if (!table) {
+              await out.write({ text, entities });
+              return;
+            }
+            if (entities.length === 0) await out.write({ input: n, entity: '-', word: '', start: '', end: '' });
+            for (const e of entities) await out.write({ input: n, entity: 'entityGroup' in e ? e.entityGroup : e.entity, word: e.word, start: e.start, end: e.end, score: e.score });
+          },
+          out,
+        );
       }
       await out.end();
     });
@@ -227,21 +255,27 @@ export const qa: Command = {
         return [q, answer, num(score)];
       });
       for await (const batch of ctx.batches(0, 32, context === undefined ? 'jsonl' : 'text')) {
-        const items = batch.map(question);
-        const results = await answerer(items, { topK: k, ...maxAnswerLen });
-        for (let i = 0; i < items.length; i++) {
-          const answers = [results[i]!].flat();
-          const best = answers[0];
-          await out.write({
-            question: items[i]!.question,
-            ...(context === undefined ? { context: items[i]!.context } : {}),
-            answer: best?.answer,
-            score: best?.score,
-            start: best?.start,
-            end: best?.end,
-            ...(k === 1 ? {} : { answers }),
-          });
-        }
+        await ctx.eachInput(
+          batch,
+          async (inputs) => {
+            const items = inputs.map(question);
+            const results = await answerer(items, { topK: k, ...maxAnswerLen });
+            return items.map((item, i) => ({ item, answers: [results[i]!].flat() }));
+          },
+          async (_input, { item, answers }) => {
+            const best = answers[0];
+            await out.write({
+              question: item.question,
+              ...(context === undefined ? { context: item.context } : {}),
+              answer: best?.answer,
+              score: best?.score,
+              start: best?.start,
+              end: best?.end,
+              ...(k === 1 ? {} : { answers }),
+            });
+          },
+          out,
+        );
       }
       await out.end();
     });
@@ -262,10 +296,11 @@ export const fillMask: Command = {
   options: {
     ...COMMON,
     ...TOP_K,
+    ...TRUNCATE,
     targets: { type: 'string', value: 'A,B,...', description: 'score only these tokens' },
   },
   async run(ctx) {
-    const k = positiveInt(ctx.str('top-k'), 'top-k', 5);
+    const topk = topK(ctx, 5);
     const targets = ctx.str('targets')?.split(',').map((s) => s.trim());
     await withPipeline(ctx, 'fill-mask', async (filler) => {
       let n = 0;
@@ -274,14 +309,23 @@ export const fillMask: Command = {
         return [String(input), tokenStr, num(score), sequence];
       });
       const table = ctx.outputFormat() === 'table';
+      // 'all': every token of the vocabulary (or every target).
+      const k = topk ?? filler.model.config.vocab_size;
       for await (const batch of ctx.batches()) {
-        const texts = batch.map(textOf);
-        const results = await filler(texts, { topK: k, ...(targets ? { targets } : {}) });
-        for (let i = 0; i < texts.length; i++) {
-          n++;
-          if (!table) await out.write({ text: texts[i], predictions: results[i] });
-          else for (const p of results[i]!.flat()) await out.write({ input: n, ...p });
-        }
+        await ctx.eachInput(
+          batch,
+          async (inputs) => {
+            const texts = inputs.map(textOf);
+            const results = await filler(texts, { topK: k, ...(targets ? { targets } : {}), ...truncation(ctx, filler) });
+            return texts.map((text, i) => ({ text, predictions: results[i]! }));
+          },
+          async (_input, { text, predictions }) => {
+            n++;
+            if (!table) await out.write({ text, predictions });
+            else for (const p of predictions.flat()) await out.write({ input: n, ...p });
+          },
+          out,
+        );
       }
       await out.end();
     });

@@ -2,9 +2,9 @@
  * `bertkit finetune` and `bertkit pretrain`: the training loop of src-ts/training behind the CLI,
  * with a progress bar on stderr and the evaluations as JSON Lines (or a table) on stdout.
  */
-import { readFile } from 'node:fs/promises';
-import { basename } from 'node:path';
-import { InvalidInputError } from '../../errors.js';
+import { readFile, readdir, rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { InvalidInputError, fileSystemError } from '../../errors.js';
 import { loadTokenizer, hasTokenizerFiles } from '../../tokenizer/index.js';
 import type { Architecture } from '../../config.js';
 import {
@@ -49,6 +49,7 @@ const TRAIN_OPTIONS: Options = {
   'eval-every': { type: 'string', value: 'N', description: 'evaluate every N steps (default: each epoch)' },
   threads: { type: 'string', value: 'N', description: 'CPU threads (default 0: all cores)' },
   format: { type: 'string', short: 'f', value: 'FMT', description: 'jsonl or table (default: table on a terminal, else jsonl)' },
+  overwrite: { type: 'boolean', description: "train into an --output folder that holds another run's checkpoints (they are removed)" },
 };
 
 function num(ctx: Context, name: string, fallback: number): number {
@@ -76,9 +77,23 @@ function common(ctx: Context, defaults: { batchSize: number; lr: number; warmupR
   return o;
 }
 
-function output(ctx: Context): string {
+/**
+ * --output, checked: a folder that holds another run's checkpoint-* folders is refused without
+ * --overwrite (they would sit beside this run's and look like its own); with it they are removed.
+ */
+async function output(ctx: Context): Promise<string> {
   const out = ctx.str('output');
   if (out === undefined) throw new UsageError('--output DIR is required');
+  const entries = await readdir(out).catch(() => [] as string[]);
+  const old = entries.filter((e) => /^checkpoint-\d+$/.test(e));
+  if (old.length && !ctx.flag('overwrite')) {
+    throw new UsageError(`${out} holds another run's checkpoints (${old.slice(0, 3).join(', ')}${old.length > 3 ? ', ...' : ''}): choose another --output, or add --overwrite to replace them`);
+  }
+  for (const e of old) {
+    await rm(join(out, e), { recursive: true, force: true }).catch((err: unknown) => {
+      throw fileSystemError(err, 'cannot remove', join(out, e));
+    });
+  }
   return out;
 }
 
@@ -113,7 +128,9 @@ async function runTraining(ctx: Context, model: Awaited<ReturnType<typeof initTr
   });
   bar.finish();
   await Promise.all(pending);
-  if (!options.eval?.length && sinceLog) await writer.write({ step: result.globalStep, epoch: options.epochs ?? 0, loss: lossSum / sinceLog });
+  // The epoch reached (fractional, as log.jsonl has it), not the number asked for.
+  const epoch = result.history.at(-1)?.epoch ?? 0;
+  if (!options.eval?.length && sinceLog) await writer.write({ step: result.globalStep, epoch, loss: lossSum / sinceLog });
   await writer.end();
   ctx.io.stderr.write(
     `${ctx.command.name}: ${result.globalStep} steps${result.stoppedEarly ? ' (stopped early)' : ''}` +
@@ -159,7 +176,7 @@ export const finetune: Command = {
     const architecture = TASKS[taskName as keyof typeof TASKS];
     const trainFile = ctx.str('train');
     if (trainFile === undefined) throw new UsageError('--train FILE is required');
-    const outputDir = output(ctx);
+    const outputDir = await output(ctx);
     const dir = await ctx.modelDir();
     if (!(await hasTokenizerFiles(dir))) throw new InvalidInputError(`${dir} has no tokenizer files (tokenizer.json or vocab.txt)`);
     const tokenizer = await loadTokenizer(dir);
@@ -271,7 +288,7 @@ export const pretrain: Command = {
   async run(ctx) {
     const corpus = ctx.str('corpus');
     if (corpus === undefined) throw new UsageError('--corpus FILE is required');
-    const outputDir = output(ctx);
+    const outputDir = await output(ctx);
     const nsp = !ctx.flag('no-nsp');
     const architecture: Architecture = nsp ? 'BertForPreTraining' : 'BertForMaskedLM';
     const modelDir = ctx.str('model') === undefined ? undefined : await ctx.modelDir();
