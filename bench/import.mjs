@@ -1,25 +1,42 @@
 #!/usr/bin/env node
 // Import cost: how long `await import('bertkit')` takes in a fresh Node process, and how many of
 // the package's modules it loads. Each run is a new process (a warm one would measure nothing);
-// the figure is the median of the runs, taken inside the child around the import alone (Node's own
-// start-up is not counted). The native addon is not loaded by the import itself.
+// the figure is the median of the runs, timed inside the child around the import alone (Node's
+// own start-up is not counted). The native addon is not loaded by the import itself.
 //
-//   npm run build:ts                          # dist/ as it would be published
-//   node bench/import.mjs [--runs 31] [--entry dist/index.js] [--json]
+// Contenders, alternating run by run: the published dist/index.js (the esbuild bundle,
+// scripts/bundle.mjs) and the same sources as tsc emits them, one ES module per file (built here
+// into a temporary folder), which is what the package published before the bundle.
+//
+//   npm run build:ts
+//   node bench/import.mjs [--runs 41] [--json]
 import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '31' }, entry: { type: 'string', default: 'dist/index.js' }, json: { type: 'boolean' } } });
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '41' }, json: { type: 'boolean' } } });
 const runs = Number(values.runs);
-const entry = pathToFileURL(resolve(root, values.entry)).href;
 
-const timer = `const t = performance.now(); await import(${JSON.stringify(entry)}); console.log(performance.now() - t);`;
+// The unbundled contender: tsc's per-file output in a package folder of its own.
+const tmp = mkdtempSync(join(os.tmpdir(), 'bertkit-import-'));
+process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
+const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json'), '--outDir', join(tmp, 'dist'), '--declaration', 'false', '--declarationMap', 'false', '--sourceMap', 'false'], { stdio: 'inherit' });
+if (tsc.status !== 0) process.exit(1);
+cpSync(join(root, 'package.json'), join(tmp, 'package.json'));
+symlinkSync(join(root, 'node_modules'), join(tmp, 'node_modules'));
+
+const contenders = [
+  { name: 'bundled (dist/index.js)', dir: root },
+  { name: 'unbundled (tsc, one module per file)', dir: tmp },
+];
+
+const timer = (entry) => `const t = performance.now(); await import(${JSON.stringify(entry)}); console.log(performance.now() - t);`;
 // Counting modules needs a loader hook, which slows loading: it runs once, apart from the timing.
-const counter = `
+const counter = (entry, pkg) => `
 import { register } from 'node:module';
 import { MessageChannel } from 'node:worker_threads';
 const { port1, port2 } = new MessageChannel();
@@ -29,9 +46,8 @@ register('data:text/javascript,' + encodeURIComponent(\`
 let port; export function initialize(d) { port = d.port; }
 export async function load(url, context, next) { if (url.startsWith('file:')) port.postMessage(url); return next(url, context); }\`), { data: { port: port2 }, transferList: [port2] });
 await import(${JSON.stringify(entry)});
-await new Promise((r) => setTimeout(r, 50));
-const pkg = ${JSON.stringify(pathToFileURL(root).href)};
-console.log([...seen].filter((u) => u.startsWith(pkg) && !u.includes('/node_modules/')).length, seen.size);`;
+await new Promise((r) => setTimeout(r, 100));
+console.log([...seen].filter((u) => u.startsWith(${JSON.stringify(pkg)})).length);`;
 
 function node(code) {
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { cwd: root, encoding: 'utf8' });
@@ -39,19 +55,17 @@ function node(code) {
   return r.stdout.trim();
 }
 
-const ms = [];
-for (let i = 0; i < runs; i++) ms.push(Number(node(timer)));
-ms.sort((a, b) => a - b);
-const [own, all] = node(counter).split(' ').map(Number);
-const result = {
-  entry: values.entry,
-  runs,
-  medianMs: +ms[runs >> 1].toFixed(2),
-  minMs: +ms[0].toFixed(2),
-  maxMs: +ms[runs - 1].toFixed(2),
-  packageModules: own,
-  allModules: all,
-  node: process.version,
-  cpu: os.cpus()[0]?.model,
-};
-console.log(values.json ? JSON.stringify(result) : `${result.entry}: median ${result.medianMs} ms (min ${result.minMs}, max ${result.maxMs}, ${runs} processes); ${own} package modules, ${all} file modules in all`);
+for (const c of contenders) {
+  c.entry = pathToFileURL(join(c.dir, 'dist', 'index.js')).href;
+  c.ms = [];
+  c.modules = Number(node(counter(c.entry, pathToFileURL(join(c.dir, 'dist')).href)));
+}
+for (let i = 0; i < runs; i++) for (const c of i % 2 ? [...contenders].reverse() : contenders) c.ms.push(Number(node(timer(c.entry))));
+const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+const results = contenders.map((c) => ({ name: c.name, medianMs: +median(c.ms).toFixed(2), minMs: +Math.min(...c.ms).toFixed(2), modules: c.modules }));
+const report = { runs, ratio: +(results[1].medianMs / results[0].medianMs).toFixed(2), results, node: process.version, cpu: os.cpus()[0]?.model, load: os.loadavg()[0] };
+if (values.json) console.log(JSON.stringify(report));
+else {
+  for (const r of results) console.log(`${r.name.padEnd(38)} median ${String(r.medianMs).padStart(7)} ms  (min ${r.minMs}; ${r.modules} modules)`);
+  console.log(`${runs} processes each, alternating; unbundled / bundled = ${report.ratio}x; ${report.node}, ${report.cpu}, load ${report.load.toFixed(1)}`);
+}

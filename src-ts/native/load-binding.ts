@@ -111,7 +111,7 @@ export function loadBinding(): NativeBinding {
     binding = require(found.path) as NativeBinding;
   } catch (cause) {
     failure = new BackendUnavailableError(`the bertkit CPU addon (${found.origin}) could not be loaded`, [
-      `${found.path}: ${firstLine(cause)}`,
+      firstLine(cause).startsWith(found.path) ? firstLine(cause) : `${found.path}: ${firstLine(cause)}`,
       explainLoadError((cause as Error)?.message ?? String(cause)),
     ], { cause });
     throw failure;
