@@ -38,7 +38,7 @@ const { values: args } = parseArgs({
     docs: { type: 'string', default: '200' },
     json: { type: 'boolean', default: false },
     only: { type: 'string' },
-    data: { type: 'string', default: join(root, '..', 'shared', 'data', 'bert-base-uncased-tokenizer') },
+    data: { type: 'string', default: join(root, 'test', 'fixtures', 'tokenizer', 'bert-base-uncased') },
   },
 });
 const ROUNDS = Number(args.rounds);

@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import { InvalidFileError, InvalidInputError, UnsupportedModelError } from '../src-ts/errors.js';
 import type { PackedInput } from '../src-ts/model/inputs.js';
 import { loadTokenizer, tokenizerFromJSON, tokenizerFromVocab, type Tokenizer } from '../src-ts/tokenizer/index.js';
-import { dataDir } from './helpers/fixtures.js';
+import { bertBaseUncasedDir } from './helpers/fixtures.js';
 
-const dir = join(dataDir, 'bert-base-uncased-tokenizer');
+const dir = bertBaseUncasedDir;
 const tokenizerJson = readFileSync(join(dir, 'tokenizer.json'), 'utf8');
 const vocabTxt = readFileSync(join(dir, 'vocab.txt'), 'utf8');
 

@@ -1,5 +1,5 @@
 /**
- * Zero mismatches against the shared tokenizer goldens (../shared/fixtures/tokenizer, from Hugging
+ * Zero mismatches against the tokenizer goldens (test/fixtures/tokenizer, from Hugging
  * Face `tokenizers` / `transformers`; see its README): five tokenizer configurations on 3,000 items,
  * truncation of pairs (2,700 rows, errors included), overflow windows with a stride, and decoding.
  */

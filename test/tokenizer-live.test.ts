@@ -13,13 +13,13 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { tokenizerFromJSON, type Tokenizer } from '../src-ts/tokenizer/index.js';
-import { dataDir } from './helpers/fixtures.js';
+import { bertBaseUncasedDir } from './helpers/fixtures.js';
 
 const require = createRequire(import.meta.url);
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const hf = require('tokenizers') as typeof import('tokenizers');
 
-const tokenizerJson = readFileSync(join(dataDir, 'bert-base-uncased-tokenizer', 'tokenizer.json'), 'utf8');
+const tokenizerJson = readFileSync(join(bertBaseUncasedDir, 'tokenizer.json'), 'utf8');
 
 // ---- seeded corpus ---------------------------------------------------------------------------
 

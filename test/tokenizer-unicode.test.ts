@@ -11,13 +11,13 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { tokenizerFromJSON } from '../src-ts/tokenizer/index.js';
 import { CCC_RANKS } from '../src-ts/tokenizer/unicode-data.js';
-import { dataDir } from './helpers/fixtures.js';
+import { bertBaseUncasedDir } from './helpers/fixtures.js';
 
 const require = createRequire(import.meta.url);
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const hf = require('tokenizers') as typeof import('tokenizers');
 
-const base = JSON.parse(readFileSync(join(dataDir, 'bert-base-uncased-tokenizer', 'tokenizer.json'), 'utf8')) as Record<string, unknown>;
+const base = JSON.parse(readFileSync(join(bertBaseUncasedDir, 'tokenizer.json'), 'utf8')) as Record<string, unknown>;
 
 function variant(normalizer: Record<string, unknown>): string {
   return JSON.stringify({ ...base, truncation: null, padding: null, normalizer: { ...(base['normalizer'] as object), ...normalizer } });

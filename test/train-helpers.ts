@@ -2,7 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseSafetensors } from '../src-ts/weights/index.js';
-import { fixture, sharedDir } from './helpers/fixtures.js';
+import { toFloat64 } from './helpers/golden.js';
+import { fixture } from './helpers/fixtures.js';
 
 export interface GoldenTensor {
   dims: number[];
@@ -13,20 +14,16 @@ export function trainingDir(): string {
   return fixture('training');
 }
 
-/** A fixture path as index.json writes it ("shared/fixtures/..."). */
+/** A fixture path as index.json writes it ("shared/fixtures/...") in the repository's copy. */
 export function sharedPath(p: string): string {
-  return join(sharedDir, p.replace(/^shared\//, ''));
+  return fixture(...p.replace(/^shared\/fixtures\//, '').split('/'));
 }
 
 export function readGoldenFile(file: string): Map<string, GoldenTensor> {
   const tensors = parseSafetensors(readFileSync(join(trainingDir(), file)), file);
   const out = new Map<string, GoldenTensor>();
   for (const [name, t] of tensors) {
-    const n = t.dims.reduce((a, b) => a * b, 1);
-    const data = new Float64Array(n);
-    const view = new DataView(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-    for (let i = 0; i < n; i++) data[i] = t.dtype === 'I64' ? Number(view.getBigInt64(i * 8, true)) : view.getFloat64(i * 8, true);
-    out.set(name, { dims: t.dims, data });
+    out.set(name, { dims: t.dims, data: toFloat64(t) });
   }
   return out;
 }

@@ -10,7 +10,7 @@
 # results.json and results.md (the table with card, date and commit, for bench/RESULTS.md).
 # Environment (all optional):
 #   BERTKIT_CUDA_ARCHITECTURES  default: this GPU's own (e.g. 90-real), the quickest build
-#   BERTKIT_FIXTURES            the shared fixtures folder (default: ../shared/fixtures, shared/fixtures or .fixtures)
+#   BERTKIT_FIXTURES            the fixtures folder (default: test/fixtures of this checkout)
 #   BERTKIT_GPU_BUILD           build folder (default: build-gpu/ in the repository, git-ignored)
 #   BENCH_MODELS (base,large)  BENCH_BATCHES (1,8,32,128)  BENCH_SEQS (128,384,512)  BENCH_ITERS (20)
 #   PYTHON                      the Python with torch and transformers (default: python3)
@@ -52,7 +52,7 @@ if [ -z "$ARCH" ]; then
 fi
 FIX=${BERTKIT_FIXTURES:-}
 if [ -z "$FIX" ]; then
-  for d in "$ROOT/../shared/fixtures" "$ROOT/shared/fixtures" "$ROOT/.fixtures"; do
+  for d in "$ROOT/test/fixtures" "$ROOT/../shared/fixtures" "$ROOT/.fixtures"; do
     if [ -f "$d/index.json" ]; then FIX=$(cd "$d" && pwd); break; fi
   done
 fi

@@ -503,7 +503,7 @@ int TestFixtures(const std::string& dir) {
   const bool gpu_ok = !NoDevice("no GPU parity; the harness is checked on the CPU");
   std::string index_text;
   if (!dev::ReadFile(dir + "/index.json", &index_text)) {
-    std::printf("SKIP: no fixtures at %s (point BERTKIT_FIXTURES_DIR / the argument at shared/fixtures)\n", dir.c_str());
+    std::printf("SKIP: no fixtures at %s (pass the fixtures folder, e.g. test/fixtures of the repository)\n", dir.c_str());
     return 0;
   }
   dev::Json index;
@@ -806,7 +806,7 @@ int main(int argc, char** argv) {
       TestRows();
     }
   }
-  if (mode == "fixtures" || mode == "all") TestFixtures(argc > 2 ? argv[2] : "../shared/fixtures");
+  if (mode == "fixtures" || mode == "all") TestFixtures(argc > 2 ? argv[2] : "test/fixtures");
   if (mode == "model" || mode == "all") TestModels();
   if (mode != "probe" && mode != "kernels" && mode != "fixtures" && mode != "model" && mode != "all") {
     std::fprintf(stderr, "usage: test_cuda [probe | kernels | fixtures DIR | model | all]\n");

@@ -1,4 +1,4 @@
-/** Reads a fixture's golden.json + golden.safetensors (inputs I64, outputs F64). */
+/** Reads a fixture's golden.json + golden.safetensors (inputs I64, outputs F64 upstream, F32 in the repository's copy). */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseSafetensors } from '../../src-ts/weights/index.js';
@@ -27,10 +27,17 @@ export interface Golden {
   cases: GoldenCase[];
 }
 
-function f64(bytes: Uint8Array): Float64Array {
-  // Copy: the view into the file buffer may not be 8-byte aligned.
-  const out = new Float64Array(bytes.byteLength / 8);
-  new Uint8Array(out.buffer).set(bytes);
+/** A golden tensor's values as float64, whatever it is stored as (F64, F32 or I64). */
+export function toFloat64(t: { dtype: string; dims: number[]; data: Uint8Array }): Float64Array {
+  const n = t.dims.reduce((a, b) => a * b, 1);
+  const out = new Float64Array(n);
+  const view = new DataView(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+  for (let i = 0; i < n; i++) {
+    if (t.dtype === 'F64') out[i] = view.getFloat64(i * 8, true);
+    else if (t.dtype === 'F32') out[i] = view.getFloat32(i * 4, true);
+    else if (t.dtype === 'I64') out[i] = Number(view.getBigInt64(i * 8, true));
+    else throw new Error(`golden tensor of dtype ${t.dtype}`);
+  }
   return out;
 }
 
@@ -43,7 +50,7 @@ export function loadGolden(model: string): Golden {
     for (const field of Object.keys(c.outputs)) {
       const t = tensors.get(`${c.name}/${field}`);
       if (!t) throw new Error(`golden tensor ${c.name}/${field} missing`);
-      outputs.set(field, { dims: t.dims, data: f64(t.data) });
+      outputs.set(field, { dims: t.dims, data: toFloat64(t) });
     }
     return {
       name: c.name,

@@ -1,5 +1,5 @@
 """Writes the small models in this folder and their goldens with Hugging Face transformers
-(float64, eager attention), for what ../../shared/fixtures does not cover: BertForMultipleChoice,
+(float64, eager attention), for what the fixtures (test/fixtures) do not cover: BertForMultipleChoice,
 the tanh GELU and ReLU activations, and attention probabilities.
 
     python3 -m venv /tmp/hfref && /tmp/hfref/bin/pip install torch transformers numpy

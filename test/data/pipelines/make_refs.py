@@ -13,7 +13,7 @@ The models are variants of the shared tiny fixtures, made the same way by the te
   one-label    tiny-bert-seqcls with classifier row 2 only (num_labels 1): a cross-encoder
   st-<name>    sentence-transformers folders on tiny-bert-model's weights (see ST_FOLDERS)
 
-Run: /tmp/hfref/bin/python test/data/pipelines/make_refs.py [../shared]
+Run: /tmp/hfref/bin/python test/data/pipelines/make_refs.py [SHARED_DIR]
 (transformers 5.x, sentence-transformers 6.x), then make_refs_stride.py under transformers 4.57.6 +
 tokenizers 0.22.2. Writes test/data/pipelines/references.json. Everything runs in float64.
 """
@@ -30,7 +30,8 @@ from safetensors.torch import load_file, save_file
 from sentence_transformers import CrossEncoder, SentenceTransformer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SHARED = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, '..', '..', '..', '..', 'shared'))
+# The folder holding fixtures/: the repository's test/ (its copy), or an upstream shared/ folder.
+SHARED = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, '..', '..'))
 FIX = os.path.join(SHARED, 'fixtures')
 TMP = tempfile.mkdtemp()
 

@@ -4,9 +4,9 @@ whose entities are merged), added to references.json.
 
 Run under transformers 4.57.6 + tokenizers 0.22.2, e.g.
   pip install --no-deps --target /tmp/hf457lib transformers==4.57.6 tokenizers==0.22.2 requests urllib3 charset-normalizer
-  PYTHONPATH=/tmp/hf457lib python test/data/pipelines/make_refs_stride.py [../shared]
+  PYTHONPATH=/tmp/hf457lib python test/data/pipelines/make_refs_stride.py [SHARED_DIR]
 (tokenizers 0.23.x truncation drops overflow windows, huggingface/tokenizers#2091: with it this
-pipeline sees only the first window or two; see shared/fixtures/tokenizer/README.md.)
+pipeline sees only the first window or two; see test/fixtures/tokenizer/README.md.)
 """
 import json
 import os
@@ -19,7 +19,8 @@ import transformers
 assert tokenizers.__version__.startswith('0.22'), tokenizers.__version__
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SHARED = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, '..', '..', '..', '..', 'shared'))
+# The folder holding fixtures/: the repository's test/ (its copy), or an upstream shared/ folder.
+SHARED = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, '..', '..'))
 LONG = ' '.join(['night Today Head Qbtutkigz Vvzjkrmni, dog (red-hot) world!'] * 9)
 
 
