@@ -253,3 +253,18 @@ test('a CUDA package without its addon, or with a corrupt one: a reason, the CPU
   t.regex(d.text, /fix: /);
   t.like(inPackage(pkg, `return await b.loadModel(${JSON.stringify(fixture('tiny-bert-model'))}, { device: 'cuda' })`).error, { name: 'BackendUnavailableError', code: 'ERR_BACKEND_UNAVAILABLE' });
 });
+
+test('doctor: kernels capped by BERTKIT_ISA, each missing one with its fix; a bad --format is a usage error', (t) => {
+  const cli = join(repoRoot, 'dist', 'cli', 'main.js');
+  const r = node(repoRoot, [cli, 'doctor', '--format', 'json'], env({ BERTKIT_ISA: 'generic' }));
+  t.is(r.status, 0, r.stderr);
+  const report = JSON.parse(r.stdout);
+  t.like(check(report, 'cpu'), { ok: true, fix: 'BERTKIT_ISA=generic caps the kernels: unset it for the best this CPU has' });
+  t.regex(check(report, 'cpu').detail, /^generic kernels, \d+ cores/);
+  for (const name of ['bfloat16', 'int8']) t.like(check(report, name), { ok: false, fix: "use dtype 'float32' (the default) on this CPU" });
+  t.is(report.version, version);
+  t.is(report.platform, platform);
+  const bad = node(repoRoot, [cli, 'doctor', '--format', 'yaml']);
+  t.is(bad.status, 2);
+  t.regex(bad.stderr, /--format must be one of text, json/);
+});

@@ -60,16 +60,23 @@ export function doctorReport(): DoctorReport {
       name: 'cpu',
       ok: true,
       detail: `${cpu.isa} kernels, ${cpu.cores} cores (features: ${cpu.features || 'none detected'})`,
-      ...(cpu.isa === 'generic' && process.arch === 'x64' ? { fix: 'this CPU has no AVX2/FMA: the portable kernels run, several times slower' } : {}),
+      ...(process.env.BERTKIT_ISA
+        ? { fix: `BERTKIT_ISA=${process.env.BERTKIT_ISA} caps the kernels: unset it for the best this CPU has` }
+        : cpu.isa === 'generic' && process.arch === 'x64'
+          ? { fix: 'this CPU has no AVX2/FMA: the portable kernels run, several times slower' }
+          : {}),
     });
     const avx512 = cpu.isa === 'avx512';
+    const x86 = process.arch === 'x64' || process.arch === 'ia32';
+    const bf16Why = x86 ? "dtype 'bfloat16' needs AVX-512 BF16 (Cooper Lake, Sapphire Rapids, Zen 4 or newer); here it computes in float32" : `dtype 'bfloat16' has no ${process.arch} kernel yet; here it computes in float32`;
+    const int8Why = x86 ? "dtype 'int8' needs AVX-512 VNNI (Cascade Lake, Ice Lake, Zen 4 or newer); here it computes in float32" : `dtype 'int8' has no ${process.arch} kernel yet; here it computes in float32`;
     checks.push(
       avx512 && features.has('avx512bf16')
         ? { name: 'bfloat16', ok: true, detail: "dtype 'bfloat16' runs on AVX-512 BF16 instructions" }
-        : { name: 'bfloat16', ok: false, detail: "dtype 'bfloat16' needs AVX-512 BF16 (Cooper Lake, Sapphire Rapids, Zen 4 or newer); here it computes in float32", fix: "use dtype 'float32' (the default) on this CPU" },
+        : { name: 'bfloat16', ok: false, detail: bf16Why, fix: "use dtype 'float32' (the default) on this CPU" },
       avx512 && features.has('avx512vnni')
         ? { name: 'int8', ok: true, detail: "dtype 'int8' runs on AVX-512 VNNI instructions" }
-        : { name: 'int8', ok: false, detail: "dtype 'int8' needs AVX-512 VNNI (Cascade Lake, Ice Lake, Zen 4 or newer); here it computes in float32", fix: "use dtype 'float32' (the default) on this CPU" },
+        : { name: 'int8', ok: false, detail: int8Why, fix: "use dtype 'float32' (the default) on this CPU" },
     );
   }
 
