@@ -22,6 +22,7 @@ function prebuildLoads() {
   const code = `const p = require('node-gyp-build').resolve(process.argv[1]); require(p); console.log(p)`;
   const r = spawnSync(process.execPath, ['-e', code, root], { cwd: root, encoding: 'utf8' });
   if (r.status === 0) return { ok: true, path: r.stdout.trim() };
+  if (r.signal) return { ok: false, why: `loading it crashed Node.js (${r.signal}): it is damaged, or built for a newer Node-API than this Node.js ${process.version} offers` };
   const lines = (r.stderr || '').split('\n').map((l) => l.trim()).filter(Boolean);
   const msg = lines.find((l) => /^Error:|No native build/.test(l)) || lines[0] || `exit ${r.status}`;
   return { ok: false, why: msg.replace(/^Error: /, '') };

@@ -12,6 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { locateNapiVersion } from '../src-ts/native/napi-version.js';
 import { fixture, repoRoot } from './helpers/fixtures.js';
 
 const builtAddon = join(repoRoot, 'build', 'Release', 'bertkit.node');
@@ -137,6 +138,39 @@ test('a prebuild for another architecture gives the same typed error', (t) => {
   const r = inPackage(pkg, 'return b.cpuInfo()');
   t.is(r.error?.name, 'BackendUnavailableError', JSON.stringify(r));
   t.regex(r.error.message, /corrupt or was built for another platform or architecture/);
+});
+
+/** The built addon with its declared Node-API version set to `version` (what a newer build would declare). */
+function withNapiVersion(file: string, version: number): Buffer {
+  const at = locateNapiVersion(file);
+  if (!at) throw new Error(`no Node-API version found in ${file}`);
+  const buf = Buffer.from(readFileSync(file));
+  if (at.machine === 62) buf.writeInt32LE(version, at.offset);
+  else buf.writeUInt32LE((0x52800000 | (version << 5)) >>> 0, at.offset);
+  return buf;
+}
+
+test('the Node-API version is read from the built addon without loading it', (t) => {
+  t.is(locateNapiVersion(builtAddon)?.version, 8); // binding.gyp: NAPI_VERSION=8
+  t.is(locateNapiVersion(join(repoRoot, 'package.json')), undefined);
+  t.is(locateNapiVersion(join(repoRoot, 'no-such-file.node')), undefined);
+});
+
+test('a prebuild built for a newer Node-API: one typed error instead of the crash Node.js would have', (t) => {
+  const newer = Number(process.versions.napi) + 1;
+  const { pkg } = install({ prebuild: withNapiVersion(builtAddon, newer) });
+  const r = inPackage(pkg, 'return b.cpuInfo()');
+  t.is(r.error?.name, 'BackendUnavailableError', JSON.stringify(r));
+  t.regex(r.error.message, new RegExp(`was built for Node-API ${newer}, and this Node.js .* offers Node-API ${process.versions.napi}`));
+  t.regex(r.error.message, /update Node\.js/);
+  const d = doctor(pkg);
+  t.is(d.status, 1);
+  t.regex(d.text, /^no {2}cpu addon /m);
+  // The CUDA addon gets the same check.
+  const cuda = install({ sourceBuild: true, cudaPackage: { version, addon: withNapiVersion(builtAddon, newer) } });
+  const s = inPackage(cuda.pkg, 'return b.cudaStatus()');
+  t.false(s.available);
+  t.regex(s.reasons[0], new RegExp(`was built for Node-API ${newer}`));
 });
 
 test('no addon at all: the typed error names the platform and the way to build', (t) => {

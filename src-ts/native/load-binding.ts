@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BackendUnavailableError } from '../errors.js';
+import { declaredNapiVersion } from './napi-version.js';
 import type { NativeBinding } from './types.js';
 
 /** Platforms whose prebuilt CPU addon ships in the package, and the oldest Linux they run on. */
@@ -68,6 +69,18 @@ export function explainLoadError(message: string): string {
   return 'reinstall bertkit, or build it here with `npm rebuild bertkit --build-from-source`';
 }
 
+/**
+ * Why `file` must not be loaded: it declares a newer Node-API than this Node.js offers (loading
+ * it would crash the process), or undefined.
+ */
+export function napiMismatch(file: string): string | undefined {
+  const declared = declaredNapiVersion(file);
+  const offered = Number(process.versions.napi);
+  // 2147483647 is NAPI_VERSION_EXPERIMENTAL, which Node.js checks itself.
+  if (declared === undefined || declared <= offered || declared === 2147483647) return undefined;
+  return `${file} was built for Node-API ${declared}, and this Node.js ${process.version} offers Node-API ${offered} (loading it would crash)`;
+}
+
 function firstLine(e: unknown): string {
   return String((e as Error)?.message ?? e).split('\n')[0]!;
 }
@@ -104,6 +117,11 @@ export function loadBinding(): NativeBinding {
   const found = resolveCpuAddon();
   if ('reasons' in found) {
     failure = new BackendUnavailableError(`the bertkit CPU addon could not be found for ${process.platform}-${process.arch} (Node-API ${process.versions.napi})`, found.reasons);
+    throw failure;
+  }
+  const mismatch = napiMismatch(found.path);
+  if (mismatch) {
+    failure = new BackendUnavailableError(`the bertkit CPU addon (${found.origin}) cannot be loaded by this Node.js`, [mismatch, explainLoadError('Node-API')]);
     throw failure;
   }
   let binding: NativeBinding;
@@ -191,6 +209,8 @@ function howToGetCuda(): string {
 }
 
 function loadCudaFile(path: string, origin: NonNullable<CudaAddon['origin']>): CudaAddon {
+  const mismatch = napiMismatch(path);
+  if (mismatch) return { path, origin, reasons: [mismatch, `update Node.js, or install the ${origin === 'package' ? cudaPackageName() : 'CUDA addon'} matching this bertkit`] };
   try {
     const binding = require(path) as NativeBinding;
     if (typeof binding?.cudaProbe !== 'function') return { path, origin, reasons: [`${path} loaded but is not a bertkit addon`] };
