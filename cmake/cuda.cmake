@@ -2,7 +2,8 @@
 #
 #   bertkit_cuda          static library: cuda/ kernels, CudaModel, the probe (links bertkit_engine
 #                         and the CUDA runtime, statically: no CUDA library is needed to build or run
-#                         beyond the driver, which is loaded at run time when present)
+#                         beyond the driver, which is loaded at run time when present; cuBLASLt is
+#                         dlopen'ed at run time where present, see cuda/cublaslt.h)
 #   bertkit_cuda.node     under cmake-js (npm run build:cuda): the CPU engine + the CUDA backend +
 #                         native/napi, built with BERTKIT_WITH_CUDA, written to build-cuda/
 #   test_cuda, bench_gpu  outside cmake-js: the CUDA kernel/fixture tests (CTest) and the GPU benchmark
@@ -44,6 +45,8 @@ if(CMAKE_CUDA_COMPILER AND NOT BERTKIT_CUDA STREQUAL "OFF")
   set(BERTKIT_CUDA_SOURCES
     ${PROJECT_SOURCE_DIR}/cuda/backend.cu
     ${PROJECT_SOURCE_DIR}/cuda/probe.cu
+    ${PROJECT_SOURCE_DIR}/cuda/cublaslt.cc
+    ${PROJECT_SOURCE_DIR}/cuda/gemm_dispatch.cu
     ${PROJECT_SOURCE_DIR}/cuda/kernels/gemm.cu
     ${PROJECT_SOURCE_DIR}/cuda/kernels/attention.cu
     ${PROJECT_SOURCE_DIR}/cuda/kernels/norm.cu
@@ -73,7 +76,8 @@ if(CMAKE_CUDA_COMPILER AND NOT BERTKIT_CUDA STREQUAL "OFF")
   add_library(bertkit_cuda STATIC ${BERTKIT_CUDA_SOURCES})
   target_include_directories(bertkit_cuda PUBLIC ${PROJECT_SOURCE_DIR})
   target_compile_options(bertkit_cuda PRIVATE ${BERTKIT_CUDA_FLAGS})
-  target_link_libraries(bertkit_cuda PUBLIC bertkit_engine CUDA::cudart_static)
+  # dl: cuBLASLt is loaded at run time where present (cuda/cublaslt.h); nothing of cuBLAS is linked.
+  target_link_libraries(bertkit_cuda PUBLIC bertkit_engine CUDA::cudart_static ${CMAKE_DL_LIBS})
   set_target_properties(bertkit_cuda PROPERTIES POSITION_INDEPENDENT_CODE ON CUDA_RUNTIME_LIBRARY Static)
 
   # The CUDA addon: the N-API sources of binding.gyp's CPU addon (all of native/napi), the engine
@@ -111,6 +115,8 @@ if(CMAKE_CUDA_COMPILER AND NOT BERTKIT_CUDA STREQUAL "OFF")
       set(BERTKIT_FIXTURES_DIR "${PROJECT_SOURCE_DIR}/../shared/fixtures" CACHE PATH "The shared fixture models")
       add_test(NAME cuda_fixtures COMMAND test_cuda fixtures ${BERTKIT_FIXTURES_DIR})
       add_test(NAME cuda_model COMMAND test_cuda model)
+      # The cuBLASLt loader, GEMM choice and plans (plain C++); on a device also its products.
+      add_test(NAME cuda_cublaslt COMMAND test_cuda cublaslt)
     endif()
     if(BERTKIT_BUILD_BENCH)
       add_executable(bench_gpu ${PROJECT_SOURCE_DIR}/bench/gpu/bench_gpu.cc)

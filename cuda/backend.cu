@@ -27,11 +27,16 @@
 #include <tuple>
 #include <vector>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 #include "bertkit/engine.h"
 #include "core/forward_guard.h"
 #include "core/weight_reader.h"
 #include "cuda/backend.h"
 #include "cuda/common.cuh"
+#include "cuda/gemm_dispatch.h"
 #include "cuda/kernels/kernels.cuh"
 
 namespace bertkit {
@@ -76,6 +81,7 @@ CudaOptions OptionsFor(const EngineOptions& options, std::string* fallback) {
     }
   }
   if (const char* env = std::getenv("BERTKIT_CUDA_GRAPHS"); env != nullptr && std::strcmp(env, "0") == 0) c.graphs = false;
+  if (const char* env = std::getenv("BERTKIT_CUDA_TF32"); env != nullptr && std::strcmp(env, "1") == 0) c.tf32 = true;
   return c;
 }
 
@@ -141,12 +147,14 @@ class CudaModel final : public Model {
   Status Load(const std::vector<TensorView>& tensors);
   Status Forward(const BatchInput& in, const ForwardOutputs& out) override;
   ModelInfo Info() const override;
+  Status ReadBack(std::vector<DeviceTensor>* out);
   void set_dtype_fallback(std::string s) { dtype_fallback_ = std::move(s); }
 
  private:
   Status Run(const BatchInput& in, const ForwardOutputs& out);
   Plan MakePlan(int64_t T, int64_t B, int64_t R, int64_t max_len, int64_t probs_per_layer, const Flags& f) const;
   Status Execute(const Plan& p, const Flags& f);
+  Status CopyOutputs(const Plan& p, const Flags& f, const ForwardOutputs& out);
   Status Enqueue(const Plan& p, const Flags& f);
   Status Gemm(const void* x, int64_t m, const Linear& l, Act act, const float* residual, float* y_f, void* y_p);
   Status Reserve(size_t arena_bytes, size_t pinned_bytes);
@@ -154,6 +162,7 @@ class CudaModel final : public Model {
 
   // Weight upload.
   Status Alloc(size_t bytes, void** out);
+  Status ReadHost(WeightReader& r, const std::vector<std::string>& names, size_t* total);  // into host_scratch_
   Status UploadP(WeightReader& r, const std::vector<std::string>& names, void** out);  // concatenated rows
   Status UploadF32(WeightReader& r, const std::vector<std::string>& names, float** out);
   Status UploadLinear(WeightReader& r, const std::string& name, Linear* l);
@@ -164,9 +173,19 @@ class CudaModel final : public Model {
   DeviceInfo device_;
   std::string dtype_fallback_;
   cudaStream_t stream_ = nullptr;
+  GemmDispatch gemm_;  // cuBLASLt or the own kernels (destroyed after the stream is drained)
   std::atomic<bool> busy_{false};
 
   std::vector<void*> allocations_;
+  // Where each checkpoint tensor went (ReadBackWeights: the test that the device holds exactly
+  // the file's values rounded to the precision).
+  struct UploadedTensor {
+    std::string name;
+    size_t count = 0;
+    const void* device = nullptr;
+    Precision stored = Precision::kFloat32;
+  };
+  std::vector<UploadedTensor> uploaded_;
   int64_t weight_bytes_ = 0;
   std::vector<float> host_scratch_;
   float* staging_ = nullptr;  // device float32 staging for conversions (load only)
@@ -184,6 +203,10 @@ class CudaModel final : public Model {
   size_t arena_bytes_ = 0;
   char* pinned_ = nullptr;
   size_t pinned_bytes_ = 0;
+  // Outputs come back through two pinned chunks (CopyOutputs), each with its event.
+  static constexpr size_t kOutChunk = size_t{4} << 20;
+  char* pinned_out_ = nullptr;
+  cudaEvent_t out_ready_[2] = {nullptr, nullptr};
 
   // Everything a captured graph bakes in: shapes, the arena layout they imply, per-layer offsets.
   using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, uint32_t>;
@@ -207,6 +230,9 @@ CudaModel::~CudaModel() {
   if (staging_ != nullptr) cudaFree(staging_);
   if (arena_ != nullptr) cudaFree(arena_);
   if (pinned_ != nullptr) cudaFreeHost(pinned_);
+  if (pinned_out_ != nullptr) cudaFreeHost(pinned_out_);
+  for (cudaEvent_t e : out_ready_)
+    if (e != nullptr) cudaEventDestroy(e);
   cudaGetLastError();
 }
 
@@ -223,18 +249,36 @@ Status CudaModel::Alloc(size_t bytes, void** out) {
   return Status::Ok();
 }
 
-Status CudaModel::UploadP(WeightReader& r, const std::vector<std::string>& names, void** out) {
-  size_t total = 0;
-  for (const auto& n : names) total += r.View(n).nbytes / DTypeSize(r.View(n).dtype);
-  host_scratch_.resize(total);
+// Every upload is ordered on stream_ (cudaMemcpyAsync there, never a plain cudaMemcpy): a
+// pageable cudaMemcpy may return before its DMA lands and nothing orders it before a kernel on a
+// non-blocking stream, so the conversion below could read a half-copied staging buffer (the
+// fp16/bf16 error of issue 13). The stream is drained before host_scratch_ or staging_ is reused.
+Status CudaModel::ReadHost(WeightReader& r, const std::vector<std::string>& names, size_t* total) {
+  *total = 0;
+  for (const auto& n : names) *total += r.View(n).nbytes / DTypeSize(r.View(n).dtype);
+  host_scratch_.resize(*total);
   size_t at = 0;
   for (const auto& n : names) {
     BK_RETURN_IF_ERROR(r.ReadF32(n, host_scratch_.data() + at));
-    at += r.View(n).nbytes / DTypeSize(r.View(n).dtype);
+    const size_t count = r.View(n).nbytes / DTypeSize(r.View(n).dtype);
+    uploaded_.push_back(UploadedTensor{n, count});
+    at += count;
   }
+  return Status::Ok();
+}
+
+Status CudaModel::UploadP(WeightReader& r, const std::vector<std::string>& names, void** out) {
+  size_t total = 0;
+  const size_t first = uploaded_.size();
+  BK_RETURN_IF_ERROR(ReadHost(r, names, &total));
   BK_RETURN_IF_ERROR(Alloc(total * PrecisionBytes(prec_), out));
+  for (size_t i = first, at = 0; i < uploaded_.size(); at += uploaded_[i].count, ++i) {
+    uploaded_[i].device = static_cast<char*>(*out) + at * PrecisionBytes(prec_);
+    uploaded_[i].stored = prec_;
+  }
   if (prec_ == Precision::kFloat32) {
-    BK_CUDA_RETURN(cudaMemcpy(*out, host_scratch_.data(), total * 4, cudaMemcpyHostToDevice));
+    BK_CUDA_RETURN(cudaMemcpyAsync(*out, host_scratch_.data(), total * 4, cudaMemcpyHostToDevice, stream_));
+    BK_CUDA_RETURN(cudaStreamSynchronize(stream_));
     return Status::Ok();
   }
   if (staging_bytes_ < total * 4) {
@@ -244,26 +288,26 @@ Status CudaModel::UploadP(WeightReader& r, const std::vector<std::string>& names
     BK_CUDA_RETURN(cudaMalloc(&staging_, total * 4));
     staging_bytes_ = total * 4;
   }
-  BK_CUDA_RETURN(cudaMemcpy(staging_, host_scratch_.data(), total * 4, cudaMemcpyHostToDevice));
+  BK_CUDA_RETURN(cudaMemcpyAsync(staging_, host_scratch_.data(), total * 4, cudaMemcpyHostToDevice, stream_));
   BK_RETURN_IF_ERROR(LaunchConvert(prec_, staging_, *out, static_cast<int64_t>(total), stream_));
-  // The staging buffer is reused by the next tensor: wait for the conversion.
+  // The staging buffer and host_scratch_ are reused by the next tensor: wait for both.
   BK_CUDA_RETURN(cudaStreamSynchronize(stream_));
   return Status::Ok();
 }
 
 Status CudaModel::UploadF32(WeightReader& r, const std::vector<std::string>& names, float** out) {
   size_t total = 0;
-  for (const auto& n : names) total += r.View(n).nbytes / DTypeSize(r.View(n).dtype);
-  host_scratch_.resize(total);
-  size_t at = 0;
-  for (const auto& n : names) {
-    BK_RETURN_IF_ERROR(r.ReadF32(n, host_scratch_.data() + at));
-    at += r.View(n).nbytes / DTypeSize(r.View(n).dtype);
-  }
+  const size_t first = uploaded_.size();
+  BK_RETURN_IF_ERROR(ReadHost(r, names, &total));
   void* p = nullptr;
   BK_RETURN_IF_ERROR(Alloc(total * 4, &p));
   *out = static_cast<float*>(p);
-  BK_CUDA_RETURN(cudaMemcpy(p, host_scratch_.data(), total * 4, cudaMemcpyHostToDevice));
+  for (size_t i = first, at = 0; i < uploaded_.size(); at += uploaded_[i].count, ++i) {
+    uploaded_[i].device = static_cast<char*>(p) + at * 4;
+    uploaded_[i].stored = Precision::kFloat32;
+  }
+  BK_CUDA_RETURN(cudaMemcpyAsync(p, host_scratch_.data(), total * 4, cudaMemcpyHostToDevice, stream_));
+  BK_CUDA_RETURN(cudaStreamSynchronize(stream_));
   return Status::Ok();
 }
 
@@ -287,6 +331,8 @@ Status CudaModel::Load(const std::vector<TensorView>& tensors) {
   BK_CUDA_RETURN(cudaSetDevice(device_.ordinal));
   BK_RETURN_IF_ERROR(PrepareKernels());
   BK_CUDA_RETURN(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  for (cudaEvent_t& e : out_ready_) BK_CUDA_RETURN(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  BK_RETURN_IF_ERROR(gemm_.Init(prec_, options_, device_.multiprocessors, stream_));
 
   BK_RETURN_IF_ERROR(UploadP(reader, {"embeddings.word_embeddings.weight"}, &word_));
   BK_RETURN_IF_ERROR(UploadP(reader, {"embeddings.position_embeddings.weight"}, &position_));
@@ -329,6 +375,38 @@ Status CudaModel::Load(const std::vector<TensorView>& tensors) {
   staging_ = nullptr;
   staging_bytes_ = 0;
   host_scratch_ = std::vector<float>();
+  return Status::Ok();
+}
+
+Status CudaModel::ReadBack(std::vector<DeviceTensor>* out) {
+  BK_CUDA_RETURN(cudaSetDevice(device_.ordinal));
+  out->clear();
+  std::vector<uint16_t> raw;
+  for (const UploadedTensor& u : uploaded_) {
+    DeviceTensor t;
+    t.name = u.name;
+    t.stored = u.stored;
+    t.values.resize(u.count);
+    if (u.stored == Precision::kFloat32) {
+      BK_CUDA_RETURN(cudaMemcpyAsync(t.values.data(), u.device, u.count * 4, cudaMemcpyDeviceToHost, stream_));
+      BK_CUDA_RETURN(cudaStreamSynchronize(stream_));
+    } else {
+      raw.resize(u.count);
+      BK_CUDA_RETURN(cudaMemcpyAsync(raw.data(), u.device, u.count * 2, cudaMemcpyDeviceToHost, stream_));
+      BK_CUDA_RETURN(cudaStreamSynchronize(stream_));
+      for (size_t i = 0; i < u.count; ++i) {
+        if (u.stored == Precision::kBFloat16) {
+          const uint32_t bits = static_cast<uint32_t>(raw[i]) << 16;
+          std::memcpy(&t.values[i], &bits, 4);
+        } else {
+          __half_raw h;
+          h.x = raw[i];
+          t.values[i] = __half2float(__half(h));
+        }
+      }
+    }
+    out->push_back(std::move(t));
+  }
   return Status::Ok();
 }
 
@@ -431,7 +509,7 @@ Status CudaModel::Gemm(const void* x, int64_t m, const Linear& l, Act act, const
   g.ldy_f = l.n;
   g.y_p = y_p;
   g.ldy_p = l.n;
-  return LaunchGemm(prec_, g, options_.tensor_cores ? GemmVersion::kAuto : GemmVersion::kSimt, device_.multiprocessors, stream_);
+  return gemm_.Run(g);
 }
 
 Status CudaModel::Enqueue(const Plan& p, const Flags& f) {
@@ -674,32 +752,82 @@ Status CudaModel::Run(const BatchInput& in, const ForwardOutputs& out) {
   }
   BK_CUDA_RETURN(cudaMemcpyAsync(arena_, pinned_, p.inputs_bytes, cudaMemcpyHostToDevice, stream_));
 
-  BK_RETURN_IF_ERROR(Execute(p, f));
+  Status s = Execute(p, f);
+  if (s.ok()) s = CopyOutputs(p, f, out);
+  if (!s.ok()) {
+    // Nothing enqueued may outlive this call: the next one rewrites pinned_ and may free the
+    // arena, and the caller's arrays are theirs again once we return.
+    cudaStreamSynchronize(stream_);
+    cudaGetLastError();
+  }
+  return s;
+}
 
-  // Only the requested outputs come back.
+// Only the requested outputs come back, through pinned memory: a device-to-host copy into
+// pageable memory is staged by the driver chunk by chunk, and into a freshly allocated array (as
+// every JS output is) it also takes a page fault per 4 KiB inside the copy; together these cost
+// Node more than the model (issue 13). Here the caller's pages are touched while the GPU still
+// computes, then each output moves in chunks through two pinned buffers: the GPU fills one
+// while the host copies the other out.
+Status CudaModel::CopyOutputs(const Plan& p, const Flags& f, const ForwardOutputs& out) {
+  constexpr uintptr_t kHugePage = uintptr_t{2} << 20;
+  (void)kHugePage;
+  const Architecture arch = config_.architecture;
   const char* A = arena_;
-  auto d2h = [&](const OutputBuffer& dst, size_t off) -> Status {
-    if (dst.data == nullptr || dst.size == 0) return Status::Ok();
-    BK_CUDA_RETURN(cudaMemcpyAsync(dst.data, A + off, 4 * dst.size, cudaMemcpyDeviceToHost, stream_));
-    return Status::Ok();
+  struct Piece {
+    char* dst;
+    const char* src;
+    size_t bytes;
   };
-  BK_RETURN_IF_ERROR(d2h(out.last_hidden_state, p.hidden_f));
-  if (f.pooler) BK_RETURN_IF_ERROR(d2h(out.pooler_output, p.pooled_f));
+  std::vector<Piece> pieces;
+  auto want = [&](const OutputBuffer& dst, size_t off) {
+    if (dst.data == nullptr || dst.size == 0) return;
+    const size_t bytes = 4 * static_cast<size_t>(dst.size);
+    char* d = reinterpret_cast<char*>(dst.data);
+#if defined(__linux__)
+    // A large fresh array: ask for 2 MiB pages (one fault, not 512; a no-op where THP is off).
+    if (bytes >= (size_t{4} << 20)) {
+      const uintptr_t lo = (reinterpret_cast<uintptr_t>(d) + kHugePage - 1) & ~(kHugePage - 1);
+      const uintptr_t hi = (reinterpret_cast<uintptr_t>(d) + bytes) & ~(kHugePage - 1);
+      if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);
+    }
+#endif
+    // One write per page faults it in now, overlapped with the GPU (the copy overwrites it).
+    for (size_t at = 0; at < bytes; at += 4096) d[at] = 0;
+    for (size_t at = 0; at < bytes; at += kOutChunk) pieces.push_back(Piece{d + at, A + off + at, std::min(kOutChunk, bytes - at)});
+  };
+  want(out.last_hidden_state, p.hidden_f);
+  if (f.pooler) want(out.pooler_output, p.pooled_f);
   if (arch == Architecture::kBertForPreTraining) {
-    BK_RETURN_IF_ERROR(d2h(out.prediction_logits, p.head_f));
-    BK_RETURN_IF_ERROR(d2h(out.seq_relationship_logits, p.head2_f));
+    want(out.prediction_logits, p.head_f);
+    want(out.seq_relationship_logits, p.head2_f);
   } else if (arch != Architecture::kBertForQuestionAnswering && arch != Architecture::kBertModel) {
-    BK_RETURN_IF_ERROR(d2h(out.logits, p.head_f));
+    want(out.logits, p.head_f);
+  }
+  want(out.hidden_states, p.hs);
+  want(out.attentions, p.probs);
+
+  if (!pieces.empty()) {
+    if (pinned_out_ == nullptr) BK_CUDA_RETURN(cudaMallocHost(&pinned_out_, 2 * kOutChunk));
+    auto issue = [&](size_t i) -> Status {
+      BK_CUDA_RETURN(cudaMemcpyAsync(pinned_out_ + (i % 2) * kOutChunk, pieces[i].src, pieces[i].bytes, cudaMemcpyDeviceToHost, stream_));
+      BK_CUDA_RETURN(cudaEventRecord(out_ready_[i % 2], stream_));
+      return Status::Ok();
+    };
+    for (size_t i = 0; i < std::min<size_t>(2, pieces.size()); ++i) BK_RETURN_IF_ERROR(issue(i));
+    for (size_t i = 0; i < pieces.size(); ++i) {
+      BK_CUDA_RETURN(cudaEventSynchronize(out_ready_[i % 2]));
+      std::memcpy(pieces[i].dst, pinned_out_ + (i % 2) * kOutChunk, pieces[i].bytes);
+      if (i + 2 < pieces.size()) BK_RETURN_IF_ERROR(issue(i + 2));
+    }
   }
   if (f.qa) {
-    // [T, 2] on the device: column 0 is start, column 1 end.
+    // [T, 2] on the device: column 0 is start, column 1 end (T floats each: small).
     if (out.start_logits.data)
-      BK_CUDA_RETURN(cudaMemcpy2DAsync(out.start_logits.data, 4, A + p.head_f, 8, 4, T, cudaMemcpyDeviceToHost, stream_));
+      BK_CUDA_RETURN(cudaMemcpy2DAsync(out.start_logits.data, 4, A + p.head_f, 8, 4, p.T, cudaMemcpyDeviceToHost, stream_));
     if (out.end_logits.data)
-      BK_CUDA_RETURN(cudaMemcpy2DAsync(out.end_logits.data, 4, A + p.head_f + 4, 8, 4, T, cudaMemcpyDeviceToHost, stream_));
+      BK_CUDA_RETURN(cudaMemcpy2DAsync(out.end_logits.data, 4, A + p.head_f + 4, 8, 4, p.T, cudaMemcpyDeviceToHost, stream_));
   }
-  BK_RETURN_IF_ERROR(d2h(out.hidden_states, p.hs));
-  BK_RETURN_IF_ERROR(d2h(out.attentions, p.probs));
   BK_CUDA_RETURN(cudaStreamSynchronize(stream_));
   return Status::Ok();
 }
@@ -711,6 +839,9 @@ ModelInfo CudaModel::Info() const {
   info.threads = 0;
   info.dtype = PrecisionName(prec_);
   info.dtype_fallback = dtype_fallback_;
+  const lt::Choice gemm = gemm_.choice();
+  info.gemm = gemm.gemm;
+  info.gemm_reason = gemm.reason;
   info.weight_bytes = weight_bytes_;
   info.weights_shared = false;
   info.workspace_bytes = static_cast<int64_t>(arena_bytes_);
@@ -718,6 +849,11 @@ ModelInfo CudaModel::Info() const {
 }
 
 }  // namespace
+
+Status ReadBackWeights(Model& model, std::vector<DeviceTensor>* out) {
+  if (model.Info().backend != "cuda") return InvalidArgument("ReadBackWeights needs a model of the CUDA backend");
+  return static_cast<CudaModel&>(model).ReadBack(out);
+}
 
 Status CreateModel(const ModelConfig& config, const std::vector<TensorView>& tensors, const EngineOptions& options,
                    const CudaOptions& cuda_options, std::unique_ptr<Model>* out) {

@@ -54,6 +54,7 @@ struct CudaOptions {
   int device = -1;          // -1: ProbeResult::device
   bool graphs = true;       // replay CUDA graphs for shapes seen before (BERTKIT_CUDA_GRAPHS=0: off)
   bool tensor_cores = true; // false: SIMT GEMM and attention in every precision (for checking)
+  bool tf32 = false;        // float32 products on TF32 tensor cores (BERTKIT_CUDA_TF32=1); exact otherwise
 };
 
 // The options EngineOptions maps to: dtype float32 -> kFloat32, bfloat16 -> kBFloat16, int8 ->
@@ -62,5 +63,14 @@ CudaOptions OptionsFor(const EngineOptions& options, std::string* fallback);
 
 Status CreateModel(const ModelConfig& config, const std::vector<TensorView>& tensors, const EngineOptions& options,
                    const CudaOptions& cuda_options, std::unique_ptr<Model>* out);
+
+// The weights as the device holds them, read back as float32, one entry per checkpoint tensor in
+// upload order (for tests: they must equal the file's values rounded to `stored`, bit for bit).
+struct DeviceTensor {
+  std::string name;
+  Precision stored = Precision::kFloat32;
+  std::vector<float> values;
+};
+Status ReadBackWeights(Model& model, std::vector<DeviceTensor>* out);
 
 }  // namespace bertkit::cuda

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "cuda/backend.h"
 #include "cuda/kernels/params.h"
@@ -26,6 +27,12 @@ int WgmmaState();
 // (optional) the version kAuto chose.
 Status RunGemm(Precision p, GemmVersion v, const float* x, int64_t m, int64_t k, const float* w, int64_t n,
                const float* bias, Act act, const float* residual, float* y_f, float* y_p, GemmVersion* used);
+
+// The same product through a model's GEMM dispatch (cuBLASLt where it loaded, else the own
+// kernels), with the outputs a model's call site asks for: y_f and/or y_p (null: not asked).
+// `gemm` (optional) gets what the dispatch runs on ("cublasLt", "mma", ...).
+Status RunGemmDispatch(Precision p, const float* x, int64_t m, int64_t k, const float* w, int64_t n, const float* bias, Act act,
+                       const float* residual, float* y_f, float* y_p, std::string* gemm);
 
 // Attention over a packed batch; qkv [tokens, 3 * heads * head_dim] in p; context [tokens,
 // heads * head_dim] read back as float32; probs (optional) as cpu::AttentionArgs lays them out.

@@ -106,6 +106,15 @@ export class InvalidInputError extends BertError {
   }
 }
 
+/** An output file that cannot be written (missing folder, no permission, a folder in the way); nothing is left behind. */
+export class OutputFileError extends InvalidInputError {
+  readonly file: string;
+  constructor(message: string, file: string, options?: BertErrorOptions) {
+    super(`${file}: ${message}`, options);
+    this.file = file;
+  }
+}
+
 /** A call on a model, tokenizer or pipeline after `dispose()`. */
 export class DisposedError extends BertError {
   constructor(what = 'model') {

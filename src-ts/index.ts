@@ -180,3 +180,29 @@ export {
   type ScheduleName,
   type InitModelOptions,
 } from './training/index.js';
+
+// Attention visualization (src-ts/visualize): a self-contained page, SVG, PNG, JSON.
+export { OutputFileError } from './errors.js';
+export {
+  renderAttention,
+  renderAttentionData,
+  computeAttention,
+  summarizeAttention,
+  attentionHtml,
+  attentionGridSvg,
+  attentionHeadSvg,
+  attentionGridPng,
+  attentionHeadPng,
+  attentionJson,
+  encodePng,
+  writeFileAtomic,
+  type AttentionData,
+  type AttentionOptions,
+  type AttentionSummary,
+  type LayerPatterns,
+  type AttentionPrecision,
+  type RenderAttentionOptions,
+  type AttentionRendering,
+  type AttentionJson,
+  type HeadSelection,
+} from './visualize/index.js';

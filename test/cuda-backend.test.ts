@@ -93,6 +93,7 @@ test.serial('without a CUDA addon, auto runs on the CPU and says why; cuda throw
     t.is(model.backend.name, 'cpu');
     t.is(model.backend.device, 'cpu');
     t.is(model.backend.fallbackReason, `CUDA not used: ${status.reasons.join('; ')}`);
+    t.is(model.backend.gemm, undefined, 'the GEMM choice is a CUDA field');
     const err = await t.throwsAsync(loadModel(fixture('tiny-bert-model'), { device: 'cuda' }), { instanceOf: BackendUnavailableError });
     t.is(err?.code, 'ERR_BACKEND_UNAVAILABLE');
     t.deepEqual((err as BackendUnavailableError).reasons, status.reasons);
@@ -176,6 +177,8 @@ withAddon('the CUDA addon carries the CPU engine: same results as the CPU addon;
     const out = { last_hidden_state: new Float32Array(8 * 32), pooler_output: new Float32Array(2 * 32) };
     await m.forward(input, out);
     t.is(m.info().backend, 'cpu');
+    t.is(m.info().gemm, '');
+    t.is(m.info().gemm_reason, '');
     m.dispose();
     return out;
   };
@@ -220,6 +223,14 @@ onGpu('on the GPU: auto picks CUDA, float32 mode matches the fixture goldens (5e
       t.true(diff <= 5e-5, `${name}/${c.name}: max abs ${diff}`);
     }
   }
+});
+
+onGpu('on the GPU: the GEMM choice is reported (cuBLASLt, or the own kernels with the reason)', async (t) => {
+  await using model = await loadModel(fixture('tiny-bert-model'), { device: 'cuda', dtype: 'float16' });
+  t.true(['cublasLt', 'wgmma', 'mma', 'simt'].includes(model.backend.gemm ?? ''), JSON.stringify(model.backend));
+  if (model.backend.gemm === 'cublasLt') t.is(model.backend.gemmReason, undefined);
+  else t.regex(model.backend.gemmReason ?? '', /cuBLASLt|BERTKIT_CUBLASLT/);
+  t.log(`gemm: ${model.backend.gemm}${model.backend.gemmReason ? ` (${model.backend.gemmReason})` : ''}`);
 });
 
 onGpu('on the GPU: bfloat16 tensor cores stay within the bf16 bounds of the CPU', async (t) => {

@@ -6,6 +6,10 @@
 //
 //   bench_gpu --out FILE.json --inputs DIR [--models base,large] [--batches 1,8,32,128]
 //             [--seqs 128,384,512] [--precision float16] [--iters N] [--no-parity] [--device cpu]
+//             [--output-cases 128x128,32x512]
+//
+// --output-cases: for these shapes also the time with last_hidden_state returned into a host
+// array, and with only pooler_output returned (what the Node path is compared with).
 //
 // --device cpu (with --models tiny) runs the same harness on the CPU engine: a check of the
 // script's plumbing on a machine without a GPU, not a benchmark.
@@ -46,6 +50,7 @@ struct Args {
   int iters = 20;
   bool parity = true;
   bool cpu = false;  // --device cpu: the same harness on the CPU engine (checks the script without a GPU)
+  std::vector<std::string> output_cases = {"128x128", "32x512"};
 };
 
 std::vector<std::string> Split(const std::string& s) {
@@ -153,6 +158,7 @@ BatchInput View(const Case& k) {
 
 struct ParityResult {
   double cosine = 0, max_abs = 0;
+  double token_cosine = 0;  // the worst token's cosine (the measure)
   bool ran = false;
 };
 
@@ -177,6 +183,18 @@ ParityResult Parity(const ModelConfig& c, const std::vector<TensorView>& tensors
     nb += static_cast<double>(b[i]) * b[i];
   }
   r.cosine = dot / std::sqrt(na * nb);
+  r.token_cosine = 1;
+  const int64_t H = c.hidden_size;
+  for (int64_t t = 0; t < k.tokens; ++t) {
+    double d = 0, x = 0, y = 0;
+    for (int64_t j = 0; j < H; ++j) {
+      d += static_cast<double>(a[t * H + j]) * b[t * H + j];
+      x += static_cast<double>(a[t * H + j]) * a[t * H + j];
+      y += static_cast<double>(b[t * H + j]) * b[t * H + j];
+    }
+    const double cs = x > 0 && y > 0 ? d / std::sqrt(x * y) : 0;
+    r.token_cosine = std::min(r.token_cosine, std::isfinite(cs) ? cs : 0.0);
+  }
   r.ran = true;
   return r;
 }
@@ -211,8 +229,9 @@ int main(int argc, char** argv) {
     } else if (a == "--iters") args.iters = std::max(1, std::atoi(next().c_str()));
     else if (a == "--no-parity") args.parity = false;
     else if (a == "--device") args.cpu = next() == "cpu";
+    else if (a == "--output-cases") args.output_cases = Split(next());
     else {
-      std::fprintf(stderr, "usage: bench_gpu --out FILE.json --inputs DIR [--models base,large] [--batches 1,8,32,128] [--seqs 128,384,512] [--precision float16] [--iters N] [--no-parity]\n");
+      std::fprintf(stderr, "usage: bench_gpu --out FILE.json --inputs DIR [--models base,large] [--batches 1,8,32,128] [--seqs 128,384,512] [--precision float16] [--iters N] [--no-parity] [--output-cases 128x128,32x512]\n");
       return 2;
     }
   }
@@ -267,15 +286,17 @@ int main(int argc, char** argv) {
       return 1;
     }
     const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    // Which GEMM mainloop the big products use: the Hopper wgmma path only where
-    // BERTKIT_CUDA_WGMMA=1 selected it and its self-check passed.
-    const char* gemm_path = args.cpu ? "cpu" : cuda::testing::WgmmaState() == 1 ? "wgmma" : "mma.sync";
-    std::printf("bert-%s: GEMM mainloop %s\n", name.c_str(), gemm_path);
+    // What the Linear layers run on: cuBLASLt where it loaded, else the own kernels (the Hopper
+    // wgmma path only where BERTKIT_CUDA_WGMMA=1 selected it and its self-check passed).
+    const ModelInfo info = model->Info();
+    const std::string gemm_path = args.cpu ? "cpu" : info.gemm;
+    std::printf("bert-%s: GEMM %s%s%s\n", name.c_str(), gemm_path.c_str(), info.gemm_reason.empty() ? "" : ": ",
+                info.gemm_reason.c_str());
     ParityResult parity;
     if (args.parity) parity = Parity(c, tensors, model.get());
     if (parity.ran) {
-      std::printf("bert-%s: loaded in %.1f s; %s vs float32 CPU on hidden states: cosine %.6f, max abs %.3g\n", name.c_str(), load_s,
-                  cuda::PrecisionName(args.precision), parity.cosine, parity.max_abs);
+      std::printf("bert-%s: loaded in %.1f s; %s vs float32 CPU on hidden states: cosine %.7f, worst token cosine %.7f, max abs %.3g\n",
+                  name.c_str(), load_s, cuda::PrecisionName(args.precision), parity.cosine, parity.token_cosine, parity.max_abs);
     }
     storage.clear();
     tensors.clear();
@@ -283,8 +304,8 @@ int main(int argc, char** argv) {
                  first_model ? "" : ",\n", name.c_str(), (long)c.num_hidden_layers, (long)c.hidden_size, (long)c.num_attention_heads,
                  (long)c.intermediate_size);
     first_model = false;
-    std::fprintf(json, "     \"gemm_path\": \"%s\", \"parity\": {\"ran\": %s, \"cosine\": %.8f, \"max_abs\": %.6g},\n     \"cases\": [\n",
-                 gemm_path, parity.ran ? "true" : "false", parity.cosine, parity.max_abs);
+    std::fprintf(json, "     \"gemm_path\": \"%s\", \"parity\": {\"ran\": %s, \"cosine\": %.8f, \"token_cosine\": %.8f, \"max_abs\": %.6g},\n     \"cases\": [\n",
+                 gemm_path.c_str(), parity.ran ? "true" : "false", parity.cosine, parity.token_cosine, parity.max_abs);
     std::vector<Case> cases;
     for (int seq : args.seqs)
       for (int b : args.batches) cases.push_back(MakeCase(c, b, seq, false, 1000 + b * 7 + seq));
@@ -298,29 +319,48 @@ int main(int argc, char** argv) {
       WriteCase(args.inputs, "bert-" + name, k);
       const BatchInput in = View(k);
       ForwardOutputs none;  // the encoder runs in full; its output stays on the GPU
-      std::vector<double> times;
       bool ok = true;
-      for (int it = 0; it < 3 + args.iters && ok; ++it) {
-        const auto a = std::chrono::steady_clock::now();
-        s = model->Forward(in, none);
-        const auto b = std::chrono::steady_clock::now();
-        if (!s.ok()) {
-          std::fprintf(stderr, "bert-%s %s: %s\n", name.c_str(), k.id.c_str(), s.message().c_str());
-          ok = false;
+      auto timed = [&](const ForwardOutputs& outs, std::vector<double>* times) {
+        for (int it = 0; it < 3 + args.iters && ok; ++it) {
+          const auto a = std::chrono::steady_clock::now();
+          s = model->Forward(in, outs);
+          const auto b = std::chrono::steady_clock::now();
+          if (!s.ok()) {
+            std::fprintf(stderr, "bert-%s %s: %s\n", name.c_str(), k.id.c_str(), s.message().c_str());
+            ok = false;
+          }
+          if (it >= 3) times->push_back(std::chrono::duration<double>(b - a).count());
         }
-        if (it >= 3) times.push_back(std::chrono::duration<double>(b - a).count());
-      }
+        std::sort(times->begin(), times->end());
+      };
+      std::vector<double> times;
+      timed(none, &times);
       if (!ok) continue;
-      std::sort(times.begin(), times.end());
       const double p50 = times[times.size() / 2];
+      // The engine's own time with outputs returned (into host arrays allocated once).
+      double p50_last = 0, p50_pooled = 0;
+      if (!k.varlen && std::find(args.output_cases.begin(), args.output_cases.end(), k.id) != args.output_cases.end()) {
+        std::vector<float> last(k.tokens * c.hidden_size), pooled(static_cast<size_t>(k.batch) * c.hidden_size);
+        ForwardOutputs o_last, o_pooled;
+        o_last.last_hidden_state = {last.data(), static_cast<int64_t>(last.size())};
+        o_pooled.pooler_output = {pooled.data(), static_cast<int64_t>(pooled.size())};
+        std::vector<double> tl, tp;
+        timed(o_last, &tl);
+        timed(o_pooled, &tp);
+        if (!ok) continue;
+        p50_last = tl[tl.size() / 2];
+        p50_pooled = tp[tp.size() / 2];
+        std::printf("  bert-%-5s %-14s with outputs: last_hidden_state p50 %8.3f ms, pooler_output only p50 %8.3f ms\n", name.c_str(),
+                    k.id.c_str(), p50_last * 1e3, p50_pooled * 1e3);
+      }
       const double tps = k.tokens / p50;
       const double pct = peak > 0 ? 100.0 * k.flops / p50 / (peak * 1e12) : 0;
       std::printf("  bert-%-5s %-14s %7ld tokens  p50 %8.3f ms  %10.0f tokens/s  %6.1f TFLOPS  %5.1f%% of peak\n", name.c_str(), k.id.c_str(),
                   (long)k.tokens, p50 * 1e3, tps, k.flops / p50 / 1e12, pct);
       std::fprintf(json, "%s       {\"id\": \"%s\", \"batch\": %d, \"seq\": %d, \"varlen\": %s, \"tokens\": %ld, \"flops\": %.6g, \"p50_ms\": %.5f, "
-                   "\"min_ms\": %.5f, \"tokens_per_s\": %.1f, \"tflops\": %.3f, \"pct_peak\": %.2f}",
+                   "\"min_ms\": %.5f, \"tokens_per_s\": %.1f, \"tflops\": %.3f, \"pct_peak\": %.2f, \"p50_last_ms\": %.5f, \"p50_pooled_ms\": %.5f}",
                    first_case ? "" : ",\n", k.id.c_str(), k.batch, k.seq, k.varlen ? "true" : "false", (long)k.tokens, k.flops, p50 * 1e3,
-                   times.front() * 1e3, tps, k.flops / p50 / 1e12, pct);
+                   times.front() * 1e3, tps, k.flops / p50 / 1e12, pct, p50_last * 1e3, p50_pooled * 1e3);
       first_case = false;
       std::fflush(stdout);
     }

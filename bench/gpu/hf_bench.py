@@ -10,6 +10,10 @@ run as a [B, L] tensor with no attention mask (transformers' fastest path); vari
 padded to the longest with an attention mask, as transformers users run them. Inputs are on the
 GPU before timing; the encoder's output stays there. p50 over `iters` forwards after 3 warm-ups.
 --device cpu --dtype float32 checks the script on a machine without a GPU.
+
+--dtype float32 --tf32 off is the exact-float32 contender of bertkit's float32 mode (PyTorch's
+matmuls and cuDNN then use no TF32: "highest" float32 matmul precision). --cases 32x128,128x128
+times only those cases.
 """
 import argparse
 import glob
@@ -68,7 +72,15 @@ def main():
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--dtype", default="float16")
+    ap.add_argument("--tf32", choices=["off", "on", "default"], default="default")
+    ap.add_argument("--cases", default="", help="comma-separated case ids (default: every case found)")
     args = ap.parse_args()
+    if args.tf32 != "default":
+        on = args.tf32 == "on"
+        torch.backends.cuda.matmul.allow_tf32 = on
+        torch.backends.cudnn.allow_tf32 = on
+        torch.set_float32_matmul_precision("high" if on else "highest")
+    wanted = set(c for c in args.cases.split(",") if c)
     device = torch.device(args.device)
     dtype = getattr(torch, args.dtype)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -76,7 +88,7 @@ def main():
     by_model = {}
     for path in sorted(glob.glob(os.path.join(args.inputs, "*.bin"))):
         m = re.match(r"^(bert-[a-z]+)-(\d+x\d+(?:-varlen)?)\.bin$", os.path.basename(path))
-        if m:
+        if m and (not wanted or m.group(2) in wanted):
             by_model.setdefault(m.group(1), []).append((m.group(2), path))
     import transformers
 
@@ -85,6 +97,7 @@ def main():
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "dtype": args.dtype,
+        "tf32": args.tf32,
         "iters": args.iters,
         "models": [],
     }

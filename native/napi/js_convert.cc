@@ -226,6 +226,8 @@ Napi::Object ModelInfoToJs(Napi::Env env, const ModelInfo& mi) {
   o.Set("threads", mi.threads);
   o.Set("dtype", mi.dtype);
   o.Set("dtype_fallback", mi.dtype_fallback);
+  o.Set("gemm", mi.gemm);
+  o.Set("gemm_reason", mi.gemm_reason);
   o.Set("weight_bytes", static_cast<double>(mi.weight_bytes));
   o.Set("weights_shared", mi.weights_shared);
   o.Set("workspace_bytes", static_cast<double>(mi.workspace_bytes));

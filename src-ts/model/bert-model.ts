@@ -63,6 +63,13 @@ export interface BackendInfo {
   /** Kernels in use: 'avx512', 'avx2' or 'generic'; on CUDA the device's architecture ('sm_90'). */
   isa: string;
   threads: number;
+  /**
+   * CUDA: what the Linear layers run on: cuBLASLt (loaded at run time where present), else
+   * bertkit's own kernels (Hopper wgmma, mma.sync tensor cores, or SIMT for float32 and checking).
+   */
+  gemm?: 'cublasLt' | 'wgmma' | 'mma' | 'simt';
+  /** CUDA: why the GEMMs do not run on cuBLASLt (the library is missing, disabled, failed). */
+  gemmReason?: string;
   /** Why 'auto' did not pick a GPU. */
   fallbackReason?: string;
 }
@@ -430,6 +437,8 @@ async function build(
   const info = native.info();
   const backendInfo: BackendInfo = { name: backend.device, device: backend.device, dtype: info.dtype, isa: info.isa, threads: info.threads };
   if (info.dtype_fallback) backendInfo.dtypeFallbackReason = info.dtype_fallback;
+  if (info.gemm) backendInfo.gemm = info.gemm as NonNullable<BackendInfo['gemm']>;
+  if (info.gemm_reason) backendInfo.gemmReason = info.gemm_reason;
   if (backend.fallbackReason) backendInfo.fallbackReason = backend.fallbackReason;
   return new BertModel(
     native,

@@ -98,6 +98,10 @@ export interface ModelInfo {
   dtype: 'float32' | 'bfloat16' | 'int8' | 'float16';
   /** Why the requested dtype is not used ('' when it is). */
   dtype_fallback: string;
+  /** CUDA: what the Linear layers run on ('cublasLt', 'wgmma', 'mma', 'simt'); '' on the CPU. */
+  gemm: string;
+  /** CUDA: why not cuBLASLt ('' when it is). */
+  gemm_reason: string;
   weight_bytes: number;
   /** The weights are another model's (same share_key). */
   weights_shared: boolean;

@@ -150,6 +150,8 @@ struct ModelInfo {
   int threads = 0;
   std::string dtype;            // what the encoder computes in: "float32", "bfloat16", "int8"
   std::string dtype_fallback;   // why the requested dtype is not used (empty when it is)
+  std::string gemm;             // CUDA: what the Linear layers run on: "cublasLt", "wgmma", "mma", "simt" ('' on the CPU)
+  std::string gemm_reason;      // CUDA: why not cuBLASLt (empty when it is)
   int64_t weight_bytes = 0;  // memory held for weights
   bool weights_shared = false;  // the weights are another model's (EngineOptions::share_key)
   int64_t workspace_bytes = 0;

@@ -1,5 +1,6 @@
 /** Every `bertkit` command, in the order --help lists them. */
 import type { Command } from '../app.js';
+import { attention } from './attention.js';
 import { bench } from './bench.js';
 import { doctor } from './doctor.js';
 import { download } from './download.js';
@@ -7,4 +8,4 @@ import { classify, embed, fillMask, ner, qa, rerank } from './tasks.js';
 import { tokenize } from './tokenize.js';
 import { finetune, pretrain } from './train.js';
 
-export const commands: readonly Command[] = [embed, classify, ner, qa, fillMask, rerank, tokenize, download, bench, doctor, finetune, pretrain];
+export const commands: readonly Command[] = [embed, classify, ner, qa, fillMask, rerank, tokenize, attention, download, bench, doctor, finetune, pretrain];
