@@ -33,6 +33,8 @@ export interface CudaStatus {
   reasons: string[];
   /** The CUDA addon's file, when one was found. */
   addonPath?: string;
+  /** Where that file came from: BERTKIT_CUDA_ADDON, a source build (build-cuda/) or the companion package. */
+  addonOrigin?: 'BERTKIT_CUDA_ADDON' | 'source build' | 'package';
   /** The addon's probe (driver, devices), when the addon loaded. */
   probe?: NativeCudaProbe;
   /** The CUDA addon, when available. */
@@ -42,17 +44,18 @@ export interface CudaStatus {
 /** Loads the CUDA addon (if built) and probes for a device; never throws, never crashes. */
 export function cudaStatus(): CudaStatus {
   const addon = loadCudaBinding();
-  if (!addon.binding) return { available: false, reasons: addon.reasons, ...(addon.path ? { addonPath: addon.path } : {}) };
+  const where = { ...(addon.path ? { addonPath: addon.path } : {}), ...(addon.origin ? { addonOrigin: addon.origin } : {}) };
+  if (!addon.binding) return { available: false, reasons: addon.reasons, ...where };
   let probe: NativeCudaProbe;
   try {
     probe = addon.binding.cudaProbe();
   } catch (cause) {
-    return { available: false, reasons: [`the CUDA probe failed: ${(cause as Error).message}`], addonPath: addon.path };
+    return { available: false, reasons: [`the CUDA probe failed: ${(cause as Error).message}`], ...where };
   }
   if (!probe.available) {
-    return { available: false, reasons: probe.reasons.length ? probe.reasons : ['no usable CUDA device'], addonPath: addon.path, probe };
+    return { available: false, reasons: probe.reasons.length ? probe.reasons : ['no usable CUDA device'], ...where, probe };
   }
-  return { available: true, reasons: [], addonPath: addon.path, probe, binding: addon.binding };
+  return { available: true, reasons: [], ...where, probe, binding: addon.binding };
 }
 
 export function selectBackend(device: unknown): BackendChoice {
