@@ -46,7 +46,7 @@ test('tokenizer.json: deep values and Object.prototype names are typed errors', 
   t.throws(() => tokenizerFromJSON({ ...base, normalizer: { type: deep() } }), { instanceOf: UnsupportedModelError });
   t.throws(() => tokenizerFromJSON({ ...base, model: { type: deep() } }), { instanceOf: UnsupportedModelError });
   // The stored strategy names still work.
-  const tok = tokenizerFromJSON({ ...base, truncation: { max_length: 4, strategy: 'OnlyFirst', stride: 0, direction: 'Right' } });
+  const tok = tokenizerFromJSON({ ...base, truncation: { max_length: 4, strategy: 'OnlyFirst', stride: 0, direction: 'Right' } }, { useStoredTruncationAndPadding: true });
   t.is(tok.getTruncation()?.strategy, 'only_first');
 });
 

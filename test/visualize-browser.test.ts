@@ -265,7 +265,7 @@ function registerBrowserTests(): void {
   test.serial('the SVG and PNG files decode in the browser at their stated size', async (t) => {
     const view = await renderAttention(model, 'Where is the cat?', { pair: 'On the mat.' });
     await mkdir(artifacts, { recursive: true });
-    const files: [string, string | Buffer][] = [
+    const files: [string, string | Uint8Array][] = [
       ['grid.svg', view.svg],
       ['head.svg', view.toSvg({ layer: 1, head: 2 })],
       ['grid.png', view.toPng()],

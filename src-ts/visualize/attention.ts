@@ -69,7 +69,7 @@ export async function computeAttention(model: BertModel, text: string, options: 
   checkOptionNames(options, OPTION_NAMES, 'computeAttention');
   checkText(text, 'text');
   if (options.pair !== undefined) checkText(options.pair, 'pair text');
-  const tokenizer = options.tokenizer ?? model.tokenizer;
+  const tokenizer = options.tokenizer ?? (model.hasTokenizer ? model.tokenizer : undefined);
   if (!tokenizer) throw new InvalidInputError('the model has no tokenizer (tokenizer.json or vocab.txt): pass options.tokenizer');
   const max = maxInputLength(model, tokenizer);
   const full = tokenizer.encode(text, options.pair ?? null, { truncation: false });

@@ -19,7 +19,7 @@ function chunk(type: string, data: Buffer): Buffer {
 }
 
 /** Encodes `rgb` (width * height * 3 bytes, rows top to bottom) as a PNG file. */
-export function encodePng(width: number, height: number, rgb: Uint8Array): Buffer {
+export function encodePng(width: number, height: number, rgb: Uint8Array): Uint8Array {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
     throw new InvalidInputError(`a PNG needs a positive integer size, got ${width} x ${height}`);
   }
@@ -69,7 +69,7 @@ export class Raster {
     }
   }
 
-  png(): Buffer {
+  png(): Uint8Array {
     return encodePng(this.width, this.height, this.rgb);
   }
 }
@@ -96,7 +96,7 @@ export function gridGeometry(data: AttentionData, target = 96): GridGeometry {
 }
 
 /** The layers x heads grid as a PNG (rows: layers 0.., columns: heads 0..). */
-export function attentionGridPng(data: AttentionData): Buffer {
+export function attentionGridPng(data: AttentionData): Uint8Array {
   const g = gridGeometry(data);
   const r = new Raster(g.width, g.height, [255, 255, 255]);
   for (let l = 0; l < data.layers; l++) {
@@ -106,7 +106,7 @@ export function attentionGridPng(data: AttentionData): Buffer {
 }
 
 /** One head's L x L map as a PNG, `cell` pixels per token (default: about 512 pixels wide). */
-export function attentionHeadPng(data: AttentionData, layer: number, head: number, cell = cellSize(data.length, 512)): Buffer {
+export function attentionHeadPng(data: AttentionData, layer: number, head: number, cell = cellSize(data.length, 512)): Uint8Array {
   const size = cell * data.length;
   const r = new Raster(size, size);
   r.heatmap(data, layer, head, 0, 0, cell);

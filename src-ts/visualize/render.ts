@@ -51,7 +51,8 @@ export interface AttentionRendering {
   readonly svg: string;
   /** The layers x heads grid, or one head's map, as SVG / PNG / JSON. */
   toSvg(selection?: HeadSelection): string;
-  toPng(selection?: HeadSelection): Buffer;
+  /** PNG bytes (a Buffer in Node). */
+  toPng(selection?: HeadSelection): Uint8Array;
   toJSON(): AttentionJson;
 }
 

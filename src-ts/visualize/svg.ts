@@ -11,8 +11,8 @@ export function escapeXml(s: string): string {
   return s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
-function pngHref(png: Buffer): string {
-  return `data:image/png;base64,${png.toString('base64')}`;
+function pngHref(png: Uint8Array): string {
+  return `data:image/png;base64,${Buffer.from(png.buffer, png.byteOffset, png.byteLength).toString('base64')}`;
 }
 
 function legend(x: number, y: number, width: number): string {

@@ -8,7 +8,8 @@ export interface DecodedPng {
   rgb: Uint8Array;
 }
 
-export function decodePng(buf: Buffer): DecodedPng {
+export function decodePng(bytes: Uint8Array): DecodedPng {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const sig = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
   if (!sig.every((b, i) => buf[i] === b)) throw new Error('not a PNG signature');
   let pos = 8;

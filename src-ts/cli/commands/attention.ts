@@ -83,7 +83,7 @@ export const attention: Command = {
     if (threads !== undefined) options.threads = threads;
     if (dtype !== undefined) options.dtype = dtype;
     const model = await loadModel(await ctx.modelDir(), options);
-    let content: string | Buffer;
+    let content: string | Uint8Array;
     let tokens: number;
     try {
       const view = await renderAttention(model, text, {
