@@ -32,7 +32,11 @@ export function lowercase(): Normalizer {
   const cache = new Map<number, number[] | null>();
   return (ns) => {
     const s = ns.s;
-    if (s === s.toLowerCase() && ASCII.test(s)) return ns;
+    if (ASCII.test(s)) {
+      // ASCII lowercases unit for unit, so every alignment stays where it is.
+      const low = s.toLowerCase();
+      return low === s ? ns : new NStr(low, ns.st, ns.en);
+    }
     const cps: number[] = [];
     const changes: number[] = [];
     let changed = false;

@@ -122,6 +122,11 @@ export class Tokenizer extends CallableBase implements TokenNamer {
   private truncation: TruncationParams | null;
   private padding: PaddingParams | null;
   private reference = false;
+  /**
+   * Tokens per character seen so far (English with a real vocabulary: ~0.2): sizes the next
+   * batch's buffer so that tiny or byte-level vocabularies do not regrow it on every call.
+   */
+  private tokensPerChar = 0.2;
   private defaults: OptionDefaults | null = null;
 
   /** @internal use `loadTokenizer`, `Tokenizer.fromTokenizerJson` or `Tokenizer.fromVocab`. */
@@ -512,8 +517,8 @@ export class Tokenizer extends CallableBase implements TokenNamer {
   private run(inputs: [string, string | undefined][], r: Resolved): BatchEncoding {
     let chars = 0;
     for (const [a, b] of inputs) chars += a.length + (b ? b.length : 0);
-    // English runs at ~5 characters a token; the buffers grow if the text needs more.
-    const main = new TokenBuffer(Math.min(Math.ceil(chars / 5) + inputs.length * 4 + 16, 1 << 26));
+    // Sized from the ratio seen so far; the buffer still grows if this text needs more.
+    const main = new TokenBuffer(Math.min(Math.ceil(chars * this.tokensPerChar) + inputs.length * 4 + 16, 1 << 26));
     let ovfBuf: TokenBuffer | null = null;
     const getOvf = (): TokenBuffer => (ovfBuf ??= new TokenBuffer(256));
     const starts = new Int32Array(inputs.length + 1);
@@ -526,6 +531,7 @@ export class Tokenizer extends CallableBase implements TokenNamer {
       if (o.length) anyOverflow = true;
       starts[i + 1] = main.length;
     }
+    if (chars > 0) this.tokensPerChar = Math.min(2, Math.max(this.tokensPerChar, main.length / chars));
     let mainOut = main;
     let mainStarts: Int32Array = starts;
     let ovfOut = ovfBuf as TokenBuffer | null;
