@@ -5,8 +5,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rm, stat } from 'node:fs/promises';
-import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
-import https from 'node:https';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { BertError, HubError, InvalidFileError, InvalidInputError } from '../errors.js';
 import { hubTimeouts } from './settings.js';
 
@@ -52,7 +51,9 @@ interface Response {
 }
 
 function send(url: URL, method: string, headers: Record<string, string>, timeoutMs: number): Promise<IncomingMessage> {
-  const lib = url.protocol === 'https:' ? https : url.protocol === 'http:' ? http : undefined;
+  // Loaded on first use: node:https (with tls and net) is the costliest part of importing the
+  // package, and only downloads need it.
+  const lib = url.protocol === 'https:' ? process.getBuiltinModule('node:https') : url.protocol === 'http:' ? process.getBuiltinModule('node:http') : undefined;
   if (!lib) return Promise.reject(new InvalidInputError(`unsupported Hub URL ${url.href} (http or https only)`));
   return new Promise((resolve, reject) => {
     const req = lib.request(url, { method, headers }, resolve);

@@ -2,10 +2,12 @@
  * A minimal PNG writer (8-bit RGB, no interlace, filter 0 on every row, zlib from node:zlib) and
  * the attention heatmaps as pixels. PNGs carry no text here: labels are in the SVG and the page.
  */
-import { crc32, deflateSync } from 'node:zlib';
 import { InvalidInputError } from '../errors.js';
 import type { AttentionData } from './attention.js';
 import { RAMP_LUT, rampIndex } from './colors.js';
+
+// node:zlib is loaded on first use, so that importing the package does not pay for it.
+const zlib = (): typeof import('node:zlib') => process.getBuiltinModule('node:zlib');
 
 const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
@@ -14,7 +16,7 @@ function chunk(type: string, data: Buffer): Buffer {
   out.writeUInt32BE(data.length, 0);
   out.write(type, 4, 'latin1');
   data.copy(out, 8);
-  out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
+  out.writeUInt32BE(zlib().crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
   return out;
 }
 
@@ -35,7 +37,7 @@ export function encodePng(width: number, height: number, rgb: Uint8Array): Uint8
   ihdr.writeUInt32BE(height, 4);
   ihdr[8] = 8; // bit depth
   ihdr[9] = 2; // colour type RGB
-  return Buffer.concat([SIGNATURE, chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([SIGNATURE, chunk('IHDR', ihdr), chunk('IDAT', zlib().deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
 }
 
 /** An RGB canvas filled with one colour. */
