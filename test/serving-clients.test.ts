@@ -266,3 +266,26 @@ test.serial('POST / on a reranker is TEI\'s rerank; /embed_all, /decode, /info a
     t.true(maxAbsDiff(e1.body[0], e2.body[0]) < 1e-6);
   });
 });
+
+test.serial('without batching (one forward per request) the new routes answer the same', async (t) => {
+  const a = await startServer(['--model', stDir]);
+  const b = await startServer(['--model', stDir, '--batching', 'off']);
+  try {
+    for (const [path, body] of [
+      ['/v1/embeddings', { input: TEXTS, dimensions: 16 }],
+      ['/embed_all', { inputs: TEXTS }],
+      ['/similarity', { inputs: { source_sentence: TEXTS[0], sentences: TEXTS } }],
+      ['/', { inputs: TEXTS }],
+    ] as const) {
+      const [x, y] = await Promise.all([request(a.url, 'POST', path, body), request(b.url, 'POST', path, body)]);
+      t.is(x.status, 200, path);
+      t.is(y.status, 200, path);
+      const flat = (r: { body: any }): number[] => (path === '/v1/embeddings' ? r.body.data.map((d: { embedding: number[] }) => d.embedding) : r.body).flat(2);
+      t.is(flat(x).length, flat(y).length, path);
+      t.true(maxAbsDiff(flat(x), flat(y)) < 1e-5, path);
+    }
+  } finally {
+    t.is(await stopServer(a), 0);
+    t.is(await stopServer(b), 0);
+  }
+});
