@@ -100,7 +100,7 @@ test.serial('openai SDK: strings, batches, base64 and float, token ids, dimensio
 });
 
 test.serial('openai SDK: bad requests are 400 invalid_request_error with the field, unknown routes 404; the server keeps serving', async (t) => {
-  await withServer(['--model', stDir, '--max-client-batch-size', '4'], async (s) => {
+  await withServer(['--model', stDir, '--max-client-batch-size', '4', '--payload-limit', '5000'], async (s) => {
     const client = openai(s.url);
     const bad = async (body: Record<string, unknown>, param: string | null, code: string | null = null) => {
       const e = await t.throwsAsync(client.embeddings.create(body as never), { instanceOf: OpenAI.BadRequestError });
@@ -123,6 +123,11 @@ test.serial('openai SDK: bad requests are 400 invalid_request_error with the fie
     const long = Array.from({ length: 100 }, () => 'the').join(' ');
     const e = await bad({ model: 'm', input: long }, 'input', 'context_length_exceeded');
     t.regex(e.message, /must have less than 64 tokens. Given: 102/);
+
+    // A body over --payload-limit: 413 (the SDK has no class of its own for it).
+    const big = await t.throwsAsync(client.embeddings.create({ model: 'm', input: 'x'.repeat(6000) }), { instanceOf: OpenAI.APIError });
+    t.is(big!.status, 413);
+    t.is(big!.code, 'payload_too_large');
 
     // A route the server does not have: the SDK's NotFoundError, OpenAI-shaped.
     const nf = await t.throwsAsync(client.models.list(), { instanceOf: OpenAI.NotFoundError });

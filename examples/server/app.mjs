@@ -113,7 +113,7 @@ export function createApp(o) {
     return out.toString();
   }
 
-    // ---- routes ---------------------------------------------------------------------------------
+  // ---- routes ---------------------------------------------------------------------------------
   const parts = {
     engine: createEngine({ model, tokenizer, batcher, pooling, maxInputLength, prompts, defaultPromptName: o.defaultPromptName ?? null }),
     model,
@@ -129,10 +129,10 @@ export function createApp(o) {
   const tei = teiRoutes(parts);
   const info = tei.info;
   const ROUTES = { ...tei.routes, ...openaiRoutes(parts).routes };
-  // Answer without the API key, as TEI's: health checks and scrapers carry no credentials.
-  const PUBLIC = new Set(['GET /health', 'GET /', 'GET /ping', 'GET /metrics']);
   const GETS = ['GET /health', 'GET /', 'GET /ping', 'GET /info', 'GET /metrics'];
   const auth = createAuth(o.apiKey);
+  // As TEI: health checks and metrics scrapers carry no credentials; everything else needs the key.
+  const needsKey = (key) => auth !== null && (ROUTES[key] !== undefined || key === 'GET /info');
 
   // ---- HTTP -----------------------------------------------------------------------------------
   function send(res, status, body, headers = {}) {
@@ -184,7 +184,7 @@ export function createApp(o) {
     });
     let status = 500;
     try {
-      if (auth && (ROUTES[key] || key === 'GET /info')) auth(req);
+      if (needsKey(key)) auth(req);
       if (key === 'GET /health' || key === 'GET /' || key === 'GET /ping') {
         status = shuttingDown ? 503 : 200;
         if (shuttingDown) send(res, status, { error: 'shutting down', error_type: 'unhealthy' });
