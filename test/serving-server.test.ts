@@ -3,76 +3,15 @@
  * Text Embeddings Inference's API. It runs the built package (dist/), as `npm run serve` does.
  */
 import test from 'ava';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { loadModel, pipeline } from '../src-ts/index.js';
-import { readSafetensors, writeSafetensors } from './helpers/fake-hub.js';
+import { makeRerankerFolder, request as call, startServer as start, stopServer as stop } from './helpers/example-server.js';
 import { fixture, repoRoot } from './helpers/fixtures.js';
 
 const modelDir = fixture('tiny-bert-model');
 const seqclsDir = fixture('tiny-bert-seqcls');
-
-interface Server {
-  child: ChildProcess;
-  url: string;
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
-
-async function start(args: string[]): Promise<Server> {
-  if (!existsSync(join(repoRoot, 'dist', 'index.js'))) throw new Error('run `npm run build:ts` first (npm test does)');
-  const child = spawn(process.execPath, ['examples/server/main.mjs', '--port', '0', '--threads', '1', ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  child.stderr!.on('data', (d) => (err += d));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const m = /^listening on (http:\/\/127\.0\.0\.1:\d+)\n/m.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    void exited.then((code) => reject(new Error(`server exited (${code}):\n${err}`)));
-  });
-  return { child, url, stderr: () => err, exited };
-}
-
-async function stop(s: Server): Promise<number | null> {
-  s.child.kill('SIGTERM');
-  return s.exited;
-}
-
-interface Reply {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: any;
-  text: string;
-}
-
-function call(url: string, method: string, path: string, body?: unknown, raw?: string): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const data = raw ?? (body === undefined ? undefined : JSON.stringify(body));
-    const req = http.request(new URL(path, url), { method, agent: false, headers: data === undefined ? {} : { 'content-type': 'application/json' } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let parsed: unknown = text;
-        try {
-          parsed = JSON.parse(text);
-        } catch {
-          /* not JSON */
-        }
-        resolve({ status: res.statusCode!, headers: res.headers, body: parsed, text });
-      });
-    });
-    req.on('error', reject);
-    req.end(data);
-  });
-}
 
 const post = (url: string, path: string, body: unknown) => call(url, 'POST', path, body);
 
@@ -146,7 +85,7 @@ test.serial('input limits: 413 for too many inputs or too long texts (or truncat
     t.deepEqual([emptyList.status, emptyList.body.error_type], [400, 'empty']);
     t.is((await post(s.url, '/embed', { inputs: 42 })).status, 422);
     t.is((await post(s.url, '/embed', { inputs: 'a', normalize: 'yes' })).status, 422);
-    t.is((await call(s.url, 'POST', '/embed', undefined, '{"inputs":')).status, 400);
+    t.is((await call(s.url, 'POST', '/embed', '{"inputs":')).status, 400);
     t.is((await post(s.url, '/predict', { inputs: 'a' })).status, 424, 'not a classifier');
     t.is((await call(s.url, 'GET', '/embed')).status, 405);
     t.is((await call(s.url, 'GET', '/nope')).status, 404);
@@ -157,18 +96,8 @@ test.serial('input limits: 413 for too many inputs or too long texts (or truncat
 
 test.serial('predict and rerank', async (t) => {
   // A one-label cross-encoder folder made from tiny-bert-seqcls (its first label).
-  const dir = mkdtempSync(join(tmpdir(), 'bertkit-reranker-'));
+  const dir = makeRerankerFolder(seqclsDir);
   try {
-    for (const f of ['vocab.txt', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) copyFileSync(join(seqclsDir, f), join(dir, f));
-    const config = JSON.parse(readFileSync(join(seqclsDir, 'config.json'), 'utf8'));
-    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, id2label: { 0: 'LABEL_0' }, label2id: { LABEL_0: 0 } }));
-    const tensors = readSafetensors(readFileSync(join(seqclsDir, 'model.safetensors')));
-    const w = tensors.get('classifier.weight')!;
-    const b = tensors.get('classifier.bias')!;
-    tensors.set('classifier.weight', { dtype: w.dtype, shape: [1, w.shape[1]!], bytes: w.bytes.subarray(0, w.shape[1]! * 4) });
-    tensors.set('classifier.bias', { dtype: b.dtype, shape: [1], bytes: b.bytes.subarray(0, 4) });
-    writeFileSync(join(dir, 'model.safetensors'), writeSafetensors(tensors));
-
     const cls = await start(['--model', seqclsDir]);
     const rr = await start(['--model', dir]);
     try {

@@ -6,8 +6,9 @@ import { createApp } from './app.mjs';
 
 const HELP = `Usage: npm run serve -- --model DIR [options]
 
-Serves one BERT model with Text Embeddings Inference's HTTP API:
-  POST /embed  /rerank  /predict  /tokenize      GET /health  /info  /metrics
+Serves one BERT model with Text Embeddings Inference's HTTP API and OpenAI's embeddings API:
+  POST /  /embed  /embed_all  /similarity  /rerank  /predict  /tokenize  /decode
+  POST /v1/embeddings                            GET /health  /info  /metrics
 
   --model DIR                  model folder (transformers or sentence-transformers layout)
   --host HOST                  default 127.0.0.1
@@ -15,6 +16,9 @@ Serves one BERT model with Text Embeddings Inference's HTTP API:
   --threads N                  the model's threads (default: every core)
   --dtype float32|bfloat16|int8
   --pooling MODE               embedding pooling (default: the folder's, else mean)
+  --served-model-name NAME     the \`model\` OpenAI's responses name (default: --model)
+  --api-key KEY                require \`Authorization: Bearer KEY\` on every route but health and
+                               metrics (default: the API_KEY environment variable, as TEI)
 
 Batching:
   --batching on|off            off: one forward per request (default on)
@@ -44,6 +48,8 @@ try {
       threads: { type: 'string' },
       dtype: { type: 'string' },
       pooling: { type: 'string' },
+      'served-model-name': { type: 'string' },
+      'api-key': { type: 'string' },
       batching: { type: 'string', default: 'on' },
       'max-batch-tokens': { type: 'string' },
       'max-batch-size': { type: 'string' },
@@ -113,6 +119,8 @@ try {
     model,
     tokenizer: model.tokenizer,
     modelId: args.model,
+    servedModelName: args['served-model-name'],
+    apiKey: args['api-key'] ?? process.env.API_KEY,
     batching: args.batching === 'on',
     batcher: batcherOptions,
     pooling: args.pooling ? args.pooling.split(',') : (settings.pooling ?? ['mean']),

@@ -1,6 +1,7 @@
 /**
- * The example server's request bodies (examples/server): POST /embed, /rerank, /predict and
- * /tokenize with any bytes answer 2xx, 4xx or 503, never a 500 (an unexpected exception).
+ * The example server's request bodies (examples/server): POST /embed, /rerank, /predict,
+ * /tokenize, /, /embed_all, /similarity, /decode and /v1/embeddings with any bytes answer 2xx, 4xx
+ * or 503, never a 500 (an unexpected exception).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,7 +12,8 @@ import { fixture } from '../seeds.js';
 export const dict = 'server.dict';
 export const maxLen = 1 << 16;
 
-const ROUTES = ['/embed', '/rerank', '/predict', '/tokenize'];
+// New routes go at the end: a seed's first byte picks its route.
+const ROUTES = ['/embed', '/rerank', '/predict', '/tokenize', '/', '/embed_all', '/similarity', '/decode', '/v1/embeddings'];
 const model = await loadModel(fixture('tiny-bert-seqcls'), { threads: 1, device: 'cpu' });
 // The example is plain JavaScript without types: imported through a path TypeScript does not resolve.
 const appModule = '../../examples/server/app.mjs';
@@ -28,6 +30,11 @@ export function seeds(): Buffer[] {
     [1, '{"query":"q","texts":["a","b"],"return_text":true}'],
     [2, '{"inputs":[["a","b"]],"raw_scores":true}'],
     [3, '{"inputs":"Hello","add_special_tokens":false,"prompt_name":null}'],
+    [4, '{"inputs":"Hello","parameters":{"top_k":1,"function_to_apply":"sigmoid"}}'],
+    [5, '{"inputs":[[101,208,102],"a"],"truncate":true,"truncation_direction":"left"}'],
+    [6, '{"inputs":{"source_sentence":"a","sentences":["b","c"]},"parameters":{"truncate":true}}'],
+    [7, '{"ids":[[101,102],[5]],"skip_special_tokens":false}'],
+    [8, '{"input":["a",[101,102]],"model":"m","encoding_format":"base64","dimensions":8,"user":"u"}'],
   ].map(([r, s]) => Buffer.concat([Buffer.from([r as number]), Buffer.from(s as string)]));
 }
 
