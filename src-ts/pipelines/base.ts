@@ -6,7 +6,8 @@
 import { join } from 'node:path';
 import { readConfig, type Architecture, type BertConfig } from '../config.js';
 import { BertError, DisposedError, InvalidInputError, UnsupportedModelError, captureCallerStack, withCallerStack } from '../errors.js';
-import { BertModel, loadModel, type ComputeDType } from '../model/bert-model.js';
+import { BertModel, type ComputeDType } from '../model/bert-model.js';
+import { loadModel } from '../model/load.js';
 import type { Device } from '../native/select-backend.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 import { hubOptionsOf, resolveModel, type HubOptions } from '../hub/index.js';

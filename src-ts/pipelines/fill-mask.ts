@@ -4,7 +4,9 @@ import type { BertModel } from '../model/bert-model.js';
 import type { EncodeOptions } from '../tokenizer/index.js';
 import { acquireModel, makePipeline, type PipelineBase, type PipelineOptions } from './base.js';
 import { rowFromEncoding, runRows } from './run.js';
-import { asBatch, checkOptions, checkString, checkTokenizeOptions, encodeOptions, positiveInt, resolveBatchSize, softmax } from './util.js';
+import { positiveInt } from '../util/checks.js';
+import { softmax } from '../util/math.js';
+import { asBatch, checkOptions, checkString, checkTokenizeOptions, encodeOptions, resolveBatchSize } from './util.js';
 import { optionNames } from '../options.js';
 
 /** The option names a call takes (the compiler checks the list against the type). */

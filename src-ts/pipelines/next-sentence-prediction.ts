@@ -9,7 +9,8 @@ import type { EncodeOptions } from '../tokenizer/index.js';
 import { acquireModel, makePipeline, type PipelineBase, type PipelineOptions } from './base.js';
 import { rowFromEncoding, runRows } from './run.js';
 import { checkTextOrPair, type TextPair } from './text-classification.js';
-import { asBatch, checkOptions, checkTokenizeOptions, encodeOptions, resolveBatchSize, softmax } from './util.js';
+import { softmax } from '../util/math.js';
+import { asBatch, checkOptions, checkTokenizeOptions, encodeOptions, resolveBatchSize } from './util.js';
 import { optionNames } from '../options.js';
 
 /** The option names a call takes (the compiler checks the list against the type). */
