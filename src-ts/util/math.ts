@@ -27,3 +27,10 @@ export function argsortDesc(scores: ArrayLike<number>): number[] {
   const idx = Array.from({ length: scores.length }, (_, i) => i);
   return idx.sort((a, b) => scores[b]! - scores[a]! || a - b);
 }
+
+/** Scores from logits as transformers' classification pipelines apply them. */
+export function applyFunction(logits: ArrayLike<number>, fn: 'softmax' | 'sigmoid' | 'none'): number[] {
+  if (fn === 'softmax') return Array.from(softmax(logits));
+  if (fn === 'sigmoid') return Array.from(logits, sigmoid);
+  return Array.from(logits);
+}
