@@ -23,7 +23,7 @@ export { BertModel, type ComputeDType, type BackendInfo, type WeightsInfo, type 
 export type { LoadModelOptions, TensorInput } from './model/load.js';
 export { HEADS, type Head } from './model/heads.js';
 export type { ModelOutput, Tensor, ForwardOptions, PackedForwardOptions } from './model/outputs.js';
-export type { PaddedInput, PackedInput, IntRows } from './model/inputs.js';
+export type { PaddedInput, PackedInput, IntRows } from './inputs.js';
 export type { Device, CudaStatus } from './native/select-backend.js';
 export { cudaStatus } from './native/select-backend.js';
 export { readCheckpoint, type Checkpoint, type RawTensor, type DType } from './weights/index.js';

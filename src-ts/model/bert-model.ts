@@ -18,7 +18,7 @@ import { checkOptionNames, optionNames } from '../options.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 import { CallQueue } from './call-queue.js';
 import { headOf, outputSpecs, takesChoices, type Head, type OutputSpec } from './heads.js';
-import type { IntRows, PackedInput, PaddedInput } from './inputs.js';
+import type { IntRows, PackedInput, PaddedInput } from '../inputs.js';
 import type { ForwardOptions, ModelOutput, PackedForwardOptions } from './outputs.js';
 import { packPadded, packedToBatch, scatterAttention, scatterTokens, type PackedBatch } from './pack.js';
 

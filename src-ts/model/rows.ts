@@ -5,7 +5,7 @@
  * per-sequence outputs are row `b` of [B, width].
  */
 import { InvalidInputError } from '../errors.js';
-import type { PackedInput } from './inputs.js';
+import type { PackedInput } from '../inputs.js';
 import type { ModelOutput } from './outputs.js';
 
 /** One sequence to run: ids, segment ids and, when it has padding, its attention mask. */

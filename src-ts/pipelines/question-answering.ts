@@ -146,7 +146,7 @@ function truncateQuestion(tokenizer: Tokenizer, question: string, n: number): st
 export async function createQuestionAnswering(model: string | BertModel, options: PipelineOptions): Promise<QuestionAnsweringPipeline> {
   const acquired = await acquireModel(
     model,
-    { task: 'question-answering', accepts: ['BertForQuestionAnswering'], loadAs: 'BertForQuestionAnswering' },
+    { task: 'question-answering', accepts: ['QuestionAnswering'], loadAs: 'QuestionAnswering' },
     options,
   );
   const { model: m, tokenizer } = acquired;

@@ -52,7 +52,7 @@ function configActivation(extra: Record<string, unknown>): RerankActivation | nu
 export async function createRerank(model: string | BertModel, options: PipelineOptions): Promise<RerankPipeline> {
   const acquired = await acquireModel(
     model,
-    { task: 'rerank', accepts: ['BertForSequenceClassification'], loadAs: 'BertForSequenceClassification' },
+    { task: 'rerank', accepts: ['SequenceClassification'], loadAs: 'SequenceClassification' },
     options,
   );
   const { model: m, tokenizer } = acquired;

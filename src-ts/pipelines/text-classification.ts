@@ -72,7 +72,7 @@ export function checkFunction(x: unknown): ClassificationFunction | undefined {
 export async function createTextClassification(model: string | BertModel, options: PipelineOptions): Promise<TextClassificationPipeline> {
   const acquired = await acquireModel(
     model,
-    { task: 'text-classification', accepts: ['BertForSequenceClassification'], loadAs: 'BertForSequenceClassification' },
+    { task: 'text-classification', accepts: ['SequenceClassification'], loadAs: 'SequenceClassification' },
     options,
   );
   const { model: m, tokenizer } = acquired;

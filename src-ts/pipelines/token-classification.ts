@@ -94,7 +94,7 @@ function getTag(name: string): [string, string] {
 export async function createTokenClassification(model: string | BertModel, options: PipelineOptions): Promise<TokenClassificationPipeline> {
   const acquired = await acquireModel(
     model,
-    { task: 'token-classification', accepts: ['BertForTokenClassification'], loadAs: 'BertForTokenClassification' },
+    { task: 'token-classification', accepts: ['TokenClassification'], loadAs: 'TokenClassification' },
     options,
   );
   const { model: m, tokenizer } = acquired;

@@ -13,7 +13,7 @@
 import type { Architecture, BertConfig, ProblemType } from '../config.js';
 import { InvalidInputError } from '../errors.js';
 import { headOf } from '../model/heads.js';
-import type { IntRows } from '../model/inputs.js';
+import type { IntRows } from '../inputs.js';
 import type { BatchInput, ProblemTypeName, TrainLabels } from '../native/types.js';
 
 /** What computeGradients / trainer.step take: padded rows ([B][choices][L] for multiple choice). */
