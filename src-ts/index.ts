@@ -19,20 +19,11 @@ export {
   type BertErrorCode,
 } from './errors.js';
 export { ARCHITECTURES, HIDDEN_ACTS, parseConfig, readConfig, type Architecture, type BertConfig, type HiddenAct } from './config.js';
-export {
-  BertModel,
-  loadModel,
-  createModel,
-  type LoadModelOptions,
-  type ComputeDType,
-  type BackendInfo,
-  type WeightsInfo,
-  type ForwardInput,
-  type MultipleChoiceInput,
-  type TensorInput,
-} from './model/bert-model.js';
+export { BertModel, type ComputeDType, type BackendInfo, type WeightsInfo, type ForwardInput, type MultipleChoiceInput } from './model/bert-model.js';
+export type { LoadModelOptions, TensorInput } from './model/load.js';
+export { HEADS, type Head } from './model/heads.js';
 export type { ModelOutput, Tensor, ForwardOptions, PackedForwardOptions } from './model/outputs.js';
-export type { PaddedInput, PackedInput, IntRows } from './model/inputs.js';
+export type { PaddedInput, PackedInput, IntRows } from './inputs.js';
 export type { Device, CudaStatus } from './native/select-backend.js';
 export { cudaStatus } from './native/select-backend.js';
 export { readCheckpoint, type Checkpoint, type RawTensor, type DType } from './weights/index.js';
@@ -55,7 +46,43 @@ export {
   type AddedToken,
 } from './tokenizer/index.js';
 
+import { captureCallerStack } from './errors.js';
+import type { BertModel } from './model/bert-model.js';
+import { createModel as createInferenceModel, loadModel as loadInferenceModel, type LoadModelOptions, type TensorInput } from './model/load.js';
 import { loadBinding } from './native/load-binding.js';
+import { createTrainableAs, loadTrainableAs } from './training/load.js';
+import type { TrainableBertModel } from './training/trainable-model.js';
+
+// loadModel / createModel route `training: true` here, in the package entry, so that model/ never
+// imports training/ (layers point one way); loadTrainableModel() is the same entry by name.
+
+/**
+ * Loads a Hugging Face model folder (config.json + weights), or a Hub id (`'org/name'`, downloaded
+ * into the Hugging Face cache); the class follows config.architectures. With `training: true`, a
+ * TrainableBertModel (see loadTrainableModel).
+ */
+export function loadModel(dirOrId: string, options: LoadModelOptions & { training: true }): Promise<TrainableBertModel>;
+export function loadModel(dirOrId: string, options?: LoadModelOptions): Promise<BertModel>;
+export function loadModel(dirOrId: string, options: LoadModelOptions = {}): Promise<BertModel> {
+  if (options !== null && typeof options === 'object' && options.training) return loadTrainableAs('loadModel()', captureCallerStack(), dirOrId, options);
+  return loadInferenceModel(dirOrId, options);
+}
+
+/**
+ * Builds a model from a config object (config.json keys) and tensors in memory, named as in a
+ * checkpoint — for generated weights and tests. With `training: true`, a TrainableBertModel.
+ */
+export function createModel(
+  config: Record<string, unknown>,
+  tensors: Map<string, TensorInput> | Record<string, TensorInput>,
+  options: LoadModelOptions & { training: true },
+): Promise<TrainableBertModel>;
+export function createModel(config: Record<string, unknown>, tensors: Map<string, TensorInput> | Record<string, TensorInput>, options?: LoadModelOptions): Promise<BertModel>;
+export function createModel(config: Record<string, unknown>, tensors: Map<string, TensorInput> | Record<string, TensorInput>, options: LoadModelOptions = {}): Promise<BertModel> {
+  if (options !== null && typeof options === 'object' && options.training) return createTrainableAs('createModel()', captureCallerStack(), config, tensors, options);
+  return createInferenceModel(config, tensors, options);
+}
+
 
 /** What the CPU engine sees on this machine: the kernel ISA it picked, CPU features, usable cores. */
 export function cpuInfo(): { isa: string; features: string; cores: number } {
@@ -146,9 +173,12 @@ export {
   type Labels as PrometheusLabels,
 } from './serving/index.js';
 
-// Training (src-ts/training): loadModel(dir, { training: true }) returns a TrainableBertModel.
+// Training (src-ts/training): loadTrainableModel(dir), or loadModel(dir, { training: true }), returns a TrainableBertModel.
 export {
   TrainableBertModel,
+  loadTrainableModel,
+  createTrainableModel,
+  type LoadTrainableOptions,
   TrainingError,
   createTrainer,
   Trainer,

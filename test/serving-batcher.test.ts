@@ -351,15 +351,6 @@ test.serial('the event loop stays responsive under a full queue', async (t) => {
   await batcher.close();
 });
 
-test('model.createBatcher() is createBatcher(model)', async (t) => {
-  const { loadModel } = await import('../src-ts/index.js');
-  await using model = await loadModel(fixture('tiny-bert-model'), { device: 'cpu', threads: 1 });
-  await using batcher = model.createBatcher({ maxWaitMs: 1 });
-  const [a, b] = await Promise.all([batcher.embed('the cat'), batcher.embed('a dog')]);
-  t.is((a as ArrayLike<number>).length, 64);
-  t.is((b as ArrayLike<number>).length, 64);
-});
-
 test('embed() follows a sentence-transformers folder (Pooling and Normalize modules) as the pipeline does; options still win', async (t) => {
   for (const name of ['st-tiny-bert-model-mean', 'st-tiny-bert-model-cls']) {
     const dir = fixture('pipelines', name);

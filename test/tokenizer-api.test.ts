@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InvalidFileError, InvalidInputError, UnsupportedModelError } from '../src-ts/errors.js';
-import type { PackedInput } from '../src-ts/model/inputs.js';
+import type { PackedInput } from '../src-ts/inputs.js';
 import { loadTokenizer, tokenizerFromJSON, tokenizerFromVocab, type Tokenizer } from '../src-ts/tokenizer/index.js';
 import { bertBaseUncasedDir } from './helpers/fixtures.js';
 

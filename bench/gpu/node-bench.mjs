@@ -33,7 +33,7 @@ for (let i = 2; i < process.argv.length; i += 2) {
   args[k] = typeof args[k] === 'number' ? Number(process.argv[i + 1]) : process.argv[i + 1];
 }
 
-const { createModel, cudaStatus } = await import(pathToFileURL(join(root, 'dist', 'index.js')).href);
+const { createModel, createBatcher, cudaStatus } = await import(pathToFileURL(join(root, 'dist', 'index.js')).href);
 const { BERT_BASE, randomBertConfig, randomBertTensors, xorshift } = await import(pathToFileURL(join(root, 'dist', 'cli', 'random-bert.js')).href);
 
 const status = cudaStatus();
@@ -104,7 +104,7 @@ for (const id of args.shapes.split(',')) {
     const p = packed(1, seq, 9000 + i);
     return { single: p, ids: p.inputIds };
   });
-  const batcher = base.createBatcher({ maxBatchTokens: 32768, maxBatchSize: 256, maxConcurrentRequests: 4 * args.clients, maxQueuedTokens: 4 * args.clients * seq });
+  const batcher = createBatcher(base, { maxBatchTokens: 32768, maxBatchSize: 256, maxConcurrentRequests: 4 * args.clients, maxQueuedTokens: 4 * args.clients * seq });
   async function round(call) {
     const lat = [];
     const t0 = performance.now();

@@ -2,7 +2,8 @@
  * A BERT with seeded random weights made in memory: what `bertkit bench` and bench/forward.mjs
  * time when no model is given, so they run offline on a fresh machine. The same weights every run.
  */
-import { createModel, type BertModel, type LoadModelOptions, type TensorInput } from '../model/bert-model.js';
+import type { BertModel } from '../model/bert-model.js';
+import { createModel, type LoadModelOptions, type TensorInput } from '../model/load.js';
 
 export interface BertShape {
   layers: number;

@@ -1,67 +1,32 @@
 /**
- * BertModel and its heads: one class for every architecture, chosen from config.architectures.
+ * BertModel: one class for every architecture, its outputs read from the head table (heads.ts).
  * It owns one native model; forwards are queued (one at a time per model, each on a libuv pool
- * thread), and dispose() waits for the queue before releasing the weights.
+ * thread), and dispose() waits for the queue before releasing the weights. Loading is load.ts's.
  */
-import { stat } from 'node:fs/promises';
-import { join, resolve as resolvePath } from 'node:path';
-import { ARCHITECTURES, parseConfig, readConfig, toNativeConfig, type Architecture, type BertConfig } from '../config.js';
+import type { Architecture, BertConfig } from '../config.js';
 import {
   DisposedError,
   InvalidFileError,
   InvalidInputError,
   NOT_TRAINABLE,
   TrainingError,
-  UnsupportedModelError,
   captureCallerStack,
-  fromNativeError,
   withCallerStack,
 } from '../errors.js';
-import { loadBinding } from '../native/load-binding.js';
-import { resolveDevice, selectBackend, type Device } from '../native/select-backend.js';
-import type { AddonModel, BatchInput, EngineOptions, ForwardOutputs, TensorView } from '../native/types.js';
-import { HUB_OPTION_NAMES, hubOptionsOf, resolveModel, type HubOptions } from '../hub/index.js';
+import type { AddonModel, BatchInput, ForwardOutputs } from '../native/types.js';
 import { checkOptionNames, optionNames } from '../options.js';
-import { createBatcher, type Batcher, type BatcherOptions } from '../serving/batcher.js';
-import { hasTokenizerFiles, loadTokenizer, type Tokenizer } from '../tokenizer/index.js';
-import { readCheckpoint, resolveWeights, type RawTensor } from '../weights/index.js';
+import type { Tokenizer } from '../tokenizer/index.js';
 import { CallQueue } from './call-queue.js';
-import type { IntRows, PackedInput, PaddedInput } from './inputs.js';
-import type { ForwardOptions, ModelOutput, PackedForwardOptions, Tensor } from './outputs.js';
+import { headOf, outputSpecs, takesChoices, type Head, type OutputSpec } from './heads.js';
+import type { IntRows, PackedInput, PaddedInput } from '../inputs.js';
+import type { ForwardOptions, ModelOutput, PackedForwardOptions } from './outputs.js';
 import { packPadded, packedToBatch, scatterAttention, scatterTokens, type PackedBatch } from './pack.js';
 
-export interface LoadModelOptions extends HubOptions {
-  /** 'auto' (default; or the BERTKIT_DEVICE environment variable), 'cpu' or 'cuda'. */
-  device?: Device;
-  /** CPU threads for this model's forwards; default: every core this process may use. */
-  threads?: number;
-  /**
-   * What the encoder's linear layers compute in: 'float32' (default), 'bfloat16' (AVX512-BF16;
-   * tensor cores on CUDA), 'int8' (per-channel weights, per-row dynamic activation quantization,
-   * AVX512-VNNI; CPU only) or 'float16' (CUDA only). Where the device lacks the instructions the
-   * model computes in float32 (float16 on CUDA for int8) and `backend.dtypeFallbackReason` says so.
-   */
-  dtype?: ComputeDType;
-  /** Run the checkpoint as this architecture instead of config.architectures[0]. */
-  architecture?: Architecture;
-  /** Load the folder's tokenizer into `model.tokenizer` when it has one (default true). */
-  tokenizer?: boolean;
-  /**
-   * Load for training (float32, CPU): the model is a TrainableBertModel (src-ts/training) with
-   * computeGradients, stateDict and save, and forward still works.
-   */
-  training?: boolean;
-}
-
-const LOAD_OPTION_NAMES = [
-  ...HUB_OPTION_NAMES,
-  ...optionNames<Omit<LoadModelOptions, keyof HubOptions>>({ device: true, threads: true, dtype: true, architecture: true, tokenizer: true, training: true }),
-];
 const FORWARD_OPTION_NAMES = optionNames<ForwardOptions>({ outputHiddenStates: true, outputAttentions: true });
 const PACKED_FORWARD_OPTION_NAMES = optionNames<PackedForwardOptions>({ outputHiddenStates: true, outputAttentions: true, logitsTokens: true });
 
 export type ComputeDType = 'float32' | 'bfloat16' | 'int8' | 'float16';
-const DTYPES: readonly ComputeDType[] = ['float32', 'bfloat16', 'int8', 'float16'];
+export const DTYPES: readonly ComputeDType[] = ['float32', 'bfloat16', 'int8', 'float16'];
 
 export interface BackendInfo {
   /** The engine that runs the model. */
@@ -107,6 +72,8 @@ export interface MultipleChoiceInput {
 export class BertModel implements AsyncDisposable {
   readonly config: BertConfig;
   readonly architecture: Architecture;
+  /** The task head ('MaskedLM', 'SequenceClassification', …; 'base' for BertModel), whatever the family. */
+  readonly head: Head;
   readonly backend: BackendInfo;
   readonly weights: WeightsInfo;
   readonly #tokenizer: Tokenizer | undefined;
@@ -116,7 +83,7 @@ export class BertModel implements AsyncDisposable {
   #disposing = false;
   readonly #outputs: OutputSpec[];
 
-  /** @internal Use loadModel() or createModel(). */
+  /** @internal Use loadModel() or createModel() (model/load.ts). */
   constructor(
     native: AddonModel,
     config: BertConfig,
@@ -132,9 +99,10 @@ export class BertModel implements AsyncDisposable {
     this.#noTokenizer = noTokenizerReason ?? 'this model has no tokenizer';
     this.config = config;
     this.architecture = architecture;
+    this.head = headOf(architecture) ?? 'base';
     this.backend = backend;
     this.weights = weights;
-    this.#outputs = outputSpecs(config, architecture, hasPooler);
+    this.#outputs = outputSpecs(this.head, config, hasPooler);
   }
 
   /**
@@ -167,7 +135,7 @@ export class BertModel implements AsyncDisposable {
       checkOptionNames(options, FORWARD_OPTION_NAMES, 'forward() options');
       let { inputIds, attentionMask, tokenTypeIds } = input as PaddedInput;
       let choices = 0;
-      if (this.architecture === 'BertForMultipleChoice') {
+      if (takesChoices(this.head)) {
         const flat = flattenChoices(input as MultipleChoiceInput);
         ({ inputIds, attentionMask, tokenTypeIds } = flat);
         choices = flat.choices;
@@ -211,14 +179,6 @@ export class BertModel implements AsyncDisposable {
     return Promise.reject(withCallerStack(new TrainingError(NOT_TRAINABLE), captureCallerStack()));
   }
 
-  /**
-   * A batcher over this model: concurrent calls (embed, classify, rerank, forward) merged into
-   * packed batches under a token budget, with admission control (see src-ts/serving).
-   */
-  createBatcher(options: BatcherOptions = {}): Batcher {
-    return createBatcher(this, options);
-  }
-
   /** Releases the native model once queued forwards finish. Safe to call more than once. */
   async dispose(): Promise<void> {
     this.#disposing = true;
@@ -231,7 +191,6 @@ export class BertModel implements AsyncDisposable {
     return this.dispose();
   }
 
-  /** Memory the engine holds for this model, in bytes. */
   /**
    * Memory the engine holds for this model, in bytes. `sharedWeights`: the weights are one
    * read-only copy shared with other models loaded from the same files in this process.
@@ -341,55 +300,6 @@ export class BertModel implements AsyncDisposable {
   }
 }
 
-/** One output of an architecture: its native buffer, its ModelOutput field and its shape. */
-interface OutputSpec {
-  native: 'last_hidden_state' | 'pooler_output' | 'logits' | 'prediction_logits' | 'seq_relationship_logits' | 'start_logits' | 'end_logits';
-  field: 'lastHiddenState' | 'poolerOutput' | 'logits' | 'predictionLogits' | 'seqRelationshipLogits' | 'startLogits' | 'endLogits';
-  /** One row per token ([T, width]) or per sequence ([B, width]). */
-  perToken: boolean;
-  width: number;
-  /** transformers drops the width-1 axis ([B, L] start/end logits, [B] choice scores). */
-  squeeze?: boolean;
-  /** The masked-LM logits (rows selectable with logitsTokens). */
-  mlm?: boolean;
-}
-
-function outputSpecs(config: BertConfig, architecture: Architecture, hasPooler: boolean): OutputSpec[] {
-  const H = config.hidden_size;
-  const V = config.vocab_size;
-  const specs: OutputSpec[] = [{ native: 'last_hidden_state', field: 'lastHiddenState', perToken: true, width: H }];
-  const pooled = architecture === 'BertModel' ? hasPooler : ['BertForNextSentencePrediction', 'BertForPreTraining', 'BertForSequenceClassification', 'BertForMultipleChoice'].includes(architecture);
-  if (pooled) specs.push({ native: 'pooler_output', field: 'poolerOutput', perToken: false, width: H });
-  switch (architecture) {
-    case 'BertForMaskedLM':
-      specs.push({ native: 'logits', field: 'logits', perToken: true, width: V, mlm: true });
-      break;
-    case 'BertForNextSentencePrediction':
-      specs.push({ native: 'logits', field: 'logits', perToken: false, width: 2 });
-      break;
-    case 'BertForPreTraining':
-      specs.push({ native: 'prediction_logits', field: 'predictionLogits', perToken: true, width: V, mlm: true });
-      specs.push({ native: 'seq_relationship_logits', field: 'seqRelationshipLogits', perToken: false, width: 2 });
-      break;
-    case 'BertForSequenceClassification':
-      specs.push({ native: 'logits', field: 'logits', perToken: false, width: config.num_labels });
-      break;
-    case 'BertForTokenClassification':
-      specs.push({ native: 'logits', field: 'logits', perToken: true, width: config.num_labels });
-      break;
-    case 'BertForMultipleChoice':
-      specs.push({ native: 'logits', field: 'logits', perToken: false, width: 1, squeeze: true });
-      break;
-    case 'BertForQuestionAnswering':
-      specs.push({ native: 'start_logits', field: 'startLogits', perToken: true, width: 1, squeeze: true });
-      specs.push({ native: 'end_logits', field: 'endLogits', perToken: true, width: 1, squeeze: true });
-      break;
-    case 'BertModel':
-      break;
-  }
-  return specs;
-}
-
 function flattenChoices(input: MultipleChoiceInput): PaddedInput & { choices: number } {
   const ids = input.inputIds;
   if (!Array.isArray(ids) || ids.length === 0 || !Array.isArray(ids[0])) {
@@ -417,134 +327,3 @@ function flattenChoices(input: MultipleChoiceInput): PaddedInput & { choices: nu
   };
 }
 
-function pickArchitecture(config: BertConfig, requested: unknown): Architecture {
-  const arch = requested ?? config.architectures?.[0] ?? 'BertModel';
-  if (typeof arch !== 'string' || !(ARCHITECTURES as readonly string[]).includes(arch)) {
-    throw new UnsupportedModelError(`architecture ${JSON.stringify(arch)} is not supported; supported: ${ARCHITECTURES.join(', ')}`);
-  }
-  return arch as Architecture;
-}
-
-async function build(
-  config: BertConfig,
-  checkpoint: Map<string, RawTensor>,
-  source: { files: string[]; format: WeightsInfo['format']; file?: string; shareKey?: string },
-  options: LoadModelOptions,
-  tokenizer?: Tokenizer,
-  noTokenizerReason?: string,
-): Promise<BertModel> {
-  const architecture = pickArchitecture(config, options.architecture);
-  let backend = selectBackend(options.device);
-  const resolved = resolveWeights(checkpoint, config, architecture, source.file);
-  const tensors: TensorView[] = [];
-  for (const [name, t] of resolved.tensors) {
-    // resolveWeights admits float dtypes only and turns F64 into F32.
-    const dtype = t.dtype as TensorView['dtype'];
-    tensors.push(t.location ? { name, dtype, dims: t.dims, ...t.location } : { name, dtype, dims: t.dims, data: t.data });
-  }
-  const threads = options.threads ?? 0;
-  if (!Number.isInteger(threads) || threads < 0 || threads > 1024) {
-    throw new InvalidInputError(`threads must be an integer in [0, 1024] (0 = all cores), got ${String(options.threads)}`);
-  }
-  const dtype = options.dtype ?? 'float32';
-  if (!DTYPES.includes(dtype)) {
-    throw new UnsupportedModelError(`dtype ${JSON.stringify(options.dtype)} is not supported; supported: ${DTYPES.join(', ')}`);
-  }
-  const nativeConfig = toNativeConfig(config, architecture, resolved.hasPooler);
-  if (options.training) {
-    const { buildTrainableModel } = await import('../training/trainable-model.js');
-    const weights = { files: source.files, format: source.format, ignored: resolved.ignored, sourceNames: resolved.sourceNames };
-    return buildTrainableModel({ binding: backend.binding, fallbackReason: backend.fallbackReason, requestedDevice: options.device, config, architecture, nativeConfig, tensors, threads, dtype, weights, hasPooler: resolved.hasPooler, tokenizer, noTokenizerReason });
-  }
-  const engineOptions: EngineOptions = { threads, dtype, device: backend.device };
-  // Same files (by path, size and modification time) and same config: one copy of the weights.
-  if (source.shareKey) engineOptions.share_key = `${source.shareKey}|${JSON.stringify(nativeConfig)}`;
-  let native: AddonModel;
-  try {
-    native = await backend.binding.createModel(nativeConfig, tensors, engineOptions);
-  } catch (err) {
-    // 'auto' means "the GPU if it works": a device that answered the probe but cannot hold the
-    // model (out of memory, a driver error) falls back to the CPU, and says so.
-    const code = (err as { code?: unknown } | null)?.code;
-    if (backend.device !== 'cuda' || resolveDevice(options.device) !== 'auto' || (code !== 'OUT_OF_MEMORY' && code !== 'UNAVAILABLE' && code !== 'INTERNAL')) {
-      throw err;
-    }
-    backend = { binding: loadBinding(), device: 'cpu', fallbackReason: `CUDA failed to create the model (${(err as Error).message}): running on the CPU` };
-    native = await backend.binding.createModel(nativeConfig, tensors, { ...engineOptions, device: 'cpu' });
-  }
-  const info = native.info();
-  const backendInfo: BackendInfo = { name: backend.device, device: backend.device, dtype: info.dtype, isa: info.isa, threads: info.threads };
-  if (info.dtype_fallback) backendInfo.dtypeFallbackReason = info.dtype_fallback;
-  if (info.gemm) backendInfo.gemm = info.gemm as NonNullable<BackendInfo['gemm']>;
-  if (info.gemm_reason) backendInfo.gemmReason = info.gemm_reason;
-  if (backend.fallbackReason) backendInfo.fallbackReason = backend.fallbackReason;
-  return new BertModel(
-    native,
-    config,
-    architecture,
-    backendInfo,
-    { files: source.files, format: source.format, ignored: resolved.ignored, sourceNames: resolved.sourceNames },
-    resolved.hasPooler,
-    tokenizer,
-    noTokenizerReason,
-  );
-}
-
-/**
- * Loads a Hugging Face model folder (config.json + weights), or a Hub id (`'org/name'`, downloaded
- * into the Hugging Face cache); the class follows config.architectures.
- */
-export async function loadModel(dirOrId: string, options: LoadModelOptions = {}): Promise<BertModel> {
-  const caller = captureCallerStack();
-  try {
-    if (typeof dirOrId !== 'string' || dirOrId === '') throw new InvalidInputError('loadModel() needs a model folder path or a Hub id');
-    checkOptionNames(options, LOAD_OPTION_NAMES, 'loadModel() options');
-    const dir = await resolveModel(dirOrId, hubOptionsOf(options));
-    const config = await readConfig(join(dir, 'config.json'));
-    // Lazy: float tensors stay in their file and the engine reads each once while converting it.
-    const checkpoint = await readCheckpoint(dir, { lazy: true });
-    const tokenizer = options.tokenizer !== false && (await hasTokenizerFiles(dir)) ? await loadTokenizer(dir) : undefined;
-    const noTokenizer = options.tokenizer === false ? 'the model was loaded with tokenizer: false' : `${dir} has no tokenizer files (tokenizer.json, or vocab.txt with tokenizer_config.json)`;
-    const stats = await Promise.all(checkpoint.files.map(async (f) => {
-      const st = await stat(f);
-      return `${resolvePath(f)}:${st.size}:${st.mtimeMs}`;
-    }));
-    const source = { files: checkpoint.files, format: checkpoint.format, file: checkpoint.files.at(-1), shareKey: stats.join(';') };
-    return await build(config, checkpoint.tensors, source, options, tokenizer, noTokenizer);
-  } catch (err) {
-    throw withCallerStack(fromNativeError(err), caller);
-  }
-}
-
-export interface TensorInput {
-  dtype: 'F32' | 'F16' | 'BF16' | 'F64';
-  dims: number[];
-  /** Little-endian bytes, or a Float32Array for F32. */
-  data: Uint8Array | Float32Array;
-}
-
-/**
- * Builds a model from a config object (config.json keys) and tensors in memory, named as in a
- * checkpoint — for generated weights and tests.
- */
-export async function createModel(
-  config: Record<string, unknown>,
-  tensors: Map<string, TensorInput> | Record<string, TensorInput>,
-  options: LoadModelOptions = {},
-): Promise<BertModel> {
-  const caller = captureCallerStack();
-  try {
-    checkOptionNames(options, LOAD_OPTION_NAMES, 'createModel() options');
-    const parsed = parseConfig(config, 'config');
-    const entries = tensors instanceof Map ? [...tensors] : Object.entries(tensors);
-    const checkpoint = new Map<string, RawTensor>();
-    for (const [name, t] of entries) {
-      const data = t.data instanceof Float32Array ? new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) : t.data;
-      if (!(data instanceof Uint8Array)) throw new InvalidInputError(`tensor ${name}: data must be a Uint8Array or Float32Array`);
-      checkpoint.set(name, { name, dtype: t.dtype, dims: t.dims, data });
-    }
-    return await build(parsed, checkpoint, { files: [], format: 'memory' }, options);
-  } catch (err) {
-    throw withCallerStack(fromNativeError(err), caller);
-  }
-}

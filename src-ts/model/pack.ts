@@ -11,7 +11,7 @@
  */
 import { InvalidInputError } from '../errors.js';
 import type { BatchInput } from '../native/types.js';
-import type { IntRows, PackedInput } from './inputs.js';
+import type { IntRows, PackedInput } from '../inputs.js';
 
 export interface PackedBatch {
   input: BatchInput;

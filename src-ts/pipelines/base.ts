@@ -6,7 +6,9 @@
 import { join } from 'node:path';
 import { readConfig, type Architecture, type BertConfig } from '../config.js';
 import { BertError, DisposedError, InvalidInputError, UnsupportedModelError, captureCallerStack, withCallerStack } from '../errors.js';
-import { BertModel, loadModel, type ComputeDType } from '../model/bert-model.js';
+import { BertModel, type ComputeDType } from '../model/bert-model.js';
+import { headOf, withHead, type Head } from '../model/heads.js';
+import { loadModel } from '../model/load.js';
 import type { Device } from '../native/select-backend.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 import { hubOptionsOf, resolveModel, type HubOptions } from '../hub/index.js';
@@ -47,13 +49,16 @@ export async function resolveModelDir(idOrDir: string, options: PipelineOptions 
   return resolveModel(idOrDir, hubOptionsOf(options));
 }
 
-/** How a task wants its model: the heads it can run on, and the head it loads a folder as. */
+/**
+ * How a task wants its model: the heads it can run on, and the head it loads a folder with (in
+ * the checkpoint's own family: a BertForPreTraining folder loads as BertForMaskedLM).
+ */
 export interface ModelRequirement {
   task: string;
-  /** Architectures a loaded model (or a folder's config) may have; null: any. */
-  accepts: readonly Architecture[] | null;
-  /** Loads folders as this head (e.g. a pre-training checkpoint as BertForMaskedLM). */
-  loadAs: Architecture | ((config: BertConfig) => Architecture);
+  /** Heads a loaded model (or a folder's config) may have; null: any. */
+  accepts: readonly Head[] | null;
+  /** Loads folders with this head (e.g. a pre-training checkpoint as a masked LM). */
+  loadAs: Head | ((config: BertConfig) => Head);
 }
 
 export interface Acquired {
@@ -81,9 +86,9 @@ export async function acquireModel(model: string | BertModel, req: ModelRequirem
   checkCommonOptions(options);
   if (model instanceof BertModel) {
     if (model.disposed) throw new DisposedError('model');
-    if (req.accepts && !req.accepts.includes(model.architecture)) {
+    if (req.accepts && !req.accepts.includes(model.head)) {
       throw new UnsupportedModelError(
-        `${req.task} needs a model with one of the heads ${req.accepts.join(', ')}; this model is ${model.architecture}`,
+        `${req.task} needs a model with one of the heads ${req.accepts.map((h) => withHead(model.architecture, h)).join(', ')}; this model is ${model.architecture}`,
       );
     }
     const tokenizer = options.tokenizer ?? (model.hasTokenizer ? model.tokenizer : undefined);
@@ -96,12 +101,12 @@ export async function acquireModel(model: string | BertModel, req: ModelRequirem
   const dir = await resolveModelDir(model, options);
   const config = await readConfig(join(dir, 'config.json'));
   const declared = config.architectures?.[0] ?? null;
-  if (req.accepts && declared !== null && !req.accepts.includes(declared)) {
+  if (req.accepts && declared !== null && !req.accepts.includes(headOf(declared) ?? 'base')) {
     throw new UnsupportedModelError(
-      `${req.task} needs a checkpoint with one of the heads ${req.accepts.join(', ')}; ${dir} is ${declared}`,
+      `${req.task} needs a checkpoint with one of the heads ${req.accepts.map((h) => withHead(declared, h)).join(', ')}; ${dir} is ${declared}`,
     );
   }
-  const architecture = typeof req.loadAs === 'function' ? req.loadAs(config) : req.loadAs;
+  const architecture = withHead(declared ?? 'BertModel', typeof req.loadAs === 'function' ? req.loadAs(config) : req.loadAs) as Architecture;
   const loaded = await loadModel(dir, {
     ...(options.device !== undefined ? { device: options.device } : {}),
     ...(options.threads !== undefined ? { threads: options.threads } : {}),

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { InvalidInputError } from '../errors.js';
 import type { BertModel } from '../model/bert-model.js';
-import type { IntRows } from '../model/inputs.js';
+import type { IntRows } from '../inputs.js';
 import type { EncodeOptions, Tokenizer } from '../tokenizer/index.js';
 import { acquireModel, makePipeline, resolveModelDir, type PipelineBase, type PipelineOptions } from './base.js';
 import { checkPooling, normalizeL2, poolTokens, readSentenceTransformersFolder, type PoolingMode, type SentenceTransformersFolder } from './pooling.js';
@@ -176,7 +176,7 @@ function promptLength(tokenizer: Tokenizer, prompt: string): number {
 }
 
 export async function createFeatureExtraction(model: string | BertModel, options: EmbeddingPipelineOptions): Promise<FeatureExtractionPipeline> {
-  const acquired = await acquireModel(model, { task: 'feature-extraction', accepts: null, loadAs: 'BertModel' }, options);
+  const acquired = await acquireModel(model, { task: 'feature-extraction', accepts: null, loadAs: 'base' }, options);
   const base: EmbeddingSettings = {
     pooling: null,
     normalize: false,
@@ -206,7 +206,7 @@ export async function createSentenceEmbeddings(model: string | BertModel, option
     st = await readSentenceTransformersFolder(dir);
     if (st) target = join(dir, st.transformerPath);
   }
-  const acquired = await acquireModel(target, { task: 'sentence-embeddings', accepts: null, loadAs: 'BertModel' }, options);
+  const acquired = await acquireModel(target, { task: 'sentence-embeddings', accepts: null, loadAs: 'base' }, options);
   const { model: m, tokenizer } = acquired;
   // Without a sentence-transformers folder, sentence-transformers itself uses mean pooling and the
   // tokenizer's limit capped at the model's positions.

@@ -1,10 +1,13 @@
 /** `fill-mask`: transformers' FillMaskPipeline on BertForMaskedLM / BertForPreTraining. */
 import { InvalidInputError, UnsupportedModelError } from '../errors.js';
 import type { BertModel } from '../model/bert-model.js';
+import { outputField } from '../model/heads.js';
 import type { EncodeOptions } from '../tokenizer/index.js';
 import { acquireModel, makePipeline, type PipelineBase, type PipelineOptions } from './base.js';
 import { rowFromEncoding, runRows } from './run.js';
-import { asBatch, checkOptions, checkString, checkTokenizeOptions, encodeOptions, positiveInt, resolveBatchSize, softmax } from './util.js';
+import { positiveInt } from '../util/checks.js';
+import { softmax } from '../util/math.js';
+import { asBatch, checkOptions, checkString, checkTokenizeOptions, encodeOptions, resolveBatchSize } from './util.js';
 import { optionNames } from '../options.js';
 
 /** The option names a call takes (the compiler checks the list against the type). */
@@ -54,7 +57,7 @@ export interface FillMaskPipeline extends PipelineBase {
 export async function createFillMask(model: string | BertModel, options: PipelineOptions): Promise<FillMaskPipeline> {
   const acquired = await acquireModel(
     model,
-    { task: 'fill-mask', accepts: ['BertForMaskedLM', 'BertForPreTraining'], loadAs: 'BertForMaskedLM' },
+    { task: 'fill-mask', accepts: ['MaskedLM', 'PreTraining'], loadAs: 'MaskedLM' },
     options,
   );
   const { model: m, tokenizer } = acquired;
@@ -62,7 +65,7 @@ export async function createFillMask(model: string | BertModel, options: Pipelin
   const maskId = maskToken === undefined ? undefined : tokenizer.tokenToId(maskToken);
   if (maskToken === undefined || maskId === undefined) throw new UnsupportedModelError('fill-mask: the tokenizer defines no mask token');
   const padId = tokenizer.padTokenId;
-  const field = m.architecture === 'BertForPreTraining' ? 'predictionLogits' : 'logits';
+  const field = outputField(m.head, 'mlm') as 'logits' | 'predictionLogits';
   const V = m.config.vocab_size;
 
   const warned = new Set<string>();

@@ -5,11 +5,13 @@
  */
 import { InvalidInputError } from '../errors.js';
 import type { BertModel } from '../model/bert-model.js';
+import { outputField } from '../model/heads.js';
 import type { EncodeOptions } from '../tokenizer/index.js';
 import { acquireModel, makePipeline, type PipelineBase, type PipelineOptions } from './base.js';
 import { rowFromEncoding, runRows } from './run.js';
 import { checkTextOrPair, type TextPair } from './text-classification.js';
-import { asBatch, checkOptions, checkTokenizeOptions, encodeOptions, resolveBatchSize, softmax } from './util.js';
+import { softmax } from '../util/math.js';
+import { asBatch, checkOptions, checkTokenizeOptions, encodeOptions, resolveBatchSize } from './util.js';
 import { optionNames } from '../options.js';
 
 /** The option names a call takes (the compiler checks the list against the type). */
@@ -37,13 +39,13 @@ export async function createNextSentencePrediction(model: string | BertModel, op
     model,
     {
       task: 'next-sentence-prediction',
-      accepts: ['BertForNextSentencePrediction', 'BertForPreTraining'],
-      loadAs: 'BertForNextSentencePrediction',
+      accepts: ['NextSentencePrediction', 'PreTraining'],
+      loadAs: 'NextSentencePrediction',
     },
     options,
   );
   const { model: m, tokenizer } = acquired;
-  const field = m.architecture === 'BertForPreTraining' ? 'seqRelationshipLogits' : 'logits';
+  const field = outputField(m.head, 'nsp') as 'logits' | 'seqRelationshipLogits';
   return makePipeline<NextSentencePredictionPipeline>('next-sentence-prediction', acquired, async (inputs: unknown, callOptions?: unknown) => {
     const o = checkOptions<NextSentencePredictionOptions>(callOptions, CALL_OPTIONS, 'next-sentence-prediction options');
     const { items, batched } = asBatch(inputs, (x, what) => {

@@ -8,7 +8,9 @@ import type { BertModel } from '../model/bert-model.js';
 import type { BatchEncoding, Encoding, Tokenizer } from '../tokenizer/index.js';
 import { acquireModel, makePipeline, type PipelineBase, type PipelineOptions } from './base.js';
 import { rowFromEncoding, runRows, type Row } from './run.js';
-import { asBatch, checkOptions, checkString, describe, positiveInt, resolveBatchSize, softmax } from './util.js';
+import { positiveInt } from '../util/checks.js';
+import { softmax } from '../util/math.js';
+import { asBatch, checkOptions, checkString, describe, resolveBatchSize } from './util.js';
 import { optionNames } from '../options.js';
 
 /** The option names a call takes (the compiler checks the list against the type). */
@@ -144,7 +146,7 @@ function truncateQuestion(tokenizer: Tokenizer, question: string, n: number): st
 export async function createQuestionAnswering(model: string | BertModel, options: PipelineOptions): Promise<QuestionAnsweringPipeline> {
   const acquired = await acquireModel(
     model,
-    { task: 'question-answering', accepts: ['BertForQuestionAnswering'], loadAs: 'BertForQuestionAnswering' },
+    { task: 'question-answering', accepts: ['QuestionAnswering'], loadAs: 'QuestionAnswering' },
     options,
   );
   const { model: m, tokenizer } = acquired;

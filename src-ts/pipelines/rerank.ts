@@ -6,7 +6,9 @@ import { InvalidInputError, UnsupportedModelError } from '../errors.js';
 import type { BertModel } from '../model/bert-model.js';
 import { acquireModel, makePipeline, type PipelineBase, type PipelineOptions } from './base.js';
 import { rowFromEncoding, runRows } from './run.js';
-import { checkOptions, checkString, describe, positiveInt, resolveBatchSize, sigmoid } from './util.js';
+import { positiveInt } from '../util/checks.js';
+import { sigmoid } from '../util/math.js';
+import { checkOptions, checkString, describe, resolveBatchSize } from './util.js';
 import { optionNames } from '../options.js';
 
 /** The option names a call takes (the compiler checks the list against the type). */
@@ -50,7 +52,7 @@ function configActivation(extra: Record<string, unknown>): RerankActivation | nu
 export async function createRerank(model: string | BertModel, options: PipelineOptions): Promise<RerankPipeline> {
   const acquired = await acquireModel(
     model,
-    { task: 'rerank', accepts: ['BertForSequenceClassification'], loadAs: 'BertForSequenceClassification' },
+    { task: 'rerank', accepts: ['SequenceClassification'], loadAs: 'SequenceClassification' },
     options,
   );
   const { model: m, tokenizer } = acquired;

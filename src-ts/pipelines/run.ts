@@ -1,20 +1,16 @@
 /**
  * Running many sequences through a model: rows are sorted by length, cut into chunks (at most
  * `batchSize` rows and a bounded number of output floats), run packed (no padding anywhere) and
- * handed back one by one with their original index.
+ * handed back one by one with their original index. Packing and the per-row views are
+ * model/rows.ts's, shared with the batcher.
  */
 import { InvalidInputError } from '../errors.js';
 import type { BertModel } from '../model/bert-model.js';
-import type { PackedInput } from '../model/inputs.js';
-import type { ModelOutput } from '../model/outputs.js';
+import { packRows, RowResult, type Row as PackedRow } from '../model/rows.js';
 import type { Encoding } from '../tokenizer/index.js';
 
-/** One sequence to run: ids, segment ids and, when it has padding, its attention mask. */
-export interface Row {
-  ids: ArrayLike<number>;
-  typeIds: ArrayLike<number>;
-  /** 1 = token, 0 = padding (computed, attended by nobody, as transformers does); omitted: all ones. */
-  mask?: ArrayLike<number> | null;
+/** One sequence to run (model/rows.ts), with the positions whose masked-LM logits are needed. */
+export interface Row extends PackedRow {
   /**
    * Masked-LM models: the positions whose vocabulary logits are needed (see RowResult.selected);
    * the MLM head then runs on those tokens only.
@@ -32,48 +28,6 @@ export function rowFromEncoding(e: Encoding): Row {
     }
   }
   return { ids: e.ids, typeIds: e.typeIds, mask: padded ? mask : null };
-}
-
-type TokenField = 'lastHiddenState' | 'logits' | 'predictionLogits' | 'startLogits' | 'endLogits';
-type SequenceField = 'poolerOutput' | 'logits' | 'seqRelationshipLogits';
-
-/** The outputs of one row: views into its chunk's output arrays. */
-export class RowResult {
-  constructor(
-    private readonly out: ModelOutput,
-    /** Row position within its chunk and first token within the chunk's tokens. */
-    private readonly b: number,
-    private readonly t0: number,
-    readonly length: number,
-    private readonly chunkTokens: number,
-    /** Where this row's logitsAt rows start among the chunk's selected rows. */
-    private readonly s0 = 0,
-    private readonly selectedCount = 0,
-  ) {}
-
-  /** The masked-LM logits of the row's `logitsAt` positions, in that order: `count * vocab` values. */
-  selected(field: 'logits' | 'predictionLogits'): Float32Array {
-    const t = this.out[field];
-    if (!t) throw new InvalidInputError(`the model has no ${field} output`);
-    const width = t.dims[1]!;
-    return t.data.subarray(this.s0 * width, (this.s0 + this.selectedCount) * width);
-  }
-
-  /** A per-token output: `length * width` values. */
-  tokens(field: TokenField): Float32Array {
-    const t = this.out[field];
-    if (!t) throw new InvalidInputError(`the model has no ${field} output`);
-    const width = t.data.length / this.chunkTokens;
-    return t.data.subarray(this.t0 * width, (this.t0 + this.length) * width);
-  }
-
-  /** A per-sequence output: `width` values. */
-  sequence(field: SequenceField): Float32Array {
-    const t = this.out[field];
-    if (!t) throw new InvalidInputError(`the model has no ${field} output`);
-    const width = t.data.length / t.dims[0]!;
-    return t.data.subarray(this.b * width, (this.b + 1) * width);
-  }
 }
 
 export interface RunOptions {
@@ -127,7 +81,7 @@ export async function runRows(model: BertModel, rows: readonly Row[], opts: RunO
       tokens += n;
       k++;
     }
-    const packed = packRows(rows, chunk, tokens);
+    const packed = packRows(rows, tokens, chunk);
     const cu = packed.cuSeqlens;
     // Rows that name their logits positions: the MLM head runs on those tokens only.
     const select = chunk.some((i) => rows[i]!.logitsAt);
@@ -145,28 +99,4 @@ export async function runRows(model: BertModel, rows: readonly Row[], opts: RunO
       onRow(chunk[b]!, new RowResult(out, b, cu[b]!, cu[b + 1]! - cu[b]!, tokens, s0, firstSelected[b + 1]! - s0));
     }
   }
-}
-
-function packRows(rows: readonly Row[], chunk: number[], total: number): PackedInput {
-  const inputIds = new Int32Array(total);
-  const tokenTypeIds = new Int32Array(total);
-  const cuSeqlens = new Int32Array(chunk.length + 1);
-  let mask: Uint8Array | undefined;
-  if (chunk.some((i) => rows[i]!.mask)) mask = new Uint8Array(total).fill(1);
-  let t = 0;
-  for (let b = 0; b < chunk.length; b++) {
-    const r = rows[chunk[b]!]!;
-    const n = r.ids.length;
-    if (r.typeIds.length !== n || (r.mask && r.mask.length !== n)) {
-      throw new InvalidInputError(`row ${chunk[b]}: inputIds, tokenTypeIds and attentionMask must have the same length`);
-    }
-    for (let i = 0; i < n; i++) {
-      inputIds[t + i] = r.ids[i]!;
-      tokenTypeIds[t + i] = r.typeIds[i]!;
-    }
-    if (r.mask && mask) for (let i = 0; i < n; i++) mask[t + i] = r.mask[i] ? 1 : 0;
-    t += n;
-    cuSeqlens[b + 1] = t;
-  }
-  return mask ? { inputIds, cuSeqlens, tokenTypeIds, attentionMask: mask } : { inputIds, cuSeqlens, tokenTypeIds };
 }

@@ -4,7 +4,10 @@ import type { BertModel } from '../model/bert-model.js';
 import type { EncodeOptions } from '../tokenizer/index.js';
 import { acquireModel, makePipeline, type PipelineBase, type PipelineOptions } from './base.js';
 import { rowFromEncoding, runRows } from './run.js';
-import { argsortDesc, asBatch, checkOptions, checkString, checkTokenizeOptions, encodeOptions, describe, positiveInt, resolveBatchSize, sigmoid, softmax } from './util.js';
+import { positiveInt } from '../util/checks.js';
+import { applyFunction, argsortDesc } from '../util/math.js';
+import { defaultClassificationFunction } from '../model/heads.js';
+import { asBatch, checkOptions, checkString, checkTokenizeOptions, encodeOptions, describe, resolveBatchSize } from './util.js';
 import { optionNames } from '../options.js';
 
 /** The option names a call takes (the compiler checks the list against the type). */
@@ -60,19 +63,6 @@ export function checkTextOrPair(x: unknown, what: string): [string, string | und
   );
 }
 
-export function defaultFunction(model: BertModel): ClassificationFunction {
-  const c = model.config;
-  if (c.problem_type === 'regression') return 'none';
-  if (c.problem_type === 'multi_label_classification' || c.num_labels === 1) return 'sigmoid';
-  return 'softmax';
-}
-
-export function applyFunction(logits: ArrayLike<number>, fn: ClassificationFunction): number[] {
-  if (fn === 'softmax') return Array.from(softmax(logits));
-  if (fn === 'sigmoid') return Array.from(logits, sigmoid);
-  return Array.from(logits);
-}
-
 export function checkFunction(x: unknown): ClassificationFunction | undefined {
   if (x === undefined || x === 'default') return undefined;
   if (typeof x === 'string' && ['softmax', 'sigmoid', 'none'].includes(x.toLowerCase())) return x.toLowerCase() as ClassificationFunction;
@@ -82,7 +72,7 @@ export function checkFunction(x: unknown): ClassificationFunction | undefined {
 export async function createTextClassification(model: string | BertModel, options: PipelineOptions): Promise<TextClassificationPipeline> {
   const acquired = await acquireModel(
     model,
-    { task: 'text-classification', accepts: ['BertForSequenceClassification'], loadAs: 'BertForSequenceClassification' },
+    { task: 'text-classification', accepts: ['SequenceClassification'], loadAs: 'SequenceClassification' },
     options,
   );
   const { model: m, tokenizer } = acquired;
@@ -91,7 +81,7 @@ export async function createTextClassification(model: string | BertModel, option
     const o = checkOptions<TextClassificationOptions>(callOptions, CALL_OPTIONS, 'text-classification options');
     const legacy = !('topK' in o) || o.topK === undefined;
     const topK = legacy || o.topK === null ? null : positiveInt(o.topK, 'topK');
-    const fn = checkFunction(o.functionToApply) ?? defaultFunction(m);
+    const fn = checkFunction(o.functionToApply) ?? defaultClassificationFunction(m.config);
     const { items, batched } = asBatch(inputs, checkTextOrPair);
     // transformers' tokenizer drops an empty text_pair: the text alone is classified.
     const pairs = items.map(([a, b]) => (b === undefined || b === '' ? a : ([a, b] as const)));

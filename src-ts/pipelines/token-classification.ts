@@ -4,7 +4,9 @@ import type { BertModel } from '../model/bert-model.js';
 import type { Encoding } from '../tokenizer/index.js';
 import { acquireModel, makePipeline, type PipelineBase, type PipelineOptions } from './base.js';
 import { rowFromEncoding, runRows } from './run.js';
-import { asBatch, checkOptions, checkString, codePointLength, describe, nonNegativeInt, resolveBatchSize, softmax, tokensToString } from './util.js';
+import { nonNegativeInt } from '../util/checks.js';
+import { softmax } from '../util/math.js';
+import { asBatch, checkOptions, checkString, codePointLength, describe, resolveBatchSize, tokensToString } from './util.js';
 import { optionNames } from '../options.js';
 
 /** The option names a call takes (the compiler checks the list against the type). */
@@ -92,7 +94,7 @@ function getTag(name: string): [string, string] {
 export async function createTokenClassification(model: string | BertModel, options: PipelineOptions): Promise<TokenClassificationPipeline> {
   const acquired = await acquireModel(
     model,
-    { task: 'token-classification', accepts: ['BertForTokenClassification'], loadAs: 'BertForTokenClassification' },
+    { task: 'token-classification', accepts: ['TokenClassification'], loadAs: 'TokenClassification' },
     options,
   );
   const { model: m, tokenizer } = acquired;

@@ -1,4 +1,4 @@
-/** Small helpers the pipelines share: argument checks, softmax/sigmoid, token-string joining. */
+/** Small helpers the pipelines share: argument checks and token-string joining (numbers: util/math.ts). */
 import { InvalidInputError } from '../errors.js';
 import { checkOptionNames } from '../options.js';
 import type { EncodeOptions, Tokenizer } from '../tokenizer/index.js';
@@ -37,16 +37,6 @@ export function asBatch<T>(inputs: unknown, check: (x: unknown, what: string) =>
   return { items: [check(inputs, what)], batched: false };
 }
 
-export function positiveInt(x: unknown, what: string): number {
-  if (typeof x !== 'number' || !Number.isInteger(x) || x < 1) throw new InvalidInputError(`${what} must be a positive integer, got ${String(x)}`);
-  return x;
-}
-
-export function nonNegativeInt(x: unknown, what: string): number {
-  if (typeof x !== 'number' || !Number.isInteger(x) || x < 0) throw new InvalidInputError(`${what} must be a non-negative integer, got ${String(x)}`);
-  return x;
-}
-
 export function resolveBatchSize(callValue: unknown, pipelineValue: number | undefined): number {
   if (callValue !== undefined) return checkBatchSize(callValue);
   return pipelineValue ?? 32;
@@ -67,31 +57,6 @@ export function checkTokenizeOptions(x: unknown): EncodeOptions {
 export function encodeOptions(user: EncodeOptions): EncodeOptions {
   const truncation = user.truncation === undefined && user.maxLength === undefined ? { truncation: false } : {};
   return { padding: false, ...truncation, ...user, returnOverflowing: false };
-}
-
-/** Softmax in float64 over `x[from, from + n)`. */
-export function softmax(x: ArrayLike<number>, from = 0, n = x.length - from): Float64Array {
-  let max = -Infinity;
-  for (let i = 0; i < n; i++) if (x[from + i]! > max) max = x[from + i]!;
-  const out = new Float64Array(n);
-  let sum = 0;
-  for (let i = 0; i < n; i++) {
-    const e = Math.exp(x[from + i]! - max);
-    out[i] = e;
-    sum += e;
-  }
-  for (let i = 0; i < n; i++) out[i]! /= sum;
-  return out;
-}
-
-export function sigmoid(v: number): number {
-  return 1 / (1 + Math.exp(-v));
-}
-
-/** Indices of `scores` sorted by score, highest first; ties keep index order. */
-export function argsortDesc(scores: ArrayLike<number>): number[] {
-  const idx = Array.from({ length: scores.length }, (_, i) => i);
-  return idx.sort((a, b) => scores[b]! - scores[a]! || a - b);
 }
 
 /**

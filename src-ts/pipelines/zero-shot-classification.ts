@@ -55,7 +55,7 @@ function parseLabels(x: unknown): string[] {
 export async function createZeroShotClassification(model: string | BertModel, options: PipelineOptions): Promise<ZeroShotClassificationPipeline> {
   const acquired = await acquireModel(
     model,
-    { task: 'zero-shot-classification', accepts: ['BertForSequenceClassification'], loadAs: 'BertForSequenceClassification' },
+    { task: 'zero-shot-classification', accepts: ['SequenceClassification'], loadAs: 'SequenceClassification' },
     options,
   );
   const { model: m, tokenizer } = acquired;

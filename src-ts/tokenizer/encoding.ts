@@ -3,7 +3,7 @@
  * its arrays are views created on first access, so a batch of 20,000 rows costs 20,000 small
  * objects, not 140,000 typed arrays.
  */
-import type { PackedInput } from '../model/inputs.js';
+import type { PackedInput } from '../inputs.js';
 import type { TokenBuffer } from './buffer.js';
 
 /** Resolves token strings lazily (ids → vocabulary strings, plus per-buffer overrides). */

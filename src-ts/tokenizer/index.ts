@@ -21,6 +21,8 @@ export type {
   TruncationStrategy,
 } from './tokenizer.js';
 export { Encoding, BatchEncoding } from './encoding.js';
-export { loadTokenizer, tokenizerFromJSON, tokenizerFromVocab, hasTokenizerFiles, parseVocabTxt } from './load.js';
-export type { BertTokenizerOptions, LoadTokenizerOptions } from './load.js';
+export { loadTokenizer, hasTokenizerFiles } from './load.js';
+export { tokenizerFromJSON } from './from-json.js';
+export { tokenizerFromVocab, parseVocabTxt } from './from-vocab.js';
+export type { BertTokenizerOptions, LoadTokenizerOptions } from './load-options.js';
 export type { AddedToken } from './added.js';

@@ -12,7 +12,8 @@
  */
 import type { Architecture, BertConfig, ProblemType } from '../config.js';
 import { InvalidInputError } from '../errors.js';
-import type { IntRows } from '../model/inputs.js';
+import { headOf } from '../model/heads.js';
+import type { IntRows } from '../inputs.js';
 import type { BatchInput, ProblemTypeName, TrainLabels } from '../native/types.js';
 
 /** What computeGradients / trainer.step take: padded rows ([B][choices][L] for multiple choice). */
@@ -116,16 +117,17 @@ export function packTrainingBatch(
   if (labels === null || typeof labels !== 'object') {
     throw new InvalidInputError('labels must be { labels } | { startPositions, endPositions } | { labels, nextSentenceLabel }');
   }
-  if (architecture === 'BertModel') {
-    throw new InvalidInputError('BertModel has no head and no loss: load the checkpoint with a task architecture to train it');
+  const head = headOf(architecture) ?? 'base';
+  if (head === 'base') {
+    throw new InvalidInputError(`${architecture} has no head and no loss: load the checkpoint with a task architecture to train it`);
   }
   let ids = rowsOf('inputIds', input.inputIds);
   let mask = input.attentionMask == null ? undefined : rowsOf('attentionMask', input.attentionMask);
   let types = input.tokenTypeIds == null ? undefined : rowsOf('tokenTypeIds', input.tokenTypeIds);
   let choices = 0;
-  if (architecture === 'BertForMultipleChoice') {
+  if (head === 'MultipleChoice') {
     // [B][choices][L] -> [B * choices][L]
-    if (!ids.length || !isRowArray(ids[0])) throw new InvalidInputError('BertForMultipleChoice takes inputIds shaped [batch][choices][length]');
+    if (!ids.length || !isRowArray(ids[0])) throw new InvalidInputError(`${architecture} takes inputIds shaped [batch][choices][length]`);
     choices = ids[0]!.length;
     const examples = ids.length;
     const flat = (rows: IntRows | undefined, name: string): IntRows | undefined => {
@@ -182,8 +184,8 @@ export function packTrainingBatch(
     if (v !== IGNORE && (v < 0 || v >= k)) throw new InvalidInputError(`${name} = ${v} is outside [0, ${k}) (and is not -100, the ignored label)`);
     return v;
   };
-  switch (architecture) {
-    case 'BertForSequenceClassification': {
+  switch (head) {
+    case 'SequenceClassification': {
       need(labels.labels != null, '{ labels }');
       problemType = problemTypeFor(config, labels.labels);
       const C = config.num_labels;
@@ -207,34 +209,34 @@ export function packTrainingBatch(
       out.problem_type = problemType;
       break;
     }
-    case 'BertForMultipleChoice': {
+    case 'MultipleChoice': {
       need(labels.labels != null, '{ labels }');
       const l = flat1('labels', labels.labels, B / choices);
       out.labels = Int32Array.from(l, (v, i) => classRange(`labels[${i}]`, v, choices));
       out.num_choices = choices;
       break;
     }
-    case 'BertForNextSentencePrediction': {
+    case 'NextSentencePrediction': {
       need(labels.labels != null, '{ labels } (0 = is next, 1 = random)');
       const l = flat1('labels', labels.labels, B);
       out.labels = Int32Array.from(l, (v, i) => classRange(`labels[${i}]`, v, 2));
       break;
     }
-    case 'BertForTokenClassification':
-    case 'BertForMaskedLM':
-    case 'BertForPreTraining': {
-      need(labels.labels != null, architecture === 'BertForPreTraining' ? '{ labels, nextSentenceLabel }' : '{ labels } shaped [batch][length]');
+    case 'TokenClassification':
+    case 'MaskedLM':
+    case 'PreTraining': {
+      need(labels.labels != null, head === 'PreTraining' ? '{ labels, nextSentenceLabel }' : '{ labels } shaped [batch][length]');
       if (!isRowArray(labels.labels)) throw new InvalidInputError(`${architecture} labels must be shaped [batch][length] (-100 = ignored)`);
-      const K = architecture === 'BertForTokenClassification' ? config.num_labels : config.vocab_size;
+      const K = head === 'TokenClassification' ? config.num_labels : config.vocab_size;
       tokenLabels = sameShape('labels', labels.labels, B, L).map((r, b) => r.map((v, j) => classRange(`labels[${b}][${j}]`, v, K)));
-      if (architecture === 'BertForPreTraining') {
+      if (head === 'PreTraining') {
         need(labels.nextSentenceLabel != null, '{ labels, nextSentenceLabel }');
         const n = flat1('nextSentenceLabel', labels.nextSentenceLabel, B);
         out.next_sentence_label = Int32Array.from(n, (v, i) => classRange(`nextSentenceLabel[${i}]`, v, 2));
       }
       break;
     }
-    case 'BertForQuestionAnswering': {
+    case 'QuestionAnswering': {
       need(labels.startPositions != null && labels.endPositions != null, '{ startPositions, endPositions }');
       out.start_positions = Int32Array.from(flat1('startPositions', labels.startPositions, B), (v, i) => int(`startPositions[${i}]`, v));
       out.end_positions = Int32Array.from(flat1('endPositions', labels.endPositions, B), (v, i) => int(`endPositions[${i}]`, v));
@@ -246,7 +248,7 @@ export function packTrainingBatch(
 
   // Which padded positions to pack: 1 = token, 2 = query-only (mask 0) token.
   const keep = new Uint8Array(B * L);
-  const allPositions = architecture === 'BertForQuestionAnswering';
+  const allPositions = head === 'QuestionAnswering';
   let total = 0;
   for (let b = 0; b < B; b++) {
     let any = false;

@@ -11,6 +11,7 @@ export {
   type TrainingInput,
   type TrainingLabels,
 } from './trainable-model.js';
+export { loadTrainableModel, createTrainableModel, type LoadTrainableOptions } from './load.js';
 export { writeSafetensors, type SaveOptions } from './save.js';
 export { createTrainer, Trainer, isNoDecayParameter, type TrainerOptions, type StepOutput, type TrainerState } from './trainer.js';
 export { scheduleLambda, SCHEDULES, type ScheduleName, type ScheduleOptions } from './schedules.js';

@@ -14,6 +14,7 @@ import { accuracy, argmaxRows, bestSpan, entityF1, exactMatch, f1Score, squadF1 
 import { asTrainable, type TrainableBertModel } from './trainable-model.js';
 import { TRAINER_OPTIONS, createTrainer, type Trainer, type TrainerOptions } from './trainer.js';
 import type { BertModel } from '../model/bert-model.js';
+import { outputField } from '../model/heads.js';
 import { checkOptionNames, optionNames } from '../options.js';
 import { onFileSystemError } from '../errors.js';
 
@@ -100,14 +101,14 @@ export interface FitResult {
 }
 
 function mainMetric(model: TrainableBertModel): { name: string; greater: boolean } {
-  switch (model.architecture) {
-    case 'BertForSequenceClassification':
+  switch (model.head) {
+    case 'SequenceClassification':
       if (model.config.problem_type === 'regression' || model.config.num_labels === 1) return { name: 'mse', greater: false };
       return { name: model.config.problem_type === 'multi_label_classification' ? 'f1' : 'accuracy', greater: true };
-    case 'BertForTokenClassification': return { name: 'f1', greater: true };
-    case 'BertForQuestionAnswering': return { name: 'exact_match', greater: true };
-    case 'BertForMultipleChoice':
-    case 'BertForNextSentencePrediction': return { name: 'accuracy', greater: true };
+    case 'TokenClassification': return { name: 'f1', greater: true };
+    case 'QuestionAnswering': return { name: 'exact_match', greater: true };
+    case 'MultipleChoice':
+    case 'NextSentencePrediction': return { name: 'accuracy', greater: true };
     default: return { name: 'eval_loss', greater: false };
   }
 }
@@ -141,7 +142,7 @@ export async function evaluate(modelIn: BertModel, examples: readonly Example[],
   let mlmN = 0;
   const c = model.config;
   const multi = c.problem_type === 'multi_label_classification';
-  const regression = c.problem_type === 'regression' || (model.architecture === 'BertForSequenceClassification' && c.num_labels === 1);
+  const regression = c.problem_type === 'regression' || (model.head === 'SequenceClassification' && c.num_labels === 1);
   try {
     for (let i = 0; i < examples.length; i += bs) {
       const batch = make(examples.slice(i, i + bs));
@@ -151,8 +152,8 @@ export async function evaluate(modelIn: BertModel, examples: readonly Example[],
         lossSum += out.loss * n;
         lossN += n;
       }
-      switch (model.architecture) {
-        case 'BertForSequenceClassification': {
+      switch (model.head) {
+        case 'SequenceClassification': {
           const logits = out.logits!.data;
           const C = c.num_labels;
           batch.examples.forEach((e, b) => {
@@ -171,14 +172,14 @@ export async function evaluate(modelIn: BertModel, examples: readonly Example[],
           });
           break;
         }
-        case 'BertForMultipleChoice':
-        case 'BertForNextSentencePrediction': {
+        case 'MultipleChoice':
+        case 'NextSentencePrediction': {
           const w = out.logits!.dims[1]!;
           preds.push(...argmaxRows(out.logits!.data, w));
-          gold.push(...batch.examples.map((e) => (model.architecture === 'BertForNextSentencePrediction' ? e.nextSentenceLabel! : (e.label as number))));
+          gold.push(...batch.examples.map((e) => (model.head === 'NextSentencePrediction' ? e.nextSentenceLabel! : (e.label as number))));
           break;
         }
-        case 'BertForTokenClassification': {
+        case 'TokenClassification': {
           const [, L, C] = out.logits!.dims;
           const names = options.labels?.id2label ?? c.id2label;
           batch.examples.forEach((e, b) => {
@@ -197,7 +198,7 @@ export async function evaluate(modelIn: BertModel, examples: readonly Example[],
           });
           break;
         }
-        case 'BertForQuestionAnswering': {
+        case 'QuestionAnswering': {
           const L = out.startLogits!.dims[1]!;
           batch.examples.forEach((e, b) => {
             const meta = e.meta as { answers: string[]; context: string; offsets: [number, number][]; sequenceIds: (number | null)[] } | undefined;
@@ -212,9 +213,9 @@ export async function evaluate(modelIn: BertModel, examples: readonly Example[],
           });
           break;
         }
-        case 'BertForMaskedLM':
-        case 'BertForPreTraining': {
-          const t = model.architecture === 'BertForMaskedLM' ? out.logits! : out.predictionLogits!;
+        case 'MaskedLM':
+        case 'PreTraining': {
+          const t = out[outputField(model.head, 'mlm') as 'logits' | 'predictionLogits']!;
           const [, L, V] = t.dims;
           const lab = batch.labels.labels as number[][];
           lab.forEach((row, b) =>

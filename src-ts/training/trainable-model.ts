@@ -18,10 +18,10 @@ import {
 } from '../errors.js';
 import { BertModel, type BackendInfo, type WeightsInfo } from '../model/bert-model.js';
 import { CallQueue } from '../model/call-queue.js';
+import { headOutputs, type OutputSpec } from '../model/heads.js';
 import type { Tensor } from '../model/outputs.js';
 import type { AddonTrainer, ModelConfig, NativeBinding, ParameterInfo, TensorView, TrainInfo, TrainOutputs } from '../native/types.js';
 import type { Tokenizer } from '../tokenizer/index.js';
-import { loadBinding } from '../native/load-binding.js';
 import { packTrainingBatch, scatterRows, type PackedTrainingBatch, type TrainingInput, type TrainingLabels } from './batch.js';
 import { saveModel, type SaveOptions } from './save.js';
 import { checkOptionNames, optionNames } from '../options.js';
@@ -88,7 +88,7 @@ export class TrainableBertModel extends BertModel {
   readonly #queue = new CallQueue();
   #closed = false;
 
-  /** @internal Use loadModel(dir, { training: true }). */
+  /** @internal Use loadTrainableModel(dir), or loadModel(dir, { training: true }). */
   constructor(
     native: AddonTrainer,
     config: BertConfig,
@@ -186,7 +186,7 @@ export class TrainableBertModel extends BertModel {
         backward: options.backward !== false,
       }, outputs);
       const result: GradientsResult = { loss: parts.loss, grads: {} };
-      if (this.architecture === 'BertForPreTraining') {
+      if (this.head === 'PreTraining') {
         result.mlmLoss = parts.mlm_loss;
         result.nspLoss = parts.nsp_loss;
       }
@@ -272,45 +272,24 @@ export class TrainableBertModel extends BertModel {
     return out;
   }
 
+  /** Buffers for the head's outputs (heads.ts): per token [T, width], per sequence [B, width]. */
   #outputBuffers(p: PackedTrainingBatch): TrainOutputs {
-    const c = this.config;
     const T = p.input.input_ids.length;
-    const B = p.rows;
-    switch (this.architecture) {
-      case 'BertForSequenceClassification': return { logits: new Float32Array(B * c.num_labels) };
-      case 'BertForMultipleChoice': return { logits: new Float32Array(B) };
-      case 'BertForNextSentencePrediction': return { logits: new Float32Array(B * 2) };
-      case 'BertForTokenClassification': return { logits: new Float32Array(T * c.num_labels) };
-      case 'BertForMaskedLM': return { logits: new Float32Array(T * c.vocab_size) };
-      case 'BertForPreTraining':
-        return { prediction_logits: new Float32Array(T * c.vocab_size), seq_relationship_logits: new Float32Array(B * 2) };
-      case 'BertForQuestionAnswering': return { start_logits: new Float32Array(T), end_logits: new Float32Array(T) };
-      default: return {};
-    }
+    const out: TrainOutputs = {};
+    for (const o of headOutputs(this.head, this.config)) out[o.native as keyof TrainOutputs] = new Float32Array((o.perToken ? T : p.rows) * o.width);
+    return out;
   }
 
+  /** The head's outputs in padded form, shaped as the inference model gives them. */
   #paddedOutputs(p: PackedTrainingBatch, o: TrainOutputs): Partial<GradientsResult> {
-    const c = this.config;
     const { rows: B, length: L } = p;
-    switch (this.architecture) {
-      case 'BertForSequenceClassification': return { logits: { dims: [B, c.num_labels], data: o.logits! } };
-      case 'BertForMultipleChoice': return { logits: { dims: [B / p.choices, p.choices], data: o.logits! } };
-      case 'BertForNextSentencePrediction': return { logits: { dims: [B, 2], data: o.logits! } };
-      case 'BertForTokenClassification':
-        return { logits: { dims: [B, L, c.num_labels], data: scatterRows(o.logits!, c.num_labels, p) } };
-      case 'BertForMaskedLM': return { logits: { dims: [B, L, c.vocab_size], data: scatterRows(o.logits!, c.vocab_size, p) } };
-      case 'BertForPreTraining':
-        return {
-          predictionLogits: { dims: [B, L, c.vocab_size], data: scatterRows(o.prediction_logits!, c.vocab_size, p) },
-          seqRelationshipLogits: { dims: [B, 2], data: o.seq_relationship_logits! },
-        };
-      case 'BertForQuestionAnswering':
-        return {
-          startLogits: { dims: [B, L], data: scatterRows(o.start_logits!, 1, p) },
-          endLogits: { dims: [B, L], data: scatterRows(o.end_logits!, 1, p) },
-        };
-      default: return {};
+    const out: Partial<Record<OutputSpec['field'], Tensor>> = {};
+    for (const s of headOutputs(this.head, this.config)) {
+      const data = o[s.native as keyof TrainOutputs]!;
+      if (s.perToken) out[s.field] = { dims: s.squeeze ? [B, L] : [B, L, s.width], data: scatterRows(data, s.width, p) };
+      else out[s.field] = { dims: s.squeeze ? [B / p.choices, p.choices] : [B, s.width], data };
     }
+    return out;
   }
 
   #live(): AddonTrainer {
@@ -325,10 +304,9 @@ export class TrainableBertModel extends BertModel {
 }
 
 export interface BuildTrainableArgs {
+  /** The CPU addon (training/load.ts picks it: the CUDA backend has no training engine yet). */
   binding: NativeBinding;
   fallbackReason?: string;
-  /** What loadModel was asked for ('auto' may have picked CUDA, which has no training engine yet). */
-  requestedDevice?: unknown;
   config: BertConfig;
   architecture: Architecture;
   nativeConfig: ModelConfig;
@@ -341,23 +319,14 @@ export interface BuildTrainableArgs {
   noTokenizerReason?: string;
 }
 
-/** @internal Called by loadModel / createModel for `training: true`. */
+/** @internal Called by loadTrainableModel / createTrainableModel / initTrainableModel. */
 export async function buildTrainableModel(a: BuildTrainableArgs): Promise<TrainableBertModel> {
   if (a.dtype !== 'float32') {
     throw new UnsupportedModelError(`training computes in float32; dtype ${JSON.stringify(a.dtype)} is for inference only`);
   }
-  let binding = a.binding;
-  let fallbackReason = a.fallbackReason;
+  const binding = a.binding;
   if (typeof binding.createTrainableModel !== 'function') {
-    // The CUDA addon has no training engine yet: training runs on the CPU one.
-    if ((a.requestedDevice ?? process.env.BERTKIT_DEVICE) === 'cuda') {
-      throw new UnsupportedModelError("training runs on the CPU engine for now: load the model with device: 'cpu' (or 'auto')");
-    }
-    binding = loadBinding();
-    fallbackReason = 'training runs on the CPU engine (the CUDA backend has no training yet)';
-    if (typeof binding.createTrainableModel !== 'function') {
-      throw new UnsupportedModelError('this build of the bertkit addon has no training engine (rebuild it: npm run build:native)');
-    }
+    throw new UnsupportedModelError('this build of the bertkit addon has no training engine (rebuild it: npm run build:native)');
   }
   const c = a.config;
   const hidden = c.hidden_dropout_prob;
@@ -376,7 +345,7 @@ export async function buildTrainableModel(a: BuildTrainableArgs): Promise<Traina
   });
   const info = native.info();
   const backend: BackendInfo = { name: 'cpu', device: 'cpu', dtype: 'float32', isa: info.isa, threads: info.threads };
-  if (fallbackReason) backend.fallbackReason = fallbackReason;
+  if (a.fallbackReason) backend.fallbackReason = a.fallbackReason;
   const firstFile = a.weights.files.find((f) => !f.endsWith('.json')) ?? a.weights.files[0];
   return new TrainableBertModel(
     native,

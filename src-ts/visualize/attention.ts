@@ -5,6 +5,7 @@
 import { basename, dirname } from 'node:path';
 import { InvalidInputError } from '../errors.js';
 import type { BertModel } from '../model/bert-model.js';
+import { takesChoices } from '../model/heads.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 
 export interface AttentionOptions {
@@ -90,7 +91,7 @@ export async function computeAttention(model: BertModel, text: string, options: 
   const typeIds = Array.from(enc.typeIds);
   const row = { inputIds: [ids], attentionMask: [ids.map(() => 1)], tokenTypeIds: [typeIds] };
   // BertForMultipleChoice takes [batch][choices][L]: one choice is the text itself.
-  const input = model.architecture === 'BertForMultipleChoice' ? { inputIds: [row.inputIds], attentionMask: [row.attentionMask], tokenTypeIds: [row.tokenTypeIds] } : row;
+  const input = takesChoices(model.head) ? { inputIds: [row.inputIds], attentionMask: [row.attentionMask], tokenTypeIds: [row.tokenTypeIds] } : row;
   const out = await model.forward(input, { outputAttentions: true });
   // Each layer's [1, heads, L, L] array is fresh from this forward: kept as is, not copied (150 MB for bert-base at 512 tokens).
   const attentions = (out.attentions ?? []).map((t) => t.data);

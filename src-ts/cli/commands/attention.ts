@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { access, constants } from 'node:fs/promises';
 import { basename, dirname, extname, resolve } from 'node:path';
 import { OutputFileError } from '../../errors.js';
-import { loadModel, type LoadModelOptions } from '../../model/bert-model.js';
+import { loadModel, type LoadModelOptions } from '../../model/load.js';
 import { renderAttention, writeFileAtomic, type AttentionPrecision, type HeadSelection } from '../../visualize/index.js';
 import { MODEL_OPTIONS, type Command } from '../app.js';
 import { UsageError, nonNegativeInt, oneOf } from '../usage.js';

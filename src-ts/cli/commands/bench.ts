@@ -6,9 +6,11 @@
 import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { readConfig } from '../../config.js';
+import { readConfig, type Architecture } from '../../config.js';
 import { cpuInfo } from '../../index.js';
-import { loadModel, type BertModel, type LoadModelOptions } from '../../model/bert-model.js';
+import type { BertModel } from '../../model/bert-model.js';
+import { headOf, withHead } from '../../model/heads.js';
+import { loadModel, type LoadModelOptions } from '../../model/load.js';
 import { MODEL_OPTIONS, type Command } from '../app.js';
 import { num } from '../io.js';
 import { BERT_BASE, createRandomBert, xorshift, type BertShape } from '../random-bert.js';
@@ -153,7 +155,8 @@ export const bench: Command = {
       const dir = await ctx.modelDir();
       const config = await readConfig(join(dir, 'config.json'));
       // Multiple choice takes [B][choices][L]; its encoder is what there is to time.
-      const architecture = config.architectures?.[0] === 'BertForMultipleChoice' ? ('BertModel' as const) : undefined;
+      const declared = config.architectures?.[0];
+      const architecture = declared && headOf(declared) === 'MultipleChoice' ? (withHead(declared, 'base') as Architecture) : undefined;
       model = await loadModel(dir, { ...options, ...(architecture ? { architecture } : {}) });
       description = `${modelArg} (${model.architecture}, ${model.config.num_hidden_layers} layers, hidden ${model.config.hidden_size})`;
     }

@@ -6,7 +6,8 @@ import { readFile, readdir, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { InvalidInputError, fileSystemError } from '../../errors.js';
 import { loadTokenizer, hasTokenizerFiles } from '../../tokenizer/index.js';
-import type { Architecture } from '../../config.js';
+import { readConfig, type Architecture } from '../../config.js';
+import { withHead, type Head } from '../../model/heads.js';
 import {
   createMlmCollator,
   createNspExamples,
@@ -24,14 +25,15 @@ import {
 import { HUB_OPTIONS, type Command, type Context, type Options } from '../app.js';
 import { UsageError, nonNegativeInt, oneOf, positiveInt } from '../usage.js';
 
+/** finetune's tasks and the head each trains (on the checkpoint's own family). */
 const TASKS = {
-  'text-classification': 'BertForSequenceClassification',
-  classify: 'BertForSequenceClassification',
-  'token-classification': 'BertForTokenClassification',
-  ner: 'BertForTokenClassification',
-  'question-answering': 'BertForQuestionAnswering',
-  qa: 'BertForQuestionAnswering',
-} as const satisfies Record<string, Architecture>;
+  'text-classification': 'SequenceClassification',
+  classify: 'SequenceClassification',
+  'token-classification': 'TokenClassification',
+  ner: 'TokenClassification',
+  'question-answering': 'QuestionAnswering',
+  qa: 'QuestionAnswering',
+} as const satisfies Record<string, Head>;
 
 const TRAIN_OPTIONS: Options = {
   output: { type: 'string', short: 'o', value: 'DIR', description: 'where the model, checkpoints, loss.svg and log.jsonl go (required)' },
@@ -173,7 +175,7 @@ export const finetune: Command = {
     if (taskName === undefined || !Object.hasOwn(TASKS, taskName)) {
       throw new UsageError(`--task must be one of ${Object.keys(TASKS).join(', ')}`);
     }
-    const architecture = TASKS[taskName as keyof typeof TASKS];
+    const head = TASKS[taskName as keyof typeof TASKS];
     const trainFile = ctx.str('train');
     if (trainFile === undefined) throw new UsageError('--train FILE is required');
     const outputDir = await output(ctx);
@@ -182,13 +184,13 @@ export const finetune: Command = {
     const tokenizer = await loadTokenizer(dir);
     const records = await readRecords(trainFile);
     const evalRecords = ctx.str('eval') ? await readRecords(ctx.str('eval')!) : [];
-    const qa = architecture === 'BertForQuestionAnswering';
+    const qa = head === 'QuestionAnswering';
     const maxLength = positiveInt(ctx.str('max-length'), 'max-length', qa ? 384 : 128);
     let train: Example[];
     let evalSet: Example[] = [];
     let labels: LabelMap | undefined;
     const config: Record<string, unknown> = {};
-    if (architecture === 'BertForSequenceClassification') {
+    if (head === 'SequenceClassification') {
       const problemType = oneOf(ctx.str('problem-type'), 'problem-type', ['single_label_classification', 'regression', 'multi_label_classification'] as const, 'single_label_classification');
       const opts = {
         textField: ctx.str('text-field') ?? 'text',
@@ -206,7 +208,7 @@ export const finetune: Command = {
         const first = train[0]?.label;
         config.num_labels = Array.isArray(first) ? first.length : 1;
       }
-    } else if (architecture === 'BertForTokenClassification') {
+    } else if (head === 'TokenClassification') {
       const opts = { tokensField: ctx.str('text-field') ?? 'tokens', tagsField: ctx.str('label-field') ?? 'tags', maxLength };
       const t = tokenClassificationExamples(records, tokenizer, opts);
       train = t.examples;
@@ -229,6 +231,8 @@ export const finetune: Command = {
     }
     const threads = ctx.str('threads') === undefined ? 0 : nonNegativeInt(ctx.str('threads'), 'threads', 0);
     const c = common(ctx, { batchSize: 16, lr: 2e-5, warmupRatio: 0 });
+    const declared = (await readConfig(join(dir, 'config.json'))).architectures?.[0] ?? 'BertModel';
+    const architecture = withHead(declared, head) as Architecture;
     const { model, initialized } = await initTrainableModel({ from: dir, architecture, config, threads, seed: c.seed ?? 42, ignoreMismatchedSizes: true });
     if (initialized.length) ctx.io.stderr.write(`finetune: newly initialized: ${initialized.join(', ')}\n`);
     const patience = ctx.str('patience');

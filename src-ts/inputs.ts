@@ -2,7 +2,8 @@
  * Model inputs. Two forms reach `model.forward`:
  *  - padded, as in transformers: `inputIds[B][L]` (+ `attentionMask`, `tokenTypeIds`);
  *  - packed (padding-free): all tokens of all sequences concatenated, plus sequence offsets.
- * The engine only ever sees the packed form; padded input is packed in `pack.ts`.
+ * The engine only ever sees the packed form; padded input is packed in `model/pack.ts`. A leaf
+ * (types only): the tokenizer produces these shapes and the model takes them.
  */
 
 export type IntRows = ArrayLike<number>[];
