@@ -154,6 +154,7 @@ export {
   runCorpus,
   serveWorkerHealth,
   QUEUE_TASKS,
+  type HealthServer,
   jobIdFor,
   type QueueWorker,
   type QueueWorkerOptions,

@@ -1,8 +1,15 @@
 /** A worker's HTTP side: GET /health (200 ready, 503 not: closing or Redis down) and GET /metrics (Prometheus). */
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { QueueWorker } from './worker.js';
 
-export async function serveWorkerHealth(worker: QueueWorker, options: { port: number; host?: string }): Promise<Server> {
+/** The listening server (typed without node:http, so the typings need no @types/node). */
+export interface HealthServer {
+  /** The port it listens on (the one chosen when asked for port 0). */
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export async function serveWorkerHealth(worker: QueueWorker, options: { port: number; host?: string }): Promise<HealthServer> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'GET' && path === '/health') {
@@ -21,5 +28,8 @@ export async function serveWorkerHealth(worker: QueueWorker, options: { port: nu
     server.once('error', reject);
     server.listen(options.port, options.host ?? '127.0.0.1', () => resolve());
   });
-  return server;
+  return {
+    port: (server.address() as { port: number }).port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }

@@ -35,7 +35,8 @@ export async function embedOnQueue(ctx: Context): Promise<void> {
   if (output === undefined) throw new UsageError('--queue needs -o FILE (the results, resumable after an interruption)');
   if (ctx.str('model') !== undefined) throw new UsageError('with --queue the workers hold the model (bertkit worker -m ...); leave out --model');
   for (const name of ['prompt', 'prompt-name', 'batch-size', 'format']) if (ctx.str(name) !== undefined) throw new UsageError(`--${name} does not go with --queue`);
-  const options: Record<string, unknown> = {};
+  // Long texts are cut to the model's length, as `bertkit embed` (and sentence-transformers) does.
+  const options: Record<string, unknown> = { truncate: true };
   const pooling = ctx.str('pooling');
   if (pooling !== undefined) {
     const modes = pooling.split(',').map((m) => m.trim());

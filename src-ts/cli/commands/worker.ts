@@ -2,9 +2,9 @@
  * `bertkit worker`: one model serving a BullMQ queue until SIGTERM. The model loads first: a model
  * that cannot load ends the command (exit 1) before it connects, so it never takes a job.
  */
-import type { Server } from 'node:http';
 import { loadModel, type LoadModelOptions } from '../../model/bert-model.js';
-import { QUEUE_TASKS, createWorker, serveWorkerHealth, type QueueTask, type QueueWorkerOptions } from '../../queue/index.js';
+import { readEmbeddingSettings } from '../../serving/index.js';
+import { QUEUE_TASKS, createWorker, serveWorkerHealth, type HealthServer, type QueueTask, type QueueWorkerOptions } from '../../queue/index.js';
 import { MODEL_OPTIONS, type Command } from '../app.js';
 import { UsageError, nonNegativeInt, oneOf, positiveInt } from '../usage.js';
 
@@ -62,8 +62,16 @@ export const worker: Command = {
     if (ctx.device() !== undefined) load.device = ctx.device();
     if (ctx.threads() !== undefined) load.threads = ctx.threads();
     if (ctx.dtype() !== undefined) load.dtype = ctx.dtype();
-    const model = await loadModel(await ctx.modelDir(), load);
-    let server: Server | undefined;
+    let dir = await ctx.modelDir();
+    if (task === 'embed') {
+      // As `bertkit embed` runs a sentence-transformers folder: its Transformer module, truncated
+      // to its max_seq_length (pooling and normalisation the batcher reads from the folder itself).
+      const st = await readEmbeddingSettings(dir);
+      dir = st.modelDir;
+      if (st.maxSeqLength !== null && options.batcher?.maxLength === undefined) options.batcher = { ...options.batcher, maxLength: st.maxSeqLength };
+    }
+    const model = await loadModel(dir, load);
+    let server: HealthServer | undefined;
     try {
       const w = await createWorker({
         ...options,
@@ -72,8 +80,7 @@ export const worker: Command = {
       });
       if (port !== undefined) {
         server = await serveWorkerHealth(w, { port, host: ctx.str('host') ?? '127.0.0.1' });
-        const a = server.address();
-        log(`health and metrics on http://${ctx.str('host') ?? '127.0.0.1'}:${typeof a === 'object' && a ? a.port : port}/health`);
+        log(`health and metrics on http://${ctx.str('host') ?? '127.0.0.1'}:${server.port}/health`);
       }
       log(`${w.id} ready: queue ${queue}, task ${task}, concurrency ${options.concurrency}`);
       await new Promise<void>((resolve) => {
@@ -93,7 +100,7 @@ export const worker: Command = {
       });
       log('stopped');
     } finally {
-      server?.close();
+      await server?.close();
       await model.dispose();
     }
   },
