@@ -1,0 +1,199 @@
+#!/usr/bin/env node
+// The job queue's cost: the same corpus embedded (a) in one process through the batcher, chunks of
+// --chunk texts, 4 chunks at a time (what a worker does, without the queue), (b) through Redis by
+// one `bertkit worker` process (--concurrency 4) fed by the corpus runner, (c) by two workers with
+// half the threads each. Every contender is its own process, started and warmed before it is
+// timed; contenders alternate within each round and the figures are medians over rounds. Times
+// are from the first chunk submitted to the last row on disk; model loading is not timed.
+//
+//   npm run build:ts && node bench/queue.mjs [--model DIR] [--rows 2048] [--chunk 64] [--rounds 3]
+//     [--threads 2] [--json FILE]
+//
+// Without --model it writes a bert-small-shaped model (4 layers, hidden 256, 4 heads, intermediate
+// 1024, the bert-base-uncased vocabulary, seeded random weights) to a temporary folder. Texts are
+// random vocabulary words, 8 to 60 each. redis-server (Debian's; .ci/setup-redis) runs on a free
+// 127.0.0.1 port without persistence.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const { values: args } = parseArgs({
+  options: {
+    model: { type: 'string' },
+    rows: { type: 'string', default: '2048' },
+    chunk: { type: 'string', default: '64' },
+    rounds: { type: 'string', default: '3' },
+    threads: { type: 'string', default: '2' },
+    json: { type: 'string' },
+    'direct-child': { type: 'boolean' },
+  },
+});
+const bertkit = await import(join(root, 'dist', 'index.js'));
+const cli = join(root, 'dist', 'cli', 'main.js');
+const chunk = Number(args.chunk);
+const threads = Number(args.threads);
+
+/** (a), run as a child: the batcher in-process over the corpus, 4 chunks at a time. */
+async function directChild() {
+  const { readFileSync } = await import('node:fs');
+  const texts = readFileSync(process.env.BENCH_CORPUS, 'utf8').trim().split('\n').map((l) => JSON.parse(l).text);
+  const model = await bertkit.loadModel(process.env.BENCH_MODEL, { threads });
+  const batcher = bertkit.createBatcher(model);
+  await batcher.embed(texts.slice(0, chunk), { truncate: true });
+  const t0 = performance.now();
+  let next = 0;
+  const lane = async () => {
+    while (next < texts.length) {
+      const at = next;
+      next += chunk;
+      await batcher.embed(texts.slice(at, at + chunk), { truncate: true });
+    }
+  };
+  await Promise.all([lane(), lane(), lane(), lane()]);
+  process.stdout.write(`${JSON.stringify({ ms: performance.now() - t0 })}\n`);
+  await batcher.close();
+  await model.dispose();
+}
+
+if (args['direct-child']) {
+  await directChild();
+  process.exit(0);
+}
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function start(cmd, argv, env = {}) {
+  const child = spawn(cmd, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const until = (re) =>
+    new Promise((resolve, reject) => {
+      const t = setInterval(() => {
+        if (re.test(out)) (clearInterval(t), resolve(out));
+        else if (child.exitCode !== null) (clearInterval(t), reject(new Error(`${cmd} exited:\n${out}`)));
+      }, 10);
+    });
+  const exited = new Promise((resolve) => child.once('close', resolve));
+  return { child, until, exited, output: () => out };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'bertkit-bench-queue-'));
+let redis;
+try {
+  // ---- model and corpus ------------------------------------------------------------------------
+  let modelDir = args.model;
+  const vocabDir = join(root, 'test', 'fixtures', 'tokenizer', 'bert-base-uncased');
+  if (!modelDir) {
+    modelDir = join(dir, 'bert-small');
+    const tokenizer = await bertkit.loadTokenizer(vocabDir);
+    const { model } = await bertkit.initTrainableModel({
+      architecture: 'BertModel',
+      config: { vocab_size: 30522, hidden_size: 256, num_hidden_layers: 4, num_attention_heads: 4, intermediate_size: 1024, max_position_embeddings: 512 },
+      tokenizer,
+      seed: 1,
+    });
+    await model.save(modelDir);
+    await model.dispose();
+  }
+  const { readFileSync } = await import('node:fs');
+  const vocab = readFileSync(join(vocabDir, 'vocab.txt'), 'utf8').split('\n').filter((w) => /^[a-z]{3,}$/.test(w));
+  let s = 12345;
+  const rand = () => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const rows = Number(args.rows);
+  const lines = Array.from({ length: rows }, () => JSON.stringify({ text: Array.from({ length: 8 + Math.floor(rand() * 53) }, () => vocab[Math.floor(rand() * vocab.length)]).join(' ') }));
+  const corpus = join(dir, 'corpus.jsonl');
+  writeFileSync(corpus, lines.join('\n') + '\n');
+
+  // ---- redis -----------------------------------------------------------------------------------
+  const port = await freePort();
+  redis = start(process.env.BERTKIT_REDIS_SERVER ?? 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no']);
+  await redis.until(/Ready to accept connections/);
+  const url = `redis://127.0.0.1:${port}`;
+
+  const direct = async () => {
+    const p = start(process.execPath, [fileURLToPath(import.meta.url), '--direct-child', '--chunk', String(chunk), '--threads', String(threads)], { BENCH_CORPUS: corpus, BENCH_MODEL: modelDir });
+    await p.exited;
+    return JSON.parse(p.output().trim().split('\n').pop()).ms;
+  };
+
+  let q = 0;
+  const queued = async (workers) => {
+    const queue = `bench${++q}`;
+    const ws = Array.from({ length: workers }, () =>
+      start(process.execPath, [cli, 'worker', '--redis', url, '--queue', queue, '-m', modelDir, '--task', 'embed', '--concurrency', '4', '--threads', String(Math.max(1, Math.floor(threads / workers))), '--quiet']),
+    );
+    await Promise.all(ws.map((w) => w.until(/ready/)));
+    const client = await bertkit.createJobClient({ redis: url, queue });
+    // Warm-up: one chunk through each worker's model.
+    await Promise.all(ws.map((_, i) => client.embed(lines.slice(i * chunk, (i + 1) * chunk).map((l) => `${JSON.parse(l).text} warm`), { truncate: true })));
+    const out = join(dir, `${queue}.jsonl`);
+    const t0 = performance.now();
+    const summary = await bertkit.runCorpus({
+      client,
+      task: 'embed',
+      rows: (async function* () {
+        for (let i = 0; i < lines.length; i++) yield { value: JSON.parse(lines[i]).text, where: `row ${i}` };
+      })(),
+      output: out,
+      chunkSize: chunk,
+      maxInFlight: 16,
+      options: { truncate: true },
+      record: (_row, text, v) => ({ text, embedding: Array.from(v, (x) => Number(x.toPrecision(9))) }),
+    });
+    const ms = performance.now() - t0;
+    if (summary.rows !== rows || summary.failed !== 0) throw new Error(`queue run: ${JSON.stringify(summary)}`);
+    await client.close();
+    ws.forEach((w) => w.child.kill('SIGTERM'));
+    await Promise.all(ws.map((w) => w.exited));
+    return ms;
+  };
+
+  const results = { direct: [], one: [], two: [] };
+  for (let r = 0; r < Number(args.rounds); r++) {
+    results.direct.push(await direct());
+    results.one.push(await queued(1));
+    results.two.push(await queued(2));
+    console.error(`round ${r + 1}: direct ${results.direct.at(-1).toFixed(0)} ms, 1 worker ${results.one.at(-1).toFixed(0)} ms, 2 workers ${results.two.at(-1).toFixed(0)} ms`);
+  }
+  const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+  const jobs = Math.ceil(rows / chunk);
+  const d = median(results.direct);
+  const one = median(results.one);
+  const two = median(results.two);
+  const summary = {
+    rows,
+    chunk,
+    jobs,
+    threads,
+    direct_ms: d,
+    one_worker_ms: one,
+    two_workers_ms: two,
+    direct_rows_per_s: (rows / d) * 1000,
+    one_worker_rows_per_s: (rows / one) * 1000,
+    two_workers_rows_per_s: (rows / two) * 1000,
+    queue_overhead_pct: ((one - d) / d) * 100,
+    per_job_overhead_ms: (one - d) / jobs,
+    rounds: results,
+  };
+  console.log(JSON.stringify(summary, null, 2));
+  if (args.json) writeFileSync(args.json, JSON.stringify(summary, null, 2));
+} finally {
+  redis?.child.kill('SIGTERM');
+  await redis?.exited;
+  rmSync(dir, { recursive: true, force: true });
+}
