@@ -39,23 +39,37 @@ const cli = join(root, 'dist', 'cli', 'main.js');
 const chunk = Number(args.chunk);
 const threads = Number(args.threads);
 
-/** (a), run as a child: the batcher in-process over the corpus, 4 chunks at a time. */
+/** JSON Lines record of a row, as `bertkit embed` writes it (both contenders pay for it). */
+const record = (text, v) => `${JSON.stringify({ text, embedding: Array.from(v, (x) => Number(x.toPrecision(9))) })}\n`;
+
+/** (a), run as a child: the batcher in-process over the corpus, 4 chunks at a time, written in order. */
 async function directChild() {
-  const { readFileSync } = await import('node:fs');
+  const { readFileSync, openSync, writeSync, closeSync } = await import('node:fs');
   const texts = readFileSync(process.env.BENCH_CORPUS, 'utf8').trim().split('\n').map((l) => JSON.parse(l).text);
   const model = await bertkit.loadModel(process.env.BENCH_MODEL, { threads });
   const batcher = bertkit.createBatcher(model);
   await batcher.embed(texts.slice(0, chunk), { truncate: true });
+  const fd = openSync(process.env.BENCH_OUT, 'w');
   const t0 = performance.now();
+  const chunks = [];
+  for (let at = 0; at < texts.length; at += chunk) chunks.push(texts.slice(at, at + chunk));
+  const done = new Array(chunks.length);
   let next = 0;
   const lane = async () => {
-    while (next < texts.length) {
-      const at = next;
-      next += chunk;
-      await batcher.embed(texts.slice(at, at + chunk), { truncate: true });
+    while (next < chunks.length) {
+      const i = next++;
+      done[i] = batcher.embed(chunks[i], { truncate: true });
+      await done[i];
     }
   };
-  await Promise.all([lane(), lane(), lane(), lane()]);
+  const lanes = Promise.all([lane(), lane(), lane(), lane()]);
+  for (let i = 0; i < chunks.length; i++) {
+    while (done[i] === undefined) await new Promise((r) => setImmediate(r));
+    const vectors = await done[i];
+    writeSync(fd, chunks[i].map((t, k) => record(t, vectors[k])).join(''));
+  }
+  await lanes;
+  closeSync(fd);
   process.stdout.write(`${JSON.stringify({ ms: performance.now() - t0 })}\n`);
   await batcher.close();
   await model.dispose();
@@ -126,7 +140,7 @@ try {
   const url = `redis://127.0.0.1:${port}`;
 
   const direct = async () => {
-    const p = start(process.execPath, [fileURLToPath(import.meta.url), '--direct-child', '--chunk', String(chunk), '--threads', String(threads)], { BENCH_CORPUS: corpus, BENCH_MODEL: modelDir });
+    const p = start(process.execPath, [fileURLToPath(import.meta.url), '--direct-child', '--chunk', String(chunk), '--threads', String(threads)], { BENCH_CORPUS: corpus, BENCH_MODEL: modelDir, BENCH_OUT: join(dir, 'direct.jsonl') });
     await p.exited;
     return JSON.parse(p.output().trim().split('\n').pop()).ms;
   };
@@ -157,6 +171,8 @@ try {
     });
     const ms = performance.now() - t0;
     if (summary.rows !== rows || summary.failed !== 0) throw new Error(`queue run: ${JSON.stringify(summary)}`);
+    // The same rows as the in-process run, to the last digit written.
+    if (readFileSync(out, 'utf8') !== readFileSync(join(dir, 'direct.jsonl'), 'utf8')) console.error(`${queue}: output differs from the in-process run`);
     await client.close();
     ws.forEach((w) => w.child.kill('SIGTERM'));
     await Promise.all(ws.map((w) => w.exited));

@@ -49,6 +49,8 @@ interface Waiter {
   resolve: (r: JobResult) => void;
   reject: (e: Error) => void;
   checking: boolean;
+  /** An event came while a look-up was under way (it may have read the state before the change). */
+  again: boolean;
 }
 
 export async function createJobClient(options: JobClientOptions): Promise<JobClient> {
@@ -88,27 +90,35 @@ export async function createJobClient(options: JobClientOptions): Promise<JobCli
   /** Settles `id` if its job has finished; adds it again if Redis no longer has it. */
   async function check(id: string): Promise<void> {
     const w = waiting.get(id);
-    if (!w || w.checking || closed) return;
+    if (!w || closed) return;
+    if (w.checking) {
+      w.again = true;
+      return;
+    }
     w.checking = true;
+    w.again = false;
     try {
+      // The state first: a job read before it finished would carry no result even if the state,
+      // read after, said completed. Completed and failed are final, so reading the job after is safe.
+      const state = await queue.getJobState(id);
+      if (state !== 'completed' && state !== 'failed') {
+        if (state === 'unknown') await add(id, w);
+        return;
+      }
       const job = await bullmq.Job.fromId(queue, id);
       if (!job) {
         await add(id, w);
         return;
       }
-      const state = await job.getState();
-      if (state === 'completed') {
-        waiting.delete(id);
-        w.resolve(job.returnvalue as JobResult);
-      } else if (state === 'failed') {
-        waiting.delete(id);
-        w.reject(jobFailedError(id, job.failedReason, job.attemptsMade));
-      }
+      waiting.delete(id);
+      if (state === 'completed') w.resolve(job.returnvalue as JobResult);
+      else w.reject(jobFailedError(id, job.failedReason, job.attemptsMade));
     } catch {
       // Redis unreachable: the next poll tries again.
     } finally {
       w.checking = false;
     }
+    if (w.again && waiting.get(id) === w) await check(id);
   }
 
   events.on('completed', ({ jobId }) => void check(jobId));
@@ -130,7 +140,7 @@ export async function createJobClient(options: JobClientOptions): Promise<JobCli
       });
     }
     return new Promise<JobResult>((resolve, reject) => {
-      const w: Waiter = { data, options: submit, resolve, reject, checking: false };
+      const w: Waiter = { data, options: submit, resolve, reject, checking: false, again: false };
       waiting.set(id, w);
       // Added after the wait is registered, so a job that finishes at once is not missed; a job
       // that already exists (finished in an earlier run) is not added again, just looked up.
