@@ -20,9 +20,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+const require = createRequire(import.meta.url);
 const { values: args } = parseArgs({
   options: {
     model: { type: 'string' },
@@ -39,6 +41,16 @@ const cli = join(root, 'dist', 'cli', 'main.js');
 const chunk = Number(args.chunk);
 const threads = Number(args.threads);
 
+/**
+ * CPU time (user + system, all threads) a process has used, in ms, from /proc: on a machine shared
+ * with other jobs, CPU time moves much less than wall time (ticks of 10 ms; runs last seconds).
+ */
+function cpuMs(pid) {
+  const { readFileSync } = require('node:fs');
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
 /** JSON Lines record of a row, as `bertkit embed` writes it (both contenders pay for it). */
 const record = (text, v) => `${JSON.stringify({ text, embedding: Array.from(v, (x) => Number(x.toPrecision(9))) })}\n`;
 
@@ -50,6 +62,7 @@ async function directChild() {
   const batcher = bertkit.createBatcher(model);
   await batcher.embed(texts.slice(0, chunk), { truncate: true });
   const fd = openSync(process.env.BENCH_OUT, 'w');
+  const c0 = cpuMs(process.pid);
   const t0 = performance.now();
   const chunks = [];
   for (let at = 0; at < texts.length; at += chunk) chunks.push(texts.slice(at, at + chunk));
@@ -70,7 +83,7 @@ async function directChild() {
   }
   await lanes;
   closeSync(fd);
-  process.stdout.write(`${JSON.stringify({ ms: performance.now() - t0 })}\n`);
+  process.stdout.write(`${JSON.stringify({ ms: performance.now() - t0, cpu: cpuMs(process.pid) - c0 })}\n`);
   await batcher.close();
   await model.dispose();
 }
@@ -90,8 +103,10 @@ function freePort() {
   });
 }
 
+const children = [];
 function start(cmd, argv, env = {}) {
   const child = spawn(cmd, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
@@ -142,7 +157,7 @@ try {
   const direct = async () => {
     const p = start(process.execPath, [fileURLToPath(import.meta.url), '--direct-child', '--chunk', String(chunk), '--threads', String(threads)], { BENCH_CORPUS: corpus, BENCH_MODEL: modelDir, BENCH_OUT: join(dir, 'direct.jsonl') });
     await p.exited;
-    return JSON.parse(p.output().trim().split('\n').pop()).ms;
+    return JSON.parse(p.output().trim().split('\n').pop());
   };
 
   let q = 0;
@@ -156,6 +171,9 @@ try {
     // Warm-up: one chunk through each worker's model.
     await Promise.all(ws.map((_, i) => client.embed(lines.slice(i * chunk, (i + 1) * chunk).map((l) => `${JSON.parse(l).text} warm`), { truncate: true })));
     const out = join(dir, `${queue}.jsonl`);
+    const pids = [redis.child.pid, ...ws.map((w) => w.child.pid)];
+    const c0 = pids.map(cpuMs);
+    const p0 = process.cpuUsage();
     const t0 = performance.now();
     const summary = await bertkit.runCorpus({
       client,
@@ -170,13 +188,16 @@ try {
       record: (_row, text, v) => ({ text, embedding: Array.from(v, (x) => Number(x.toPrecision(9))) }),
     });
     const ms = performance.now() - t0;
+    const pu = process.cpuUsage(p0);
+    const cpu = pids.map((pid, i) => cpuMs(pid) - c0[i]);
+    const total = { ms, cpu: cpu.reduce((a, b) => a + b, 0) + (pu.user + pu.system) / 1000, redis: cpu[0], producer: (pu.user + pu.system) / 1000 };
     if (summary.rows !== rows || summary.failed !== 0) throw new Error(`queue run: ${JSON.stringify(summary)}`);
     // The same rows as the in-process run, to the last digit written.
     if (readFileSync(out, 'utf8') !== readFileSync(join(dir, 'direct.jsonl'), 'utf8')) console.error(`${queue}: output differs from the in-process run`);
     await client.close();
     ws.forEach((w) => w.child.kill('SIGTERM'));
     await Promise.all(ws.map((w) => w.exited));
-    return ms;
+    return total;
   };
 
   const results = { direct: [], one: [], two: [] };
@@ -184,31 +205,31 @@ try {
     results.direct.push(await direct());
     results.one.push(await queued(1));
     results.two.push(await queued(2));
-    console.error(`round ${r + 1}: direct ${results.direct.at(-1).toFixed(0)} ms, 1 worker ${results.one.at(-1).toFixed(0)} ms, 2 workers ${results.two.at(-1).toFixed(0)} ms`);
+    const f = (x) => `${x.ms.toFixed(0)} ms (cpu ${x.cpu.toFixed(0)} ms)`;
+    console.error(`round ${r + 1}: direct ${f(results.direct.at(-1))}, 1 worker ${f(results.one.at(-1))}, 2 workers ${f(results.two.at(-1))}`);
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
   const jobs = Math.ceil(rows / chunk);
-  const d = median(results.direct);
-  const one = median(results.one);
-  const two = median(results.two);
+  const m = (k, f) => median(results[k].map((x) => x[f]));
   const summary = {
     rows,
     chunk,
     jobs,
     threads,
-    direct_ms: d,
-    one_worker_ms: one,
-    two_workers_ms: two,
-    direct_rows_per_s: (rows / d) * 1000,
-    one_worker_rows_per_s: (rows / one) * 1000,
-    two_workers_rows_per_s: (rows / two) * 1000,
-    queue_overhead_pct: ((one - d) / d) * 100,
-    per_job_overhead_ms: (one - d) / jobs,
+    wall_ms: { direct: m('direct', 'ms'), one_worker: m('one', 'ms'), two_workers: m('two', 'ms') },
+    cpu_ms: { direct: m('direct', 'cpu'), one_worker: m('one', 'cpu'), two_workers: m('two', 'cpu') },
+    one_worker_cpu_ms: { redis: m('one', 'redis'), producer: m('one', 'producer') },
+    rows_per_s: { direct: (rows / m('direct', 'ms')) * 1000, one_worker: (rows / m('one', 'ms')) * 1000, two_workers: (rows / m('two', 'ms')) * 1000 },
+    wall_overhead_pct: ((m('one', 'ms') - m('direct', 'ms')) / m('direct', 'ms')) * 100,
+    cpu_overhead_pct: ((m('one', 'cpu') - m('direct', 'cpu')) / m('direct', 'cpu')) * 100,
+    cpu_ms_per_job: (m('one', 'cpu') - m('direct', 'cpu')) / jobs,
     rounds: results,
   };
   console.log(JSON.stringify(summary, null, 2));
   if (args.json) writeFileSync(args.json, JSON.stringify(summary, null, 2));
 } finally {
+  // Whatever is left after an error (workers first: they would reconnect to a Redis that is gone).
+  for (const c of children) if (c !== redis?.child && c.exitCode === null) c.kill('SIGKILL');
   redis?.child.kill('SIGTERM');
   await redis?.exited;
   rmSync(dir, { recursive: true, force: true });

@@ -21,9 +21,14 @@ export interface JobClientOptions {
   pollMs?: number;
   /** Redis key prefix (default BullMQ's, 'bull'); the workers must use the same. */
   prefix?: string;
+  /**
+   * Length of the queue's event stream (default 1000, BullMQ's is 10000). Each completion event
+   * carries the job's result, so Redis holds about this many results besides the jobs in flight.
+   */
+  eventsMaxLen?: number;
 }
 
-const CLIENT_OPTIONS = optionNames<JobClientOptions>({ redis: true, queue: true, attempts: true, backoffMs: true, pollMs: true, prefix: true });
+const CLIENT_OPTIONS = optionNames<JobClientOptions>({ redis: true, queue: true, attempts: true, backoffMs: true, pollMs: true, prefix: true, eventsMaxLen: true });
 
 export interface SubmitOptions {
   /** BullMQ priority (1 is the highest; default none: first in, first out). */
@@ -69,7 +74,7 @@ export async function createJobClient(options: JobClientOptions): Promise<JobCli
   // Reconnects are retried forever (retryStrategy); the errors say nothing the waits do not.
   client.on('error', () => {});
   eventsClient.on('error', () => {});
-  const queue = new bullmq.Queue(options.queue, { connection: client, ...prefix });
+  const queue = new bullmq.Queue(options.queue, { connection: client, ...prefix, streams: { events: { maxLen: options.eventsMaxLen ?? 1000 } } });
   const events = new bullmq.QueueEvents(options.queue, { connection: eventsClient, ...prefix });
   queue.on('error', () => {});
   events.on('error', () => {});
@@ -102,10 +107,11 @@ export async function createJobClient(options: JobClientOptions): Promise<JobCli
       // read after, said completed. Completed and failed are final, so reading the job after is safe.
       const state = await queue.getJobState(id);
       if (state !== 'completed' && state !== 'failed') {
-        if (state === 'unknown') await add(id, w);
+        if (state === 'unknown' && waiting.get(id) === w) await add(id, w);
         return;
       }
       const job = await bullmq.Job.fromId(queue, id);
+      if (waiting.get(id) !== w) return; // settled meanwhile (by the completion event)
       if (!job) {
         await add(id, w);
         return;
@@ -121,7 +127,15 @@ export async function createJobClient(options: JobClientOptions): Promise<JobCli
     if (w.again && waiting.get(id) === w) await check(id);
   }
 
-  events.on('completed', ({ jobId }) => void check(jobId));
+  // The completion event carries the result: no look-up needed (the poll remains the backstop).
+  events.on('completed', ({ jobId, returnvalue }) => {
+    const w = waiting.get(jobId);
+    const r = returnvalue as unknown as JobResult | null;
+    if (w && r !== null && typeof r === 'object' && r.v === 1 && r.task === w.data.task && r.rows === w.data.inputs.length) {
+      waiting.delete(jobId);
+      w.resolve(r);
+    } else void check(jobId);
+  });
   events.on('failed', ({ jobId }) => void check(jobId));
   const poll = setInterval(() => {
     for (const id of waiting.keys()) void check(id);

@@ -36,7 +36,7 @@ export interface JobResult {
   v: 1;
   task: QueueTask;
   rows: number;
-  /** embed: rows × dim values, little-endian, base64. */
+  /** embed: rows × dim values, little-endian (the order of every host bertkit builds for), base64. */
   vectors?: { encoding: VectorEncoding; dim: number; data: string };
   /** Other tasks: one JSON result per row. */
   results?: unknown[];
@@ -110,12 +110,17 @@ export function decodeVectors(block: { encoding: VectorEncoding; dim: number; da
   const width = block.encoding === 'float16' ? 2 : 4;
   if (bytes.length !== rows * block.dim * width) throw new InvalidInputError(`a job result holds ${bytes.length} bytes of vectors, expected ${rows} × ${block.dim} × ${width}`);
   const out: Float32Array[] = [];
+  const dim = block.dim;
+  if (width === 4) {
+    // One aligned copy, then a view per row (the decoded Buffer may sit at any offset of a pool).
+    const all = new Float32Array(rows * dim);
+    new Uint8Array(all.buffer).set(bytes);
+    for (let i = 0; i < rows; i++) out.push(all.subarray(i * dim, (i + 1) * dim));
+    return out;
+  }
   for (let i = 0; i < rows; i++) {
-    const v = new Float32Array(block.dim);
-    for (let j = 0; j < block.dim; j++) {
-      const at = (i * block.dim + j) * width;
-      v[j] = width === 2 ? fromHalf(bytes.readUInt16LE(at)) : bytes.readFloatLE(at);
-    }
+    const v = new Float32Array(dim);
+    for (let j = 0; j < dim; j++) v[j] = fromHalf(bytes.readUInt16LE((i * dim + j) * 2));
     out.push(v);
   }
   return out;
