@@ -20,8 +20,12 @@ import { redisMissing, startRedis, type RedisServer } from './helpers/redis.js';
 
 const missing = redisMissing();
 const MODEL = fixture('tiny-bert-model');
-/** Fast stall recovery: a dead worker's lock lapses after 1 s; live workers look every 0.5 s. */
-const FAST_STALL = ['--lock-duration', '1000', '--stalled-interval', '500'];
+/**
+ * Fast stall recovery: the doomed worker's lock lapses 1 s after it dies, live workers look every
+ * 0.5 s. A job may stall 3 times before it fails, so that a lock renewal delayed by a loaded
+ * machine (a stall of a live worker's job) cannot fail a test.
+ */
+const FAST_STALL = ['--stalled-interval', '500', '--max-stalled', '3'];
 
 interface Env {
   dir: string;
@@ -55,7 +59,7 @@ function cliWorker(env: Env, queue: string, extra: string[] = []): Proc {
 }
 
 /** The test helper worker that holds its `holdAt`-th job (see test/helpers/queue-worker.ts). */
-function holdingWorker(env: Env, queue: string, cfg: { holdAt: number; release?: string; lockDuration?: number; stalledInterval?: number; concurrency?: number }): Proc {
+function holdingWorker(env: Env, queue: string, cfg: { holdAt: number; release?: string; lockDuration?: number; stalledInterval?: number; maxStalledCount?: number; concurrency?: number }): Proc {
   const script = join(repoRoot, 'test', 'helpers', 'queue-worker.ts');
   return env.procs.start(process.execPath, ['--import=tsx', script], cleanEnv({ QUEUE_WORKER: JSON.stringify({ redis: env.redis.url, queue, model: MODEL, ...cfg }) }));
 }
@@ -148,7 +152,7 @@ function registerQueueTests(): void {
     await writeFile(input, corpusLines(96).join('\n') + '\n');
     // Its stall settings too: the Redis key that spaces the stall checks lives as long as the
     // interval of the worker that set it last.
-    const doomed = holdingWorker(env, 'q', { holdAt: 1, lockDuration: 1000, stalledInterval: 500 });
+    const doomed = holdingWorker(env, 'q', { holdAt: 1, lockDuration: 1000, stalledInterval: 500, maxStalledCount: 3 });
     await doomed.waitFor(/^ready/);
     const out = join(env.dir, 'vectors.jsonl');
     const r = runner(env, 'q', input, out, ['--chunk-size', '16', '--in-flight', '3']);

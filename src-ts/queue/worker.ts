@@ -32,6 +32,8 @@ export interface QueueWorkerOptions {
   maxStalledCount?: number;
   /** Redis key prefix (default BullMQ's, 'bull'). */
   prefix?: string;
+  /** BullMQ's rate limit for the queue: at most `max` jobs per `duration` ms. */
+  limiter?: { max: number; duration: number };
   /** Called as each job starts, awaited before it runs (logging, tracing). */
   onJobStart?: (job: { id: string; rows: number; attemptsMade: number }) => void | Promise<void>;
 }
@@ -47,6 +49,7 @@ const WORKER_OPTIONS = optionNames<QueueWorkerOptions>({
   stalledInterval: true,
   maxStalledCount: true,
   prefix: true,
+  limiter: true,
   onJobStart: true,
 });
 
@@ -228,6 +231,7 @@ export async function createWorker(options: QueueWorkerOptions): Promise<QueueWo
       concurrency,
       name: id,
       ...(options.prefix !== undefined ? { prefix: options.prefix } : {}),
+      ...(options.limiter !== undefined ? { limiter: { max: options.limiter.max, duration: options.limiter.duration } } : {}),
       ...(options.lockDuration !== undefined ? { lockDuration: options.lockDuration } : {}),
       ...(options.stalledInterval !== undefined ? { stalledInterval: options.stalledInterval } : {}),
       ...(options.maxStalledCount !== undefined ? { maxStalledCount: options.maxStalledCount } : {}),

@@ -15,6 +15,7 @@ const cfg = JSON.parse(process.env.QUEUE_WORKER ?? '{}') as {
   concurrency?: number;
   lockDuration?: number;
   stalledInterval?: number;
+  maxStalledCount?: number;
   holdAt?: number;
   release?: string;
 };
@@ -28,6 +29,7 @@ const worker = await createWorker({
   concurrency: cfg.concurrency ?? 1,
   ...(cfg.lockDuration ? { lockDuration: cfg.lockDuration } : {}),
   ...(cfg.stalledInterval ? { stalledInterval: cfg.stalledInterval } : {}),
+  ...(cfg.maxStalledCount ? { maxStalledCount: cfg.maxStalledCount } : {}),
   onJobStart: async (job) => {
     started++;
     console.log(`start ${job.id} ${job.attemptsMade}`);
