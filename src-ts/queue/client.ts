@@ -22,7 +22,7 @@ export interface JobClientOptions {
   /** Redis key prefix (default BullMQ's, 'bull'); the workers must use the same. */
   prefix?: string;
   /**
-   * Length of the queue's event stream (default 1000, BullMQ's is 10000). Each completion event
+   * Length of the queue's event stream (default 200, BullMQ's is 10000). Each completion event
    * carries the job's result, so Redis holds about this many results besides the jobs in flight.
    */
   eventsMaxLen?: number;
@@ -74,7 +74,7 @@ export async function createJobClient(options: JobClientOptions): Promise<JobCli
   // Reconnects are retried forever (retryStrategy); the errors say nothing the waits do not.
   client.on('error', () => {});
   eventsClient.on('error', () => {});
-  const queue = new bullmq.Queue(options.queue, { connection: client, ...prefix, streams: { events: { maxLen: options.eventsMaxLen ?? 1000 } } });
+  const queue = new bullmq.Queue(options.queue, { connection: client, ...prefix, streams: { events: { maxLen: options.eventsMaxLen ?? 200 } } });
   const events = new bullmq.QueueEvents(options.queue, { connection: eventsClient, ...prefix });
   queue.on('error', () => {});
   events.on('error', () => {});

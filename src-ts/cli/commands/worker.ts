@@ -3,6 +3,7 @@
  * that cannot load ends the command (exit 1) before it connects, so it never takes a job.
  */
 import { loadModel, type LoadModelOptions } from '../../model/bert-model.js';
+import { redisOptions } from '../../queue/deps.js';
 import { readEmbeddingSettings } from '../../serving/index.js';
 import { QUEUE_TASKS, createWorker, serveWorkerHealth, type HealthServer, type QueueTask, type QueueWorkerOptions } from '../../queue/index.js';
 import { MODEL_OPTIONS, type Command } from '../app.js';
@@ -44,6 +45,7 @@ export const worker: Command = {
     const queue = ctx.str('queue');
     if (redis === undefined) throw new UsageError('--redis URL is required');
     if (queue === undefined) throw new UsageError('--queue NAME is required');
+    redisOptions(redis); // a malformed URL is refused before the model loads
     const task = oneOf(ctx.str('task'), 'task', QUEUE_TASKS) as QueueTask | undefined;
     if (task === undefined) throw new UsageError(`--task is required: ${QUEUE_TASKS.join(', ')}`);
     const options: Omit<QueueWorkerOptions, 'model'> = { redis, queue, task, concurrency: positiveInt(ctx.str('concurrency'), 'concurrency', 4) };
