@@ -12,7 +12,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { JobFailedError, createBatcher, createJobClient, createWorker, loadModel, runCorpus, type CorpusError, type JobClient } from '../src-ts/index.js';
+import { JobFailedError, pipeline, createBatcher, createJobClient, createWorker, loadModel, runCorpus, type CorpusError, type JobClient } from '../src-ts/index.js';
 import { bertkit, cleanEnv, cliPath, jsonLines } from './helpers/cli.js';
 import { fixture, repoRoot } from './helpers/fixtures.js';
 import { Procs, type Proc } from './helpers/processes.js';
@@ -300,5 +300,28 @@ function registerQueueTests(): void {
     const inputs = ['one text', { text: 'a premise', textPair: 'a hypothesis' }];
     const got = await client.classify(inputs);
     t.deepEqual(got, await createBatcher(model).classify(inputs));
+  });
+
+  test.serial('ner and fill-mask jobs give what the pipelines give in-process', async (t) => {
+    const env = await setup();
+    t.teardown(() => teardown(env));
+    for (const [task, dir, pipelineTask, texts] of [
+      ['ner', 'tiny-bert-tokcls', 'token-classification', ['alice lives in paris', 'the river runs north']],
+      ['fill-mask', 'tiny-bert-mlm', 'fill-mask', ['the [MASK] runs north', 'a [MASK] of paper']],
+    ] as const) {
+      const model = await loadModel(fixture(dir));
+      t.teardown(() => model.dispose());
+      const worker = await createWorker({ redis: env.redis.url, queue: task, model, task });
+      const client = await createJobClient({ redis: env.redis.url, queue: task });
+      t.teardown(async () => {
+        await client.close();
+        await worker.close();
+      });
+      const got = await client.run({ v: 1, task, inputs: [...texts], options: task === 'fill-mask' ? { topK: 3 } : {} });
+      const p = await pipeline(pipelineTask, model);
+      const want = await (p as unknown as (x: string[], o: object) => Promise<unknown>)([...texts], task === 'fill-mask' ? { topK: 3 } : {});
+      await p.dispose();
+      t.deepEqual(got.results, JSON.parse(JSON.stringify(want)), task);
+    }
   });
 }
