@@ -20,7 +20,9 @@ export type BertErrorCode =
   | 'ERR_OVERLOADED'
   | 'ERR_ABORTED'
   | 'ERR_TIMEOUT'
-  | 'ERR_FS';
+  | 'ERR_FS'
+  | 'ERR_MISSING_DEPENDENCY'
+  | 'ERR_JOB_FAILED';
 
 export interface BertErrorOptions {
   cause?: unknown;
@@ -234,6 +236,36 @@ export class TimeoutError extends BertError {
   constructor(timeoutMs: number, message = `the request did not finish within ${timeoutMs} ms`) {
     super(message, 'ERR_TIMEOUT');
     this.timeoutMs = timeoutMs;
+  }
+}
+
+/** An optional package a feature needs is not installed (`bullmq` and `ioredis` for job queues). */
+export class MissingDependencyError extends BertError {
+  readonly packages: string[];
+  constructor(feature: string, packages: string[], options?: BertErrorOptions) {
+    super(`${feature} needs the optional package${packages.length > 1 ? 's' : ''} ${packages.join(' and ')}: npm install ${packages.join(' ')}`, 'ERR_MISSING_DEPENDENCY', options);
+    this.packages = packages;
+  }
+}
+
+/**
+ * A queued job failed on a worker after its attempts. `remoteCode` / `remoteName` are the worker's
+ * error (ERR_INVALID_INPUT, InvalidInputError...), `rows` the inputs of the job that caused it
+ * (indices into the job's inputs; empty when the whole job failed), `attemptsMade` how often it ran.
+ */
+export class JobFailedError extends BertError {
+  readonly jobId: string;
+  readonly remoteCode: string;
+  readonly remoteName: string;
+  readonly rows: number[];
+  readonly attemptsMade: number;
+  constructor(jobId: string, detail: { message: string; remoteCode: string; remoteName: string; rows?: number[]; attemptsMade?: number }) {
+    super(`job ${jobId} failed: ${detail.remoteName} (${detail.remoteCode}): ${detail.message}`, 'ERR_JOB_FAILED');
+    this.jobId = jobId;
+    this.remoteCode = detail.remoteCode;
+    this.remoteName = detail.remoteName;
+    this.rows = detail.rows ?? [];
+    this.attemptsMade = detail.attemptsMade ?? 0;
   }
 }
 

@@ -173,6 +173,34 @@ export {
   type Labels as PrometheusLabels,
 } from './serving/index.js';
 
+// Job queues (src-ts/queue): BullMQ workers and producers; bullmq and ioredis are optional peers, loaded on first use.
+export { MissingDependencyError, JobFailedError } from './errors.js';
+export {
+  createWorker,
+  createJobClient,
+  runCorpus,
+  serveWorkerHealth,
+  QUEUE_TASKS,
+  type HealthServer,
+  jobIdFor,
+  type QueueWorker,
+  type QueueWorkerOptions,
+  type QueueWorkerStats,
+  type JobClient,
+  type JobClientOptions,
+  type SubmitOptions,
+  type CorpusError,
+  type CorpusOptions,
+  type CorpusProgress,
+  type CorpusRow,
+  type CorpusSummary,
+  type JobData,
+  type JobResult,
+  type QueueTask,
+  type RerankRow,
+  type VectorEncoding,
+} from './queue/index.js';
+
 // Training (src-ts/training): loadTrainableModel(dir), or loadModel(dir, { training: true }), returns a TrainableBertModel.
 export {
   TrainableBertModel,

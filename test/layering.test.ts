@@ -32,8 +32,10 @@ const ALLOWED: Record<string, readonly string[]> = {
   visualize: MODEL_AND_BELOW,
   // The batcher's embed() pools as the sentence-embeddings pipeline does (pipelines/pooling.ts).
   serving: [...MODEL_AND_BELOW, 'pipelines'],
-  cli: [...MODEL_AND_BELOW, 'pipelines', 'training', 'visualize', 'serving', 'index.ts'],
-  'index.ts': [...MODEL_AND_BELOW, 'pipelines', 'training', 'visualize', 'serving'],
+  // Job queues sit beside serving and share one batcher per worker.
+  queue: [...MODEL_AND_BELOW, 'pipelines', 'serving'],
+  cli: [...MODEL_AND_BELOW, 'pipelines', 'training', 'visualize', 'serving', 'queue', 'index.ts'],
+  'index.ts': [...MODEL_AND_BELOW, 'pipelines', 'training', 'visualize', 'serving', 'queue'],
 };
 
 function layerOf(file: string): string {

@@ -175,3 +175,8 @@ export function tableWriter(stream: Writable, columns: readonly Column[], cells:
 export function num(x: number, digits = 4): string {
   return Number.isInteger(x) ? String(x) : x.toFixed(digits);
 }
+
+/** Float32 values with the digits that identify them (9 significant), not their double expansion. */
+export function floats(v: Float32Array): number[] {
+  return Array.from(v, (x) => Number(x.toPrecision(9)));
+}

@@ -7,5 +7,6 @@ import { download } from './download.js';
 import { classify, embed, fillMask, ner, qa, rerank } from './tasks.js';
 import { tokenize } from './tokenize.js';
 import { finetune, pretrain } from './train.js';
+import { worker } from './worker.js';
 
-export const commands: readonly Command[] = [embed, classify, ner, qa, fillMask, rerank, tokenize, attention, download, bench, doctor, finetune, pretrain];
+export const commands: readonly Command[] = [embed, classify, ner, qa, fillMask, rerank, worker, tokenize, attention, download, bench, doctor, finetune, pretrain];

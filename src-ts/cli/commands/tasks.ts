@@ -6,8 +6,9 @@ import { readFile } from 'node:fs/promises';
 import { POOLING_MODES, pipeline, type AggregationStrategy, type EntityGroup, type TokenEntity, type PipelineBase, type PipelineOptions, type PipelineTask, type PipelineTypes, type PoolingMode } from '../../pipelines/index.js';
 import { INPUT_OPTIONS, MODEL_OPTIONS, type Command, type Context, type Options } from '../app.js';
 import { field, textOf, textPairOf } from '../inputs.js';
-import { num, type Input } from '../io.js';
+import { floats, num, type Input } from '../io.js';
 import { UsageError, positiveInt } from '../usage.js';
+import { CORPUS_OPTIONS, embedOnQueue, rejectCorpusOptions } from './corpus.js';
 
 const COMMON: Options = { ...MODEL_OPTIONS, ...INPUT_OPTIONS };
 
@@ -35,11 +36,6 @@ function topK(ctx: Context, fallback: number): number | null {
   return v === 'all' ? null : positiveInt(v, 'top-k', fallback);
 }
 
-/** Float32 values with the digits that identify them (9 significant), not their double expansion. */
-function floats(v: Float32Array): number[] {
-  return Array.from(v, (x) => Number(x.toPrecision(9)));
-}
-
 const TRUNCATE: Options = {
   truncate: { type: 'boolean', description: "cut inputs longer than the model takes (default: such an input is an error record)" },
 };
@@ -62,6 +58,11 @@ export const embed: Command = {
     'follow a sentence-transformers folder (modules.json); other models default to mean pooling.',
     '',
     'bertkit embed -m sentence-transformers/all-MiniLM-L6-v2 -i sentences.txt > vectors.jsonl',
+    '',
+    'With --queue and --redis the texts go as jobs to `bertkit worker`s (which hold the model) and the',
+    'vectors to -o FILE in input order; an interrupted run resumes where it stopped.',
+    '',
+    'bertkit embed --queue vectors --redis redis://127.0.0.1:6379 -i corpus.jsonl -o vectors.jsonl',
   ],
   options: {
     ...COMMON,
@@ -70,8 +71,11 @@ export const embed: Command = {
     'no-normalize': { type: 'boolean', description: 'do not normalise (overrides the folder)' },
     prompt: { type: 'string', value: 'TEXT', description: 'text prepended to every input' },
     'prompt-name': { type: 'string', value: 'NAME', description: "a prompt of the folder's config_sentence_transformers.json" },
+    ...CORPUS_OPTIONS,
   },
   async run(ctx) {
+    if (ctx.str('queue') !== undefined || ctx.str('redis') !== undefined) return embedOnQueue(ctx);
+    rejectCorpusOptions(ctx);
     const call: Record<string, unknown> = {};
     const pooling = ctx.str('pooling');
     if (pooling !== undefined) {
