@@ -72,6 +72,8 @@ Status TrainableModelImpl::ValidateLabels(const BatchInput& in, const TrainLabel
     case Head::kQuestionAnswering:
       BK_RETURN_IF_ERROR(sized(lb.start_positions, lb.positions_size, B, "start_positions"));
       return sized(lb.end_positions, lb.positions_size, B, "end_positions");
+    case Head::kDiscriminator:  // refused at creation (RequireBertGraph)
+      return InvalidArgument("the trainer has no discriminator loss");
   }
   return Status::Ok();
 }
@@ -236,7 +238,9 @@ LossParts TrainableModelImpl::Loss(Pass& ps) {
       parts.loss = (ls + le) / 2;
       break;
     }
-    case Head::kNone: break;
+    case Head::kNone:
+    case Head::kDiscriminator:  // refused at creation (RequireBertGraph)
+      break;
   }
   return parts;
 }

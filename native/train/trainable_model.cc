@@ -237,6 +237,7 @@ TrainInfo TrainableModelImpl::TrainingInfo() const {
 Status CreateTrainableModel(const ModelConfig& config, const std::vector<TensorView>& tensors, const TrainOptions& options,
                             std::unique_ptr<TrainableModel>* out) {
   BK_RETURN_IF_ERROR(config.Validate());
+  BK_RETURN_IF_ERROR(RequireBertGraph(config, "the trainer"));
   if (options.threads < 0 || options.threads > 1024) return InvalidArgument("threads must be in [0, 1024]");
   auto prob = [](float p, const char* name) -> Status {
     if (!(p >= 0.f && p <= 1.f)) return InvalidArgument(std::string(name) + " must be in [0, 1]");

@@ -5,7 +5,8 @@
  */
 import { stat } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
-import { ARCHITECTURES, parseConfig, readConfig, toNativeConfig, type Architecture, type BertConfig } from '../config.js';
+import { parseConfig, readConfig, toNativeConfig, type Architecture, type BertConfig } from '../config.js';
+import { adaptBatch, outputSpecs, pickArchitecture, refuseTraining, type OutputSpec } from './families.js';
 import {
   DisposedError,
   InvalidFileError,
@@ -167,17 +168,17 @@ export class BertModel implements AsyncDisposable {
       checkOptionNames(options, FORWARD_OPTION_NAMES, 'forward() options');
       let { inputIds, attentionMask, tokenTypeIds } = input as PaddedInput;
       let choices = 0;
-      if (this.architecture === 'BertForMultipleChoice') {
+      if (this.#outputs.some((o) => o.choices)) {
         const flat = flattenChoices(input as MultipleChoiceInput);
         ({ inputIds, attentionMask, tokenTypeIds } = flat);
         choices = flat.choices;
       }
       const packed = packPadded(inputIds, attentionMask, tokenTypeIds, {
-        maxPositionEmbeddings: this.config.max_position_embeddings,
+        maxPositionEmbeddings: this.config.encoder.maxSequenceLength,
         // The tokenizer's unpadded batches are ragged by design; plain arrays must be rectangular.
         allowRagged: typeof (input as ForwardInput).toPacked === 'function',
       });
-      const raw = await this.#run(packed.input, options);
+      const raw = await this.#run(adaptBatch(this.config, packed.input), options);
       return this.#toPadded(raw, packed, choices);
     });
   }
@@ -268,12 +269,12 @@ export class BertModel implements AsyncDisposable {
       const rows = spec.mlm && selected !== undefined ? selected : spec.perToken ? T : B;
       out[spec.native] = new Float32Array(rows * spec.width);
     }
-    if (options.outputHiddenStates) out.hidden_states = new Float32Array((c.num_hidden_layers + 1) * T * c.hidden_size);
+    if (options.outputHiddenStates) out.hidden_states = new Float32Array((c.encoder.layerApplications + 1) * T * c.hidden_size);
     if (options.outputAttentions) {
       let squares = 0;
       const cu = batch.cu_seqlens;
       for (let s = 0; s < B; s++) squares += (cu[s + 1]! - cu[s]!) ** 2;
-      out.attentions = new Float32Array(c.num_hidden_layers * c.num_attention_heads * squares);
+      out.attentions = new Float32Array(c.encoder.layerApplications * c.num_attention_heads * squares);
     }
     await native.forward(batch, out);
     return out;
@@ -297,15 +298,15 @@ export class BertModel implements AsyncDisposable {
     if (raw.hidden_states) {
       const T = p.tokenRow.length;
       out.hiddenStates = [];
-      for (let l = 0; l <= c.num_hidden_layers; l++) {
+      for (let l = 0; l <= c.encoder.layerApplications; l++) {
         out.hiddenStates.push({ dims: [B, L, H], data: scatterTokens(raw.hidden_states.subarray(l * T * H, (l + 1) * T * H), H, p) });
       }
     }
     if (raw.attentions) {
-      const per = raw.attentions.length / c.num_hidden_layers;
+      const per = raw.attentions.length / c.encoder.layerApplications;
       const heads = c.num_attention_heads;
       out.attentions = [];
-      for (let l = 0; l < c.num_hidden_layers; l++) {
+      for (let l = 0; l < c.encoder.layerApplications; l++) {
         out.attentions.push({ dims: [B, heads, L, L], data: scatterAttention(raw.attentions.subarray(l * per, (l + 1) * per), heads, p) });
       }
     }
@@ -326,68 +327,19 @@ export class BertModel implements AsyncDisposable {
     }
     if (raw.hidden_states) {
       out.hiddenStates = [];
-      for (let l = 0; l <= c.num_hidden_layers; l++) {
+      for (let l = 0; l <= c.encoder.layerApplications; l++) {
         out.hiddenStates.push({ dims: [T, H], data: raw.hidden_states.subarray(l * T * H, (l + 1) * T * H) });
       }
     }
     if (raw.attentions) {
-      const per = raw.attentions.length / c.num_hidden_layers;
+      const per = raw.attentions.length / c.encoder.layerApplications;
       out.attentions = [];
-      for (let l = 0; l < c.num_hidden_layers; l++) {
+      for (let l = 0; l < c.encoder.layerApplications; l++) {
         out.attentions.push({ dims: [per], data: raw.attentions.subarray(l * per, (l + 1) * per) });
       }
     }
     return out;
   }
-}
-
-/** One output of an architecture: its native buffer, its ModelOutput field and its shape. */
-interface OutputSpec {
-  native: 'last_hidden_state' | 'pooler_output' | 'logits' | 'prediction_logits' | 'seq_relationship_logits' | 'start_logits' | 'end_logits';
-  field: 'lastHiddenState' | 'poolerOutput' | 'logits' | 'predictionLogits' | 'seqRelationshipLogits' | 'startLogits' | 'endLogits';
-  /** One row per token ([T, width]) or per sequence ([B, width]). */
-  perToken: boolean;
-  width: number;
-  /** transformers drops the width-1 axis ([B, L] start/end logits, [B] choice scores). */
-  squeeze?: boolean;
-  /** The masked-LM logits (rows selectable with logitsTokens). */
-  mlm?: boolean;
-}
-
-function outputSpecs(config: BertConfig, architecture: Architecture, hasPooler: boolean): OutputSpec[] {
-  const H = config.hidden_size;
-  const V = config.vocab_size;
-  const specs: OutputSpec[] = [{ native: 'last_hidden_state', field: 'lastHiddenState', perToken: true, width: H }];
-  const pooled = architecture === 'BertModel' ? hasPooler : ['BertForNextSentencePrediction', 'BertForPreTraining', 'BertForSequenceClassification', 'BertForMultipleChoice'].includes(architecture);
-  if (pooled) specs.push({ native: 'pooler_output', field: 'poolerOutput', perToken: false, width: H });
-  switch (architecture) {
-    case 'BertForMaskedLM':
-      specs.push({ native: 'logits', field: 'logits', perToken: true, width: V, mlm: true });
-      break;
-    case 'BertForNextSentencePrediction':
-      specs.push({ native: 'logits', field: 'logits', perToken: false, width: 2 });
-      break;
-    case 'BertForPreTraining':
-      specs.push({ native: 'prediction_logits', field: 'predictionLogits', perToken: true, width: V, mlm: true });
-      specs.push({ native: 'seq_relationship_logits', field: 'seqRelationshipLogits', perToken: false, width: 2 });
-      break;
-    case 'BertForSequenceClassification':
-      specs.push({ native: 'logits', field: 'logits', perToken: false, width: config.num_labels });
-      break;
-    case 'BertForTokenClassification':
-      specs.push({ native: 'logits', field: 'logits', perToken: true, width: config.num_labels });
-      break;
-    case 'BertForMultipleChoice':
-      specs.push({ native: 'logits', field: 'logits', perToken: false, width: 1, squeeze: true });
-      break;
-    case 'BertForQuestionAnswering':
-      specs.push({ native: 'start_logits', field: 'startLogits', perToken: true, width: 1, squeeze: true });
-      specs.push({ native: 'end_logits', field: 'endLogits', perToken: true, width: 1, squeeze: true });
-      break;
-    case 'BertModel':
-      break;
-  }
-  return specs;
 }
 
 function flattenChoices(input: MultipleChoiceInput): PaddedInput & { choices: number } {
@@ -417,14 +369,6 @@ function flattenChoices(input: MultipleChoiceInput): PaddedInput & { choices: nu
   };
 }
 
-function pickArchitecture(config: BertConfig, requested: unknown): Architecture {
-  const arch = requested ?? config.architectures?.[0] ?? 'BertModel';
-  if (typeof arch !== 'string' || !(ARCHITECTURES as readonly string[]).includes(arch)) {
-    throw new UnsupportedModelError(`architecture ${JSON.stringify(arch)} is not supported; supported: ${ARCHITECTURES.join(', ')}`);
-  }
-  return arch as Architecture;
-}
-
 async function build(
   config: BertConfig,
   checkpoint: Map<string, RawTensor>,
@@ -452,6 +396,7 @@ async function build(
   }
   const nativeConfig = toNativeConfig(config, architecture, resolved.hasPooler);
   if (options.training) {
+    refuseTraining(config);
     const { buildTrainableModel } = await import('../training/trainable-model.js');
     const weights = { files: source.files, format: source.format, ignored: resolved.ignored, sourceNames: resolved.sourceNames };
     return buildTrainableModel({ binding: backend.binding, fallbackReason: backend.fallbackReason, requestedDevice: options.device, config, architecture, nativeConfig, tensors, threads, dtype, weights, hasPooler: resolved.hasPooler, tokenizer, noTokenizerReason });

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { readConfig, type Architecture, type BertConfig } from '../config.js';
 import { BertError, DisposedError, InvalidInputError, UnsupportedModelError, captureCallerStack, withCallerStack } from '../errors.js';
 import { BertModel, loadModel, type ComputeDType } from '../model/bert-model.js';
+import { sameHeadAs } from '../model/families.js';
 import type { Device } from '../native/select-backend.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 import { hubOptionsOf, resolveModel, type HubOptions } from '../hub/index.js';
@@ -81,7 +82,8 @@ export async function acquireModel(model: string | BertModel, req: ModelRequirem
   checkCommonOptions(options);
   if (model instanceof BertModel) {
     if (model.disposed) throw new DisposedError('model');
-    if (req.accepts && !req.accepts.includes(model.architecture)) {
+    // A task's heads are named as BERT's; each family answers with its own class of the same head.
+    if (req.accepts && !req.accepts.some((a) => sameHeadAs(model.config, a) === model.architecture)) {
       throw new UnsupportedModelError(
         `${req.task} needs a model with one of the heads ${req.accepts.join(', ')}; this model is ${model.architecture}`,
       );
@@ -96,12 +98,13 @@ export async function acquireModel(model: string | BertModel, req: ModelRequirem
   const dir = await resolveModelDir(model, options);
   const config = await readConfig(join(dir, 'config.json'));
   const declared = config.architectures?.[0] ?? null;
-  if (req.accepts && declared !== null && !req.accepts.includes(declared)) {
+  if (req.accepts && declared !== null && !req.accepts.some((a) => sameHeadAs(config, a) === declared)) {
     throw new UnsupportedModelError(
       `${req.task} needs a checkpoint with one of the heads ${req.accepts.join(', ')}; ${dir} is ${declared}`,
     );
   }
-  const architecture = typeof req.loadAs === 'function' ? req.loadAs(config) : req.loadAs;
+  const wanted = typeof req.loadAs === 'function' ? req.loadAs(config) : req.loadAs;
+  const architecture = sameHeadAs(config, wanted) ?? wanted;
   const loaded = await loadModel(dir, {
     ...(options.device !== undefined ? { device: options.device } : {}),
     ...(options.threads !== undefined ? { threads: options.threads } : {}),

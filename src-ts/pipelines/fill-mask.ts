@@ -62,7 +62,7 @@ export async function createFillMask(model: string | BertModel, options: Pipelin
   const maskId = maskToken === undefined ? undefined : tokenizer.tokenToId(maskToken);
   if (maskToken === undefined || maskId === undefined) throw new UnsupportedModelError('fill-mask: the tokenizer defines no mask token');
   const padId = tokenizer.padTokenId;
-  const field = m.architecture === 'BertForPreTraining' ? 'predictionLogits' : 'logits';
+  const field = m.architecture.endsWith('ForPreTraining') ? 'predictionLogits' : 'logits';
   const V = m.config.vocab_size;
 
   const warned = new Set<string>();

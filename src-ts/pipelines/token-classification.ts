@@ -231,7 +231,7 @@ export async function createTokenClassification(model: string | BertModel, optio
       }
       // transformers checks stride < model_max_length only; a stride up to the special tokens less
       // makes the Rust tokenizer panic.
-      const maxLen = Math.min(tokenizer.modelMaxLength, m.config.max_position_embeddings);
+      const maxLen = Math.min(tokenizer.modelMaxLength, m.config.encoder.maxSequenceLength);
       const room = maxLen - tokenizer.numSpecialTokensToAdd(false);
       if (stride >= room) {
         throw new InvalidInputError(`stride must be less than the ${room} text tokens a window holds (${maxLen} less ${maxLen - room} special tokens), got ${stride}`);
@@ -243,7 +243,7 @@ export async function createTokenClassification(model: string | BertModel, optio
     const enc = tokenizer.encodeBatch(items, {
       padding: false,
       truncation: true,
-      maxLength: Math.min(tokenizer.modelMaxLength, m.config.max_position_embeddings),
+      maxLength: Math.min(tokenizer.modelMaxLength, m.config.encoder.maxSequenceLength),
       ...(stride !== undefined ? { stride, returnOverflowing: true } : { returnOverflowing: false }),
     });
     const rows = enc.encodings.map(rowFromEncoding);
