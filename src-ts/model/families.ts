@@ -3,11 +3,12 @@
  * loads as, and how a padded batch is adapted to the encoder (positions, token types). Read from
  * the encoder and head descriptions (src-ts/config.ts), never from class names.
  */
-import { describeHead, familyOf, type Architecture, type BertConfig } from '../config.js';
+import { describeHead, familyOf, parseConfig, type Architecture, type BertConfig } from '../config.js';
 import { UnsupportedModelError } from '../errors.js';
 import { architecturesOf, familyOfModelType, headOf } from '../families.js';
 import type { BatchInput } from '../native/types.js';
 import { quote } from '../util/quote.js';
+import { expectedTensors } from '../weights/index.js';
 
 /** One output of an architecture: its native buffer, its ModelOutput field and its shape. */
 export interface OutputSpec {
@@ -110,4 +111,10 @@ export function refuseTraining(config: BertConfig): void {
   if (config.encoder.family !== 'bert') {
     throw new UnsupportedModelError(`training is not yet supported for model_type ${quote(config.model_type)}; load it without training: true to run it`);
   }
+}
+
+/** The bare encoder's tensors (canonical names → shapes) for a config.json object: what a random model of the family needs. */
+export function expectedEncoderTensors(config: Record<string, unknown>): Map<string, number[]> {
+  const parsed = parseConfig(config, 'config');
+  return expectedTensors(parsed, pickArchitecture(parsed, undefined));
 }

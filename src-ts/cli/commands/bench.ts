@@ -11,7 +11,8 @@ import { cpuInfo } from '../../index.js';
 import { loadModel, type BertModel, type LoadModelOptions } from '../../model/bert-model.js';
 import { MODEL_OPTIONS, type Command } from '../app.js';
 import { num } from '../io.js';
-import { BERT_BASE, createRandomBert, xorshift, type BertShape } from '../random-bert.js';
+import { pickArchitecture } from '../../model/families.js';
+import { BERT_BASE, createRandomBert, createRandomVariant, VARIANT_BASES, xorshift, type BertShape } from '../random-bert.js';
 import { UsageError, positiveInt } from '../usage.js';
 
 export interface BenchShape {
@@ -120,6 +121,7 @@ export const bench: Command = {
     hidden: { type: 'string', value: 'N', description: 'built-in model: hidden size (default 768)' },
     heads: { type: 'string', value: 'N', description: 'built-in model: attention heads (default 12)' },
     intermediate: { type: 'string', value: 'N', description: 'built-in model: FFN size (default 3072)' },
+    'model-type': { type: 'string', value: 'TYPE', description: `built-in model: its family (${Object.keys(VARIANT_BASES).join(', ')}; default bert), base-sized` },
     json: { type: 'boolean', description: 'print one JSON document' },
   },
   async run(ctx) {
@@ -139,21 +141,24 @@ export const bench: Command = {
     let model: BertModel;
     if (modelArg === undefined) {
       for (const k of ['revision', 'cache-dir', 'token']) if (ctx.str(k) !== undefined) throw new UsageError(`--${k} needs --model`);
+      const modelType = ctx.str('model-type') ?? 'bert';
+      if (!Object.hasOwn(VARIANT_BASES, modelType)) throw new UsageError(`--model-type takes one of ${Object.keys(VARIANT_BASES).join(', ')}, got ${JSON.stringify(modelType)}`);
+      const base = VARIANT_BASES[modelType]!.shape;
       const shape: BertShape = {
-        ...BERT_BASE,
-        layers: positiveInt(ctx.str('layers'), 'layers', BERT_BASE.layers),
-        hidden: positiveInt(ctx.str('hidden'), 'hidden', BERT_BASE.hidden),
-        heads: positiveInt(ctx.str('heads'), 'heads', BERT_BASE.heads),
-        intermediate: positiveInt(ctx.str('intermediate'), 'intermediate', BERT_BASE.intermediate),
+        ...base,
+        layers: positiveInt(ctx.str('layers'), 'layers', base.layers),
+        hidden: positiveInt(ctx.str('hidden'), 'hidden', base.hidden),
+        heads: positiveInt(ctx.str('heads'), 'heads', base.heads),
+        intermediate: positiveInt(ctx.str('intermediate'), 'intermediate', base.intermediate),
       };
-      model = await createRandomBert(shape, options);
-      description = `BERT-base shape (${shape.layers} layers, hidden ${shape.hidden}), random weights`;
+      model = modelType === 'bert' ? await createRandomBert(shape, options) : await createRandomVariant(modelType, shape, options);
+      description = `${modelType}-base shape (${shape.layers} layers, hidden ${shape.hidden}), random weights`;
     } else {
-      for (const k of ['layers', 'hidden', 'heads', 'intermediate']) if (ctx.str(k) !== undefined) throw new UsageError(`--${k} is for the built-in model; not with --model`);
+      for (const k of ['layers', 'hidden', 'heads', 'intermediate', 'model-type']) if (ctx.str(k) !== undefined) throw new UsageError(`--${k} is for the built-in model; not with --model`);
       const dir = await ctx.modelDir();
       const config = await readConfig(join(dir, 'config.json'));
       // Multiple choice takes [B][choices][L]; its encoder is what there is to time.
-      const architecture = config.architectures?.[0] === 'BertForMultipleChoice' ? ('BertModel' as const) : undefined;
+      const architecture = config.architectures?.[0]?.endsWith('ForMultipleChoice') ? pickArchitecture({ ...config, architectures: null }, undefined) : undefined;
       model = await loadModel(dir, { ...options, ...(architecture ? { architecture } : {}) });
       description = `${modelArg} (${model.architecture}, ${model.config.num_hidden_layers} layers, hidden ${model.config.hidden_size})`;
     }
