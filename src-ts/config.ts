@@ -15,8 +15,8 @@ export type Architecture = NativeArchitecture;
 /** Every architecture of every family, in table order. */
 export const ARCHITECTURES: readonly Architecture[] = familyRows().flatMap((r) => architecturesOf(r)) as Architecture[];
 
-/** config.json model_type values bertkit runs. */
-export type ModelType = 'bert' | 'distilbert' | 'roberta' | 'xlm-roberta' | 'camembert' | 'albert' | 'electra';
+/** config.json model_type values bertkit runs (and those of families added with registerFamily). */
+export type ModelType = 'bert' | 'distilbert' | 'roberta' | 'xlm-roberta' | 'camembert' | 'albert' | 'electra' | (string & {});
 
 /** The encoder, as the engine runs it (bertkit::EncoderConfig's structure fields). */
 export interface EncoderDescription {

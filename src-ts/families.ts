@@ -7,8 +7,10 @@
  * names there, and its architecture names in the engine's table (README: "Adding a model family").
  */
 
-/** The graphs the engine runs. XLM-RoBERTa and CamemBERT are RoBERTa's graph. */
-export type Family = 'bert' | 'distilbert' | 'roberta' | 'albert' | 'electra';
+/** The built-in families. XLM-RoBERTa and CamemBERT are RoBERTa's graph. */
+export type BuiltinFamily = 'bert' | 'distilbert' | 'roberta' | 'albert' | 'electra';
+/** A family's name: a built-in one, or one added with registerFamily. */
+export type Family = BuiltinFamily | (string & {});
 
 /** The task heads, as transformers' *For* classes name them; `discriminator` is ElectraForPreTraining. */
 export type HeadKind =

@@ -39,7 +39,7 @@ const MLM_RENAMES = (module: string, dense: string, norm: string, bias: string, 
     [new RegExp(`^${decoder}\\.bias$`), DECODER_BIAS],
   ] as const;
 
-export const CHECKPOINT_NAMES: Record<Family, CheckpointNames> = {
+const CHECKPOINT_NAMES: Record<string, CheckpointNames> = {
   bert: {
     prefix: 'bert',
     encoderModules: ['embeddings', 'encoder', 'pooler'],
@@ -108,6 +108,17 @@ export const CHECKPOINT_NAMES: Record<Family, CheckpointNames> = {
     ],
   },
 };
+
+/** A family's checkpoint names (with registerFamily, for a family added at run time). */
+export function registerCheckpointNames(family: Family, names: CheckpointNames): void {
+  CHECKPOINT_NAMES[family] = names;
+}
+
+export function checkpointNamesOf(family: Family): CheckpointNames {
+  const names = Object.hasOwn(CHECKPOINT_NAMES, family) ? CHECKPOINT_NAMES[family] : undefined;
+  if (!names) throw new UnsupportedModelError(`family ${JSON.stringify(family)} has no checkpoint names (registerCheckpointNames)`);
+  return names;
+}
 
 /** Canonical name → shape of every tensor the architecture uses (a bare encoder's pooler included). */
 export function expectedTensors(config: BertConfig, architecture: Architecture): Map<string, number[]> {
@@ -191,7 +202,7 @@ export interface ResolvedWeights {
 
 /** The canonical name a checkpoint name stands for (not yet checked against anything). */
 function canonicalName(name: string, config: BertConfig): string {
-  const names = CHECKPOINT_NAMES[config.encoder.family];
+  const names = checkpointNamesOf(config.encoder.family);
   let n = name;
   const prefix = `${names.prefix}.`;
   if (n.startsWith(prefix) && names.encoderModules.some((m) => n.startsWith(`${prefix}${m}.`))) n = n.slice(prefix.length);
