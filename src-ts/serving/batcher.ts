@@ -8,7 +8,8 @@
 import { dirname, resolve as resolvePath } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import type { Architecture } from '../config.js';
+import { describeHead } from '../config.js';
+import type { HeadKind } from '../families.js';
 import { AbortedError, BertError, DisposedError, InvalidInputError, OverloadedError, TimeoutError, UnsupportedModelError } from '../errors.js';
 import type { BertModel } from '../model/bert-model.js';
 import { checkOptionNames, optionNames } from '../options.js';
@@ -305,11 +306,9 @@ class Job {
   }
 }
 
-const PER_SEQUENCE_LOGITS: readonly Architecture[] = [
-  'BertForSequenceClassification',
-  'BertForNextSentencePrediction',
-  'BertForMultipleChoice',
-];
+/** Heads whose logits are one row per sequence (any family: the head, not the class name). */
+const PER_SEQUENCE_LOGITS: readonly HeadKind[] = ['sequence_classification', 'next_sentence_prediction', 'multiple_choice'];
+const headKind = (model: BertModel): HeadKind => describeHead(model.config, model.architecture).kind;
 /** Output floats one forward may allocate (as the pipelines' chunking: ~256 MiB). */
 const OUTPUT_FLOATS = 64 * 1024 * 1024;
 /** Post-processing yields to the event loop after this much work (ms), or this many settled requests. */
@@ -524,7 +523,7 @@ export class Batcher implements AsyncDisposable {
   forward(inputs: SequenceInput[], options?: RequestOptions): Promise<SequenceOutput[]>;
   forward(inputs: SequenceInput | SequenceInput[], options: RequestOptions = {}): Promise<SequenceOutput | SequenceOutput[]> {
     return this.#call(inputs, options, FORWARD_OPTIONS, 'forward', () => {
-      const perSeqLogits = PER_SEQUENCE_LOGITS.includes(this.model.architecture);
+      const perSeqLogits = PER_SEQUENCE_LOGITS.includes(headKind(this.model));
       return (view: RowView) => {
         const out: SequenceOutput = { tokens: view.length, lastHiddenState: view.tokens('lastHiddenState').slice() };
         if (view.has('poolerOutput')) out.poolerOutput = view.sequence('poolerOutput').slice();
@@ -625,8 +624,8 @@ export class Batcher implements AsyncDisposable {
   // ---- submission ------------------------------------------------------------------------------
 
   #needSequenceLogits(task: string): void {
-    if (this.model.architecture !== 'BertForSequenceClassification') {
-      throw new UnsupportedModelError(`${task} needs a BertForSequenceClassification model; this one is ${this.model.architecture}`);
+    if (headKind(this.model) !== 'sequence_classification') {
+      throw new UnsupportedModelError(`${task} needs a BertForSequenceClassification model (or another family's ForSequenceClassification); this one is ${this.model.architecture}`);
     }
   }
 
@@ -1120,14 +1119,16 @@ function pack(batch: readonly Prepared[], total: number): PackedInput {
 /** Floats the forward allocates per token (hidden state plus any per-token head). */
 function floatsPerToken(model: BertModel): number {
   const c = model.config;
-  switch (model.architecture) {
-    case 'BertForMaskedLM':
-    case 'BertForPreTraining':
+  switch (headKind(model)) {
+    case 'masked_lm':
+    case 'pretraining':
       return c.hidden_size + c.vocab_size;
-    case 'BertForTokenClassification':
+    case 'token_classification':
       return c.hidden_size + c.num_labels;
-    case 'BertForQuestionAnswering':
+    case 'question_answering':
       return c.hidden_size + 2;
+    case 'discriminator':
+      return c.hidden_size + 1;
     default:
       return c.hidden_size;
   }
