@@ -81,11 +81,7 @@ test('token-classification xlmr-tokcls-f16: every golden case (SentencePiece wor
   const g = golden('xlmr-tokcls-f16.token-classification.json');
   await using ner = await pipeline('token-classification', folder('xlmr-tokcls-f16'), { threads: 1 });
   let shifted = 0;
-  // aggregation_strategy "first" groups pieces into words: transformers 5.18 takes the words from
-  // its rebuilt pre-tokenizer's word ids, which the pipeline does not reproduce for SentencePiece
-  // tokenizers yet (it uses transformers 5.17's space heuristic); those cases are left out here.
-  const cases = [...g.cases.entries()].filter(([, c]: [number, any]) => c.kwargs.aggregation_strategy !== 'first');
-  t.true(cases.length >= 18);
+  const cases = [...g.cases.entries()];
   for (const [n, c] of cases) {
     const where = `case ${n} ${JSON.stringify(c.inputs)} ${JSON.stringify(c.kwargs)}`;
     const out: any[] = await ner(c.inputs, kwargs(c.kwargs) as any);

@@ -101,6 +101,7 @@ export async function createTokenClassification(model: string | BertModel, optio
   const unkId = tokenizer.specialTokens['unk_token'] === undefined ? undefined : tokenizer.tokenToId(tokenizer.specialTokens['unk_token']);
   const L = m.config.num_labels;
 
+  const wordAware = tokenizer.continuingSubwordPrefix !== null;
   const gather = (text: string, e: Encoding, logits: Float32Array): PreEntity[] => {
     const out: PreEntity[] = [];
     const special = e.specialTokensMask;
@@ -111,9 +112,12 @@ export async function createTokenClassification(model: string | BertModel, optio
       let word = tokenizer.idToToken(id) ?? '';
       const [start, end] = offsets[i]!;
       const ref = text.slice(start, end);
-      // transformers (a tokenizer with a continuing-subword prefix): a token whose string is not as
-      // long as its source text is a subword piece.
-      let isSubword = codePointLength(word) !== codePointLength(ref);
+      // transformers: with a continuing-subword prefix, a token whose string is not as long as its
+      // source text is a subword piece; without one (SentencePiece, byte-level BPE), a token that
+      // starts at neither a space nor after one continues a word (its fallback heuristic).
+      let isSubword = wordAware
+        ? codePointLength(word) !== codePointLength(ref)
+        : start > 0 && !/ /.test(text.slice(start - 1, start + 1));
       if (id === unkId) {
         word = ref;
         isSubword = false;
