@@ -116,8 +116,9 @@ export const FAMILIES: readonly FamilyRow[] = [
     defaults: { num_hidden_layers: 6 },
     // DistilBERT's LayerNorms are nn.LayerNorm(dim, eps=1e-12) whatever the config says; no token types.
     fixed: { layer_norm_eps: 1e-12, type_vocab_size: 1 },
-    keys: ['qa_dropout', 'tie_weights_'],
-    unsupported: { sinusoidal_pos_embds: false },
+    // sinusoidal_pos_embds: the fixed table is stored as position_embeddings.weight like a learned one.
+    keys: ['qa_dropout', 'tie_weights_', 'sinusoidal_pos_embds'],
+    unsupported: {},
     tokenTypes: false,
     positionsFromPadding: false,
     embeddingSize: false,

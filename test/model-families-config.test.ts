@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeHead, parseConfig, toNativeConfig } from '../src-ts/config.js';
 import { loadModel, UnsupportedModelError } from '../src-ts/index.js';
-import { fixture } from './helpers/fixtures.js';
+import { fixture, repoRoot } from './helpers/fixtures.js';
 
 const cfg = (name: string): Record<string, unknown> => JSON.parse(readFileSync(join(fixture('variants', name), 'config.json'), 'utf8'));
 
@@ -23,7 +23,6 @@ test('DistilBERT: its own key names, LayerNorm eps fixed at 1e-12, no token type
   t.false(c.encoder.pooler);
   t.deepEqual(describeHead(c, 'DistilBertForSequenceClassification'), { architecture: 'DistilBertForSequenceClassification', kind: 'sequence_classification', pooler: false, ownDense: 'relu', transformAct: null });
   t.false('dim' in c.extra);
-  t.throws(() => parseConfig({ ...cfg('distilbert-model'), sinusoidal_pos_embds: true }), { instanceOf: UnsupportedModelError, message: /sinusoidal_pos_embds/ });
   t.throws(() => parseConfig({ ...cfg('distilbert-model'), activation: 'swish' }), { instanceOf: UnsupportedModelError, message: /activation "swish"/ });
 });
 
@@ -73,3 +72,20 @@ for (const name of ['distilbert-seqcls', 'roberta-seqcls', 'albert-seqcls', 'ele
     t.regex(err!.message, /training is not yet supported for model_type/);
   });
 }
+
+test('DistilBERT with sinusoidal_pos_embds: the stored fixed table, as transformers (right and left padding)', async (t) => {
+  const dir = join(repoRoot, 'test', 'data', 'families', 'distilbert-sinusoidal');
+  const g = JSON.parse(readFileSync(join(dir, 'golden.json'), 'utf8'));
+  await using model = await loadModel(dir, { threads: 1 });
+  t.is(model.config.extra.sinusoidal_pos_embds, true);
+  const out = await model.forward({ inputIds: g.input_ids, attentionMask: g.attention_mask });
+  const H = model.config.hidden_size;
+  let worst = 0;
+  g.attention_mask.forEach((row: number[], b: number) =>
+    row.forEach((m, j) => {
+      if (m !== 1) return;
+      for (let h = 0; h < H; h++) worst = Math.max(worst, Math.abs(out.lastHiddenState.data[(b * row.length + j) * H + h]! - g.last_hidden_state[b][j][h]));
+    }),
+  );
+  t.true(worst < 5e-5, `max diff ${worst}`);
+});
