@@ -110,3 +110,20 @@ test('feature-extraction distilbert-model: [1][seqLen][hidden] as transformers',
     t.true(d < 5e-5, `${JSON.stringify(c.inputs).slice(0, 40)}: max diff ${d}`);
   }
 });
+
+test('serving: the batcher classifies with a family class (DistilBERT, RoBERTa pairs) as the pipeline does', async (t) => {
+  const { createBatcher, loadModel } = await import('../src-ts/index.js');
+  for (const name of ['distilbert-seqcls', 'roberta-seqcls']) {
+    await using model = await loadModel(folder(name), { device: 'cpu', threads: 1 });
+    await using cls = await pipeline('text-classification', model);
+    const batcher = createBatcher(model);
+    const inputs = ['Hello, WORLD!', { text: 'He opened the map.', textPair: 'Who found it?' }, ''];
+    const got = await Promise.all(inputs.map((x) => batcher.classify(x as never)));
+    for (const [i, x] of inputs.entries()) {
+      const ref = (await cls(x as never, { topK: null })) as { label: string; score: number }[];
+      t.deepEqual(got[i]!.map((g) => g.label), ref.map((r) => r.label), `${name} ${i}`);
+      t.true(got[i]!.every((g, k) => Math.abs(g.score - ref[k]!.score) < 1e-6), `${name} ${i}`);
+    }
+    await batcher.close();
+  }
+});
