@@ -341,7 +341,8 @@ Status CreateCpuModel(const ModelConfig& config, const std::vector<TensorView>& 
 // The CUDA backend (cuda/backend.cu; only in builds that compile cuda/): the same validation, the
 // same graph and outputs, on the GPU. EngineOptions::dtype picks what it computes in (float32,
 // bfloat16; int8 computes in float16); cuda/backend.h has the CUDA-only options and the probe.
-// Returns kUnavailable when no usable device answers.
+// Returns kUnavailable when no usable device answers, and for a description that is not BERT's
+// graph (RequireBertGraph: the other families run on the CPU engine).
 Status CreateCudaModel(const ModelConfig& config, const std::vector<TensorView>& tensors, const EngineOptions& options,
                        std::unique_ptr<Model>* out);
 
