@@ -426,7 +426,7 @@ export function toNativeConfig(config: BertConfig, architecture: Architecture, h
   if (e.paddingIdx >= 0) native.padding_idx = e.paddingIdx;
   if (e.embeddingSize !== config.hidden_size) native.embedding_size = e.embeddingSize;
   if (e.numHiddenGroups > 0) Object.assign(native, { num_hidden_groups: e.numHiddenGroups, inner_group_num: e.innerGroupNum });
-  if (head.ownDense) Object.assign(native, { own_dense: true, own_dense_act: head.ownDense });
+  if (head.ownDense) Object.assign(native, { own_dense: true, own_dense_act: head.ownDense, own_dense_input_dropout: familyOf(config).denseInputDropout });
   if (head.transformAct && head.transformAct !== config.hidden_act) native.transform_act = head.transformAct;
   return native;
 }

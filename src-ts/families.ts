@@ -67,6 +67,10 @@ export interface FamilyRow {
   /** The sequence heads' own dense layer on the first token (instead of the pooler), and its activation. */
   sequenceDense: HeadAct | null;
   multipleChoiceDense: HeadAct | null;
+  /** Training: the classifier dropout also runs before that dense layer (RoBERTa, ELECTRA). */
+  denseInputDropout: boolean;
+  /** The trainer implements the family (its backward). */
+  training: boolean;
   /** The MLM transform's activation. */
   transformAct: HeadAct;
 }
@@ -89,6 +93,8 @@ export const FAMILIES: readonly FamilyRow[] = [
     pooler: true,
     sequenceDense: null,
     multipleChoiceDense: null,
+    denseInputDropout: false,
+    training: true,
     transformAct: 'hidden_act',
   },
   {
@@ -126,6 +132,8 @@ export const FAMILIES: readonly FamilyRow[] = [
     pooler: false,
     sequenceDense: 'relu',
     multipleChoiceDense: 'relu',
+    denseInputDropout: false,
+    training: true,
     transformAct: 'hidden_act',
   },
   {
@@ -153,6 +161,8 @@ export const FAMILIES: readonly FamilyRow[] = [
     // RobertaClassificationHead: dense -> tanh -> out_proj on <s>; multiple choice uses the pooler.
     sequenceDense: 'tanh',
     multipleChoiceDense: null,
+    denseInputDropout: true,
+    training: true,
     // RobertaLMHead hard-codes gelu.
     transformAct: 'gelu',
   },
@@ -193,6 +203,8 @@ export const FAMILIES: readonly FamilyRow[] = [
     pooler: true,
     sequenceDense: null,
     multipleChoiceDense: null,
+    denseInputDropout: false,
+    training: false,
     transformAct: 'hidden_act',
   },
   {
@@ -220,6 +232,8 @@ export const FAMILIES: readonly FamilyRow[] = [
     // ElectraClassificationHead and ElectraGeneratorPredictions hard-code gelu.
     sequenceDense: 'gelu',
     multipleChoiceDense: null,
+    denseInputDropout: true,
+    training: false,
     transformAct: 'gelu',
   },
 ];

@@ -66,13 +66,6 @@ test('an unknown model_type names what is supported', (t) => {
   t.throws(() => parseConfig({ model_type: 'deberta-v2' }), { instanceOf: UnsupportedModelError, message: /model_type "deberta-v2" is not supported; supported: bert, distilbert, roberta, xlm-roberta, camembert, albert, electra/ });
 });
 
-for (const name of ['distilbert-seqcls', 'roberta-seqcls', 'albert-seqcls', 'electra-tokcls']) {
-  test(`${name}: training is refused with UnsupportedModelError (the trainer runs BERT's graph only)`, async (t) => {
-    const err = await t.throwsAsync(loadModel(fixture('variants', name), { training: true, tokenizer: false }), { instanceOf: UnsupportedModelError });
-    t.regex(err!.message, /training is not yet supported for model_type/);
-  });
-}
-
 test('DistilBERT with sinusoidal_pos_embds: the stored fixed table, as transformers (right and left padding)', async (t) => {
   const dir = join(repoRoot, 'test', 'data', 'families', 'distilbert-sinusoidal');
   const g = JSON.parse(readFileSync(join(dir, 'golden.json'), 'utf8'));

@@ -110,6 +110,7 @@ ModelConfig ReadModelConfig(Napi::Env env, const Napi::Value& value) {
   c.sharing.inner_group_num = optional_int("inner_group_num", 1, 1, big);
   c.own_dense = ReadBool(env, o, "own_dense", false);
   c.own_dense_act = optional_act("own_dense_act", Activation::kTanh);
+  c.own_dense_input_dropout = ReadBool(env, o, "own_dense_input_dropout", false);
   if (!o.Get("transform_act").IsUndefined()) {
     c.transform_act_is_hidden_act = false;
     c.transform_act = optional_act("transform_act", Activation::kGelu);

@@ -85,8 +85,11 @@ void TrainableModelImpl::EncoderBackward(Pass& ps) {
   { Phase ph("dropout"); Dropout(cur, T * H, ps.p_hidden, ps.Key(0), 0, &pool_); }
   { Phase ph("layernorm"); LayerNormBackward(cur, p.xhat_e, p.rstd_e, P(w_.embeddings_ln.g), T, H, cur, G(w_.embeddings_ln.g), G(w_.embeddings_ln.b), &pool_,
                     column_scratch_); }
+  float* dtypes = c.embeddings.token_type_embeddings ? G(w_.token_type_embeddings) : nullptr;
   { Phase ph("embeddings"); EmbeddingsBackward(cur, in.input_ids, in.token_type_ids, plan_.position_ids, T, H, options_.pad_token_id, G(w_.word_embeddings),
-                     G(w_.position_embeddings), G(w_.token_type_embeddings), &pool_); }
+                     G(w_.position_embeddings), dtypes, &pool_); }
+  // RoBERTa's position table is an nn.Embedding with padding_idx too: its padding row gets no gradient.
+  if (c.embeddings.padding_idx >= 0) std::fill_n(G(w_.position_embeddings) + c.embeddings.padding_idx * H, H, 0.f);
 }
 
 }  // namespace bertkit::train::detail

@@ -43,7 +43,8 @@ void TrainableModelImpl::Prepare(const BatchInput& in, const TrainLabels* labels
     for (int64_t r : plan_.mlm_rows) mlm_labels_.push_back(labels->labels[r]);
   ps->R = R;
   const bool mlm = spec.mlm;
-  ps->pooled_head = UsesPooler(c) && w_.pooler.w >= 0;
+  // The pooler, or a sequence head's own dense layer on the first tokens (RoBERTa, DistilBERT).
+  ps->pooled_head = (UsesPooler(c) && w_.pooler.w >= 0) || (c.own_dense && !spec.per_token);
   const bool pooled_head = ps->pooled_head;
   if (mlm) {
     ps->head_width = V;
@@ -110,6 +111,8 @@ void TrainableModelImpl::Prepare(const BatchInput& in, const TrainLabels* labels
     p.first = take(pooled_head ? B * H : 0);
     p.pooled = take(pooled_head ? B * H : 0);
     p.pooled_drop = take(pooled_head ? B * H : 0);
+    p.dense_u = take(pooled_head && c.own_dense ? B * H : 0);
+    p.first_drop = take(pooled_head && c.own_dense ? B * H : 0);
     p.seq_drop = take(spec.per_token && spec.classifier_dropout ? T * H : 0);
     p.g_in = take(R * H);
     p.t_u = take(R * H);
@@ -218,7 +221,8 @@ void TrainableModelImpl::EncoderForward(Pass& ps) {
   Saved& p = ps.p;
   const std::vector<int64_t>& keep = keep_rows_;
 
-  { Phase ph("embeddings"); EmbeddingsSum(in.input_ids, in.token_type_ids, plan_.position_ids, T, H, P(w_.word_embeddings), P(w_.position_embeddings), P(w_.token_type_embeddings), p.emb_sum, &pool_); }
+  const float* types_table = c.embeddings.token_type_embeddings ? P(w_.token_type_embeddings) : nullptr;
+  { Phase ph("embeddings"); EmbeddingsSum(in.input_ids, in.token_type_ids, plan_.position_ids, T, H, P(w_.word_embeddings), P(w_.position_embeddings), types_table, p.emb_sum, &pool_); }
   { Phase ph("layernorm"); LayerNormForward(p.emb_sum, T, H, P(w_.embeddings_ln.g), P(w_.embeddings_ln.b), eps, p.x0, p.xhat_e, p.rstd_e, &pool_); }
   { Phase ph("dropout"); Dropout(p.x0, T * H, ps.p_hidden, ps.Key(0), 0, &pool_); }
 

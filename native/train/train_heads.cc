@@ -89,8 +89,22 @@ void TrainableModelImpl::HeadsForward(Pass& ps) {
 
   if (ps.pooled_head) {
     for (int64_t s = 0; s < B; ++s) std::memcpy(p.first + s * H, last + static_cast<int64_t>(in.cu_seqlens[s]) * H, H * 4);
-    LinearFwd(p.first, B, w_.pooler, p.pooled);
-    TanhForward(p.pooled, B * H, isa_);
+    if (c.own_dense) {
+      // The head's own dense layer on the first tokens (RobertaClassificationHead: dropout, dense,
+      // tanh; DistilBERT: pre_classifier, ReLU), in place of the pooler.
+      std::memcpy(p.first_drop, p.first, B * H * 4);
+      if (c.own_dense_input_dropout) { Phase ph("dropout"); Dropout(p.first_drop, B * H, ps.p_cls, ps.Key(kSiteClassifier + 1), 0, &pool_); }
+      LinearFwd(p.first_drop, B, w_.head_dense, p.dense_u);
+      if (c.own_dense_act == Activation::kTanh) {
+        std::memcpy(p.pooled, p.dense_u, B * H * 4);
+        TanhForward(p.pooled, B * H, isa_);
+      } else {
+        ActivationForward(p.dense_u, B * H, c.own_dense_act, p.pooled, isa_, &pool_);
+      }
+    } else {
+      LinearFwd(p.first, B, w_.pooler, p.pooled);
+      TanhForward(p.pooled, B * H, isa_);
+    }
     std::memcpy(p.pooled_drop, p.pooled, B * H * 4);
   }
   if (spec.mlm) {
@@ -255,8 +269,15 @@ void TrainableModelImpl::HeadsBackward(Pass& ps) {
   float* dY = p.dA;  // d loss / d last hidden state
   std::fill(dY, dY + T * H, 0.f);
   auto pooler_backward = [&](const float* dpooled) {
-    TanhBackward(p.pooled, dpooled, B * H, p.dpooled);
-    LinearBwd(p.dpooled, B, w_.pooler, p.first, p.dfirst, false);
+    if (c.own_dense) {
+      if (c.own_dense_act == Activation::kTanh) TanhBackward(p.pooled, dpooled, B * H, p.dpooled);
+      else ActivationBackward(p.dense_u, dpooled, B * H, c.own_dense_act, p.dpooled, isa_, &pool_);
+      LinearBwd(p.dpooled, B, w_.head_dense, p.first_drop, p.dfirst, false);
+      if (c.own_dense_input_dropout) { Phase ph("dropout"); Dropout(p.dfirst, B * H, ps.p_cls, ps.Key(kSiteClassifier + 1), 0, &pool_); }
+    } else {
+      TanhBackward(p.pooled, dpooled, B * H, p.dpooled);
+      LinearBwd(p.dpooled, B, w_.pooler, p.first, p.dfirst, false);
+    }
     for (int64_t s = 0; s < B; ++s) {
       float* row = dY + static_cast<int64_t>(in.cu_seqlens[s]) * H;
       for (int64_t i = 0; i < H; ++i) row[i] += p.dfirst[s * H + i];

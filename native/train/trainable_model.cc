@@ -234,10 +234,27 @@ TrainInfo TrainableModelImpl::TrainingInfo() const {
 
 }  // namespace detail
 
+namespace {
+// What the trainer's forward and backward implement: BERT's graph, without token types, with
+// positions from the ids, and with a sequence head's own dense layer (the RoBERTa family,
+// DistilBERT). The rest is refused by name rather than trained as another graph.
+Status RequireTrainableGraph(const ModelConfig& c) {
+  auto lacks = [&](const std::string& what) {
+    return Status(StatusCode::kUnavailable, "the trainer does not implement " + what + " (" + ArchitectureName(c.architecture) +
+                                                "): training is not supported for this model family yet");
+  };
+  if (c.embeddings.embedding_size != 0 && c.embeddings.embedding_size != c.hidden_size) return lacks("an embeddings projection");
+  if (c.sharing.num_hidden_groups != 0) return lacks("layers sharing weights");
+  if (c.pooler.activation != Activation::kTanh) return lacks("a pooler activation other than tanh");
+  if (c.head() == Head::kDiscriminator) return lacks("the discriminator head");
+  return Status::Ok();
+}
+}  // namespace
+
 Status CreateTrainableModel(const ModelConfig& config, const std::vector<TensorView>& tensors, const TrainOptions& options,
                             std::unique_ptr<TrainableModel>* out) {
   BK_RETURN_IF_ERROR(config.Validate());
-  BK_RETURN_IF_ERROR(RequireBertGraph(config, "the trainer"));
+  BK_RETURN_IF_ERROR(RequireTrainableGraph(config));
   if (options.threads < 0 || options.threads > 1024) return InvalidArgument("threads must be in [0, 1024]");
   auto prob = [](float p, const char* name) -> Status {
     if (!(p >= 0.f && p <= 1.f)) return InvalidArgument(std::string(name) + " must be in [0, 1]");

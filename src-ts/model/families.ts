@@ -106,11 +106,19 @@ export function adaptBatch(config: BertConfig, input: BatchInput): BatchInput {
   return out;
 }
 
-/** The trainer runs BERT's graph only: other families are refused before anything is built. */
+/** The families the trainer implements (FamilyRow.training); the others are refused before anything is built. */
 export function refuseTraining(config: BertConfig): void {
-  if (config.encoder.family !== 'bert') {
+  if (!familyOf(config).training) {
     throw new UnsupportedModelError(`training is not yet supported for model_type ${quote(config.model_type)}; load it without training: true to run it`);
   }
+}
+
+/** The BERT class with the same head as `architecture` of this config's family (what labels and outputs follow). */
+export function bertArchitectureOf(config: BertConfig, architecture: Architecture): Architecture {
+  const kind = describeHead(config, architecture).kind;
+  const bert = familyOfModelType('bert')!;
+  const suffix = Object.entries(bert.heads).find(([, k]) => k === kind)?.[0];
+  return (suffix === undefined ? architecture : `Bert${suffix}`) as Architecture;
 }
 
 /** The bare encoder's tensors (canonical names → shapes) for a config.json object: what a random model of the family needs. */

@@ -80,6 +80,8 @@ export interface ModelConfig {
   /** bertkit::HeadConfig: the head's own dense layer (classifier.dense) and its activation ("tanh", "relu", a hidden_act). */
   own_dense?: boolean;
   own_dense_act?: string;
+  /** Training: the classifier dropout also before the own dense layer (RoBERTa, ELECTRA). */
+  own_dense_input_dropout?: boolean;
   /** The MLM transform's activation when the family hard-codes one (absent: hidden_act). */
   transform_act?: string;
 }

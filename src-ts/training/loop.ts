@@ -100,7 +100,7 @@ export interface FitResult {
 }
 
 function mainMetric(model: TrainableBertModel): { name: string; greater: boolean } {
-  switch (model.architecture) {
+  switch (model.headArchitecture) {
     case 'BertForSequenceClassification':
       if (model.config.problem_type === 'regression' || model.config.num_labels === 1) return { name: 'mse', greater: false };
       return { name: model.config.problem_type === 'multi_label_classification' ? 'f1' : 'accuracy', greater: true };
@@ -141,7 +141,7 @@ export async function evaluate(modelIn: BertModel, examples: readonly Example[],
   let mlmN = 0;
   const c = model.config;
   const multi = c.problem_type === 'multi_label_classification';
-  const regression = c.problem_type === 'regression' || (model.architecture === 'BertForSequenceClassification' && c.num_labels === 1);
+  const regression = c.problem_type === 'regression' || (model.headArchitecture === 'BertForSequenceClassification' && c.num_labels === 1);
   try {
     for (let i = 0; i < examples.length; i += bs) {
       const batch = make(examples.slice(i, i + bs));
@@ -151,7 +151,7 @@ export async function evaluate(modelIn: BertModel, examples: readonly Example[],
         lossSum += out.loss * n;
         lossN += n;
       }
-      switch (model.architecture) {
+      switch (model.headArchitecture) {
         case 'BertForSequenceClassification': {
           const logits = out.logits!.data;
           const C = c.num_labels;
@@ -175,7 +175,7 @@ export async function evaluate(modelIn: BertModel, examples: readonly Example[],
         case 'BertForNextSentencePrediction': {
           const w = out.logits!.dims[1]!;
           preds.push(...argmaxRows(out.logits!.data, w));
-          gold.push(...batch.examples.map((e) => (model.architecture === 'BertForNextSentencePrediction' ? e.nextSentenceLabel! : (e.label as number))));
+          gold.push(...batch.examples.map((e) => (model.headArchitecture === 'BertForNextSentencePrediction' ? e.nextSentenceLabel! : (e.label as number))));
           break;
         }
         case 'BertForTokenClassification': {
@@ -214,7 +214,7 @@ export async function evaluate(modelIn: BertModel, examples: readonly Example[],
         }
         case 'BertForMaskedLM':
         case 'BertForPreTraining': {
-          const t = model.architecture === 'BertForMaskedLM' ? out.logits! : out.predictionLogits!;
+          const t = model.headArchitecture === 'BertForMaskedLM' ? out.logits! : out.predictionLogits!;
           const [, L, V] = t.dims;
           const lab = batch.labels.labels as number[][];
           lab.forEach((row, b) =>

@@ -18,6 +18,7 @@ import {
 } from '../errors.js';
 import { BertModel, type BackendInfo, type WeightsInfo } from '../model/bert-model.js';
 import { CallQueue } from '../model/call-queue.js';
+import { adaptBatch, bertArchitectureOf } from '../model/families.js';
 import type { Tensor } from '../model/outputs.js';
 import type { AddonTrainer, ModelConfig, NativeBinding, ParameterInfo, TensorView, TrainInfo, TrainOutputs } from '../native/types.js';
 import type { Tokenizer } from '../tokenizer/index.js';
@@ -87,6 +88,8 @@ export class TrainableBertModel extends BertModel {
   #dropout: DropoutSettings;
   readonly #queue = new CallQueue();
   #closed = false;
+  /** The BERT class with this model's head (RobertaForSequenceClassification: BertForSequenceClassification): what labels and outputs follow. */
+  readonly headArchitecture: Architecture;
 
   /** @internal Use loadModel(dir, { training: true }). */
   constructor(
@@ -102,6 +105,7 @@ export class TrainableBertModel extends BertModel {
     noTokenizerReason?: string,
   ) {
     super(native, config, architecture, backend, weights, hasPooler, tokenizer, noTokenizerReason);
+    this.headArchitecture = bertArchitectureOf(config, architecture);
     this.#trainer = native;
     this.#params = native.parameters();
     this.#dropout = { ...dropout };
@@ -174,7 +178,8 @@ export class TrainableBertModel extends BertModel {
     const caller = captureCallerStack();
     return this.#enqueue(caller, async () => {
       checkOptionNames(options, COMPUTE_GRADIENTS_OPTIONS, 'computeGradients() options');
-      const packed = packTrainingBatch(this.config, this.architecture, inputs, labels);
+      const packed = packTrainingBatch(this.config, this.headArchitecture, inputs, labels);
+      packed.input = adaptBatch(this.config, packed.input);
       const wantLogits = options.outputLogits !== false;
       const outputs = wantLogits ? this.#outputBuffers(packed) : {};
       const scale = options.lossScale ?? 1;
@@ -186,7 +191,7 @@ export class TrainableBertModel extends BertModel {
         backward: options.backward !== false,
       }, outputs);
       const result: GradientsResult = { loss: parts.loss, grads: {} };
-      if (this.architecture === 'BertForPreTraining') {
+      if (this.headArchitecture === 'BertForPreTraining') {
         result.mlmLoss = parts.mlm_loss;
         result.nspLoss = parts.nsp_loss;
       }
@@ -276,7 +281,7 @@ export class TrainableBertModel extends BertModel {
     const c = this.config;
     const T = p.input.input_ids.length;
     const B = p.rows;
-    switch (this.architecture) {
+    switch (this.headArchitecture) {
       case 'BertForSequenceClassification': return { logits: new Float32Array(B * c.num_labels) };
       case 'BertForMultipleChoice': return { logits: new Float32Array(B) };
       case 'BertForNextSentencePrediction': return { logits: new Float32Array(B * 2) };
@@ -292,7 +297,7 @@ export class TrainableBertModel extends BertModel {
   #paddedOutputs(p: PackedTrainingBatch, o: TrainOutputs): Partial<GradientsResult> {
     const c = this.config;
     const { rows: B, length: L } = p;
-    switch (this.architecture) {
+    switch (this.headArchitecture) {
       case 'BertForSequenceClassification': return { logits: { dims: [B, c.num_labels], data: o.logits! } };
       case 'BertForMultipleChoice': return { logits: { dims: [B / p.choices, p.choices], data: o.logits! } };
       case 'BertForNextSentencePrediction': return { logits: { dims: [B, 2], data: o.logits! } };

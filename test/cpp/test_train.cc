@@ -736,16 +736,16 @@ void TestModel() {
   CheckModel(Architecture::kBertForPreTraining, Activation::kGelu, true, ProblemType::kSingleLabel, 0.1f, "pretraining dropout");
   CheckModel(Architecture::kBertForMultipleChoice, Activation::kGelu, true, ProblemType::kSingleLabel, 0.f, "multiple choice");
 
-  // The trainer's backward is BERT's graph: another family's description is refused by name, not
-  // trained as a wrong graph.
+  // What the trainer does not implement (ALBERT's shared layers, ELECTRA's discriminator) is
+  // refused by name, not trained as a wrong graph.
   RandomModel rm = MakeModel(Architecture::kBertForSequenceClassification, Activation::kGelu, true, 1);
-  ModelConfig roberta = rm.config;
-  roberta.architecture = Architecture::kRobertaForSequenceClassification;
-  roberta.family = Family::kRoberta;
-  roberta.embeddings.padding_idx = 1;
+  ModelConfig albert = rm.config;
+  albert.architecture = Architecture::kAlbertForSequenceClassification;
+  albert.family = Family::kAlbert;
+  albert.sharing.num_hidden_groups = 1;
   std::unique_ptr<TrainableModel> refused;
-  Status s = CreateTrainableModel(roberta, rm.Views(), TrainOptions{}, &refused);
-  CHECK(s.code() == StatusCode::kUnavailable && s.message().find("padding_idx") != std::string::npos, "RoBERTa refused: %s",
+  Status s = CreateTrainableModel(albert, rm.Views(), TrainOptions{}, &refused);
+  CHECK(s.code() == StatusCode::kUnavailable && s.message().find("sharing weights") != std::string::npos, "ALBERT refused: %s",
         s.message().c_str());
 }
 

@@ -151,6 +151,9 @@ struct HeadConfig {
   // RoBERTa's classifier.dense + tanh, ELECTRA's + gelu).
   bool own_dense = false;
   Activation own_dense_act = Activation::kTanh;
+  // Training: the classifier dropout also runs before the own dense layer (RoBERTa's and ELECTRA's
+  // classification heads; DistilBERT's pre_classifier has none).
+  bool own_dense_input_dropout = false;
   // The MLM transform's activation: hidden_act, except where a family hard-codes one (ELECTRA's
   // generator: gelu).
   bool transform_act_is_hidden_act = true;
