@@ -204,7 +204,7 @@ export const FAMILIES: readonly FamilyRow[] = [
     sequenceDense: null,
     multipleChoiceDense: null,
     denseInputDropout: false,
-    training: false,
+    training: true,
     transformAct: 'hidden_act',
   },
   {
@@ -233,7 +233,7 @@ export const FAMILIES: readonly FamilyRow[] = [
     sequenceDense: 'gelu',
     multipleChoiceDense: null,
     denseInputDropout: true,
-    training: false,
+    training: true,
     transformAct: 'gelu',
   },
 ];

@@ -83,6 +83,7 @@ void TrainableModelImpl::HeadsForward(Pass& ps) {
   const HeadSpec& spec = SpecOf(c);
   const BatchInput& in = *ps.in;
   const int64_t T = ps.T, B = ps.B, R = ps.R, H = c.hidden_size, V = c.vocab_size;
+  const int64_t E = c.embeddings.embedding_size > 0 ? c.embeddings.embedding_size : H;
   const float eps = static_cast<float>(c.layer_norm_eps);
   Saved& p = ps.p;
   const float* last = ps.last;
@@ -111,9 +112,9 @@ void TrainableModelImpl::HeadsForward(Pass& ps) {
     // BertLMPredictionHead on the MLM rows: decoder(LayerNorm(act(dense(h)))).
     for (int64_t r = 0; r < R; ++r) std::memcpy(p.g_in + r * H, last + plan_.mlm_rows[r] * H, H * 4);
     LinearFwd(p.g_in, R, w_.transform, p.t_u);
-    ActivationForward(p.t_u, R * H, c.TransformAct(), p.t_act, isa_, &pool_);
-    { Phase ph("layernorm"); LayerNormForward(p.t_act, R, H, P(w_.transform_ln.g), P(w_.transform_ln.b), eps, p.t_y, p.t_xhat, p.t_rstd, &pool_); }
-    LinearForward(p.t_y, R, H, P(w_.decoder.w), V, P(w_.decoder.b), p.logits, isa_, &pool_, gemm_scratch_);
+    ActivationForward(p.t_u, R * E, c.TransformAct(), p.t_act, isa_, &pool_);
+    { Phase ph("layernorm"); LayerNormForward(p.t_act, R, E, P(w_.transform_ln.g), P(w_.transform_ln.b), eps, p.t_y, p.t_xhat, p.t_rstd, &pool_); }
+    LinearForward(p.t_y, R, E, P(w_.decoder.w), V, P(w_.decoder.b), p.logits, isa_, &pool_, gemm_scratch_);
   }
   if (spec.linear != nullptr) {
     // The head's linear on every token or on the pooled rows, after the classifier dropout.
@@ -140,7 +141,7 @@ void TrainableModelImpl::HeadsForward(Pass& ps) {
 void TrainableModelImpl::WriteOutputs(const Pass& ps, const TrainOutputs* train_out, const ForwardOutputs* fwd_out) {
   const ModelConfig& c = config_;
   const HeadSpec& spec = SpecOf(c);
-  const int64_t T = ps.T, B = ps.B, R = ps.R, H = c.hidden_size, V = c.vocab_size, NL = c.num_hidden_layers;
+  const int64_t T = ps.T, B = ps.B, R = ps.R, H = c.hidden_size, V = c.vocab_size, NL = NumLayerApplications(c);
   const Saved& p = ps.p;
   if (fwd_out != nullptr) {
     const ForwardOutputs& o = *fwd_out;
@@ -264,6 +265,7 @@ void TrainableModelImpl::HeadsBackward(Pass& ps) {
   const HeadSpec& spec = SpecOf(c);
   const BatchInput& in = *ps.in;
   const int64_t T = ps.T, B = ps.B, R = ps.R, H = c.hidden_size, V = c.vocab_size;
+  const int64_t E = c.embeddings.embedding_size > 0 ? c.embeddings.embedding_size : H;
   Saved& p = ps.p;
   { Phase ph("zero grads"); if (!ps.options.accumulate) std::fill(grads_.data(), grads_.data() + grads_.size, 0.f); }
   float* dY = p.dA;  // d loss / d last hidden state
@@ -285,12 +287,12 @@ void TrainableModelImpl::HeadsBackward(Pass& ps) {
   };
   if (spec.mlm) {
     // decoder (tied: the word embeddings' gradient), bias
-    LinearBackwardWeight(p.dlogits, R, V, p.t_y, H, G(w_.decoder.w), isa_, &pool_, gemm_scratch_);
+    LinearBackwardWeight(p.dlogits, R, V, p.t_y, E, G(w_.decoder.w), isa_, &pool_, gemm_scratch_);
     ColumnSumAccumulate(p.dlogits, R, V, V, G(w_.decoder.b), &pool_, column_scratch_);
-    LinearBackwardInput(p.dlogits, R, V, P(w_.decoder.w), H, p.dt, false, isa_, &pool_, gemm_scratch_);
-    { Phase ph("layernorm"); LayerNormBackward(p.dt, p.t_xhat, p.t_rstd, P(w_.transform_ln.g), R, H, p.dt, G(w_.transform_ln.g), G(w_.transform_ln.b), &pool_,
+    LinearBackwardInput(p.dlogits, R, V, P(w_.decoder.w), E, p.dt, false, isa_, &pool_, gemm_scratch_);
+    { Phase ph("layernorm"); LayerNormBackward(p.dt, p.t_xhat, p.t_rstd, P(w_.transform_ln.g), R, E, p.dt, G(w_.transform_ln.g), G(w_.transform_ln.b), &pool_,
                       column_scratch_); }
-    ActivationBackward(p.t_u, p.dt, R * H, c.TransformAct(), p.dt, isa_, &pool_);
+    ActivationBackward(p.t_u, p.dt, R * E, c.TransformAct(), p.dt, isa_, &pool_);
     LinearBwd(p.dt, R, w_.transform, p.g_in, p.dt2, false);
     for (int64_t r = 0; r < R; ++r) {
       float* row = dY + plan_.mlm_rows[r] * H;

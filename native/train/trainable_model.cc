@@ -243,8 +243,6 @@ Status RequireTrainableGraph(const ModelConfig& c) {
     return Status(StatusCode::kUnavailable, "the trainer does not implement " + what + " (" + ArchitectureName(c.architecture) +
                                                 "): training is not supported for this model family yet");
   };
-  if (c.embeddings.embedding_size != 0 && c.embeddings.embedding_size != c.hidden_size) return lacks("an embeddings projection");
-  if (c.sharing.num_hidden_groups != 0) return lacks("layers sharing weights");
   if (c.pooler.activation != Activation::kTanh) return lacks("a pooler activation other than tanh");
   if (c.head() == Head::kDiscriminator) return lacks("the discriminator head");
   return Status::Ok();

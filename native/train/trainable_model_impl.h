@@ -96,6 +96,8 @@ struct Saved {
   float *first, *pooled, *pooled_drop, *seq_drop;
   // A sequence head's own dense layer: its input after the classifier dropout, its pre-activation.
   float *first_drop, *dense_u;
+  // The embeddings at embedding_size before embeddings_project (ALBERT, ELECTRA), and its gradient.
+  float *x0e, *dx0e;
   float *g_in, *t_u, *t_act, *t_xhat, *t_rstd, *t_y;  // MLM transform
   float *logits, *nsp_logits, *dlogits, *dnsp;
   float *dA, *dB, *dI, *dqkv, *dctx, *dpooled, *dfirst, *dt, *dt2;

@@ -6,7 +6,7 @@
  * LayerNorm 1 / 0), seeded; tensors of other heads are dropped, as from_pretrained drops them.
  */
 import { parseConfig, readConfig, toNativeConfig, type Architecture, type BertConfig, configToJSON } from '../config.js';
-import { InvalidInputError } from '../errors.js';
+import { InvalidInputError, UnsupportedModelError } from '../errors.js';
 import { loadBinding } from '../native/load-binding.js';
 import type { TensorView } from '../native/types.js';
 import { hasTokenizerFiles, loadTokenizer, type Tokenizer } from '../tokenizer/index.js';
@@ -98,6 +98,10 @@ export async function initTrainableModel(options: InitModelOptions): Promise<Ini
     if (!tokenizer && (await hasTokenizerFiles(options.from))) tokenizer = await loadTokenizer(options.from);
   }
   const config: BertConfig = parseConfig({ ...base, ...options.config, architectures: [architecture] }, 'config');
+  // Fresh weights get BERT's checkpoint names: the other families train from their checkpoints.
+  if (config.encoder.family !== 'bert') {
+    throw new UnsupportedModelError(`initTrainableModel builds BERT models; train a ${config.model_type} checkpoint with loadModel(dir, { training: true })`);
+  }
   const expected = expectedTensors(config, architecture);
   const byCanonical = new Map<string, RawTensor>();
   const dropped: string[] = [];

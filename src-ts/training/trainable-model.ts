@@ -56,6 +56,8 @@ export interface GradientsResult {
   logits?: Tensor;
   predictionLogits?: Tensor;
   seqRelationshipLogits?: Tensor;
+  /** AlbertForPreTraining: the sentence-order logits (its labels are `nextSentenceLabel`). */
+  sopLogits?: Tensor;
   startLogits?: Tensor;
   endLogits?: Tensor;
   /** d loss / d parameter by checkpoint name ({} when options.grads is false). */
@@ -307,7 +309,7 @@ export class TrainableBertModel extends BertModel {
       case 'BertForPreTraining':
         return {
           predictionLogits: { dims: [B, L, c.vocab_size], data: scatterRows(o.prediction_logits!, c.vocab_size, p) },
-          seqRelationshipLogits: { dims: [B, 2], data: o.seq_relationship_logits! },
+          [this.config.encoder.family === 'albert' ? 'sopLogits' : 'seqRelationshipLogits']: { dims: [B, 2], data: o.seq_relationship_logits! },
         };
       case 'BertForQuestionAnswering':
         return {
