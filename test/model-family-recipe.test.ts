@@ -8,13 +8,23 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createModel, loadModel } from '../src-ts/index.js';
+import { createModel, loadModel, UnsupportedModelError } from '../src-ts/index.js';
 import { FAMILIES, registerFamily } from '../src-ts/families.js';
 import { parseSafetensors, registerCheckpointNames } from '../src-ts/weights/index.js';
 import { fixture } from './helpers/fixtures.js';
 
 registerFamily({ ...FAMILIES[0]!, family: 'toy', modelTypes: ['toy-bert'], pooler: false, positionsFromPadding: true });
 registerCheckpointNames('toy', { prefix: 'toy', encoderModules: ['embeddings', 'encoder'], renames: [] });
+
+test('a family row without training: true is refused for training by name', async (t) => {
+  registerFamily({ ...FAMILIES[0]!, family: 'toy-untrained', modelTypes: ['toy-untrained'], training: false });
+  registerCheckpointNames('toy-untrained', { prefix: 'bert', encoderModules: ['embeddings', 'encoder', 'pooler'], renames: [] });
+  const dir = fixture('tiny-bert-seqcls');
+  const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  const tensors = new Map<string, { dtype: 'F32'; dims: number[]; data: Uint8Array }>();
+  for (const [name, tensor] of parseSafetensors(readFileSync(join(dir, 'model.safetensors')), 'model.safetensors')) tensors.set(name, { dtype: tensor.dtype as 'F32', dims: tensor.dims, data: tensor.data });
+  await t.throwsAsync(createModel({ ...config, model_type: 'toy-untrained' }, tensors, { training: true }), { instanceOf: UnsupportedModelError, message: /training is not yet supported for model_type "toy-untrained"/ });
+});
 
 test('a family added through the recipe loads and runs from its description', async (t) => {
   const dir = fixture('tiny-bert-model');

@@ -117,6 +117,8 @@ void TrainableModelImpl::Prepare(const BatchInput& in, const TrainLabels* labels
     p.dense_u = take(pooled_head && c.own_dense ? B * H : 0);
     p.first_drop = take(pooled_head && c.own_dense ? B * H : 0);
     p.seq_drop = take(spec.per_token && spec.classifier_dropout ? T * H : 0);
+    p.tok_u = take(spec.per_token && c.own_dense ? T * H : 0);  // ELECTRA's discriminator dense, per token
+    p.tok_act = take(spec.per_token && c.own_dense ? T * H : 0);
     p.g_in = take(R * H);
     p.t_u = take(R * E);  // the MLM transform maps H to E (ALBERT, ELECTRA's generator)
     p.t_act = take(R * E);
@@ -138,6 +140,7 @@ void TrainableModelImpl::Prepare(const BatchInput& in, const TrainLabels* labels
       p.dpooled = take(pooled_head ? B * H : 0);
       p.dfirst = take(pooled_head ? B * H : 0);
       p.dt = take(R * E);
+      p.dtok = take(spec.per_token && c.own_dense ? T * H : 0);
       p.dx0e = take(E != H ? T * E : 0);
       p.dt2 = take(R * H);
       p.d_sel = take(prune ? K * H : 0);

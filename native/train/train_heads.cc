@@ -72,8 +72,14 @@ Status TrainableModelImpl::ValidateLabels(const BatchInput& in, const TrainLabel
     case Head::kQuestionAnswering:
       BK_RETURN_IF_ERROR(sized(lb.start_positions, lb.positions_size, B, "start_positions"));
       return sized(lb.end_positions, lb.positions_size, B, "end_positions");
-    case Head::kDiscriminator:  // refused at creation (RequireBertGraph)
-      return InvalidArgument("the trainer has no discriminator loss");
+    case Head::kDiscriminator: {
+      // 1 = replaced, 0 = original; -100 = not in the loss (padding).
+      BK_RETURN_IF_ERROR(sized(lb.labels, lb.labels_size, T, "labels"));
+      for (int64_t t = 0; t < T; ++t)
+        if (lb.labels[t] != 0 && lb.labels[t] != 1 && lb.labels[t] != kIgnore)
+          return OutOfRange("discriminator label " + std::to_string(lb.labels[t]) + " at token " + std::to_string(t) + " is not 0, 1 or -100");
+      return Status::Ok();
+    }
   }
   return Status::Ok();
 }
@@ -121,6 +127,12 @@ void TrainableModelImpl::HeadsForward(Pass& ps) {
     float* y = spec.mlm ? p.nsp_logits : p.logits;
     if (spec.per_token) {
       const float* x = last;
+      if (c.own_dense) {
+        // ElectraDiscriminatorPredictions: dense -> hidden_act on every token, then dense_prediction.
+        LinearFwd(last, T, w_.head_dense, p.tok_u);
+        ActivationForward(p.tok_u, T * H, c.own_dense_act, p.tok_act, isa_, &pool_);
+        x = p.tok_act;
+      }
       if (spec.classifier_dropout) {
         std::memcpy(p.seq_drop, last, T * H * 4);
         { Phase ph("dropout"); Dropout(p.seq_drop, T * H, ps.p_cls, ps.Key(kSiteClassifier), 0, &pool_); }
@@ -253,8 +265,22 @@ LossParts TrainableModelImpl::Loss(Pass& ps) {
       parts.loss = (ls + le) / 2;
       break;
     }
+    case Head::kDiscriminator: {
+      // BCE-with-logits, mean over the labelled tokens (transformers: those with attention mask 1).
+      double sum = 0;
+      int64_t n = 0;
+      for (int64_t t = 0; t < T; ++t) n += lb.labels[t] != kIgnore;
+      for (int64_t t = 0; t < T; ++t) {
+        p.dlogits[t] = 0.f;
+        if (lb.labels[t] == kIgnore) continue;
+        const double z = p.logits[t], y = lb.labels[t];
+        sum += std::max(z, 0.0) - z * y + std::log1p(std::exp(-std::abs(z)));
+        p.dlogits[t] = static_cast<float>((1.0 / (1.0 + std::exp(-z)) - y) * scale / static_cast<double>(n));
+      }
+      parts.loss = n > 0 ? sum / static_cast<double>(n) : std::numeric_limits<double>::quiet_NaN();
+      break;
+    }
     case Head::kNone:
-    case Head::kDiscriminator:  // refused at creation (RequireBertGraph)
       break;
   }
   return parts;
@@ -301,7 +327,12 @@ void TrainableModelImpl::HeadsBackward(Pass& ps) {
   }
   if (spec.linear != nullptr) {
     const float* dlogits = spec.mlm ? p.dnsp : p.dlogits;
-    if (spec.per_token) {
+    if (spec.per_token && c.own_dense) {
+      // The discriminator: dense_prediction, hidden_act, dense, into dY.
+      LinearBwd(dlogits, T, w_.head, p.tok_act, p.dtok, false);
+      ActivationBackward(p.tok_u, p.dtok, T * H, c.own_dense_act, p.dtok, isa_, &pool_);
+      LinearBwd(p.dtok, T, w_.head_dense, ps.last, dY, false);
+    } else if (spec.per_token) {
       LinearBwd(dlogits, T, w_.head, spec.classifier_dropout ? p.seq_drop : ps.last, dY, false);
       if (spec.classifier_dropout) { Phase ph("dropout"); Dropout(dY, T * H, ps.p_cls, ps.Key(kSiteClassifier), 0, &pool_); }
     } else {

@@ -235,16 +235,17 @@ TrainInfo TrainableModelImpl::TrainingInfo() const {
 }  // namespace detail
 
 namespace {
-// What the trainer's forward and backward implement: BERT's graph, without token types, with
-// positions from the ids, and with a sequence head's own dense layer (the RoBERTa family,
-// DistilBERT). The rest is refused by name rather than trained as another graph.
+// What the trainer's forward and backward implement: every part of the description (token types or
+// not, positions from the ids, the embeddings projection, shared layers, the heads' own dense
+// layers, the discriminator) except a pooler activation other than tanh, which no family has; a
+// part added to the description without a backward is refused here by name, not trained as
+// another graph.
 Status RequireTrainableGraph(const ModelConfig& c) {
   auto lacks = [&](const std::string& what) {
     return Status(StatusCode::kUnavailable, "the trainer does not implement " + what + " (" + ArchitectureName(c.architecture) +
                                                 "): training is not supported for this model family yet");
   };
   if (c.pooler.activation != Activation::kTanh) return lacks("a pooler activation other than tanh");
-  if (c.head() == Head::kDiscriminator) return lacks("the discriminator head");
   return Status::Ok();
 }
 }  // namespace

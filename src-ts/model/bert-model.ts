@@ -396,7 +396,7 @@ async function build(
   }
   const nativeConfig = toNativeConfig(config, architecture, resolved.hasPooler);
   if (options.training) {
-    refuseTraining(config, architecture);
+    refuseTraining(config);
     const { buildTrainableModel } = await import('../training/trainable-model.js');
     const weights = { files: source.files, format: source.format, ignored: resolved.ignored, sourceNames: resolved.sourceNames };
     return buildTrainableModel({ binding: backend.binding, fallbackReason: backend.fallbackReason, requestedDevice: options.device, config, architecture, nativeConfig, tensors, threads, dtype, weights, hasPooler: resolved.hasPooler, tokenizer, noTokenizerReason });

@@ -106,16 +106,10 @@ export function adaptBatch(config: BertConfig, input: BatchInput): BatchInput {
   return out;
 }
 
-/**
- * The families the trainer implements (FamilyRow.training) and the heads it has a loss for (not
- * ELECTRA's discriminator); the rest is refused before anything is built.
- */
-export function refuseTraining(config: BertConfig, architecture: Architecture): void {
+/** The families the trainer implements (FamilyRow.training); the others are refused before anything is built. */
+export function refuseTraining(config: BertConfig): void {
   if (!familyOf(config).training) {
     throw new UnsupportedModelError(`training is not yet supported for model_type ${quote(config.model_type)}; load it without training: true to run it`);
-  }
-  if (describeHead(config, architecture).kind === 'discriminator') {
-    throw new UnsupportedModelError(`training is not yet supported for ${architecture} (the discriminator's loss); its other heads train, and it runs without training: true`);
   }
 }
 

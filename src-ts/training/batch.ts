@@ -234,6 +234,14 @@ export function packTrainingBatch(
       }
       break;
     }
+    case 'ElectraForPreTraining': {
+      // The discriminator: per token 1 = replaced, 0 = original; tokens with mask 0 are left out
+      // of the loss, as transformers does.
+      need(labels.labels != null, '{ labels } shaped [batch][length] (1 = replaced token)');
+      if (!isRowArray(labels.labels)) throw new InvalidInputError(`${architecture} labels must be shaped [batch][length]`);
+      tokenLabels = sameShape('labels', labels.labels, B, L).map((r, b) => r.map((v, j) => (maskAt(b, j) === 1 ? classRange(`labels[${b}][${j}]`, v, 2) : IGNORE)));
+      break;
+    }
     case 'BertForQuestionAnswering': {
       need(labels.startPositions != null && labels.endPositions != null, '{ startPositions, endPositions }');
       out.start_positions = Int32Array.from(flat1('startPositions', labels.startPositions, B), (v, i) => int(`startPositions[${i}]`, v));

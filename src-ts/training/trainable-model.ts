@@ -292,6 +292,7 @@ export class TrainableBertModel extends BertModel {
       case 'BertForPreTraining':
         return { prediction_logits: new Float32Array(T * c.vocab_size), seq_relationship_logits: new Float32Array(B * 2) };
       case 'BertForQuestionAnswering': return { start_logits: new Float32Array(T), end_logits: new Float32Array(T) };
+      case 'ElectraForPreTraining': return { logits: new Float32Array(T) };
       default: return {};
     }
   }
@@ -311,6 +312,7 @@ export class TrainableBertModel extends BertModel {
           predictionLogits: { dims: [B, L, c.vocab_size], data: scatterRows(o.prediction_logits!, c.vocab_size, p) },
           [this.config.encoder.family === 'albert' ? 'sopLogits' : 'seqRelationshipLogits']: { dims: [B, 2], data: o.seq_relationship_logits! },
         };
+      case 'ElectraForPreTraining': return { logits: { dims: [B, L], data: scatterRows(o.logits!, 1, p) } };
       case 'BertForQuestionAnswering':
         return {
           startLogits: { dims: [B, L], data: scatterRows(o.start_logits!, 1, p) },

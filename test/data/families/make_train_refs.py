@@ -18,7 +18,8 @@ FIXTURES = os.path.join(HERE, '..', '..', 'fixtures', 'variants')
 DROPOUT_KEYS = ['hidden_dropout_prob', 'attention_probs_dropout_prob', 'classifier_dropout', 'dropout', 'attention_dropout',
                 'seq_classif_dropout', 'qa_dropout', 'classifier_dropout_prob']
 CASES = ['roberta-seqcls', 'distilbert-seqcls', 'roberta-mlm', 'distilbert-qa-f16', 'xlmr-tokcls-f16',
-         'albert-seqcls', 'albert-pretraining', 'electra-seqcls-f16', 'electra-generator', 'electra-tokcls']
+         'albert-seqcls', 'albert-pretraining', 'electra-seqcls-f16', 'electra-generator', 'electra-tokcls',
+         'electra-discriminator']
 CASES = [c for c in CASES if not os.path.exists(os.path.join(HERE, 'train', f'{c}.safetensors'))]
 
 torch.manual_seed(0)
@@ -49,6 +50,8 @@ for folder in CASES:
         inputs['labels'] = labels.masked_fill(~keep, -100)
         if folder.endswith('pretraining'):
             inputs['sentence_order_label'] = torch.randint(0, 2, (B,), generator=g)
+    elif folder.endswith('discriminator'):
+        inputs['labels'] = torch.randint(0, 2, (B, L), generator=g)  # 1 = replaced; the loss reads mask == 1 only
     elif 'qa' in folder:
         inputs['start_positions'] = torch.randint(0, L, (B,), generator=g)
         inputs['end_positions'] = torch.randint(0, L, (B,), generator=g)
