@@ -90,14 +90,14 @@ export function createRandomBert(shape: BertShape = BERT_BASE, options: LoadMode
 }
 
 /** The base-sized shape and config keys of each family's built-in random model (transformers' *-base checkpoints). */
-export const VARIANT_BASES: Record<string, { shape: BertShape; config: Record<string, unknown> }> = {
-  bert: { shape: BERT_BASE, config: {} },
-  distilbert: { shape: { ...BERT_BASE, layers: 6 }, config: {} },
-  roberta: { shape: { ...BERT_BASE, vocab: 50265, maxPositions: 514 }, config: { type_vocab_size: 1, pad_token_id: 1, layer_norm_eps: 1e-5 } },
-  'xlm-roberta': { shape: { ...BERT_BASE, vocab: 250002, maxPositions: 514 }, config: { type_vocab_size: 1, pad_token_id: 1, layer_norm_eps: 1e-5 } },
-  camembert: { shape: { ...BERT_BASE, vocab: 32005, maxPositions: 514 }, config: { type_vocab_size: 1, pad_token_id: 1, layer_norm_eps: 1e-5 } },
-  albert: { shape: { ...BERT_BASE, vocab: 30000 }, config: { embedding_size: 128, num_hidden_groups: 1, inner_group_num: 1, hidden_act: 'gelu_new' } },
-  electra: { shape: BERT_BASE, config: { embedding_size: 768 } },
+export const VARIANT_BASES: Record<string, { name: string; shape: BertShape; config: Record<string, unknown> }> = {
+  bert: { name: 'BERT', shape: BERT_BASE, config: {} },
+  distilbert: { name: 'DistilBERT', shape: { ...BERT_BASE, layers: 6 }, config: {} },
+  roberta: { name: 'RoBERTa', shape: { ...BERT_BASE, vocab: 50265, maxPositions: 514 }, config: { type_vocab_size: 1, pad_token_id: 1, layer_norm_eps: 1e-5 } },
+  'xlm-roberta': { name: 'XLM-RoBERTa', shape: { ...BERT_BASE, vocab: 250002, maxPositions: 514 }, config: { type_vocab_size: 1, pad_token_id: 1, layer_norm_eps: 1e-5 } },
+  camembert: { name: 'CamemBERT', shape: { ...BERT_BASE, vocab: 32005, maxPositions: 514 }, config: { type_vocab_size: 1, pad_token_id: 1, layer_norm_eps: 1e-5 } },
+  albert: { name: 'ALBERT', shape: { ...BERT_BASE, vocab: 30000 }, config: { embedding_size: 128, num_hidden_groups: 1, inner_group_num: 1, hidden_act: 'gelu_new' } },
+  electra: { name: 'ELECTRA', shape: BERT_BASE, config: { embedding_size: 768 } },
 };
 
 /** The bare encoder of model_type `modelType` (any family bertkit runs) with `shape`'s sizes, as config.json keys. */

@@ -70,7 +70,8 @@ export async function benchForward(
   // 2 FLOPs per multiply-add: QKV + output projection + FFN, plus attention scores and context.
   const H = c.hidden_size;
   const I = c.intermediate_size;
-  const flopsPerToken = (L: number) => c.num_hidden_layers * (2 * (4 * H * H + 2 * H * I) + 4 * L * H);
+  // Layer applications: ALBERT's shared layers count at every depth.
+  const flopsPerToken = (L: number) => c.encoder.layerApplications * (2 * (4 * H * H + 2 * H * I) + 4 * L * H);
   const results: BenchResult[] = [];
   for (const { batch: b, seq: l } of shapes) {
     const input = { inputIds: rows(b, l) };
@@ -105,10 +106,12 @@ export const bench: Command = {
     'bertkit bench [--model ID|DIR] [--shapes 1x128,8x128] [--repeats 10]',
     '',
     'Without --model: BERT-base shape (12 layers, hidden 768) with seeded random weights made in',
-    'memory: nothing to download, runs offline. Reports the median and best latency, tokens/s and',
-    'GFLOP/s per BATCHxSEQ shape. Sequences longer than the model allows are shortened to its limit.',
+    'memory: nothing to download, runs offline (--model-type roberta, albert, ...: that family\'s',
+    'base shape). Reports the median and best latency, tokens/s and GFLOP/s per BATCHxSEQ shape.',
+    'Sequences longer than the model allows are shortened to its limit.',
     '',
     'bertkit bench',
+    'bertkit bench --model-type xlm-roberta --shapes 8x128',
     'bertkit bench --model google-bert/bert-base-uncased --batch-size 32 --seq-len 64 --json',
   ],
   options: {
@@ -152,7 +155,7 @@ export const bench: Command = {
         intermediate: positiveInt(ctx.str('intermediate'), 'intermediate', base.intermediate),
       };
       model = modelType === 'bert' ? await createRandomBert(shape, options) : await createRandomVariant(modelType, shape, options);
-      description = `${modelType}-base shape (${shape.layers} layers, hidden ${shape.hidden}), random weights`;
+      description = `${VARIANT_BASES[modelType]!.name}-base shape (${shape.layers} layers, hidden ${shape.hidden}), random weights`;
     } else {
       for (const k of ['layers', 'hidden', 'heads', 'intermediate', 'model-type']) if (ctx.str(k) !== undefined) throw new UsageError(`--${k} is for the built-in model; not with --model`);
       const dir = await ctx.modelDir();
