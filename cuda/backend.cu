@@ -797,6 +797,7 @@ Status ReadBackWeights(Model& model, std::vector<DeviceTensor>* out) {
 Status CreateModel(const ModelConfig& config, const std::vector<TensorView>& tensors, const EngineOptions& options,
                    const CudaOptions& cuda_options, std::unique_ptr<Model>* out) {
   BK_RETURN_IF_ERROR(config.Validate());
+  BK_RETURN_IF_ERROR(RequireBertGraph(config, "the CUDA backend"));
   (void)options;
   const ProbeResult probe = Probe();
   if (!probe.available) {

@@ -130,6 +130,17 @@ test('bench: the built-in BERT-base-shaped model, offline and with no model fold
   t.true(summary.results[0]!.p50_ms > 0 && summary.results[0]!.tokens_per_s > 0);
 });
 
+test('bench --model-type: the built-in model of another family (ALBERT: its shared layer at every depth)', async (t) => {
+  const r = await bertkit(['bench', '--model-type', 'albert', '--layers', '2', '--hidden', '64', '--heads', '2', '--intermediate', '128', '--shapes', '1x8', '--repeats', '1', '--json']);
+  t.is(r.code, 0, r.stderr);
+  const summary = JSON.parse(r.stdout) as { model: string; results: { shape: string }[] };
+  t.regex(summary.model, /^ALBERT-base shape \(2 layers, hidden 64\), random weights/);
+  t.is(summary.results[0]!.shape, '1x8');
+  const bad = await bertkit(['bench', '--model-type', 'gpt2']);
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /--model-type takes one of bert, distilbert, roberta, xlm-roberta, camembert, albert, electra/);
+});
+
 test('bench: a model folder as a table; sequences cut to the model limit; option errors', async (t) => {
   const r = await bertkit(['bench', '--model', fixture('tiny-bert-seqcls'), '--batch-size', '2', '--seq-len', '1000', '--repeats', '2']);
   t.is(r.code, 0, r.stderr);

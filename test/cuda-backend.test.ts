@@ -243,3 +243,19 @@ onGpu('on the GPU: bfloat16 tensor cores stay within the bf16 bounds of the CPU'
     t.true(diff <= 0.16, `${c.name}: max abs ${diff}`);
   }
 });
+
+withAddon("the CUDA backend runs BERT's graph only: another family is UNAVAILABLE naming what it lacks (so 'auto' falls back to the CPU)", async (t) => {
+  const { parseConfig, toNativeConfig } = await import('../src-ts/config.js');
+  const { expectedTensors } = await import('../src-ts/weights/index.js');
+  const { readFileSync } = await import('node:fs');
+  const config = parseConfig(JSON.parse(readFileSync(join(fixture('variants', 'roberta-model'), 'config.json'), 'utf8')));
+  const tensors: TensorView[] = [...expectedTensors(config, 'RobertaModel')].map(([name, dims]) => ({
+    name,
+    dtype: 'F32',
+    dims,
+    data: new Uint8Array(dims.reduce((a, b) => a * b, 4)),
+  }));
+  const err = await t.throwsAsync(cuda().createModel(toNativeConfig(config, 'RobertaModel', true), tensors, { device: 'cuda' }));
+  t.is((err as { code?: string }).code, 'UNAVAILABLE');
+  t.regex(err!.message, /the CUDA backend runs BERT's graph only: positions from padding_idx \(RobertaModel\)/);
+});

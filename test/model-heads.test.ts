@@ -55,3 +55,32 @@ test('what the batcher and the pipelines read: per-token floats, the MLM / NSP f
   t.is(outputField('SequenceClassification', 'mlm'), undefined);
   t.deepEqual(HEADS.filter(takesChoices), ['MultipleChoice']);
 });
+
+test("each family's class of a head: named by kind, its outputs read through the family's row", (t) => {
+  const shape = (head: (typeof HEADS)[number], model_type: string) =>
+    outputSpecs(head, { ...sizes, model_type }, false).map((o) => `${o.field}:${o.perToken ? 'T' : 'B'}x${o.width}${o.squeeze ? '!' : ''}`);
+  t.is(headOf('DistilBertForMaskedLM'), 'MaskedLM');
+  t.is(headOf('XLMRobertaForTokenClassification'), 'TokenClassification');
+  t.is(headOf('AlbertForPreTraining'), 'PreTraining');
+  t.is(headOf('ElectraForPreTraining'), 'PreTraining');
+  t.is(withHead('XLMRobertaForTokenClassification', 'MaskedLM'), 'XLMRobertaForMaskedLM');
+  // BERT's, and a model_type-less size object reads as BERT.
+  t.deepEqual(shape('PreTraining', 'bert'), ['lastHiddenState:Tx32', 'poolerOutput:Bx32', 'predictionLogits:Tx100', 'seqRelationshipLogits:Bx2']);
+  // ElectraForPreTraining is the discriminator: one logit per token, [B, L], no pooler.
+  t.deepEqual(shape('PreTraining', 'electra'), ['lastHiddenState:Tx32', 'logits:Tx1!']);
+  // ALBERT's second task is sentence order (transformers' sop_logits).
+  t.deepEqual(shape('PreTraining', 'albert'), ['lastHiddenState:Tx32', 'poolerOutput:Bx32', 'predictionLogits:Tx100', 'sopLogits:Bx2']);
+  // Sequence heads with their own dense layer on the first token run no pooler.
+  t.deepEqual(shape('SequenceClassification', 'roberta'), ['lastHiddenState:Tx32', 'logits:Bx3']);
+  t.deepEqual(shape('SequenceClassification', 'xlm-roberta'), ['lastHiddenState:Tx32', 'logits:Bx3']);
+  t.deepEqual(shape('SequenceClassification', 'electra'), ['lastHiddenState:Tx32', 'logits:Bx3']);
+  t.deepEqual(shape('SequenceClassification', 'albert'), ['lastHiddenState:Tx32', 'poolerOutput:Bx32', 'logits:Bx3']);
+  t.deepEqual(shape('MultipleChoice', 'roberta'), ['lastHiddenState:Tx32', 'poolerOutput:Bx32', 'logits:Bx1!']);
+  t.deepEqual(shape('MultipleChoice', 'distilbert'), ['lastHiddenState:Tx32', 'logits:Bx1!']);
+  t.is(outputField('PreTraining', 'mlm', 'electra'), undefined);
+  t.is(outputField('PreTraining', 'replaced', 'electra'), 'logits');
+  t.is(outputField('PreTraining', 'replaced'), undefined);
+  t.is(outputField('PreTraining', 'nsp', 'albert'), 'sopLogits');
+  t.is(floatsPerToken('PreTraining', { ...sizes, model_type: 'electra' }), 33);
+  t.deepEqual(headOutputs('PreTraining', { ...sizes, model_type: 'electra' }).map((o) => o.native), ['logits']);
+});

@@ -60,7 +60,7 @@ void PlanHeadRows(const ModelConfig& c, const BatchInput& in, const BatchPlan& p
   rows->clear();
   const HeadSpec& spec = SpecOf(c);
   if (spec.per_token || (spec.linear == nullptr && !spec.mlm)) return;
-  if (spec.pooler && UsesPooler(c))
+  if (spec.pooler && (UsesPooler(c) || c.own_dense))
     for (int64_t s = 0; s < in.num_sequences; ++s) rows->push_back(in.cu_seqlens[s]);
   rows->insert(rows->end(), plan.mlm_rows.begin(), plan.mlm_rows.end());
   std::sort(rows->begin(), rows->end());

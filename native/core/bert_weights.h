@@ -61,6 +61,9 @@ struct BertWeights {
   Lin transform;
   Norm transform_ln;
   Lin decoder;  // bias = cls.predictions.bias; weight = the word embeddings when tied
+  // HeadConfig::own_dense: the head's dense layer before its linear ("classifier.dense": RoBERTa's
+  // and ELECTRA's classifier.dense, DistilBERT's pre_classifier, ELECTRA's discriminator dense).
+  Lin head_dense;
   // The task head's own linear layer (HeadSpec::linear): classifier, qa_outputs or cls.seq_relationship.
   Lin head;
 };
@@ -136,6 +139,7 @@ Status VisitWeights(const ModelConfig& c, W* w, TableFn&& table, LinearFn&& line
     decoder.in = E;
     BK_RETURN_IF_ERROR(linear(decoder, &w->decoder));
   }
+  if (c.own_dense) BK_RETURN_IF_ERROR(linear(lin("classifier.dense", H, H), &w->head_dense));
   if (head.linear != nullptr) BK_RETURN_IF_ERROR(linear(lin(head.linear, HeadLinearWidth(c), H), &w->head));
   return Status::Ok();
 }

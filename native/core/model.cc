@@ -27,6 +27,43 @@ constexpr Named kArchitectures[] = {
     {"BertForTokenClassification", Architecture::kBertForTokenClassification, Family::kBert, Head::kTokenClassification},
     {"BertForQuestionAnswering", Architecture::kBertForQuestionAnswering, Family::kBert, Head::kQuestionAnswering},
     {"BertForMultipleChoice", Architecture::kBertForMultipleChoice, Family::kBert, Head::kMultipleChoice},
+    {"DistilBertModel", Architecture::kDistilBertModel, Family::kDistilBert, Head::kNone},
+    {"DistilBertForMaskedLM", Architecture::kDistilBertForMaskedLM, Family::kDistilBert, Head::kMaskedLM},
+    {"DistilBertForSequenceClassification", Architecture::kDistilBertForSequenceClassification, Family::kDistilBert, Head::kSequenceClassification},
+    {"DistilBertForTokenClassification", Architecture::kDistilBertForTokenClassification, Family::kDistilBert, Head::kTokenClassification},
+    {"DistilBertForQuestionAnswering", Architecture::kDistilBertForQuestionAnswering, Family::kDistilBert, Head::kQuestionAnswering},
+    {"DistilBertForMultipleChoice", Architecture::kDistilBertForMultipleChoice, Family::kDistilBert, Head::kMultipleChoice},
+    {"RobertaModel", Architecture::kRobertaModel, Family::kRoberta, Head::kNone},
+    {"RobertaForMaskedLM", Architecture::kRobertaForMaskedLM, Family::kRoberta, Head::kMaskedLM},
+    {"RobertaForSequenceClassification", Architecture::kRobertaForSequenceClassification, Family::kRoberta, Head::kSequenceClassification},
+    {"RobertaForTokenClassification", Architecture::kRobertaForTokenClassification, Family::kRoberta, Head::kTokenClassification},
+    {"RobertaForQuestionAnswering", Architecture::kRobertaForQuestionAnswering, Family::kRoberta, Head::kQuestionAnswering},
+    {"RobertaForMultipleChoice", Architecture::kRobertaForMultipleChoice, Family::kRoberta, Head::kMultipleChoice},
+    {"XLMRobertaModel", Architecture::kXLMRobertaModel, Family::kRoberta, Head::kNone},
+    {"XLMRobertaForMaskedLM", Architecture::kXLMRobertaForMaskedLM, Family::kRoberta, Head::kMaskedLM},
+    {"XLMRobertaForSequenceClassification", Architecture::kXLMRobertaForSequenceClassification, Family::kRoberta, Head::kSequenceClassification},
+    {"XLMRobertaForTokenClassification", Architecture::kXLMRobertaForTokenClassification, Family::kRoberta, Head::kTokenClassification},
+    {"XLMRobertaForQuestionAnswering", Architecture::kXLMRobertaForQuestionAnswering, Family::kRoberta, Head::kQuestionAnswering},
+    {"XLMRobertaForMultipleChoice", Architecture::kXLMRobertaForMultipleChoice, Family::kRoberta, Head::kMultipleChoice},
+    {"CamembertModel", Architecture::kCamembertModel, Family::kRoberta, Head::kNone},
+    {"CamembertForMaskedLM", Architecture::kCamembertForMaskedLM, Family::kRoberta, Head::kMaskedLM},
+    {"CamembertForSequenceClassification", Architecture::kCamembertForSequenceClassification, Family::kRoberta, Head::kSequenceClassification},
+    {"CamembertForTokenClassification", Architecture::kCamembertForTokenClassification, Family::kRoberta, Head::kTokenClassification},
+    {"CamembertForQuestionAnswering", Architecture::kCamembertForQuestionAnswering, Family::kRoberta, Head::kQuestionAnswering},
+    {"CamembertForMultipleChoice", Architecture::kCamembertForMultipleChoice, Family::kRoberta, Head::kMultipleChoice},
+    {"AlbertModel", Architecture::kAlbertModel, Family::kAlbert, Head::kNone},
+    {"AlbertForMaskedLM", Architecture::kAlbertForMaskedLM, Family::kAlbert, Head::kMaskedLM},
+    {"AlbertForPreTraining", Architecture::kAlbertForPreTraining, Family::kAlbert, Head::kPreTraining},
+    {"AlbertForSequenceClassification", Architecture::kAlbertForSequenceClassification, Family::kAlbert, Head::kSequenceClassification},
+    {"AlbertForTokenClassification", Architecture::kAlbertForTokenClassification, Family::kAlbert, Head::kTokenClassification},
+    {"AlbertForQuestionAnswering", Architecture::kAlbertForQuestionAnswering, Family::kAlbert, Head::kQuestionAnswering},
+    {"AlbertForMultipleChoice", Architecture::kAlbertForMultipleChoice, Family::kAlbert, Head::kMultipleChoice},
+    {"ElectraModel", Architecture::kElectraModel, Family::kElectra, Head::kNone},
+    {"ElectraForPreTraining", Architecture::kElectraForPreTraining, Family::kElectra, Head::kDiscriminator},
+    {"ElectraForMaskedLM", Architecture::kElectraForMaskedLM, Family::kElectra, Head::kMaskedLM},
+    {"ElectraForSequenceClassification", Architecture::kElectraForSequenceClassification, Family::kElectra, Head::kSequenceClassification},
+    {"ElectraForTokenClassification", Architecture::kElectraForTokenClassification, Family::kElectra, Head::kTokenClassification},
+    {"ElectraForQuestionAnswering", Architecture::kElectraForQuestionAnswering, Family::kElectra, Head::kQuestionAnswering},
 };
 
 const Named* Find(Architecture arch) {
@@ -59,6 +96,7 @@ const HeadSpec kHeads[] = {
     MakeSpec(Head::kTokenClassification,     false, false, "classifier",           true,  HeadWidth::kNumLabels, true,  false),
     MakeSpec(Head::kQuestionAnswering,       false, false, "qa_outputs",           true,  HeadWidth::kTwo,       false, true),
     MakeSpec(Head::kMultipleChoice,          true,  false, "classifier",           false, HeadWidth::kOne,       true,  false),
+    MakeSpec(Head::kDiscriminator,           false, false, "classifier",           true,  HeadWidth::kOne,       false, false),
 };
 
 }  // namespace
@@ -88,7 +126,40 @@ int64_t HeadLinearWidth(const ModelConfig& c) {
   return 0;
 }
 
-bool UsesPooler(const ModelConfig& c) { return c.head() == Head::kNone ? c.pooler.present : SpecOf(c).pooler; }
+// A sequence head with its own dense layer reads the first token itself, without the pooler
+// (transformers builds those models with add_pooling_layer=False, or has no pooler at all).
+bool UsesPooler(const ModelConfig& c) {
+  return c.head() == Head::kNone ? c.pooler.present : SpecOf(c).pooler && !c.own_dense && c.pooler.present;
+}
+
+int64_t NumLayerApplications(const ModelConfig& c) {
+  return c.sharing.num_hidden_groups > 0 ? c.num_hidden_layers * c.sharing.inner_group_num : c.num_hidden_layers;
+}
+
+int64_t LayerWeightIndex(const ModelConfig& c, int64_t j) {
+  if (c.sharing.num_hidden_groups <= 0) return j;
+  // transformers' AlbertTransformer: layer i runs group int(i / (num_hidden_layers / num_hidden_groups)).
+  const int64_t inner = c.sharing.inner_group_num, layer = j / inner;
+  const int64_t group = static_cast<int64_t>(static_cast<double>(layer) /
+                                             (static_cast<double>(c.num_hidden_layers) / static_cast<double>(c.sharing.num_hidden_groups)));
+  return group * inner + j % inner;
+}
+
+Status RequireBertGraph(const ModelConfig& c, const char* who) {
+  auto lacks = [&](const std::string& what) {
+    return Status(StatusCode::kUnavailable, std::string(who) + " runs BERT's graph only: " + what + " (" +
+                                                ArchitectureName(c.architecture) + ") is not implemented there; the CPU engine runs it");
+  };
+  if (!c.embeddings.token_type_embeddings) return lacks("embeddings without token types");
+  if (c.embeddings.padding_idx >= 0) return lacks("positions from padding_idx");
+  if (c.embeddings.embedding_size != 0 && c.embeddings.embedding_size != c.hidden_size) return lacks("an embeddings projection");
+  if (c.sharing.num_hidden_groups != 0) return lacks("layers sharing weights");
+  if (c.pooler.activation != Activation::kTanh) return lacks("a pooler activation other than tanh");
+  if (c.own_dense) return lacks("a head with its own dense layer");
+  if (!c.transform_act_is_hidden_act) return lacks("an MLM transform activation other than hidden_act");
+  if (c.head() == Head::kDiscriminator) return lacks("the discriminator head");
+  return Status::Ok();
+}
 
 bool UsesMlmHead(const ModelConfig& c) { return SpecOf(c).mlm; }
 
@@ -172,18 +243,18 @@ Status ModelConfig::Validate() const {
     if (MaxSequenceLength() < 1)
       return InvalidArgument("max_position_embeddings must leave room for positions after padding_idx + 1");
   }
-  // The description can say more than the engine runs: the parts of other families (DistilBERT,
-  // ALBERT, ELECTRA) are refused here, by name, until a backend implements them.
-  auto unimplemented = [](const char* what) {
-    return InvalidArgument(std::string(what) + " is not implemented by this engine (BERT family only)");
-  };
-  if (!embeddings.token_type_embeddings) return unimplemented("embeddings without token types");
-  if (embeddings.embedding_size != 0 && embeddings.embedding_size != hidden_size)
-    return unimplemented("embedding_size != hidden_size (an embeddings projection)");
-  if (sharing.num_hidden_groups != 0 || sharing.inner_group_num != 1) return unimplemented("layers sharing weights");
-  if (pooler.activation != Activation::kTanh) return unimplemented("a pooler activation other than tanh");
-  if (own_dense) return unimplemented("a sequence head with its own dense layer");
-  if (!transform_act_is_hidden_act) return unimplemented("an MLM transform activation other than hidden_act");
+  if (embeddings.embedding_size != 0) BK_RETURN_IF_ERROR(range("embedding_size", embeddings.embedding_size, 1, int64_t{1} << 15));
+  if (sharing.num_hidden_groups != 0) {
+    BK_RETURN_IF_ERROR(range("num_hidden_groups", sharing.num_hidden_groups, 1, num_hidden_layers));
+    BK_RETURN_IF_ERROR(range("inner_group_num", sharing.inner_group_num, 1, 1024));
+  } else if (sharing.inner_group_num != 1) {
+    return InvalidArgument("inner_group_num needs num_hidden_groups (layers sharing weights)");
+  }
+  if (own_dense && !(head() == Head::kSequenceClassification || head() == Head::kMultipleChoice || head() == Head::kDiscriminator))
+    return InvalidArgument("a head's own dense layer belongs to sequence classification, multiple choice or the discriminator");
+  if (head() == Head::kDiscriminator && !own_dense) return InvalidArgument("the discriminator head has its own dense layer");
+  if (SpecOf(*this).pooler && !own_dense && !pooler.present)
+    return InvalidArgument(std::string(ArchitectureName(architecture)) + " reads the pooler, which this description lacks");
   return Status::Ok();
 }
 
@@ -242,7 +313,8 @@ Status Model::ValidateInput(const BatchInput& in) const {
                         " is outside the vocabulary [0, " + std::to_string(c.vocab_size) + ")");
     }
   }
-  if (in.token_type_ids != nullptr) {
+  // A family without token type embeddings (DistilBERT) ignores them, as its forward takes none.
+  if (in.token_type_ids != nullptr && c.embeddings.token_type_embeddings) {
     for (int64_t t = 0; t < in.num_tokens; ++t) {
       if (in.token_type_ids[t] < 0 || in.token_type_ids[t] >= c.type_vocab_size) {
         return OutOfRange("token type id " + std::to_string(in.token_type_ids[t]) + " at token " + std::to_string(t) +
@@ -297,13 +369,13 @@ OutputSizes Model::Sizes(const BatchInput& in) const {
   } else {
     s.logits = linear_size;
   }
-  s.hidden_states = (c.num_hidden_layers + 1) * T * H;
+  s.hidden_states = (NumLayerApplications(c) + 1) * T * H;
   int64_t squares = 0;
   for (int64_t i = 0; i < B; ++i) {
     const int64_t n = static_cast<int64_t>(in.cu_seqlens[i + 1]) - in.cu_seqlens[i];
     squares += n * n;
   }
-  s.attentions = c.num_hidden_layers * c.num_attention_heads * squares;
+  s.attentions = NumLayerApplications(c) * c.num_attention_heads * squares;
   return s;
 }
 

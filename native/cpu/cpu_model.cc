@@ -103,7 +103,7 @@ class CpuModel final : public Model {
   std::string dtype_fallback_;  // why the requested dtype is not used
 
   // Workspace, reused across forwards.
-  Buffer hidden_, qkv_, context_, attention_output_, intermediate_, first_tokens_, pooled_, head_, gathered_, scratch_,
+  Buffer embedded_, hidden_, qkv_, context_, attention_output_, intermediate_, first_tokens_, pooled_, head_, gathered_, scratch_,
       linear_scratch_;
   BatchPlan plan_;
 };
@@ -273,28 +273,34 @@ Status CpuModel::Run(const BatchInput& in, const ForwardOutputs& out) {
   float* intermediate = intermediate_.Get(T * I);
   float* scratch = scratch_.Get(pool_.size() * cpu::AttentionScratchFloats(max_len, head_dim));
 
+  // Embeddings at embedding_size E, projected to H when E differs (ALBERT, ELECTRA).
+  const int64_t E = c.embeddings.embedding_size > 0 ? c.embeddings.embedding_size : H;
+  float* embedded = E != H ? embedded_.Get(T * E) : hidden;
   cpu::EmbeddingsArgs ea;
   ea.input_ids = in.input_ids;
   ea.token_type_ids = in.token_type_ids;
   ea.position_ids = plan_.position_ids;
   ea.tokens = T;
-  ea.hidden = H;
+  ea.hidden = E;
   // Tied MLM models keep the table only in its packed form (see Load).
   ea.word_embeddings = w_->word_embeddings.size == 0 ? nullptr : w_->word_embeddings.data();
   ea.word_packed = w_->word_embeddings.size == 0 ? &w_->decoder.weight : nullptr;
   ea.position_embeddings = w_->position_embeddings.data();
-  ea.token_type_embeddings = w_->token_type_embeddings.data();
+  ea.token_type_embeddings = c.embeddings.token_type_embeddings ? w_->token_type_embeddings.data() : nullptr;
   ea.gamma = w_->embeddings_ln.weight.data();
   ea.beta = w_->embeddings_ln.bias.data();
   ea.eps = eps;
-  ea.out = hidden;
+  ea.out = embedded;
   cpu::Embeddings(ea, &pool_);
+  if (E != H) ApplyLinear(embedded, T, E, w_->embeddings_project, Epilogue::kNone, nullptr, hidden);
   if (out.hidden_states.data) std::memcpy(out.hidden_states.data, hidden, T * H * sizeof(float));
 
   const int64_t probs_per_layer = plan_.probs_per_layer;
 
-  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    const CpuWeights::Layer& L = w_->layers[l];
+  // One application per layer, or per inner layer of each shared group (ALBERT).
+  const int64_t applications = NumLayerApplications(c);
+  for (int64_t l = 0; l < applications; ++l) {
+    const CpuWeights::Layer& L = w_->layers[LayerWeightIndex(c, l)];
     ApplyLinear(hidden, T, H, L.qkv, Epilogue::kNone, nullptr, qkv);
     cpu::AttentionArgs aa;
     aa.qkv = qkv;
@@ -344,16 +350,30 @@ Status CpuModel::Run(const BatchInput& in, const ForwardOutputs& out) {
     }
     float* dst = spec.linear != nullptr ? out.prediction_logits.data : out.logits.data;
     if (dst && m > 0) {
-      float* transformed = head_.Get(m * H);
+      // The transform maps H to E (ALBERT, ELECTRA's generator), the decoder E to V.
+      float* transformed = head_.Get(m * E);
       ApplyLinear(rows, m, H, w_->transform, EpilogueFor(c.TransformAct()), nullptr, transformed);
-      cpu::LayerNormRows(transformed, m, H, H, w_->transform_ln.weight.data(), w_->transform_ln.bias.data(), eps, &pool_);
-      ApplyLinear(transformed, m, H, w_->decoder, Epilogue::kNone, nullptr, dst);
+      cpu::LayerNormRows(transformed, m, E, E, w_->transform_ln.weight.data(), w_->transform_ln.bias.data(), eps, &pool_);
+      ApplyLinear(transformed, m, E, w_->decoder, Epilogue::kNone, nullptr, dst);
     }
   }
   if (spec.linear != nullptr) {
-    // The head's linear layer on the pooled rows or on every token.
+    // The head's linear layer on the pooled rows or on every token; a head with its own dense
+    // layer reads each sequence's first token (or every token) through it instead of the pooler.
     const float* x = spec.per_token ? hidden : pooled;
     const int64_t m = spec.per_token ? T : B;
+    if (c.own_dense) {
+      const float* rows = hidden;
+      if (!spec.per_token) {
+        float* first = first_tokens_.Get(B * H);
+        for (int64_t s = 0; s < B; ++s)
+          std::memcpy(first + s * H, hidden + static_cast<int64_t>(in.cu_seqlens[s]) * H, H * sizeof(float));
+        rows = first;
+      }
+      float* dense = pooled_.Get(m * H);
+      ApplyLinear(rows, m, H, w_->head_dense, EpilogueFor(c.own_dense_act), nullptr, dense);
+      x = dense;
+    }
     if (spec.start_end) {
       if (out.start_logits.data || out.end_logits.data) {
         float* both = head_.Get(T * 2);
@@ -381,7 +401,7 @@ ModelInfo CpuModel::Info() const {
   info.weight_bytes = w_->bytes;
   info.weights_shared = shared_;
   int64_t ws = 0;
-  for (const Buffer* b : {&hidden_, &qkv_, &context_, &attention_output_, &intermediate_, &first_tokens_, &pooled_, &head_, &gathered_,
+  for (const Buffer* b : {&embedded_, &hidden_, &qkv_, &context_, &attention_output_, &intermediate_, &first_tokens_, &pooled_, &head_, &gathered_,
                           &scratch_, &linear_scratch_})
     ws += b->mem.size * static_cast<int64_t>(sizeof(float));
   info.workspace_bytes = ws;

@@ -189,11 +189,15 @@ void Embeddings(const EmbeddingsArgs& a, ThreadPool* pool) {
       const int64_t id = a.input_ids[t];
       const float* w = a.word_packed ? PackedRow(*a.word_packed, id) : a.word_embeddings + id * a.hidden;
       const int64_t ws = a.word_packed ? a.word_packed->nr : 1;
-      const float* tt = a.token_type_embeddings + (a.token_type_ids ? static_cast<int64_t>(a.token_type_ids[t]) : 0) * a.hidden;
       const float* p = a.position_embeddings + static_cast<int64_t>(a.position_ids[t]) * a.hidden;
       float* o = a.out + t * a.hidden;
-      // transformers adds word + token type first, then position.
-      for (int64_t c = 0; c < a.hidden; ++c) o[c] = (w[c * ws] + tt[c]) + p[c];
+      if (a.token_type_embeddings) {
+        const float* tt = a.token_type_embeddings + (a.token_type_ids ? static_cast<int64_t>(a.token_type_ids[t]) : 0) * a.hidden;
+        // transformers adds word + token type first, then position.
+        for (int64_t c = 0; c < a.hidden; ++c) o[c] = (w[c * ws] + tt[c]) + p[c];
+      } else {
+        for (int64_t c = 0; c < a.hidden; ++c) o[c] = w[c * ws] + p[c];
+      }
       NormalizeRow(o, o, a.hidden, a.gamma, a.beta, a.eps);
     }
   });

@@ -17,11 +17,11 @@ struct EmbeddingsArgs {
   const int32_t* token_type_ids;  // null = all zeros
   const int32_t* position_ids;    // never null (the model derives defaults)
   int64_t tokens;
-  int64_t hidden;
+  int64_t hidden;  // the tables' width (embedding_size)
   const float* word_embeddings;    // [vocab, hidden], or null when word_packed is given
   const PackedWeight* word_packed;  // the table stored once, packed for a tied MLM decoder
   const float* position_embeddings;
-  const float* token_type_embeddings;
+  const float* token_type_embeddings;  // null: a family without token types (DistilBERT)
   const float* gamma;
   const float* beta;
   float eps;

@@ -74,6 +74,7 @@ ModelConfig ReadModelConfig(Napi::Env env, const Napi::Value& value) {
   ModelConfig c;
   const std::string arch = ReadString(env, o, "architecture");
   if (!ParseArchitecture(arch, &c.architecture)) ThrowInvalid(env, "unknown architecture " + arch);
+  c.family = FamilyOf(c.architecture);
   const int64_t big = int64_t{1} << 31;
   c.vocab_size = ReadInt(env, o, "vocab_size", 1, big);
   c.hidden_size = ReadInt(env, o, "hidden_size", 1, big);
@@ -90,6 +91,30 @@ ModelConfig ReadModelConfig(Napi::Env env, const Napi::Value& value) {
   if (!ParseActivation(act, &c.hidden_act)) ThrowInvalid(env, "unsupported hidden_act " + act);
   c.pooler.present = ReadBool(env, o, "has_pooler", true);
   c.tie_word_embeddings = ReadBool(env, o, "tie_word_embeddings", true);
+  // The family's structure (src-ts/model/families.ts); absent = BERT's.
+  auto optional_int = [&](const char* key, int64_t def, int64_t lo, int64_t hi) {
+    return o.Get(key).IsUndefined() ? def : ReadInt(env, o, key, lo, hi);
+  };
+  auto optional_act = [&](const char* key, Activation def) {
+    if (o.Get(key).IsUndefined()) return def;
+    const std::string name = ReadString(env, o, key);
+    Activation a = def;
+    if (name == "tanh") a = Activation::kTanh;
+    else if (!ParseActivation(name, &a)) ThrowInvalid(env, std::string("unsupported ") + key + " " + name);
+    return a;
+  };
+  c.embeddings.token_type_embeddings = ReadBool(env, o, "token_type_embeddings", true);
+  c.embeddings.padding_idx = optional_int("padding_idx", -1, -1, big);
+  c.embeddings.embedding_size = optional_int("embedding_size", 0, 0, big);
+  c.sharing.num_hidden_groups = optional_int("num_hidden_groups", 0, 0, big);
+  c.sharing.inner_group_num = optional_int("inner_group_num", 1, 1, big);
+  c.own_dense = ReadBool(env, o, "own_dense", false);
+  c.own_dense_act = optional_act("own_dense_act", Activation::kTanh);
+  c.own_dense_input_dropout = ReadBool(env, o, "own_dense_input_dropout", false);
+  if (!o.Get("transform_act").IsUndefined()) {
+    c.transform_act_is_hidden_act = false;
+    c.transform_act = optional_act("transform_act", Activation::kGelu);
+  }
   Status s = c.Validate();
   if (!s.ok()) ThrowStatus(env, s);
   return c;

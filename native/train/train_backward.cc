@@ -12,7 +12,7 @@ void TrainableModelImpl::PostAttentionBackward(Pass& ps, int64_t l, int64_t M, c
   const ModelConfig& c = config_;
   const int64_t H = c.hidden_size;
   Saved& p = ps.p;
-  const Layer& W = w_.layers[l];
+  const Layer& W = w_.layers[LayerWeightIndex(c, l)];
   LayerActs& a = p.L[l];
   // output.LayerNorm: d becomes d(h2), h2 = drop(output.dense(act)) + y1
   { Phase ph("layernorm"); LayerNormBackward(d, a.xhat2, a.rstd2, P(W.output_ln.g), M, H, d, G(W.output_ln.g), G(W.output_ln.b), &pool_,
@@ -41,7 +41,8 @@ void TrainableModelImpl::PostAttentionBackward(Pass& ps, int64_t l, int64_t M, c
 void TrainableModelImpl::EncoderBackward(Pass& ps) {
   const ModelConfig& c = config_;
   const BatchInput& in = *ps.in;
-  const int64_t T = ps.T, H = c.hidden_size, NL = c.num_hidden_layers, K = ps.K;
+  const int64_t T = ps.T, H = c.hidden_size, NL = NumLayerApplications(c), K = ps.K;
+  const int64_t E = c.embeddings.embedding_size > 0 ? c.embeddings.embedding_size : H;
   Saved& p = ps.p;
   const std::vector<int64_t>& keep = keep_rows_;
 
@@ -79,14 +80,21 @@ void TrainableModelImpl::EncoderBackward(Pass& ps) {
     ps.aa.dqkv = p.dqkv;
     { Phase ph("attention backward"); AttentionBackward(ps.aa, isa_, &pool_); }
     // d(x_in) = d(h1) (residual) + dqkv . W_qkv
-    LinearBwd(p.dqkv, T, w_.layers[l].qkv, x_in, cur, true);
+    LinearBwd(p.dqkv, T, w_.layers[LayerWeightIndex(c, l)].qkv, x_in, cur, true);
   }
-  // Embeddings: dropout, LayerNorm, then the three lookups.
-  { Phase ph("dropout"); Dropout(cur, T * H, ps.p_hidden, ps.Key(0), 0, &pool_); }
-  { Phase ph("layernorm"); LayerNormBackward(cur, p.xhat_e, p.rstd_e, P(w_.embeddings_ln.g), T, H, cur, G(w_.embeddings_ln.g), G(w_.embeddings_ln.b), &pool_,
+  // Embeddings: embeddings_project (E != H), dropout, LayerNorm, then the lookups, at width E.
+  if (E != H) {
+    LinearBwd(cur, T, w_.embeddings_project, p.x0e, p.dx0e, false);
+    cur = p.dx0e;
+  }
+  { Phase ph("dropout"); Dropout(cur, T * E, ps.p_hidden, ps.Key(0), 0, &pool_); }
+  { Phase ph("layernorm"); LayerNormBackward(cur, p.xhat_e, p.rstd_e, P(w_.embeddings_ln.g), T, E, cur, G(w_.embeddings_ln.g), G(w_.embeddings_ln.b), &pool_,
                     column_scratch_); }
-  { Phase ph("embeddings"); EmbeddingsBackward(cur, in.input_ids, in.token_type_ids, plan_.position_ids, T, H, options_.pad_token_id, G(w_.word_embeddings),
-                     G(w_.position_embeddings), G(w_.token_type_embeddings), &pool_); }
+  float* dtypes = c.embeddings.token_type_embeddings ? G(w_.token_type_embeddings) : nullptr;
+  { Phase ph("embeddings"); EmbeddingsBackward(cur, in.input_ids, in.token_type_ids, plan_.position_ids, T, E, options_.pad_token_id, G(w_.word_embeddings),
+                     G(w_.position_embeddings), dtypes, &pool_); }
+  // RoBERTa's position table is an nn.Embedding with padding_idx too: its padding row gets no gradient.
+  if (c.embeddings.padding_idx >= 0) std::fill_n(G(w_.position_embeddings) + c.embeddings.padding_idx * E, E, 0.f);
 }
 
 }  // namespace bertkit::train::detail

@@ -21,9 +21,13 @@ void EmbeddingsSum(const int32_t* ids, const int32_t* types, const int32_t* posi
     const int64_t t1 = std::min(tokens, (task + 1) * block);
     for (int64_t t = task * block; t < t1; ++t) {
       const float* w = word + static_cast<int64_t>(ids[t]) * h;
-      const float* tt = type + (types ? static_cast<int64_t>(types[t]) : 0) * h;
       const float* p = position + static_cast<int64_t>(positions[t]) * h;
       float* o = out + t * h;
+      if (type == nullptr) {  // a family without token types (DistilBERT)
+        for (int64_t c = 0; c < h; ++c) o[c] = w[c] + p[c];
+        continue;
+      }
+      const float* tt = type + (types ? static_cast<int64_t>(types[t]) : 0) * h;
       for (int64_t c = 0; c < h; ++c) o[c] = (w[c] + tt[c]) + p[c];
     }
   });
@@ -59,7 +63,7 @@ void EmbeddingsBackward(const float* d, const int32_t* ids, const int32_t* types
                         int64_t h, int64_t padding_idx, float* dword, float* dposition, float* dtype, cpu::ThreadPool* pool) {
   ScatterRows(d, tokens, h, dword, [&](int64_t t) -> int64_t { return ids[t] == padding_idx ? -1 : ids[t]; }, pool);
   ScatterRows(d, tokens, h, dposition, [&](int64_t t) -> int64_t { return positions[t]; }, pool);
-  ScatterRows(d, tokens, h, dtype, [&](int64_t t) -> int64_t { return types ? types[t] : 0; }, pool);
+  if (dtype != nullptr) ScatterRows(d, tokens, h, dtype, [&](int64_t t) -> int64_t { return types ? types[t] : 0; }, pool);
 }
 
 }  // namespace bertkit::train

@@ -18,7 +18,9 @@ void TrainableModelImpl::Prepare(const BatchInput& in, const TrainLabels* labels
   const ModelConfig& c = config_;
   const HeadSpec& spec = SpecOf(c);
   const int64_t T = in.num_tokens, B = in.num_sequences, H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
-  const int64_t NL = c.num_hidden_layers;
+  // Layer applications (ALBERT runs its shared layers at every depth) and the tables' width.
+  const int64_t NL = NumLayerApplications(c);
+  const int64_t E = c.embeddings.embedding_size > 0 ? c.embeddings.embedding_size : H;
   const int heads = static_cast<int>(c.num_attention_heads);
   const int head_dim = static_cast<int>(H / heads);
   ps->in = &in;
@@ -43,7 +45,8 @@ void TrainableModelImpl::Prepare(const BatchInput& in, const TrainLabels* labels
     for (int64_t r : plan_.mlm_rows) mlm_labels_.push_back(labels->labels[r]);
   ps->R = R;
   const bool mlm = spec.mlm;
-  ps->pooled_head = UsesPooler(c) && w_.pooler.w >= 0;
+  // The pooler, or a sequence head's own dense layer on the first tokens (RoBERTa, DistilBERT).
+  ps->pooled_head = (UsesPooler(c) && w_.pooler.w >= 0) || (c.own_dense && !spec.per_token);
   const bool pooled_head = ps->pooled_head;
   if (mlm) {
     ps->head_width = V;
@@ -81,13 +84,14 @@ void TrainableModelImpl::Prepare(const BatchInput& in, const TrainLabels* labels
   const bool with_loss = labels != nullptr;
   const bool backward = ps->backward;
   const int64_t column_rows = std::max<int64_t>({T, B, R, 1});
-  const int64_t column_cols = std::max<int64_t>({3 * H, I, 2 * H, mlm ? V : 0, head_width, 2});
+  const int64_t column_cols = std::max<int64_t>({3 * H, I, 2 * H, 2 * E, mlm ? V : 0, head_width, 2});
   for (int pass = 0; pass < 2; ++pass) {
     used = 0;
-    p.emb_sum = take(T * H);
+    p.emb_sum = take(T * std::max(H, E));
     p.tmp = p.emb_sum;  // the embedding sum is dead once normalized
     p.x0 = take(T * H);
-    p.xhat_e = take(T * H);
+    p.x0e = take(E != H ? T * E : 0);  // the embeddings before embeddings_project
+    p.xhat_e = take(T * E);
     p.rstd_e = take(T);
     for (int64_t l = 0; l < NL; ++l) {
       LayerActs& a = p.L[l];
@@ -110,13 +114,17 @@ void TrainableModelImpl::Prepare(const BatchInput& in, const TrainLabels* labels
     p.first = take(pooled_head ? B * H : 0);
     p.pooled = take(pooled_head ? B * H : 0);
     p.pooled_drop = take(pooled_head ? B * H : 0);
+    p.dense_u = take(pooled_head && c.own_dense ? B * H : 0);
+    p.first_drop = take(pooled_head && c.own_dense ? B * H : 0);
     p.seq_drop = take(spec.per_token && spec.classifier_dropout ? T * H : 0);
+    p.tok_u = take(spec.per_token && c.own_dense ? T * H : 0);  // ELECTRA's discriminator dense, per token
+    p.tok_act = take(spec.per_token && c.own_dense ? T * H : 0);
     p.g_in = take(R * H);
-    p.t_u = take(R * H);
-    p.t_act = take(R * H);
-    p.t_xhat = take(R * H);
+    p.t_u = take(R * E);  // the MLM transform maps H to E (ALBERT, ELECTRA's generator)
+    p.t_act = take(R * E);
+    p.t_xhat = take(R * E);
     p.t_rstd = take(R);
-    p.t_y = take(R * H);
+    p.t_y = take(R * E);
     p.logits = take(head_rows * head_width);
     p.nsp_logits = take(nsp_rows * 2);
     if (with_loss) {
@@ -131,7 +139,9 @@ void TrainableModelImpl::Prepare(const BatchInput& in, const TrainLabels* labels
       p.dctx = take(T * H);
       p.dpooled = take(pooled_head ? B * H : 0);
       p.dfirst = take(pooled_head ? B * H : 0);
-      p.dt = take(R * H);
+      p.dt = take(R * E);
+      p.dtok = take(spec.per_token && c.own_dense ? T * H : 0);
+      p.dx0e = take(E != H ? T * E : 0);
       p.dt2 = take(R * H);
       p.d_sel = take(prune ? K * H : 0);
       p.dq_sel = take(prune ? K * H : 0);
@@ -167,7 +177,7 @@ void TrainableModelImpl::Prepare(const BatchInput& in, const TrainLabels* labels
   ps->ra.dcontext = p.dctx;
   ps->ra.dq = p.dq_sel;
   ps->ra.dkv = p.dqkv;  // [T, 2H] within the [T, 3H] buffer
-  const Layer* last_layer = NL > 0 ? &w_.layers[NL - 1] : nullptr;
+  const Layer* last_layer = NL > 0 ? &w_.layers[LayerWeightIndex(c, NL - 1)] : nullptr;
   ps->q_part = last_layer ? Linear{last_layer->qkv.w, last_layer->qkv.b, H, H} : Linear{};
   ps->kv_part = last_layer ? Linear{last_layer->qkv.w + H * H, last_layer->qkv.b + H, 2 * H, H} : Linear{};
 }
@@ -196,7 +206,7 @@ void TrainableModelImpl::PostAttentionForward(Pass& ps, int64_t l, int64_t M, co
       for (int64_t i = task * 16384; i < e; ++i) dst[i] += src[i];
     });
   };
-  const Layer& W = w_.layers[l];
+  const Layer& W = w_.layers[LayerWeightIndex(c, l)];
   LayerActs& a = ps.p.L[l];
   float* tmp = ps.p.tmp;
   LinearFwd(a.ctx, M, W.attention_output, tmp);
@@ -213,14 +223,19 @@ void TrainableModelImpl::PostAttentionForward(Pass& ps, int64_t l, int64_t M, co
 void TrainableModelImpl::EncoderForward(Pass& ps) {
   const ModelConfig& c = config_;
   const BatchInput& in = *ps.in;
-  const int64_t T = ps.T, H = c.hidden_size, NL = c.num_hidden_layers, K = ps.K;
+  const int64_t T = ps.T, H = c.hidden_size, NL = NumLayerApplications(c), K = ps.K;
+  const int64_t E = c.embeddings.embedding_size > 0 ? c.embeddings.embedding_size : H;
   const float eps = static_cast<float>(c.layer_norm_eps);
   Saved& p = ps.p;
   const std::vector<int64_t>& keep = keep_rows_;
 
-  { Phase ph("embeddings"); EmbeddingsSum(in.input_ids, in.token_type_ids, plan_.position_ids, T, H, P(w_.word_embeddings), P(w_.position_embeddings), P(w_.token_type_embeddings), p.emb_sum, &pool_); }
-  { Phase ph("layernorm"); LayerNormForward(p.emb_sum, T, H, P(w_.embeddings_ln.g), P(w_.embeddings_ln.b), eps, p.x0, p.xhat_e, p.rstd_e, &pool_); }
-  { Phase ph("dropout"); Dropout(p.x0, T * H, ps.p_hidden, ps.Key(0), 0, &pool_); }
+  const float* types_table = c.embeddings.token_type_embeddings ? P(w_.token_type_embeddings) : nullptr;
+  // Lookups, LayerNorm and dropout at the tables' width E, then embeddings_project to H when E != H.
+  float* emb = E != H ? p.x0e : p.x0;
+  { Phase ph("embeddings"); EmbeddingsSum(in.input_ids, in.token_type_ids, plan_.position_ids, T, E, P(w_.word_embeddings), P(w_.position_embeddings), types_table, p.emb_sum, &pool_); }
+  { Phase ph("layernorm"); LayerNormForward(p.emb_sum, T, E, P(w_.embeddings_ln.g), P(w_.embeddings_ln.b), eps, emb, p.xhat_e, p.rstd_e, &pool_); }
+  { Phase ph("dropout"); Dropout(emb, T * E, ps.p_hidden, ps.Key(0), 0, &pool_); }
+  if (E != H) LinearFwd(p.x0e, T, w_.embeddings_project, p.x0);
 
   for (int64_t l = 0; l < NL; ++l) {
     LayerActs& a = p.L[l];
@@ -238,7 +253,7 @@ void TrainableModelImpl::EncoderForward(Pass& ps) {
       for (int64_t r = 0; r < K; ++r) std::memcpy(a.y2 + keep[r] * H, p.y_sel + r * H, H * 4);
       continue;
     }
-    LinearFwd(x_in, T, w_.layers[l].qkv, a.qkv);
+    LinearFwd(x_in, T, w_.layers[LayerWeightIndex(c, l)].qkv, a.qkv);
     ps.aa.qkv = a.qkv;
     ps.aa.probs = a.probs;
     ps.aa.context = a.ctx;

@@ -72,6 +72,14 @@ Status TrainableModelImpl::ValidateLabels(const BatchInput& in, const TrainLabel
     case Head::kQuestionAnswering:
       BK_RETURN_IF_ERROR(sized(lb.start_positions, lb.positions_size, B, "start_positions"));
       return sized(lb.end_positions, lb.positions_size, B, "end_positions");
+    case Head::kDiscriminator: {
+      // 1 = replaced, 0 = original; -100 = not in the loss (padding).
+      BK_RETURN_IF_ERROR(sized(lb.labels, lb.labels_size, T, "labels"));
+      for (int64_t t = 0; t < T; ++t)
+        if (lb.labels[t] != 0 && lb.labels[t] != 1 && lb.labels[t] != kIgnore)
+          return OutOfRange("discriminator label " + std::to_string(lb.labels[t]) + " at token " + std::to_string(t) + " is not 0, 1 or -100");
+      return Status::Ok();
+    }
   }
   return Status::Ok();
 }
@@ -81,29 +89,50 @@ void TrainableModelImpl::HeadsForward(Pass& ps) {
   const HeadSpec& spec = SpecOf(c);
   const BatchInput& in = *ps.in;
   const int64_t T = ps.T, B = ps.B, R = ps.R, H = c.hidden_size, V = c.vocab_size;
+  const int64_t E = c.embeddings.embedding_size > 0 ? c.embeddings.embedding_size : H;
   const float eps = static_cast<float>(c.layer_norm_eps);
   Saved& p = ps.p;
   const float* last = ps.last;
 
   if (ps.pooled_head) {
     for (int64_t s = 0; s < B; ++s) std::memcpy(p.first + s * H, last + static_cast<int64_t>(in.cu_seqlens[s]) * H, H * 4);
-    LinearFwd(p.first, B, w_.pooler, p.pooled);
-    TanhForward(p.pooled, B * H, isa_);
+    if (c.own_dense) {
+      // The head's own dense layer on the first tokens (RobertaClassificationHead: dropout, dense,
+      // tanh; DistilBERT: pre_classifier, ReLU), in place of the pooler.
+      std::memcpy(p.first_drop, p.first, B * H * 4);
+      if (c.own_dense_input_dropout) { Phase ph("dropout"); Dropout(p.first_drop, B * H, ps.p_cls, ps.Key(kSiteClassifier + 1), 0, &pool_); }
+      LinearFwd(p.first_drop, B, w_.head_dense, p.dense_u);
+      if (c.own_dense_act == Activation::kTanh) {
+        std::memcpy(p.pooled, p.dense_u, B * H * 4);
+        TanhForward(p.pooled, B * H, isa_);
+      } else {
+        ActivationForward(p.dense_u, B * H, c.own_dense_act, p.pooled, isa_, &pool_);
+      }
+    } else {
+      LinearFwd(p.first, B, w_.pooler, p.pooled);
+      TanhForward(p.pooled, B * H, isa_);
+    }
     std::memcpy(p.pooled_drop, p.pooled, B * H * 4);
   }
   if (spec.mlm) {
     // BertLMPredictionHead on the MLM rows: decoder(LayerNorm(act(dense(h)))).
     for (int64_t r = 0; r < R; ++r) std::memcpy(p.g_in + r * H, last + plan_.mlm_rows[r] * H, H * 4);
     LinearFwd(p.g_in, R, w_.transform, p.t_u);
-    ActivationForward(p.t_u, R * H, c.TransformAct(), p.t_act, isa_, &pool_);
-    { Phase ph("layernorm"); LayerNormForward(p.t_act, R, H, P(w_.transform_ln.g), P(w_.transform_ln.b), eps, p.t_y, p.t_xhat, p.t_rstd, &pool_); }
-    LinearForward(p.t_y, R, H, P(w_.decoder.w), V, P(w_.decoder.b), p.logits, isa_, &pool_, gemm_scratch_);
+    ActivationForward(p.t_u, R * E, c.TransformAct(), p.t_act, isa_, &pool_);
+    { Phase ph("layernorm"); LayerNormForward(p.t_act, R, E, P(w_.transform_ln.g), P(w_.transform_ln.b), eps, p.t_y, p.t_xhat, p.t_rstd, &pool_); }
+    LinearForward(p.t_y, R, E, P(w_.decoder.w), V, P(w_.decoder.b), p.logits, isa_, &pool_, gemm_scratch_);
   }
   if (spec.linear != nullptr) {
     // The head's linear on every token or on the pooled rows, after the classifier dropout.
     float* y = spec.mlm ? p.nsp_logits : p.logits;
     if (spec.per_token) {
       const float* x = last;
+      if (c.own_dense) {
+        // ElectraDiscriminatorPredictions: dense -> hidden_act on every token, then dense_prediction.
+        LinearFwd(last, T, w_.head_dense, p.tok_u);
+        ActivationForward(p.tok_u, T * H, c.own_dense_act, p.tok_act, isa_, &pool_);
+        x = p.tok_act;
+      }
       if (spec.classifier_dropout) {
         std::memcpy(p.seq_drop, last, T * H * 4);
         { Phase ph("dropout"); Dropout(p.seq_drop, T * H, ps.p_cls, ps.Key(kSiteClassifier), 0, &pool_); }
@@ -124,7 +153,7 @@ void TrainableModelImpl::HeadsForward(Pass& ps) {
 void TrainableModelImpl::WriteOutputs(const Pass& ps, const TrainOutputs* train_out, const ForwardOutputs* fwd_out) {
   const ModelConfig& c = config_;
   const HeadSpec& spec = SpecOf(c);
-  const int64_t T = ps.T, B = ps.B, R = ps.R, H = c.hidden_size, V = c.vocab_size, NL = c.num_hidden_layers;
+  const int64_t T = ps.T, B = ps.B, R = ps.R, H = c.hidden_size, V = c.vocab_size, NL = NumLayerApplications(c);
   const Saved& p = ps.p;
   if (fwd_out != nullptr) {
     const ForwardOutputs& o = *fwd_out;
@@ -236,7 +265,23 @@ LossParts TrainableModelImpl::Loss(Pass& ps) {
       parts.loss = (ls + le) / 2;
       break;
     }
-    case Head::kNone: break;
+    case Head::kDiscriminator: {
+      // BCE-with-logits, mean over the labelled tokens (transformers: those with attention mask 1).
+      double sum = 0;
+      int64_t n = 0;
+      for (int64_t t = 0; t < T; ++t) n += lb.labels[t] != kIgnore;
+      for (int64_t t = 0; t < T; ++t) {
+        p.dlogits[t] = 0.f;
+        if (lb.labels[t] == kIgnore) continue;
+        const double z = p.logits[t], y = lb.labels[t];
+        sum += std::max(z, 0.0) - z * y + std::log1p(std::exp(-std::abs(z)));
+        p.dlogits[t] = static_cast<float>((1.0 / (1.0 + std::exp(-z)) - y) * scale / static_cast<double>(n));
+      }
+      parts.loss = n > 0 ? sum / static_cast<double>(n) : std::numeric_limits<double>::quiet_NaN();
+      break;
+    }
+    case Head::kNone:
+      break;
   }
   return parts;
 }
@@ -246,13 +291,21 @@ void TrainableModelImpl::HeadsBackward(Pass& ps) {
   const HeadSpec& spec = SpecOf(c);
   const BatchInput& in = *ps.in;
   const int64_t T = ps.T, B = ps.B, R = ps.R, H = c.hidden_size, V = c.vocab_size;
+  const int64_t E = c.embeddings.embedding_size > 0 ? c.embeddings.embedding_size : H;
   Saved& p = ps.p;
   { Phase ph("zero grads"); if (!ps.options.accumulate) std::fill(grads_.data(), grads_.data() + grads_.size, 0.f); }
   float* dY = p.dA;  // d loss / d last hidden state
   std::fill(dY, dY + T * H, 0.f);
   auto pooler_backward = [&](const float* dpooled) {
-    TanhBackward(p.pooled, dpooled, B * H, p.dpooled);
-    LinearBwd(p.dpooled, B, w_.pooler, p.first, p.dfirst, false);
+    if (c.own_dense) {
+      if (c.own_dense_act == Activation::kTanh) TanhBackward(p.pooled, dpooled, B * H, p.dpooled);
+      else ActivationBackward(p.dense_u, dpooled, B * H, c.own_dense_act, p.dpooled, isa_, &pool_);
+      LinearBwd(p.dpooled, B, w_.head_dense, p.first_drop, p.dfirst, false);
+      if (c.own_dense_input_dropout) { Phase ph("dropout"); Dropout(p.dfirst, B * H, ps.p_cls, ps.Key(kSiteClassifier + 1), 0, &pool_); }
+    } else {
+      TanhBackward(p.pooled, dpooled, B * H, p.dpooled);
+      LinearBwd(p.dpooled, B, w_.pooler, p.first, p.dfirst, false);
+    }
     for (int64_t s = 0; s < B; ++s) {
       float* row = dY + static_cast<int64_t>(in.cu_seqlens[s]) * H;
       for (int64_t i = 0; i < H; ++i) row[i] += p.dfirst[s * H + i];
@@ -260,12 +313,12 @@ void TrainableModelImpl::HeadsBackward(Pass& ps) {
   };
   if (spec.mlm) {
     // decoder (tied: the word embeddings' gradient), bias
-    LinearBackwardWeight(p.dlogits, R, V, p.t_y, H, G(w_.decoder.w), isa_, &pool_, gemm_scratch_);
+    LinearBackwardWeight(p.dlogits, R, V, p.t_y, E, G(w_.decoder.w), isa_, &pool_, gemm_scratch_);
     ColumnSumAccumulate(p.dlogits, R, V, V, G(w_.decoder.b), &pool_, column_scratch_);
-    LinearBackwardInput(p.dlogits, R, V, P(w_.decoder.w), H, p.dt, false, isa_, &pool_, gemm_scratch_);
-    { Phase ph("layernorm"); LayerNormBackward(p.dt, p.t_xhat, p.t_rstd, P(w_.transform_ln.g), R, H, p.dt, G(w_.transform_ln.g), G(w_.transform_ln.b), &pool_,
+    LinearBackwardInput(p.dlogits, R, V, P(w_.decoder.w), E, p.dt, false, isa_, &pool_, gemm_scratch_);
+    { Phase ph("layernorm"); LayerNormBackward(p.dt, p.t_xhat, p.t_rstd, P(w_.transform_ln.g), R, E, p.dt, G(w_.transform_ln.g), G(w_.transform_ln.b), &pool_,
                       column_scratch_); }
-    ActivationBackward(p.t_u, p.dt, R * H, c.TransformAct(), p.dt, isa_, &pool_);
+    ActivationBackward(p.t_u, p.dt, R * E, c.TransformAct(), p.dt, isa_, &pool_);
     LinearBwd(p.dt, R, w_.transform, p.g_in, p.dt2, false);
     for (int64_t r = 0; r < R; ++r) {
       float* row = dY + plan_.mlm_rows[r] * H;
@@ -274,7 +327,12 @@ void TrainableModelImpl::HeadsBackward(Pass& ps) {
   }
   if (spec.linear != nullptr) {
     const float* dlogits = spec.mlm ? p.dnsp : p.dlogits;
-    if (spec.per_token) {
+    if (spec.per_token && c.own_dense) {
+      // The discriminator: dense_prediction, hidden_act, dense, into dY.
+      LinearBwd(dlogits, T, w_.head, p.tok_act, p.dtok, false);
+      ActivationBackward(p.tok_u, p.dtok, T * H, c.own_dense_act, p.dtok, isa_, &pool_);
+      LinearBwd(p.dtok, T, w_.head_dense, ps.last, dY, false);
+    } else if (spec.per_token) {
       LinearBwd(dlogits, T, w_.head, spec.classifier_dropout ? p.seq_drop : ps.last, dY, false);
       if (spec.classifier_dropout) { Phase ph("dropout"); Dropout(dY, T * H, ps.p_cls, ps.Key(kSiteClassifier), 0, &pool_); }
     } else {

@@ -147,6 +147,7 @@ void AttentionRowsBackward(const AttentionRowsArgs& args, cpu::Isa isa, cpu::Thr
 // ---- embeddings ----
 
 // out[t] = (word[ids[t]] + type[types[t]]) + position[positions[t]] (transformers' order).
+// `type` null: no token type table (DistilBERT); then EmbeddingsBackward's `dtype` is null too.
 void EmbeddingsSum(const int32_t* ids, const int32_t* types, const int32_t* positions, int64_t tokens, int64_t h,
                    const float* word, const float* position, const float* type, float* out, cpu::ThreadPool* pool);
 // Scatter-add of d[t] into the rows each token used: dword (skipping ids == padding_idx, as

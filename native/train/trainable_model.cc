@@ -234,9 +234,26 @@ TrainInfo TrainableModelImpl::TrainingInfo() const {
 
 }  // namespace detail
 
+namespace {
+// What the trainer's forward and backward implement: every part of the description (token types or
+// not, positions from the ids, the embeddings projection, shared layers, the heads' own dense
+// layers, the discriminator) except a pooler activation other than tanh, which no family has; a
+// part added to the description without a backward is refused here by name, not trained as
+// another graph.
+Status RequireTrainableGraph(const ModelConfig& c) {
+  auto lacks = [&](const std::string& what) {
+    return Status(StatusCode::kUnavailable, "the trainer does not implement " + what + " (" + ArchitectureName(c.architecture) +
+                                                "): training is not supported for this model family yet");
+  };
+  if (c.pooler.activation != Activation::kTanh) return lacks("a pooler activation other than tanh");
+  return Status::Ok();
+}
+}  // namespace
+
 Status CreateTrainableModel(const ModelConfig& config, const std::vector<TensorView>& tensors, const TrainOptions& options,
                             std::unique_ptr<TrainableModel>* out) {
   BK_RETURN_IF_ERROR(config.Validate());
+  BK_RETURN_IF_ERROR(RequireTrainableGraph(config));
   if (options.threads < 0 || options.threads > 1024) return InvalidArgument("threads must be in [0, 1024]");
   auto prob = [](float p, const char* name) -> Status {
     if (!(p >= 0.f && p <= 1.f)) return InvalidArgument(std::string(name) + " must be in [0, 1]");

@@ -94,6 +94,12 @@ struct Saved {
   float *emb_sum, *x0, *xhat_e, *rstd_e, *tmp;
   std::vector<LayerActs> L;
   float *first, *pooled, *pooled_drop, *seq_drop;
+  // A sequence head's own dense layer: its input after the classifier dropout, its pre-activation.
+  float *first_drop, *dense_u;
+  // The embeddings at embedding_size before embeddings_project (ALBERT, ELECTRA), and its gradient.
+  float *x0e, *dx0e;
+  // The discriminator's dense layer on every token: pre-activation, activation, and its gradient.
+  float *tok_u, *tok_act, *dtok;
   float *g_in, *t_u, *t_act, *t_xhat, *t_rstd, *t_y;  // MLM transform
   float *logits, *nsp_logits, *dlogits, *dnsp;
   float *dA, *dB, *dI, *dqkv, *dctx, *dpooled, *dfirst, *dt, *dt2;

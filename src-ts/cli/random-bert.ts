@@ -3,6 +3,7 @@
  * time when no model is given, so they run offline on a fresh machine. The same weights every run.
  */
 import type { BertModel } from '../model/bert-model.js';
+import { expectedEncoderTensors } from '../model/families.js';
 import { createModel, type LoadModelOptions, type TensorInput } from '../model/load.js';
 
 export interface BertShape {
@@ -87,4 +88,40 @@ export function randomBertTensors(shape: BertShape = BERT_BASE, seed?: number): 
 /** A BertModel of `shape` (default BERT-base) with seeded random weights. */
 export function createRandomBert(shape: BertShape = BERT_BASE, options: LoadModelOptions = {}, seed?: number): Promise<BertModel> {
   return createModel(randomBertConfig(shape), randomBertTensors(shape, seed), options);
+}
+
+/** The base-sized shape and config keys of each family's built-in random model (transformers' *-base checkpoints). */
+export const VARIANT_BASES: Record<string, { name: string; shape: BertShape; config: Record<string, unknown> }> = {
+  bert: { name: 'BERT', shape: BERT_BASE, config: {} },
+  distilbert: { name: 'DistilBERT', shape: { ...BERT_BASE, layers: 6 }, config: {} },
+  roberta: { name: 'RoBERTa', shape: { ...BERT_BASE, vocab: 50265, maxPositions: 514 }, config: { type_vocab_size: 1, pad_token_id: 1, layer_norm_eps: 1e-5 } },
+  'xlm-roberta': { name: 'XLM-RoBERTa', shape: { ...BERT_BASE, vocab: 250002, maxPositions: 514 }, config: { type_vocab_size: 1, pad_token_id: 1, layer_norm_eps: 1e-5 } },
+  camembert: { name: 'CamemBERT', shape: { ...BERT_BASE, vocab: 32005, maxPositions: 514 }, config: { type_vocab_size: 1, pad_token_id: 1, layer_norm_eps: 1e-5 } },
+  albert: { name: 'ALBERT', shape: { ...BERT_BASE, vocab: 30000 }, config: { embedding_size: 128, num_hidden_groups: 1, inner_group_num: 1, hidden_act: 'gelu_new' } },
+  electra: { name: 'ELECTRA', shape: BERT_BASE, config: { embedding_size: 768 } },
+};
+
+/** The bare encoder of model_type `modelType` (any family bertkit runs) with `shape`'s sizes, as config.json keys. */
+export function randomVariantConfig(modelType: string, shape: BertShape): Record<string, unknown> {
+  const base = VARIANT_BASES[modelType];
+  if (!base) throw new Error(`no built-in model for model_type ${JSON.stringify(modelType)}; known: ${Object.keys(VARIANT_BASES).join(', ')}`);
+  const { architectures: _, ...bert } = randomBertConfig(shape);
+  return { ...bert, ...base.config, model_type: modelType };
+}
+
+/**
+ * A bare encoder of any family with seeded random weights: every tensor the family's description
+ * expects (canonical names), uniform with std 0.02, LayerNorm weights around 1.
+ */
+export function createRandomVariant(modelType: string, shape: BertShape, options: LoadModelOptions = {}, seed?: number): Promise<BertModel> {
+  const config = randomVariantConfig(modelType, shape);
+  const rand = xorshift(seed);
+  const tensors: Record<string, TensorInput> = {};
+  for (const [name, dims] of expectedEncoderTensors(config)) {
+    const norm = /LayerNorm\.weight$/.test(name);
+    const data = new Float32Array(dims.reduce((a, b) => a * b, 1));
+    for (let i = 0; i < data.length; i++) data[i] = (norm ? 1 : 0) + (rand() * 2 - 1) * (norm ? 0.1 : 0.02) * 1.7320508;
+    tensors[name] = { dtype: 'F32', dims, data };
+  }
+  return createModel(config, tensors, options);
 }

@@ -17,6 +17,7 @@ import type { AddonModel, BatchInput, ForwardOutputs } from '../native/types.js'
 import { checkOptionNames, optionNames } from '../options.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 import { CallQueue } from './call-queue.js';
+import { adaptBatch } from './families.js';
 import { headOf, outputSpecs, takesChoices, type Head, type OutputSpec } from './heads.js';
 import type { IntRows, PackedInput, PaddedInput } from '../inputs.js';
 import type { ForwardOptions, ModelOutput, PackedForwardOptions } from './outputs.js';
@@ -141,11 +142,11 @@ export class BertModel implements AsyncDisposable {
         choices = flat.choices;
       }
       const packed = packPadded(inputIds, attentionMask, tokenTypeIds, {
-        maxPositionEmbeddings: this.config.max_position_embeddings,
+        maxPositionEmbeddings: this.config.encoder.maxSequenceLength,
         // The tokenizer's unpadded batches are ragged by design; plain arrays must be rectangular.
         allowRagged: typeof (input as ForwardInput).toPacked === 'function',
       });
-      const raw = await this.#run(packed.input, options);
+      const raw = await this.#run(adaptBatch(this.config, packed.input), options);
       return this.#toPadded(raw, packed, choices);
     });
   }
@@ -227,12 +228,12 @@ export class BertModel implements AsyncDisposable {
       const rows = spec.mlm && selected !== undefined ? selected : spec.perToken ? T : B;
       out[spec.native] = new Float32Array(rows * spec.width);
     }
-    if (options.outputHiddenStates) out.hidden_states = new Float32Array((c.num_hidden_layers + 1) * T * c.hidden_size);
+    if (options.outputHiddenStates) out.hidden_states = new Float32Array((c.encoder.layerApplications + 1) * T * c.hidden_size);
     if (options.outputAttentions) {
       let squares = 0;
       const cu = batch.cu_seqlens;
       for (let s = 0; s < B; s++) squares += (cu[s + 1]! - cu[s]!) ** 2;
-      out.attentions = new Float32Array(c.num_hidden_layers * c.num_attention_heads * squares);
+      out.attentions = new Float32Array(c.encoder.layerApplications * c.num_attention_heads * squares);
     }
     await native.forward(batch, out);
     return out;
@@ -256,15 +257,15 @@ export class BertModel implements AsyncDisposable {
     if (raw.hidden_states) {
       const T = p.tokenRow.length;
       out.hiddenStates = [];
-      for (let l = 0; l <= c.num_hidden_layers; l++) {
+      for (let l = 0; l <= c.encoder.layerApplications; l++) {
         out.hiddenStates.push({ dims: [B, L, H], data: scatterTokens(raw.hidden_states.subarray(l * T * H, (l + 1) * T * H), H, p) });
       }
     }
     if (raw.attentions) {
-      const per = raw.attentions.length / c.num_hidden_layers;
+      const per = raw.attentions.length / c.encoder.layerApplications;
       const heads = c.num_attention_heads;
       out.attentions = [];
-      for (let l = 0; l < c.num_hidden_layers; l++) {
+      for (let l = 0; l < c.encoder.layerApplications; l++) {
         out.attentions.push({ dims: [B, heads, L, L], data: scatterAttention(raw.attentions.subarray(l * per, (l + 1) * per), heads, p) });
       }
     }
@@ -285,14 +286,14 @@ export class BertModel implements AsyncDisposable {
     }
     if (raw.hidden_states) {
       out.hiddenStates = [];
-      for (let l = 0; l <= c.num_hidden_layers; l++) {
+      for (let l = 0; l <= c.encoder.layerApplications; l++) {
         out.hiddenStates.push({ dims: [T, H], data: raw.hidden_states.subarray(l * T * H, (l + 1) * T * H) });
       }
     }
     if (raw.attentions) {
-      const per = raw.attentions.length / c.num_hidden_layers;
+      const per = raw.attentions.length / c.encoder.layerApplications;
       out.attentions = [];
-      for (let l = 0; l < c.num_hidden_layers; l++) {
+      for (let l = 0; l < c.encoder.layerApplications; l++) {
         out.attentions.push({ dims: [per], data: raw.attentions.subarray(l * per, (l + 1) * per) });
       }
     }

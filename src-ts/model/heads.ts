@@ -3,9 +3,13 @@
  * whether it runs the pooler. The model sizes and shapes its outputs from this table, the batcher
  * its budgets and per-sequence views, the trainer its logits. A head does not depend on the model
  * family: `BertForMaskedLM` and any `<Family>ForMaskedLM` share the MaskedLM head, so code that
- * asks for a head (`model.head`) never lists architecture names.
+ * asks for a head (`model.head`) never lists architecture names. Where a family's class of a head
+ * computes something else than BERT's (ELECTRA's discriminator, ALBERT's sentence order, the
+ * heads with their own dense layer instead of the pooler), the difference is read here from the
+ * family's row (src-ts/families.ts) through `sizes.model_type`.
  */
 import type { ProblemType } from '../config.js';
+import { familyOfModelType, type HeadKind } from '../families.js';
 
 export const HEADS = [
   'base',
@@ -26,7 +30,7 @@ type Width = 'hidden' | 'vocab' | 'labels' | 1 | 2;
 /** One output of a head: its native buffer, its ModelOutput field and its shape. */
 export interface OutputSpec {
   native: 'last_hidden_state' | 'pooler_output' | 'logits' | 'prediction_logits' | 'seq_relationship_logits' | 'start_logits' | 'end_logits';
-  field: 'lastHiddenState' | 'poolerOutput' | 'logits' | 'predictionLogits' | 'seqRelationshipLogits' | 'startLogits' | 'endLogits';
+  field: 'lastHiddenState' | 'poolerOutput' | 'logits' | 'predictionLogits' | 'seqRelationshipLogits' | 'sopLogits' | 'startLogits' | 'endLogits';
   /** One row per token ([T, width]) or per sequence ([B, width]). */
   perToken: boolean;
   width: number;
@@ -34,8 +38,10 @@ export interface OutputSpec {
   squeeze?: boolean;
   /** The masked-LM logits (rows selectable with logitsTokens). */
   mlm?: boolean;
-  /** The next-sentence logits ([B, 2]: is-next, not-next). */
+  /** The sentence-pair logits ([B, 2]: is-next, not-next; ALBERT: in order, swapped), labelled by nextSentenceLabel. */
   nsp?: boolean;
+  /** ELECTRA's replaced-token logits ([B, L]: one per token, labelled 1 = replaced). */
+  replaced?: boolean;
 }
 
 type HeadOutput = Omit<OutputSpec, 'width'> & { width: Width };
@@ -72,6 +78,34 @@ const TABLE: Record<Head, HeadSpec> = {
   MultipleChoice: { pooler: 'always', choices: true, outputs: [{ native: 'logits', field: 'logits', perToken: false, width: 1, squeeze: true }] },
 };
 
+/**
+ * Heads whose engine kind (a family row's `heads`) is not BERT's: ElectraForPreTraining is the
+ * replaced-token discriminator (dense + hidden_act + one logit per token, no pooler).
+ */
+const KIND_VARIANTS: Partial<Record<HeadKind, HeadSpec>> = {
+  discriminator: { pooler: 'never', outputs: [{ native: 'logits', field: 'logits', perToken: true, width: 1, squeeze: true, replaced: true }] },
+};
+
+/** Output fields a family names otherwise (transformers' output classes): ALBERT's second pre-training task is sentence order. */
+const FIELD_NAMES: Readonly<Record<string, Partial<Record<OutputSpec['field'], OutputSpec['field']>>>> = {
+  albert: { seqRelationshipLogits: 'sopLogits' },
+};
+
+/** `head` as the family of `modelType` (default BERT) computes it. */
+function specOf(head: Head, modelType: string | undefined): HeadSpec {
+  const row = familyOfModelType(modelType ?? 'bert');
+  if (!row) return TABLE[head];
+  const kind = row.heads[head === 'base' ? 'Model' : `For${head}`];
+  let spec = (kind !== undefined ? KIND_VARIANTS[kind] : undefined) ?? TABLE[head];
+  // A sequence head with its own dense layer on the first token reads that instead of the pooler
+  // (RobertaClassificationHead, DistilBERT's pre_classifier, ElectraClassificationHead).
+  const dense = head === 'SequenceClassification' ? row.sequenceDense : head === 'MultipleChoice' ? row.multipleChoiceDense : null;
+  if (dense !== null && spec.pooler === 'always') spec = { ...spec, pooler: 'never' };
+  const names = FIELD_NAMES[row.family];
+  if (names) spec = { ...spec, outputs: spec.outputs.map((o) => ({ ...o, field: names[o.field] ?? o.field })) };
+  return spec;
+}
+
 /** The head of `architecture` ('BertForMaskedLM' → 'MaskedLM', 'BertModel' → 'base'), or undefined. */
 export function headOf(architecture: string): Head | undefined {
   const m = /^[A-Z][A-Za-z0-9]*?For([A-Za-z]+)$/.exec(architecture);
@@ -90,6 +124,8 @@ export interface HeadSizes {
   hidden_size: number;
   vocab_size: number;
   num_labels: number;
+  /** The family (config.json model_type; BERT when absent): where its class of a head differs. */
+  model_type?: string;
 }
 
 /**
@@ -97,7 +133,7 @@ export interface HeadSizes {
  * head runs the pooler, then the head's own.
  */
 export function outputSpecs(head: Head, sizes: HeadSizes, hasPooler: boolean): OutputSpec[] {
-  const spec = TABLE[head];
+  const spec = specOf(head, sizes.model_type);
   const width = (w: Width): number => (w === 'hidden' ? sizes.hidden_size : w === 'vocab' ? sizes.vocab_size : w === 'labels' ? sizes.num_labels : w);
   const out: OutputSpec[] = [{ native: 'last_hidden_state', field: 'lastHiddenState', perToken: true, width: sizes.hidden_size }];
   if (spec.pooler === 'always' || (spec.pooler === 'if-present' && hasPooler)) {
@@ -112,9 +148,12 @@ export function headOutputs(head: Head, sizes: HeadSizes): OutputSpec[] {
   return outputSpecs(head, sizes, false).filter((o) => o.native !== 'last_hidden_state' && o.native !== 'pooler_output');
 }
 
-/** The field holding the head's masked-LM or next-sentence logits, when it has them. */
-export function outputField(head: Head, role: 'mlm' | 'nsp'): OutputSpec['field'] | undefined {
-  return TABLE[head].outputs.find((o) => o[role])?.field;
+/**
+ * The field holding the head's masked-LM, sentence-pair or replaced-token logits, when the
+ * family's class of it (`modelType`, default BERT) has them.
+ */
+export function outputField(head: Head, role: 'mlm' | 'nsp' | 'replaced', modelType?: string): OutputSpec['field'] | undefined {
+  return specOf(head, modelType).outputs.find((o) => o[role])?.field;
 }
 
 /** Whether the head takes [B][choices][L] inputs (multiple choice). */

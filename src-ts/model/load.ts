@@ -5,7 +5,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
-import { ARCHITECTURES, parseConfig, readConfig, toNativeConfig, type Architecture, type BertConfig } from '../config.js';
+import { parseConfig, readConfig, toNativeConfig, type Architecture, type BertConfig } from '../config.js';
 import { InvalidInputError, UnsupportedModelError, captureCallerStack, fromNativeError, withCallerStack } from '../errors.js';
 import { HUB_OPTION_NAMES, hubOptionsOf, resolveModel, type HubOptions } from '../hub/index.js';
 import { loadBinding } from '../native/load-binding.js';
@@ -15,6 +15,7 @@ import { checkOptionNames, optionNames } from '../options.js';
 import { hasTokenizerFiles, loadTokenizer, type Tokenizer } from '../tokenizer/index.js';
 import { readCheckpoint, resolveWeights, type RawTensor } from '../weights/index.js';
 import { BertModel, DTYPES, type BackendInfo, type ComputeDType, type WeightsInfo } from './bert-model.js';
+import { pickArchitecture } from './families.js';
 
 export interface LoadModelOptions extends HubOptions {
   /** 'auto' (default; or the BERTKIT_DEVICE environment variable), 'cpu' or 'cuda'. */
@@ -116,14 +117,6 @@ export function memorySource(config: Record<string, unknown>, tensors: Map<strin
     checkpoint.set(name, { name, dtype: t.dtype, dims: t.dims, data });
   }
   return { config: parsed, checkpoint, files: [], format: 'memory' };
-}
-
-function pickArchitecture(config: BertConfig, requested: unknown): Architecture {
-  const arch = requested ?? config.architectures?.[0] ?? 'BertModel';
-  if (typeof arch !== 'string' || !(ARCHITECTURES as readonly string[]).includes(arch)) {
-    throw new UnsupportedModelError(`architecture ${JSON.stringify(arch)} is not supported; supported: ${ARCHITECTURES.join(', ')}`);
-  }
-  return arch as Architecture;
 }
 
 /** @internal Resolves the checkpoint for the architecture asked for and checks the engine options. */

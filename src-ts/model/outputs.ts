@@ -10,16 +10,18 @@ export interface ModelOutput {
   lastHiddenState: Tensor;
   /** [B, H]: tanh(dense(h[:, 0])), when the model has a pooler. */
   poolerOutput?: Tensor;
-  /** MLM [B, L, vocab] · NSP [B, 2] · sequence classification [B, num_labels] · token classification [B, L, num_labels] · multiple choice [B, num_choices]. */
+  /** MLM [B, L, vocab] · NSP [B, 2] · sequence classification [B, num_labels] · token classification [B, L, num_labels] · multiple choice [B, num_choices] · ELECTRA discriminator [B, L]. */
   logits?: Tensor;
   /** BertForPreTraining: [B, L, vocab]. */
   predictionLogits?: Tensor;
   /** BertForPreTraining: [B, 2]. */
   seqRelationshipLogits?: Tensor;
+  /** AlbertForPreTraining: sentence-order logits [B, 2]. */
+  sopLogits?: Tensor;
   /** BertForQuestionAnswering: [B, L]. */
   startLogits?: Tensor;
   endLogits?: Tensor;
-  /** With outputHiddenStates: layers + 1 tensors [B, L, H] (embeddings output first). */
+  /** With outputHiddenStates: layers + 1 tensors [B, L, H] (embeddings output first; ALBERT: one per inner-layer application). */
   hiddenStates?: Tensor[];
   /** With outputAttentions: one [B, heads, L, L] per layer (softmax probabilities). */
   attentions?: Tensor[];

@@ -49,7 +49,7 @@ export function packRows(rows: readonly Row[], total: number, order?: readonly n
 }
 
 type TokenField = 'lastHiddenState' | 'logits' | 'predictionLogits' | 'startLogits' | 'endLogits';
-type SequenceField = 'poolerOutput' | 'logits' | 'seqRelationshipLogits';
+type SequenceField = 'poolerOutput' | 'logits' | 'seqRelationshipLogits' | 'sopLogits';
 
 /** The outputs of one row of a packed run: views into the run's output arrays. */
 export class RowResult {

@@ -13,7 +13,44 @@ export type NativeArchitecture =
   | 'BertForSequenceClassification'
   | 'BertForTokenClassification'
   | 'BertForQuestionAnswering'
-  | 'BertForMultipleChoice';
+  | 'BertForMultipleChoice'
+  | 'DistilBertModel'
+  | 'DistilBertForMaskedLM'
+  | 'DistilBertForSequenceClassification'
+  | 'DistilBertForTokenClassification'
+  | 'DistilBertForQuestionAnswering'
+  | 'DistilBertForMultipleChoice'
+  | 'RobertaModel'
+  | 'RobertaForMaskedLM'
+  | 'RobertaForSequenceClassification'
+  | 'RobertaForTokenClassification'
+  | 'RobertaForQuestionAnswering'
+  | 'RobertaForMultipleChoice'
+  | 'XLMRobertaModel'
+  | 'XLMRobertaForMaskedLM'
+  | 'XLMRobertaForSequenceClassification'
+  | 'XLMRobertaForTokenClassification'
+  | 'XLMRobertaForQuestionAnswering'
+  | 'XLMRobertaForMultipleChoice'
+  | 'CamembertModel'
+  | 'CamembertForMaskedLM'
+  | 'CamembertForSequenceClassification'
+  | 'CamembertForTokenClassification'
+  | 'CamembertForQuestionAnswering'
+  | 'CamembertForMultipleChoice'
+  | 'AlbertModel'
+  | 'AlbertForMaskedLM'
+  | 'AlbertForPreTraining'
+  | 'AlbertForSequenceClassification'
+  | 'AlbertForTokenClassification'
+  | 'AlbertForQuestionAnswering'
+  | 'AlbertForMultipleChoice'
+  | 'ElectraModel'
+  | 'ElectraForPreTraining'
+  | 'ElectraForMaskedLM'
+  | 'ElectraForSequenceClassification'
+  | 'ElectraForTokenClassification'
+  | 'ElectraForQuestionAnswering';
 
 /** bertkit::ModelConfig (config.json names). */
 export interface ModelConfig {
@@ -31,6 +68,22 @@ export interface ModelConfig {
   hidden_act: string;
   has_pooler: boolean;
   tie_word_embeddings: boolean;
+  /** bertkit::EmbeddingsConfig (absent: BERT's). False: no token type embeddings (DistilBERT). */
+  token_type_embeddings?: boolean;
+  /** >= 0: positions made from the ids after this id (RoBERTa); -1: 0..n-1. */
+  padding_idx?: number;
+  /** The lookup tables' width when not hidden_size (projected by embeddings_project); 0 = hidden_size. */
+  embedding_size?: number;
+  /** bertkit::LayerSharing (ALBERT): 0 groups = every layer its own weights. */
+  num_hidden_groups?: number;
+  inner_group_num?: number;
+  /** bertkit::HeadConfig: the head's own dense layer (classifier.dense) and its activation ("tanh", "relu", a hidden_act). */
+  own_dense?: boolean;
+  own_dense_act?: string;
+  /** Training: the classifier dropout also before the own dense layer (RoBERTa, ELECTRA). */
+  own_dense_input_dropout?: boolean;
+  /** The MLM transform's activation when the family hard-codes one (absent: hidden_act). */
+  transform_act?: string;
 }
 
 /**

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { readConfig, type Architecture, type BertConfig } from '../config.js';
 import { BertError, DisposedError, InvalidInputError, UnsupportedModelError, captureCallerStack, withCallerStack } from '../errors.js';
 import { BertModel, type ComputeDType } from '../model/bert-model.js';
-import { headOf, withHead, type Head } from '../model/heads.js';
+import { pickArchitecture } from '../model/families.js';
+import { headOf, outputField, withHead, type Head } from '../model/heads.js';
 import { loadModel } from '../model/load.js';
 import type { Device } from '../native/select-backend.js';
 import type { Tokenizer } from '../tokenizer/index.js';
@@ -59,6 +60,17 @@ export interface ModelRequirement {
   accepts: readonly Head[] | null;
   /** Loads folders with this head (e.g. a pre-training checkpoint as a masked LM). */
   loadAs: Head | ((config: BertConfig) => Head);
+  /**
+   * The logits the task reads: an accepted head whose family computes none is refused
+   * (ElectraForPreTraining is the replaced-token discriminator, with no masked-LM logits).
+   */
+  reads?: 'mlm' | 'nsp';
+}
+
+/** The accepted heads that `modelType`'s classes serve the task with (all of them when it reads no particular logits). */
+function servingHeads(req: ModelRequirement, modelType: string): readonly Head[] {
+  const accepts = req.accepts ?? [];
+  return req.reads === undefined ? accepts : accepts.filter((h) => outputField(h, req.reads!, modelType) !== undefined);
 }
 
 export interface Acquired {
@@ -86,9 +98,10 @@ export async function acquireModel(model: string | BertModel, req: ModelRequirem
   checkCommonOptions(options);
   if (model instanceof BertModel) {
     if (model.disposed) throw new DisposedError('model');
-    if (req.accepts && !req.accepts.includes(model.head)) {
+    // Heads are named by kind: any family's class of an accepted head serves, when it computes what the task reads.
+    if (req.accepts && !servingHeads(req, model.config.model_type).includes(model.head)) {
       throw new UnsupportedModelError(
-        `${req.task} needs a model with one of the heads ${req.accepts.map((h) => withHead(model.architecture, h)).join(', ')}; this model is ${model.architecture}`,
+        `${req.task} needs a model with one of the heads ${servingHeads(req, model.config.model_type).map((h) => withHead(model.architecture, h)).join(', ')}; this model is ${model.architecture}`,
       );
     }
     const tokenizer = options.tokenizer ?? (model.hasTokenizer ? model.tokenizer : undefined);
@@ -101,12 +114,14 @@ export async function acquireModel(model: string | BertModel, req: ModelRequirem
   const dir = await resolveModelDir(model, options);
   const config = await readConfig(join(dir, 'config.json'));
   const declared = config.architectures?.[0] ?? null;
-  if (req.accepts && declared !== null && !req.accepts.includes(headOf(declared) ?? 'base')) {
+  if (req.accepts && declared !== null && !servingHeads(req, config.model_type).includes(headOf(declared) ?? 'base')) {
     throw new UnsupportedModelError(
-      `${req.task} needs a checkpoint with one of the heads ${req.accepts.map((h) => withHead(declared, h)).join(', ')}; ${dir} is ${declared}`,
+      `${req.task} needs a checkpoint with one of the heads ${servingHeads(req, config.model_type).map((h) => withHead(declared, h)).join(', ')}; ${dir} is ${declared}`,
     );
   }
-  const architecture = withHead(declared ?? 'BertModel', typeof req.loadAs === 'function' ? req.loadAs(config) : req.loadAs) as Architecture;
+  // The family's own class of the head (a RoBERTa folder loads as RobertaForMaskedLM); without
+  // architectures, the family's bare encoder names it.
+  const architecture = withHead(declared ?? pickArchitecture(config, undefined), typeof req.loadAs === 'function' ? req.loadAs(config) : req.loadAs) as Architecture;
   const loaded = await loadModel(dir, {
     ...(options.device !== undefined ? { device: options.device } : {}),
     ...(options.threads !== undefined ? { threads: options.threads } : {}),

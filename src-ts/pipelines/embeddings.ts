@@ -210,7 +210,7 @@ export async function createSentenceEmbeddings(model: string | BertModel, option
   const { model: m, tokenizer } = acquired;
   // Without a sentence-transformers folder, sentence-transformers itself uses mean pooling and the
   // tokenizer's limit capped at the model's positions.
-  const modelLimit = Math.min(tokenizer.modelMaxLength, m.config.max_position_embeddings);
+  const modelLimit = Math.min(tokenizer.modelMaxLength, m.config.encoder.maxSequenceLength);
   const base: EmbeddingSettings = {
     pooling: st?.pooling ?? ['mean'],
     normalize: st?.normalize ?? false,

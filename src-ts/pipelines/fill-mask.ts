@@ -57,7 +57,7 @@ export interface FillMaskPipeline extends PipelineBase {
 export async function createFillMask(model: string | BertModel, options: PipelineOptions): Promise<FillMaskPipeline> {
   const acquired = await acquireModel(
     model,
-    { task: 'fill-mask', accepts: ['MaskedLM', 'PreTraining'], loadAs: 'MaskedLM' },
+    { task: 'fill-mask', accepts: ['MaskedLM', 'PreTraining'], loadAs: 'MaskedLM', reads: 'mlm' },
     options,
   );
   const { model: m, tokenizer } = acquired;
@@ -65,7 +65,7 @@ export async function createFillMask(model: string | BertModel, options: Pipelin
   const maskId = maskToken === undefined ? undefined : tokenizer.tokenToId(maskToken);
   if (maskToken === undefined || maskId === undefined) throw new UnsupportedModelError('fill-mask: the tokenizer defines no mask token');
   const padId = tokenizer.padTokenId;
-  const field = outputField(m.head, 'mlm') as 'logits' | 'predictionLogits';
+  const field = outputField(m.head, 'mlm', m.config.model_type) as 'logits' | 'predictionLogits';
   const V = m.config.vocab_size;
 
   const warned = new Set<string>();

@@ -41,11 +41,12 @@ export async function createNextSentencePrediction(model: string | BertModel, op
       task: 'next-sentence-prediction',
       accepts: ['NextSentencePrediction', 'PreTraining'],
       loadAs: 'NextSentencePrediction',
+      reads: 'nsp',
     },
     options,
   );
   const { model: m, tokenizer } = acquired;
-  const field = outputField(m.head, 'nsp') as 'logits' | 'seqRelationshipLogits';
+  const field = outputField(m.head, 'nsp', m.config.model_type) as 'logits' | 'seqRelationshipLogits' | 'sopLogits';
   return makePipeline<NextSentencePredictionPipeline>('next-sentence-prediction', acquired, async (inputs: unknown, callOptions?: unknown) => {
     const o = checkOptions<NextSentencePredictionOptions>(callOptions, CALL_OPTIONS, 'next-sentence-prediction options');
     const { items, batched } = asBatch(inputs, (x, what) => {

@@ -156,7 +156,7 @@ export async function createQuestionAnswering(model: string | BertModel, options
   return makePipeline<QuestionAnsweringPipeline>('question-answering', acquired, async (inputs: unknown, callOptions?: unknown) => {
     const o = checkOptions<QuestionAnsweringOptions>(callOptions, CALL_OPTIONS, 'question-answering options');
     const topK = o.topK === undefined ? 1 : positiveInt(o.topK, 'topK');
-    const maxSeqLen = o.maxSeqLen === undefined ? Math.min(tokenizer.modelMaxLength, 384, m.config.max_position_embeddings) : positiveInt(o.maxSeqLen, 'maxSeqLen');
+    const maxSeqLen = o.maxSeqLen === undefined ? Math.min(tokenizer.modelMaxLength, 384, m.config.encoder.maxSequenceLength) : positiveInt(o.maxSeqLen, 'maxSeqLen');
     const docStride = o.docStride === undefined ? Math.min(Math.floor(maxSeqLen / 2), 128) : positiveInt(o.docStride, 'docStride');
     if (docStride > maxSeqLen) throw new InvalidInputError(`docStride (${docStride}) is larger than maxSeqLen (${maxSeqLen})`);
     const maxQuestionLen = o.maxQuestionLen === undefined ? 64 : positiveInt(o.maxQuestionLen, 'maxQuestionLen');

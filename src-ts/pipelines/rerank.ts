@@ -68,7 +68,7 @@ export async function createRerank(model: string | BertModel, options: PipelineO
     throw err;
   }
   // sentence-transformers truncates pairs to the tokenizer's limit capped at the model's positions.
-  const maxLength = Math.min(tokenizer.modelMaxLength, m.config.max_position_embeddings);
+  const maxLength = Math.min(tokenizer.modelMaxLength, m.config.encoder.maxSequenceLength);
   return makePipeline<RerankPipeline>('rerank', acquired, async (query: unknown, documents: unknown, callOptions?: unknown) => {
     const q = checkString(query, 'query');
     if (!Array.isArray(documents)) throw new InvalidInputError(`documents must be an array of strings, got ${describe(documents)}`);

@@ -54,7 +54,7 @@ const CHUNK_FLOATS = 64 * 1024 * 1024;
  */
 export async function runRows(model: BertModel, rows: readonly Row[], opts: RunOptions, onRow: (index: number, result: RowResult) => void): Promise<void> {
   if (rows.length === 0) return;
-  const maxLen = model.config.max_position_embeddings;
+  const maxLen = model.config.encoder.maxSequenceLength;
   for (let i = 0; i < rows.length; i++) {
     const n = rows[i]!.ids.length;
     const at = opts.reportIndex ? opts.reportIndex(i) : i;

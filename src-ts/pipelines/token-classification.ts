@@ -103,6 +103,7 @@ export async function createTokenClassification(model: string | BertModel, optio
   const unkId = tokenizer.specialTokens['unk_token'] === undefined ? undefined : tokenizer.tokenToId(tokenizer.specialTokens['unk_token']);
   const L = m.config.num_labels;
 
+  const wordAware = tokenizer.continuingSubwordPrefix !== null;
   const gather = (text: string, e: Encoding, logits: Float32Array): PreEntity[] => {
     const out: PreEntity[] = [];
     const special = e.specialTokensMask;
@@ -113,9 +114,12 @@ export async function createTokenClassification(model: string | BertModel, optio
       let word = tokenizer.idToToken(id) ?? '';
       const [start, end] = offsets[i]!;
       const ref = text.slice(start, end);
-      // transformers (a tokenizer with a continuing-subword prefix): a token whose string is not as
-      // long as its source text is a subword piece.
-      let isSubword = codePointLength(word) !== codePointLength(ref);
+      // transformers: with a continuing-subword prefix, a token whose string is not as long as its
+      // source text is a subword piece; without one (SentencePiece, byte-level BPE), a token that
+      // starts at neither a space nor after one continues a word (its fallback heuristic).
+      let isSubword = wordAware
+        ? codePointLength(word) !== codePointLength(ref)
+        : start > 0 && !/ /.test(text.slice(start - 1, start + 1));
       if (id === unkId) {
         word = ref;
         isSubword = false;
@@ -233,7 +237,7 @@ export async function createTokenClassification(model: string | BertModel, optio
       }
       // transformers checks stride < model_max_length only; a stride up to the special tokens less
       // makes the Rust tokenizer panic.
-      const maxLen = Math.min(tokenizer.modelMaxLength, m.config.max_position_embeddings);
+      const maxLen = Math.min(tokenizer.modelMaxLength, m.config.encoder.maxSequenceLength);
       const room = maxLen - tokenizer.numSpecialTokensToAdd(false);
       if (stride >= room) {
         throw new InvalidInputError(`stride must be less than the ${room} text tokens a window holds (${maxLen} less ${maxLen - room} special tokens), got ${stride}`);
@@ -245,7 +249,7 @@ export async function createTokenClassification(model: string | BertModel, optio
     const enc = tokenizer.encodeBatch(items, {
       padding: false,
       truncation: true,
-      maxLength: Math.min(tokenizer.modelMaxLength, m.config.max_position_embeddings),
+      maxLength: Math.min(tokenizer.modelMaxLength, m.config.encoder.maxSequenceLength),
       ...(stride !== undefined ? { stride, returnOverflowing: true } : { returnOverflowing: false }),
     });
     const rows = enc.encodings.map(rowFromEncoding);

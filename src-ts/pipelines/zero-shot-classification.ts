@@ -75,7 +75,7 @@ export async function createZeroShotClassification(model: string | BertModel, op
   }
   const L = m.config.num_labels;
   // The tokenizer's limit, capped at the model's positions (transformers would crash past them).
-  const maxLength = Math.min(tokenizer.modelMaxLength, m.config.max_position_embeddings);
+  const maxLength = Math.min(tokenizer.modelMaxLength, m.config.encoder.maxSequenceLength);
   const contradictionId = entailmentId === 0 ? L - 1 : 0;
 
   return makePipeline<ZeroShotClassificationPipeline>(

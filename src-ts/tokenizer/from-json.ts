@@ -305,11 +305,15 @@ export function tokenizerFromJSON(json: string | object, options: TokenizerFromJ
     if (out['special_tokens_map.json'] === undefined && overrides.specialTokensMap) out['special_tokens_map.json'] = jsonFile(overrides.specialTokensMap);
     return out;
   };
+  const prefix = model['continuing_subword_prefix'];
   const spec: TokenizerSpec = {
     model: seqModel,
     addedTokens: added,
     neverSplit: [],
     unkId,
+    // What transformers reads as tokenizer._tokenizer.model.continuing_subword_prefix (WordPiece's
+    // "##" by default; BPE's when set; Unigram has none).
+    continuingSubwordPrefix: mtype === 'WordPiece' ? (typeof prefix === 'string' ? prefix : '##') : typeof prefix === 'string' && prefix ? prefix : null,
     single: post.single,
     pair: post.pair,
     typeIdsAllZero: post.typeIdsAllZero,

@@ -22,6 +22,11 @@ export interface TokenizerSpec {
   unkId: number;
   single: TemplatePiece[];
   pair: TemplatePiece[];
+  /**
+   * The model's continuing-subword prefix (WordPiece "##"; null for Unigram and for BPE without
+   * one). Undefined: a WordPiece vocabulary (vocab.txt).
+   */
+  continuingSubwordPrefix?: string | null;
   /** RobertaProcessing: every token, overflow windows included, takes type id 0. */
   typeIdsAllZero: boolean;
   /**

@@ -103,6 +103,12 @@ export class Tokenizer extends CallableBase implements TokenNamer {
   readonly modelMaxLength: number;
   /** Named special tokens: { cls_token: '[CLS]', sep_token: '[SEP]', … }. */
   readonly specialTokens: Readonly<Record<string, string>>;
+  /**
+   * The model's continuing-subword prefix ("##" for WordPiece), or null when its pieces do not
+   * mark words (SentencePiece Unigram, byte-level BPE): transformers' token-classification then
+   * finds words by a spacing heuristic.
+   */
+  readonly continuingSubwordPrefix: string | null;
   /** Default for `decode`'s `cleanUpTokenizationSpaces`. */
   readonly cleanUpTokenizationSpaces: boolean;
   readonly truncationSide: Side;
@@ -138,6 +144,7 @@ export class Tokenizer extends CallableBase implements TokenNamer {
     this.modelMaxLength = spec.modelMaxLength;
     this.specialTokens = Object.freeze({ ...spec.specialTokens });
     this.cleanUpTokenizationSpaces = spec.cleanUpTokenizationSpaces;
+    this.continuingSubwordPrefix = spec.continuingSubwordPrefix === undefined ? '##' : spec.continuingSubwordPrefix;
     this.truncationSide = spec.truncationSide;
     this.paddingSide = spec.paddingSide;
     this.truncation = spec.truncation;

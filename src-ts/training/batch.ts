@@ -12,7 +12,7 @@
  */
 import type { Architecture, BertConfig, ProblemType } from '../config.js';
 import { InvalidInputError } from '../errors.js';
-import { headOf } from '../model/heads.js';
+import { headOf, outputField } from '../model/heads.js';
 import type { IntRows } from '../inputs.js';
 import type { BatchInput, ProblemTypeName, TrainLabels } from '../native/types.js';
 
@@ -184,7 +184,8 @@ export function packTrainingBatch(
     if (v !== IGNORE && (v < 0 || v >= k)) throw new InvalidInputError(`${name} = ${v} is outside [0, ${k}) (and is not -100, the ignored label)`);
     return v;
   };
-  switch (head) {
+  // ELECTRA's PreTraining head is the replaced-token discriminator: its labels are per token, 0 / 1.
+  switch (outputField(head, 'replaced', config.model_type) !== undefined ? 'discriminator' : head) {
     case 'SequenceClassification': {
       need(labels.labels != null, '{ labels }');
       problemType = problemTypeFor(config, labels.labels);
@@ -234,6 +235,14 @@ export function packTrainingBatch(
         const n = flat1('nextSentenceLabel', labels.nextSentenceLabel, B);
         out.next_sentence_label = Int32Array.from(n, (v, i) => classRange(`nextSentenceLabel[${i}]`, v, 2));
       }
+      break;
+    }
+    case 'discriminator': {
+      // The discriminator: per token 1 = replaced, 0 = original; tokens with mask 0 are left out
+      // of the loss, as transformers does.
+      need(labels.labels != null, '{ labels } shaped [batch][length] (1 = replaced token)');
+      if (!isRowArray(labels.labels)) throw new InvalidInputError(`${architecture} labels must be shaped [batch][length]`);
+      tokenLabels = sameShape('labels', labels.labels, B, L).map((r, b) => r.map((v, j) => (maskAt(b, j) === 1 ? classRange(`labels[${b}][${j}]`, v, 2) : IGNORE)));
       break;
     }
     case 'QuestionAnswering': {

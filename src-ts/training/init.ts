@@ -6,11 +6,12 @@
  * LayerNorm 1 / 0), seeded; tensors of other heads are dropped, as from_pretrained drops them.
  */
 import { parseConfig, readConfig, toNativeConfig, type Architecture, type BertConfig, configToJSON } from '../config.js';
-import { InvalidInputError } from '../errors.js';
+import { InvalidInputError, UnsupportedModelError } from '../errors.js';
 import { loadBinding } from '../native/load-binding.js';
 import type { TensorView } from '../native/types.js';
 import { hasTokenizerFiles, loadTokenizer, type Tokenizer } from '../tokenizer/index.js';
-import { expectedTensors, readCheckpoint, type RawTensor } from '../weights/index.js';
+import { checkpointNamesOf, expectedTensors, readCheckpoint, type RawTensor } from '../weights/index.js';
+import { headOf } from '../model/heads.js';
 import { Rng } from './data.js';
 import { buildTrainableModel, type TrainableBertModel } from './trainable-model.js';
 import { checkOptionNames, optionNames } from '../options.js';
@@ -50,9 +51,10 @@ function canonical(name: string): string {
   return n;
 }
 
-/** transformers' name of a canonical tensor in a model of `architecture` (bert. prefix on the encoder). */
-function hfName(name: string, architecture: Architecture): string {
-  return architecture !== 'BertModel' && /^(embeddings|encoder|pooler)\./.test(name) ? `bert.${name}` : name;
+/** transformers' name of a canonical tensor in a model of `architecture`: head models keep the encoder under the family's prefix (bert.). */
+function hfName(name: string, config: BertConfig, architecture: Architecture): string {
+  const names = checkpointNamesOf(config.encoder.family);
+  return headOf(architecture) !== 'base' && names.encoderModules.includes(name.split('.')[0]!) ? `${names.prefix}.${name}` : name;
 }
 
 function toF32(t: RawTensor): Float32Array {
@@ -98,6 +100,10 @@ export async function initTrainableModel(options: InitModelOptions): Promise<Ini
     if (!tokenizer && (await hasTokenizerFiles(options.from))) tokenizer = await loadTokenizer(options.from);
   }
   const config: BertConfig = parseConfig({ ...base, ...options.config, architectures: [architecture] }, 'config');
+  // Fresh weights get BERT's checkpoint names: the other families train from their checkpoints.
+  if (config.encoder.family !== 'bert') {
+    throw new UnsupportedModelError(`initTrainableModel builds BERT models; train a ${config.model_type} checkpoint with loadModel(dir, { training: true })`);
+  }
   const expected = expectedTensors(config, architecture);
   const byCanonical = new Map<string, RawTensor>();
   const dropped: string[] = [];
@@ -138,7 +144,7 @@ export async function initTrainableModel(options: InitModelOptions): Promise<Ini
       }
     }
     tensors.push({ name, dtype: 'F32', dims, data: new Uint8Array(data.buffer) });
-    sourceNames.set(name, hfName(name, architecture));
+    sourceNames.set(name, hfName(name, config, architecture));
   }
   const nativeConfig = toNativeConfig(config, architecture, true);
   const model = await buildTrainableModel({

@@ -16,6 +16,7 @@ import {
   type ModelSource,
   type TensorInput,
 } from '../model/load.js';
+import { refuseTraining } from '../model/families.js';
 import { loadBinding } from '../native/load-binding.js';
 import { resolveDevice, selectBackend, type BackendChoice } from '../native/select-backend.js';
 import { checkOptionNames } from '../options.js';
@@ -36,6 +37,7 @@ export function trainingBackend(device: unknown): BackendChoice {
 }
 
 async function build(source: ModelSource, options: LoadTrainableOptions): Promise<TrainableBertModel> {
+  refuseTraining(source.config);
   const backend = trainingBackend(options.device);
   const p = prepareModel(source, options);
   return buildTrainableModel({ ...p, binding: backend.binding, ...(backend.fallbackReason ? { fallbackReason: backend.fallbackReason } : {}) });

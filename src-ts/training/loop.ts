@@ -215,7 +215,10 @@ export async function evaluate(modelIn: BertModel, examples: readonly Example[],
         }
         case 'MaskedLM':
         case 'PreTraining': {
-          const t = out[outputField(model.head, 'mlm') as 'logits' | 'predictionLogits']!;
+          // ELECTRA's PreTraining head is the discriminator: no masked-LM logits, eval_loss only.
+          const field = outputField(model.head, 'mlm', c.model_type) as 'logits' | 'predictionLogits' | undefined;
+          if (field === undefined) break;
+          const t = out[field]!;
           const [, L, V] = t.dims;
           const lab = batch.labels.labels as number[][];
           lab.forEach((row, b) =>

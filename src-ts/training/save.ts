@@ -73,7 +73,7 @@ export async function saveModel(dir: string, model: TrainableBertModel, state: R
   }
   const config = configToJSON(model.config);
   config.architectures = [model.architecture];
-  config.model_type = 'bert';
+  config.model_type = model.config.model_type;
   config.torch_dtype = 'float32';
   // JSON object keys: id2label's integer keys become strings, as transformers writes them.
   await writeFileAtomic(join(dir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);

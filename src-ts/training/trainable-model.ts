@@ -18,7 +18,8 @@ import {
 } from '../errors.js';
 import { BertModel, type BackendInfo, type WeightsInfo } from '../model/bert-model.js';
 import { CallQueue } from '../model/call-queue.js';
-import { headOutputs, type OutputSpec } from '../model/heads.js';
+import { adaptBatch } from '../model/families.js';
+import { headOutputs, outputField, type OutputSpec } from '../model/heads.js';
 import type { Tensor } from '../model/outputs.js';
 import type { AddonTrainer, ModelConfig, NativeBinding, ParameterInfo, TensorView, TrainInfo, TrainOutputs } from '../native/types.js';
 import type { Tokenizer } from '../tokenizer/index.js';
@@ -55,6 +56,8 @@ export interface GradientsResult {
   logits?: Tensor;
   predictionLogits?: Tensor;
   seqRelationshipLogits?: Tensor;
+  /** AlbertForPreTraining: the sentence-order logits (its labels are `nextSentenceLabel`). */
+  sopLogits?: Tensor;
   startLogits?: Tensor;
   endLogits?: Tensor;
   /** d loss / d parameter by checkpoint name ({} when options.grads is false). */
@@ -175,6 +178,7 @@ export class TrainableBertModel extends BertModel {
     return this.#enqueue(caller, async () => {
       checkOptionNames(options, COMPUTE_GRADIENTS_OPTIONS, 'computeGradients() options');
       const packed = packTrainingBatch(this.config, this.architecture, inputs, labels);
+      packed.input = adaptBatch(this.config, packed.input);
       const wantLogits = options.outputLogits !== false;
       const outputs = wantLogits ? this.#outputBuffers(packed) : {};
       const scale = options.lossScale ?? 1;
@@ -186,7 +190,8 @@ export class TrainableBertModel extends BertModel {
         backward: options.backward !== false,
       }, outputs);
       const result: GradientsResult = { loss: parts.loss, grads: {} };
-      if (this.head === 'PreTraining') {
+      // Both pre-training terms (BERT's NSP, ALBERT's sentence order); not ELECTRA's discriminator.
+      if (outputField(this.head, 'mlm', this.config.model_type) && outputField(this.head, 'nsp', this.config.model_type)) {
         result.mlmLoss = parts.mlm_loss;
         result.nspLoss = parts.nsp_loss;
       }

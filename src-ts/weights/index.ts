@@ -4,4 +4,4 @@ export { DTYPE_SIZE } from './types.js';
 export { parseSafetensors } from './safetensors.js';
 export { parseTorchCheckpoint } from './torch-pickle.js';
 export { readCheckpoint, type Checkpoint, type CheckpointFormat } from './checkpoint.js';
-export { expectedTensors, resolveWeights, type ResolvedWeights } from './names.js';
+export { checkpointNamesOf, expectedTensors, registerCheckpointNames, resolveWeights, type CheckpointNames, type ResolvedWeights } from './names.js';

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <new>
 #include <random>
 #include <string>
@@ -16,6 +17,7 @@
 
 #include "bertkit/engine.h"
 #include "core/batch_plan.h"
+#include "core/bert_weights.h"
 #include "core/convert.h"
 #include "cpu/cpu_features.h"
 #include "cpu/gemm.h"
@@ -588,20 +590,71 @@ void TestDescription() {
   PlanHeadRows(c, in, plan, &rows);
   CHECK(rows.empty(), "token head reads every row");
 
-  // Described, not implemented: refused by name.
+  // The CPU engine runs every family's description; the backends with BERT's graph only (the
+  // CUDA backend, the trainer) refuse the other parts by name.
+  CHECK(RequireBertGraph(c, "x").ok(), "BERT's description is BERT's graph");
   ModelConfig d = c;
   d.embeddings.token_type_embeddings = false;
   Status s = d.Validate();
-  CHECK(!s.ok() && s.message().find("not implemented") != std::string::npos, "no token types: %s", s.message().c_str());
+  CHECK(s.ok(), "no token types is valid: %s", s.message().c_str());
+  s = RequireBertGraph(d, "the CUDA backend");
+  CHECK(s.code() == StatusCode::kUnavailable && s.message().find("token types") != std::string::npos, "no token types: %s",
+        s.message().c_str());
   d = c;
   d.embeddings.embedding_size = 4;
-  CHECK(!d.Validate().ok(), "embeddings projection refused");
+  CHECK(d.Validate().ok() && !RequireBertGraph(d, "x").ok(), "embeddings projection: valid, not BERT's graph");
   d = c;
+  d.sharing.num_hidden_groups = 3;
+  CHECK(!d.Validate().ok(), "more groups than layers");
   d.sharing.num_hidden_groups = 1;
-  CHECK(!d.Validate().ok(), "shared layers refused");
+  CHECK(d.Validate().ok() && !RequireBertGraph(d, "x").ok(), "shared layers: valid, not BERT's graph");
   d = c;
+  d.architecture = Architecture::kBertForSequenceClassification;
   d.own_dense = true;
-  CHECK(!d.Validate().ok(), "own classification dense refused");
+  CHECK(d.Validate().ok() && !RequireBertGraph(d, "x").ok(), "own classification dense");
+  d.architecture = Architecture::kBertForTokenClassification;
+  CHECK(!d.Validate().ok(), "own dense on a token head is refused");
+
+  // ALBERT's sharing: transformers' AlbertTransformer runs group int(i / (layers / groups)) at
+  // layer i, each group's inner layers in turn; hidden states are reported per application.
+  d = c;
+  d.num_hidden_layers = 6;
+  d.sharing.num_hidden_groups = 4;
+  d.sharing.inner_group_num = 2;
+  CHECK(d.Validate().ok() && NumLayerApplications(d) == 12 && NumLayerWeights(d) == 8, "ALBERT applications / weight sets");
+  // groups at layers 0..5: int(i / 1.5) = 0 0 1 2 2 3
+  const std::vector<int64_t> weight_sets = {0, 1, 0, 1, 2, 3, 4, 5, 4, 5, 6, 7};
+  bool same = true;
+  for (int64_t j = 0; j < 12; ++j) same = same && LayerWeightIndex(d, j) == weight_sets[j];
+  CHECK(same, "ALBERT layer -> weight set");
+  // The factorized embeddings: tables [V, E], LayerNorm E, a projection E -> H; the MLM transform H -> E.
+  d = c;
+  d.architecture = Architecture::kAlbertForMaskedLM;
+  d.family = Family::kAlbert;
+  d.embeddings.embedding_size = 4;
+  d.tie_word_embeddings = true;
+  const auto albert = ExpectedTensors(d);
+  auto shape = [&](const std::string& n) {
+    for (const auto& [name, dims] : albert)
+      if (name == n) return dims;
+    return std::vector<int64_t>{};
+  };
+  CHECK(shape("embeddings.word_embeddings.weight") == std::vector<int64_t>({13, 4}) &&
+            shape("embeddings.LayerNorm.weight") == std::vector<int64_t>({4}) &&
+            shape("embeddings_project.weight") == std::vector<int64_t>({8, 4}) &&
+            shape("cls.predictions.transform.dense.weight") == std::vector<int64_t>({4, 8}) &&
+            shape("cls.predictions.transform.LayerNorm.weight") == std::vector<int64_t>({4}) &&
+            shape("cls.predictions.decoder.weight").empty(),
+        "factorized embeddings and the E-sized MLM transform, decoder tied");
+  // ELECTRA's discriminator: its own dense then a [1, H] linear on every token, logits [T].
+  d = c;
+  d.architecture = Architecture::kElectraForPreTraining;
+  CHECK(!d.Validate().ok(), "the discriminator needs its own dense");
+  d.own_dense = true;
+  d.own_dense_act = d.hidden_act;
+  CHECK(d.Validate().ok() && SpecOf(d).per_token && HeadLinearWidth(d) == 1 && !UsesPooler(d), "discriminator head");
+  CHECK(ExpectedTensors(d).back().first == "classifier.bias" && ExpectedTensors(d).back().second == std::vector<int64_t>({1}),
+        "discriminator: classifier [1, H] after classifier.dense");
 }
 
 // A padding_idx model runs on the CPU engine with the positions the plan makes: the same outputs
@@ -656,6 +709,94 @@ void TestPaddingIdxPositions() {
   CHECK(model->Forward(too_long, out8).code() == StatusCode::kOutOfRange, "longer than the positions after padding_idx");
 }
 
+// The families' structure against BERT's graph on the same numbers: ALBERT's shared layers are
+// BERT with the shared weights repeated (hidden states per application), and a model without
+// token types is BERT with a zero token type table.
+void TestFamilyStructure() {
+  ModelConfig shared;
+  shared.architecture = Architecture::kAlbertModel;
+  shared.family = Family::kAlbert;
+  shared.vocab_size = 11;
+  shared.hidden_size = 8;
+  shared.num_hidden_layers = 2;
+  shared.num_attention_heads = 2;
+  shared.intermediate_size = 5;
+  shared.max_position_embeddings = 9;
+  shared.type_vocab_size = 2;
+  shared.sharing.num_hidden_groups = 1;
+  shared.sharing.inner_group_num = 2;
+  ModelConfig plain = shared;
+  plain.architecture = Architecture::kBertModel;
+  plain.family = Family::kBert;
+  plain.sharing = LayerSharing{};
+  plain.num_hidden_layers = 4;  // 2 layers x 2 inner applications
+  std::map<std::string, std::vector<float>> values;
+  auto views_for = [&](const ModelConfig& c) {
+    std::vector<TensorView> views;
+    for (const auto& [name, dims] : ExpectedTensors(c)) {
+      int64_t n = 1;
+      for (int64_t d : dims) n *= d;
+      // encoder.layer.{2,3} of the plain model are the shared set's layers {0,1} again.
+      std::string key = name;
+      if (key.rfind("encoder.layer.", 0) == 0) {
+        const int64_t layer = std::stoll(key.substr(14));
+        key = "encoder.layer." + std::to_string(layer % 2) + key.substr(key.find('.', 14));
+      }
+      auto& v = values[key];
+      if (v.empty()) v = Random(n);
+      views.push_back({name, DType::kF32, dims, v.data(), static_cast<size_t>(n) * 4});
+    }
+    return views;
+  };
+  std::unique_ptr<Model> a, b;
+  Status s = CreateCpuModel(shared, views_for(shared), EngineOptions{2}, &a);
+  CHECK(s.ok(), "shared-layer model: %s", s.message().c_str());
+  s = CreateCpuModel(plain, views_for(plain), EngineOptions{2}, &b);
+  CHECK(s.ok(), "plain model: %s", s.message().c_str());
+  if (!a || !b) return;
+  std::vector<int32_t> ids = {2, 5, 7, 3, 1, 9, 4}, cu = {0, 4, 7};
+  BatchInput in;
+  in.input_ids = ids.data();
+  in.num_tokens = 7;
+  in.cu_seqlens = cu.data();
+  in.num_sequences = 2;
+  const OutputSizes sizes = a->Sizes(in);
+  CHECK(sizes.hidden_states == 5 * 7 * 8, "hidden states per application: %lld", static_cast<long long>(sizes.hidden_states));
+  std::vector<float> ha(sizes.hidden_states), hb(sizes.hidden_states);
+  ForwardOutputs oa, ob;
+  oa.hidden_states = {ha.data(), sizes.hidden_states};
+  ob.hidden_states = {hb.data(), sizes.hidden_states};
+  CHECK(a->Forward(in, oa).ok() && b->Forward(in, ob).ok(), "forwards");
+  CHECK(ha == hb, "shared layers = BERT with the weights repeated");
+
+  // No token types = a zero token type table (and given token types are ignored).
+  ModelConfig none = plain;
+  none.num_hidden_layers = 1;
+  none.type_vocab_size = 1;
+  none.embeddings.token_type_embeddings = false;
+  ModelConfig zero = none;
+  zero.embeddings.token_type_embeddings = true;
+  values.clear();
+  std::unique_ptr<Model> c, z;
+  CHECK(CreateCpuModel(none, views_for(none), EngineOptions{1}, &c).ok(), "model without token types");
+  std::vector<TensorView> zv = views_for(zero);
+  std::vector<float> zeros(8, 0.f);
+  for (auto& v : zv)
+    if (v.name == "embeddings.token_type_embeddings.weight") v.data = zeros.data();
+  CHECK(CreateCpuModel(zero, zv, EngineOptions{1}, &z).ok(), "model with a zero token type table");
+  if (!c || !z) return;
+  std::vector<int32_t> types(7, 5);  // out of range for a table, ignored without one
+  in.token_type_ids = types.data();
+  std::vector<float> lc(7 * 8), lz(7 * 8);
+  ForwardOutputs outc, outz;
+  outc.last_hidden_state = {lc.data(), 7 * 8};
+  outz.last_hidden_state = {lz.data(), 7 * 8};
+  CHECK(c->Forward(in, outc).ok(), "token types ignored without a table");
+  in.token_type_ids = nullptr;
+  CHECK(z->Forward(in, outz).ok(), "zero table forward");
+  CHECK(lc == lz, "no token types = zero token type table");
+}
+
 }  // namespace
 
 int main() {
@@ -677,6 +818,7 @@ int main() {
   TestValidation();
   TestDescription();
   TestPaddingIdxPositions();
+  TestFamilyStructure();
   std::printf("%lld checks, %d failures\n", static_cast<long long>(g_checks), g_failures);
   return g_failures == 0 ? 0 : 1;
 }

@@ -735,6 +735,7 @@ void TestModel() {
   CheckModel(Architecture::kBertForPreTraining, Activation::kGelu, true, ProblemType::kSingleLabel, 0.f, "pretraining");
   CheckModel(Architecture::kBertForPreTraining, Activation::kGelu, true, ProblemType::kSingleLabel, 0.1f, "pretraining dropout");
   CheckModel(Architecture::kBertForMultipleChoice, Activation::kGelu, true, ProblemType::kSingleLabel, 0.f, "multiple choice");
+
 }
 
 }  // namespace

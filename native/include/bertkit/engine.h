@@ -29,14 +29,52 @@ enum class Architecture : int {
   kBertForTokenClassification,
   kBertForQuestionAnswering,
   kBertForMultipleChoice,
+  kDistilBertModel,
+  kDistilBertForMaskedLM,
+  kDistilBertForSequenceClassification,
+  kDistilBertForTokenClassification,
+  kDistilBertForQuestionAnswering,
+  kDistilBertForMultipleChoice,
+  kRobertaModel,
+  kRobertaForMaskedLM,
+  kRobertaForSequenceClassification,
+  kRobertaForTokenClassification,
+  kRobertaForQuestionAnswering,
+  kRobertaForMultipleChoice,
+  kXLMRobertaModel,
+  kXLMRobertaForMaskedLM,
+  kXLMRobertaForSequenceClassification,
+  kXLMRobertaForTokenClassification,
+  kXLMRobertaForQuestionAnswering,
+  kXLMRobertaForMultipleChoice,
+  kCamembertModel,
+  kCamembertForMaskedLM,
+  kCamembertForSequenceClassification,
+  kCamembertForTokenClassification,
+  kCamembertForQuestionAnswering,
+  kCamembertForMultipleChoice,
+  kAlbertModel,
+  kAlbertForMaskedLM,
+  kAlbertForPreTraining,
+  kAlbertForSequenceClassification,
+  kAlbertForTokenClassification,
+  kAlbertForQuestionAnswering,
+  kAlbertForMultipleChoice,
+  kElectraModel,
+  kElectraForPreTraining,
+  kElectraForMaskedLM,
+  kElectraForSequenceClassification,
+  kElectraForTokenClassification,
+  kElectraForQuestionAnswering,
 };
 bool ParseArchitecture(std::string_view name, Architecture* out);
 const char* ArchitectureName(Architecture a);
 
-// The encoder's family. BERT is the one the engine runs; the structure fields of ModelConfig
-// (EmbeddingsConfig, LayerSharing, PoolerConfig, HeadConfig) carry what DistilBERT, RoBERTa,
-// ALBERT and ELECTRA differ in, so that a family is a row of data read by every backend.
-enum class Family : int { kBert = 0 };
+// The encoder's family. The structure fields of ModelConfig (EmbeddingsConfig, LayerSharing,
+// PoolerConfig, HeadConfig) carry what DistilBERT, RoBERTa, ALBERT and ELECTRA differ in, so that
+// a family is a row of data read by every backend: no backend branches on Family. XLM-RoBERTa
+// and CamemBERT are RoBERTa's graph.
+enum class Family : int { kBert = 0, kDistilBert, kRoberta, kAlbert, kElectra };
 // The task head on the encoder, as transformers' *For* classes name it.
 enum class Head : int {
   kNone = 0,  // the bare encoder (BertModel)
@@ -47,6 +85,10 @@ enum class Head : int {
   kTokenClassification,
   kQuestionAnswering,
   kMultipleChoice,
+  // ELECTRA's discriminator (ElectraForPreTraining): one replaced-token logit per token, from
+  // discriminator_predictions (dense -> hidden_act -> dense_prediction), i.e. the head's own
+  // dense layer then a [1, H] linear on every token.
+  kDiscriminator,
 };
 Family FamilyOf(Architecture a);
 Head HeadOf(Architecture a);
@@ -109,6 +151,9 @@ struct HeadConfig {
   // RoBERTa's classifier.dense + tanh, ELECTRA's + gelu).
   bool own_dense = false;
   Activation own_dense_act = Activation::kTanh;
+  // Training: the classifier dropout also runs before the own dense layer (RoBERTa's and ELECTRA's
+  // classification heads; DistilBERT's pre_classifier has none).
+  bool own_dense_input_dropout = false;
   // The MLM transform's activation: hidden_act, except where a family hard-codes one (ELECTRA's
   // generator: gelu).
   bool transform_act_is_hidden_act = true;
@@ -129,6 +174,16 @@ struct ModelConfig : EncoderConfig, HeadConfig {
 
   Status Validate() const;
 };
+
+// Layer applications: num_hidden_layers, times inner_group_num when layers share weights (ALBERT
+// runs each group's inner layers at every depth, and transformers reports hidden states and
+// attentions per application).
+int64_t NumLayerApplications(const ModelConfig& c);
+// The weight set (index into the visitor's layers) application j runs.
+int64_t LayerWeightIndex(const ModelConfig& c, int64_t j);
+// The backends that implement only BERT's graph (the CUDA backend, the trainer) call this after
+// Validate: kUnavailable, naming the first structural part they lack and `who`.
+Status RequireBertGraph(const ModelConfig& c, const char* who);
 
 // What a task head reads and writes, one row per Head (core/model.cc): every backend and the
 // trainer run the heads from this table, not from the architecture.
@@ -219,13 +274,13 @@ struct OutputBuffer {
 struct ForwardOutputs {
   OutputBuffer last_hidden_state;        // [T, H]
   OutputBuffer pooler_output;            // [B, H]
-  OutputBuffer logits;                   // MLM [T, V] (or [num_logits_tokens, V]) / NSP [B, 2] / seq cls [B, labels] / token cls [T, labels] / multiple choice [B]
+  OutputBuffer logits;                   // MLM [T, V] (or [num_logits_tokens, V]) / NSP [B, 2] / seq cls [B, labels] / token cls [T, labels] / multiple choice [B] / discriminator [T]
   OutputBuffer prediction_logits;        // PreTraining [T, V] (or [num_logits_tokens, V])
-  OutputBuffer seq_relationship_logits;  // PreTraining [B, 2]
+  OutputBuffer seq_relationship_logits;  // PreTraining [B, 2] (ALBERT's sop_logits)
   OutputBuffer start_logits;             // QA [T]
   OutputBuffer end_logits;               // QA [T]
-  OutputBuffer hidden_states;            // [layers + 1, T, H]: embeddings, then each layer's output
-  OutputBuffer attentions;               // [layers, sum over sequences of heads * n * n]
+  OutputBuffer hidden_states;            // [applications + 1, T, H]: embeddings (projected), then each layer application's output
+  OutputBuffer attentions;               // [applications, sum over sequences of heads * n * n] (NumLayerApplications)
 };
 
 // Element counts of each output for a batch (0 = this architecture does not produce it).
@@ -289,7 +344,8 @@ Status CreateCpuModel(const ModelConfig& config, const std::vector<TensorView>& 
 // The CUDA backend (cuda/backend.cu; only in builds that compile cuda/): the same validation, the
 // same graph and outputs, on the GPU. EngineOptions::dtype picks what it computes in (float32,
 // bfloat16; int8 computes in float16); cuda/backend.h has the CUDA-only options and the probe.
-// Returns kUnavailable when no usable device answers.
+// Returns kUnavailable when no usable device answers, and for a description that is not BERT's
+// graph (RequireBertGraph: the other families run on the CPU engine).
 Status CreateCudaModel(const ModelConfig& config, const std::vector<TensorView>& tensors, const EngineOptions& options,
                        std::unique_ptr<Model>* out);
 

@@ -13,7 +13,7 @@ import { headOf, withHead } from '../../model/heads.js';
 import { loadModel, type LoadModelOptions } from '../../model/load.js';
 import { MODEL_OPTIONS, type Command } from '../app.js';
 import { num } from '../io.js';
-import { BERT_BASE, createRandomBert, xorshift, type BertShape } from '../random-bert.js';
+import { BERT_BASE, createRandomBert, createRandomVariant, VARIANT_BASES, xorshift, type BertShape } from '../random-bert.js';
 import { UsageError, positiveInt } from '../usage.js';
 
 export interface BenchShape {
@@ -71,7 +71,8 @@ export async function benchForward(
   // 2 FLOPs per multiply-add: QKV + output projection + FFN, plus attention scores and context.
   const H = c.hidden_size;
   const I = c.intermediate_size;
-  const flopsPerToken = (L: number) => c.num_hidden_layers * (2 * (4 * H * H + 2 * H * I) + 4 * L * H);
+  // Layer applications: ALBERT's shared layers count at every depth.
+  const flopsPerToken = (L: number) => c.encoder.layerApplications * (2 * (4 * H * H + 2 * H * I) + 4 * L * H);
   const results: BenchResult[] = [];
   for (const { batch: b, seq: l } of shapes) {
     const input = { inputIds: rows(b, l) };
@@ -106,10 +107,12 @@ export const bench: Command = {
     'bertkit bench [--model ID|DIR] [--shapes 1x128,8x128] [--repeats 10]',
     '',
     'Without --model: BERT-base shape (12 layers, hidden 768) with seeded random weights made in',
-    'memory: nothing to download, runs offline. Reports the median and best latency, tokens/s and',
-    'GFLOP/s per BATCHxSEQ shape. Sequences longer than the model allows are shortened to its limit.',
+    'memory: nothing to download, runs offline (--model-type roberta, albert, ...: that family\'s',
+    'base shape). Reports the median and best latency, tokens/s and GFLOP/s per BATCHxSEQ shape.',
+    'Sequences longer than the model allows are shortened to its limit.',
     '',
     'bertkit bench',
+    'bertkit bench --model-type xlm-roberta --shapes 8x128',
     'bertkit bench --model google-bert/bert-base-uncased --batch-size 32 --seq-len 64 --json',
   ],
   options: {
@@ -122,6 +125,7 @@ export const bench: Command = {
     hidden: { type: 'string', value: 'N', description: 'built-in model: hidden size (default 768)' },
     heads: { type: 'string', value: 'N', description: 'built-in model: attention heads (default 12)' },
     intermediate: { type: 'string', value: 'N', description: 'built-in model: FFN size (default 3072)' },
+    'model-type': { type: 'string', value: 'TYPE', description: `built-in model: its family (${Object.keys(VARIANT_BASES).join(', ')}; default bert), base-sized` },
     json: { type: 'boolean', description: 'print one JSON document' },
   },
   async run(ctx) {
@@ -141,17 +145,20 @@ export const bench: Command = {
     let model: BertModel;
     if (modelArg === undefined) {
       for (const k of ['revision', 'cache-dir', 'token']) if (ctx.str(k) !== undefined) throw new UsageError(`--${k} needs --model`);
+      const modelType = ctx.str('model-type') ?? 'bert';
+      if (!Object.hasOwn(VARIANT_BASES, modelType)) throw new UsageError(`--model-type takes one of ${Object.keys(VARIANT_BASES).join(', ')}, got ${JSON.stringify(modelType)}`);
+      const base = VARIANT_BASES[modelType]!.shape;
       const shape: BertShape = {
-        ...BERT_BASE,
-        layers: positiveInt(ctx.str('layers'), 'layers', BERT_BASE.layers),
-        hidden: positiveInt(ctx.str('hidden'), 'hidden', BERT_BASE.hidden),
-        heads: positiveInt(ctx.str('heads'), 'heads', BERT_BASE.heads),
-        intermediate: positiveInt(ctx.str('intermediate'), 'intermediate', BERT_BASE.intermediate),
+        ...base,
+        layers: positiveInt(ctx.str('layers'), 'layers', base.layers),
+        hidden: positiveInt(ctx.str('hidden'), 'hidden', base.hidden),
+        heads: positiveInt(ctx.str('heads'), 'heads', base.heads),
+        intermediate: positiveInt(ctx.str('intermediate'), 'intermediate', base.intermediate),
       };
-      model = await createRandomBert(shape, options);
-      description = `BERT-base shape (${shape.layers} layers, hidden ${shape.hidden}), random weights`;
+      model = modelType === 'bert' ? await createRandomBert(shape, options) : await createRandomVariant(modelType, shape, options);
+      description = `${VARIANT_BASES[modelType]!.name}-base shape (${shape.layers} layers, hidden ${shape.hidden}), random weights`;
     } else {
-      for (const k of ['layers', 'hidden', 'heads', 'intermediate']) if (ctx.str(k) !== undefined) throw new UsageError(`--${k} is for the built-in model; not with --model`);
+      for (const k of ['layers', 'hidden', 'heads', 'intermediate', 'model-type']) if (ctx.str(k) !== undefined) throw new UsageError(`--${k} is for the built-in model; not with --model`);
       const dir = await ctx.modelDir();
       const config = await readConfig(join(dir, 'config.json'));
       // Multiple choice takes [B][choices][L]; its encoder is what there is to time.

@@ -7,6 +7,7 @@ import { basename, join } from 'node:path';
 import { InvalidInputError, fileSystemError } from '../../errors.js';
 import { loadTokenizer, hasTokenizerFiles } from '../../tokenizer/index.js';
 import { readConfig, type Architecture } from '../../config.js';
+import { pickArchitecture } from '../../model/families.js';
 import { withHead, type Head } from '../../model/heads.js';
 import {
   createMlmCollator,
@@ -231,7 +232,8 @@ export const finetune: Command = {
     }
     const threads = ctx.str('threads') === undefined ? 0 : nonNegativeInt(ctx.str('threads'), 'threads', 0);
     const c = common(ctx, { batchSize: 16, lr: 2e-5, warmupRatio: 0 });
-    const declared = (await readConfig(join(dir, 'config.json'))).architectures?.[0] ?? 'BertModel';
+    const folderConfig = await readConfig(join(dir, 'config.json'));
+    const declared = folderConfig.architectures?.[0] ?? pickArchitecture(folderConfig, undefined);
     const architecture = withHead(declared, head) as Architecture;
     const { model, initialized } = await initTrainableModel({ from: dir, architecture, config, threads, seed: c.seed ?? 42, ignoreMismatchedSizes: true });
     if (initialized.length) ctx.io.stderr.write(`finetune: newly initialized: ${initialized.join(', ')}\n`);
