@@ -1,7 +1,10 @@
 /** The queue's command-line surface, without Redis: what `embed --queue` and `worker` refuse before connecting. */
 import test from 'ava';
-import { bertkit } from './helpers/cli.js';
-import { fixture } from './helpers/fixtures.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { bertkit, cleanEnv } from './helpers/cli.js';
+import { fixture, repoRoot } from './helpers/fixtures.js';
 
 test('embed: the queue options go with --queue and --redis, and the producer takes no model', async (t) => {
   const noQueue = await bertkit(['embed', '-m', fixture('tiny-bert-model'), '--chunk-size', '8', 'a text']);
@@ -32,4 +35,15 @@ test('worker: --redis, --queue and --task are required; a bad task or URL is ref
   t.regex(badUrl.stderr, /InvalidInputError \(ERR_INVALID_INPUT\): redis: expected a redis:\/\/ or rediss:\/\/ URL/);
   const help = await bertkit(['--help']);
   t.regex(help.stdout, /worker +run a model on a BullMQ job queue/);
+});
+
+test('without the optional bullmq and ioredis packages, worker and embed --queue say what to install', async (t) => {
+  const hide = pathToFileURL(join(repoRoot, "test", "helpers", "hide-queue-deps.mjs")).href;
+  const env = cleanEnv({ NODE_OPTIONS: `--import=${hide}` });
+  const worker = await bertkit(['worker', '--redis', 'redis://127.0.0.1:1', '--queue', 'q', '--task', 'embed', '-m', fixture('tiny-bert-model')], { env });
+  t.is(worker.code, 1, worker.stderr);
+  t.regex(worker.stderr, /needs the optional packages bullmq and ioredis: npm install bullmq ioredis/);
+  const producer = await bertkit(['embed', '--queue', 'q', '--redis', 'redis://127.0.0.1:1', '-o', join(tmpdir(), 'bertkit-never-written.jsonl'), 'a text'], { env });
+  t.not(producer.code, 0, producer.stderr);
+  t.regex(producer.stderr, /npm install bullmq ioredis/);
 });

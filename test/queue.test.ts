@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { JobFailedError, pipeline, createBatcher, createJobClient, createWorker, loadModel, runCorpus, type CorpusError, type JobClient } from '../src-ts/index.js';
 import { bertkit, cleanEnv, cliPath, jsonLines } from './helpers/cli.js';
+import { makeRerankerFolder } from './helpers/example-server.js';
 import { fixture, repoRoot } from './helpers/fixtures.js';
 import { Procs, type Proc } from './helpers/processes.js';
 import { redisMissing, startRedis, type RedisServer } from './helpers/redis.js';
@@ -323,5 +324,28 @@ function registerQueueTests(): void {
       await p.dispose();
       t.deepEqual(got.results, JSON.parse(JSON.stringify(want)), task);
     }
+  });
+
+  test.serial('rerank jobs give what the batcher gives in-process', async (t) => {
+    const env = await setup();
+    t.teardown(() => teardown(env));
+    const dir = makeRerankerFolder(fixture('tiny-bert-seqcls'));
+    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    const model = await loadModel(dir);
+    t.teardown(() => model.dispose());
+    const worker = await createWorker({ redis: env.redis.url, queue: 'rerank', model, task: 'rerank' });
+    const client = await createJobClient({ redis: env.redis.url, queue: 'rerank' });
+    t.teardown(async () => {
+      await client.close();
+      await worker.close();
+    });
+    const query = 'where does the river run';
+    const documents = ['the river runs north', 'a sheet of paper', 'alice lives in paris'];
+    const got = await client.rerank(query, documents, { returnDocuments: true });
+    const batcher = createBatcher(model);
+    const want = await batcher.rerank(query, documents, { returnDocuments: true });
+    await batcher.close();
+    t.is(got.length, documents.length);
+    t.deepEqual(got, JSON.parse(JSON.stringify(want)));
   });
 }
