@@ -1,5 +1,4 @@
 /** A worker's HTTP side: GET /health (200 ready, 503 not: closing or Redis down) and GET /metrics (Prometheus). */
-import { createServer } from 'node:http';
 import type { QueueWorker } from './worker.js';
 
 /** The listening server (typed without node:http, so the typings need no @types/node). */
@@ -10,7 +9,8 @@ export interface HealthServer {
 }
 
 export async function serveWorkerHealth(worker: QueueWorker, options: { port: number; host?: string }): Promise<HealthServer> {
-  const server = createServer((req, res) => {
+  // node:http is loaded here, not when the package is imported (most users never start one).
+  const server = process.getBuiltinModule('node:http').createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'GET' && path === '/health') {
       const ok = worker.healthy();
