@@ -1,10 +1,7 @@
 /** What each command accepts as one input: a text line, or a JSON Lines value of a few shapes. */
 import { InputError } from './usage.js';
 import type { Input } from './io.js';
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
+import { isObject } from '../util/checks.js';
 
 /** A required string field of an object input. */
 export function field(input: Input, name: string, value: unknown = input.value): string {

@@ -12,6 +12,7 @@ import { pipeline, type FillMaskPipeline, type TokenClassificationPipeline } fro
 import { Histogram, PrometheusText, createBatcher, writeBatcherMetrics, type Batcher, type BatcherOptions, type SequenceInput } from '../serving/index.js';
 import { loadQueueDeps, redisOptions } from './deps.js';
 import { QUEUE_TASKS, encodeVectors, failedReasonOf, type JobData, type JobResult, type QueueTask, type RerankRow } from './protocol.js';
+import { isObject } from '../util/checks.js';
 
 export interface QueueWorkerOptions {
   /** redis://host:port[/db] */
@@ -92,10 +93,6 @@ class RowsError extends Error {
 
 const JOB_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 let workers = 0;
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
 
 /** A text or a text pair, as the batcher takes them; anything else is this row's error. */
 function sequenceInput(x: unknown, pairs: boolean): SequenceInput {

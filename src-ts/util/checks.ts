@@ -1,6 +1,11 @@
 /** Argument checks shared by every layer; imports only errors.ts (itself a leaf). */
 import { InvalidInputError } from '../errors.js';
 
+/** A plain object (not null, not an array): a JSON object as parsed. */
+export function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
 export function positiveInt(x: unknown, what: string): number {
   if (typeof x !== 'number' || !Number.isInteger(x) || x < 1) throw new InvalidInputError(`${what} must be a positive integer, got ${String(x)}`);
   return x;
