@@ -11,10 +11,9 @@
  * Every write is atomic (a temporary name, then rename), so a killed process leaves either the
  * old state or the new one, plus at worst a `blobs/<etag>.incomplete` that the next run resumes.
  */
-import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { copyFile, mkdir, open, readFile, rename, rm, stat, symlink, utimes } from 'node:fs/promises';
-import { commitFile, fsyncDir, writeFileAtomic } from '../util/atomic-file.js';
+import { commitFile, fsyncDir, randomHex, writeFileAtomic } from '../util/atomic-file.js';
 import { dirname, join, relative, sep } from 'node:path';
 
 export interface RepoCache {
@@ -81,7 +80,7 @@ export async function cachedSnapshot(repo: RepoCache, revision: string): Promise
 }
 
 function tempName(path: string): string {
-  return `${path}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
+  return `${path}.${process.pid}-${randomHex()}.tmp`;
 }
 
 export async function writeAtomic(file: string, content: string): Promise<void> {

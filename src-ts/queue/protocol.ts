@@ -4,7 +4,6 @@
  * of what the job computes, so the same chunk is never queued or computed twice), and a worker's
  * error as the job's failedReason (code, name and the offending rows, parsed back by the producer).
  */
-import { createHash } from 'node:crypto';
 import { InvalidInputError, JobFailedError } from '../errors.js';
 
 export const QUEUE_TASKS = ['embed', 'classify', 'ner', 'rerank', 'fill-mask'] as const;
@@ -44,7 +43,7 @@ export interface JobResult {
 
 /** The job id for `data`: the task, its options and inputs hashed (BullMQ ids must not be integers or hold ':'). */
 export function jobIdFor(data: JobData): string {
-  const h = createHash('sha256');
+  const h = process.getBuiltinModule('node:crypto').createHash('sha256');
   h.update(JSON.stringify([data.v, data.task, data.options ?? {}, data.encoding ?? 'float32', data.inputs]));
   return `${data.task}-${h.digest('hex').slice(0, 40)}`;
 }

@@ -9,7 +9,6 @@
  * public types, the tasks, the inputs, the queue, admission control, the scheduler and the stats.
  */
 import { dirname, resolve as resolvePath } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { AbortedError, DisposedError, InvalidInputError, OverloadedError, TimeoutError } from '../errors.js';
 import type { BertModel } from '../model/bert-model.js';
 import { floatsPerToken, headOf, type Head } from '../model/heads.js';

@@ -7,7 +7,6 @@
  * A leaf module (node:fs and the error types only), so every layer (weights, training, hub, cli)
  * can use it. System errors come out as FileSystemError (ERR_FS) with the system error as cause.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { BertError, FileSystemError } from '../errors.js';
@@ -21,9 +20,14 @@ export function fsError(err: unknown, path: string, doing: string): unknown {
 /** The bytes to write, or a function that writes them through the open handle (large files). */
 export type AtomicContent = string | Uint8Array | ((fh: FileHandle) => Promise<void>);
 
+/** 8 random hex digits. node:crypto is loaded on first use: importing it costs ~4 ms of the package's import. */
+export function randomHex(): string {
+  return process.getBuiltinModule('node:crypto').randomBytes(4).toString('hex');
+}
+
 /** `<dir>/.<name>.<pid>-<random>.tmp`: hidden, unique per writer, recognisably temporary. */
 export function tempPathFor(file: string): string {
-  return join(dirname(file), `.${basename(file)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+  return join(dirname(file), `.${basename(file)}.${process.pid}-${randomHex()}.tmp`);
 }
 
 /** True for the names tempPathFor makes (what a crashed writer may leave behind). */

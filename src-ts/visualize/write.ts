@@ -1,8 +1,8 @@
 /** Writing a rendering to disk: a temporary name in the same folder, then rename, so no half file is ever seen. */
-import { randomBytes } from 'node:crypto';
 import { rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { InvalidInputError, OutputFileError } from '../errors.js';
+import { tempPathFor } from '../util/atomic-file.js';
 
 const REASONS: Record<string, string> = {
   ENOENT: 'its folder does not exist',
@@ -22,7 +22,7 @@ export async function writeFileAtomic(file: string, content: string | Uint8Array
   const target = resolve(file);
   const st = await stat(target).catch(() => undefined);
   if (st?.isDirectory()) throw new OutputFileError('cannot write the output: it is a folder (give a file name)', file);
-  const tmp = join(dirname(target), `.${basename(target)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+  const tmp = tempPathFor(target);
   try {
     await writeFile(tmp, content, { flag: 'wx' });
     await rename(tmp, target);

@@ -4,8 +4,6 @@
  * and handing each sequence's outputs to its request. One forward runs at a time; the next one
  * starts before this one's results are handed out, so the engine works while this thread pools.
  */
-import { performance } from 'node:perf_hooks';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import { BertError, DisposedError, InvalidInputError } from '../../errors.js';
 import type { BertModel } from '../../model/bert-model.js';
 import type { ModelOutput } from '../../model/outputs.js';
@@ -14,6 +12,10 @@ import type { BatcherMetrics } from './stats.js';
 import type { Entry, Job, RequestQueue, TakeLimits } from './queue.js';
 
 /** Post-processing yields to the event loop after this much work (ms), or this many settled requests. */
+// Globals (performance, setImmediate) rather than node:perf_hooks and node:timers/promises, whose
+// ES-module wrappers load more of Node at the package's import.
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 const YIELD_MS = 4;
 const SETTLE_CHUNK = 8;
 
