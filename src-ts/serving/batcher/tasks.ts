@@ -31,7 +31,7 @@ function checkFunction(x: unknown): ClassifyFunction | undefined {
 export function needSequenceLogits(t: TaskTarget, task: string): void {
   const model = t.model;
   if (t.head !== 'SequenceClassification') {
-    throw new UnsupportedModelError(`${task} needs a sequence-classification model (BertForSequenceClassification); this one is ${model.architecture}`);
+    throw new UnsupportedModelError(`${task} needs a sequence-classification model (an architecture ending in ForSequenceClassification); this one is ${model.architecture}`);
   }
 }
 
