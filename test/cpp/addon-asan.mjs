@@ -47,7 +47,6 @@ try {
     LD_PRELOAD: libasan,
     ASAN_OPTIONS: 'detect_leaks=0:halt_on_error=1:allow_user_segv_handler=1',
     UBSAN_OPTIONS: 'print_stacktrace=1:halt_on_error=1',
-    BERTKIT_SHARED_DIR: process.env.BERTKIT_SHARED_DIR ?? resolve(root, '..', 'shared'),
   };
   const ava = spawnSync(process.execPath, [join(root, 'node_modules', 'ava', 'entrypoints', 'cli.mjs'), '--timeout=5m', ...tests], { cwd: copy, stdio: 'inherit', env });
   console.log(`addon under ASan+UBSan: build ${((built - t0) / 1000).toFixed(0)} s, tests ${((Date.now() - built) / 1000).toFixed(0)} s`);
