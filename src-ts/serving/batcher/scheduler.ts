@@ -11,11 +11,11 @@ import { RowResult, packRows } from '../../model/rows.js';
 import type { BatcherMetrics } from './stats.js';
 import type { Entry, Job, RequestQueue, TakeLimits } from './queue.js';
 
-/** Post-processing yields to the event loop after this much work (ms), or this many settled requests. */
 // Globals (performance, setImmediate) rather than node:perf_hooks and node:timers/promises, whose
 // ES-module wrappers load more of Node at the package's import.
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** Post-processing yields to the event loop after this much work (ms), or this many settled requests. */
 const YIELD_MS = 4;
 const SETTLE_CHUNK = 8;
 
