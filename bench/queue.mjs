@@ -6,11 +6,14 @@
 // timed; contenders alternate within each round and the figures are medians over rounds. Times
 // are from the first chunk submitted to the last row on disk; model loading is not timed.
 //
-//   npm run build:ts && node bench/queue.mjs [--model DIR] [--rows 2048] [--chunk 64] [--rounds 3]
-//     [--threads 2] [--encoding float32|float16] [--json FILE]
+//   npm run build:ts && node bench/queue.mjs [--model DIR | --shape small|minilm-l6|minilm-l12|base]
+//     [--rows 2048] [--chunk 64] [--rounds 3] [--threads 2] [--encoding float32|float16] [--json FILE]
 //
-// Without --model it writes a bert-small-shaped model (4 layers, hidden 256, 4 heads, intermediate
-// 1024, the bert-base-uncased vocabulary, seeded random weights) to a temporary folder. Texts are
+// Without --model it writes a model of --shape (default bert-small: 4 layers, hidden 256, 4 heads,
+// intermediate 1024; the MiniLM shapes are all-MiniLM-L6/L12-v2's: hidden 384, 12 heads,
+// intermediate 1536; base is bert-base's) with the bert-base-uncased vocabulary and seeded random
+// weights to a temporary folder: the queue's cost per job is fixed, so the model's size decides
+// what share of the work it is. Texts are
 // random vocabulary words, 8 to 60 each. redis-server (Debian's; .ci/setup-redis) runs on a free
 // 127.0.0.1 port without persistence.
 import { spawn } from 'node:child_process';
@@ -28,6 +31,7 @@ const require = createRequire(import.meta.url);
 const { values: args } = parseArgs({
   options: {
     model: { type: 'string' },
+    shape: { type: 'string', default: 'small' },
     rows: { type: 'string', default: '2048' },
     chunk: { type: 'string', default: '64' },
     rounds: { type: 'string', default: '3' },
@@ -40,6 +44,13 @@ const { values: args } = parseArgs({
 const bertkit = await import(join(root, 'dist', 'index.js'));
 const cli = join(root, 'dist', 'cli', 'main.js');
 const chunk = Number(args.chunk);
+const SHAPES = {
+  small: { hidden_size: 256, num_hidden_layers: 4, num_attention_heads: 4, intermediate_size: 1024 },
+  'minilm-l6': { hidden_size: 384, num_hidden_layers: 6, num_attention_heads: 12, intermediate_size: 1536 },
+  'minilm-l12': { hidden_size: 384, num_hidden_layers: 12, num_attention_heads: 12, intermediate_size: 1536 },
+  base: { hidden_size: 768, num_hidden_layers: 12, num_attention_heads: 12, intermediate_size: 3072 },
+};
+if (!args.model && !Object.hasOwn(SHAPES, args.shape)) throw new Error(`--shape: one of ${Object.keys(SHAPES).join(', ')}`);
 const threads = Number(args.threads);
 
 /**
@@ -129,11 +140,11 @@ try {
   let modelDir = args.model;
   const vocabDir = join(root, 'test', 'fixtures', 'tokenizer', 'bert-base-uncased');
   if (!modelDir) {
-    modelDir = join(dir, 'bert-small');
+    modelDir = join(dir, args.shape);
     const tokenizer = await bertkit.loadTokenizer(vocabDir);
     const { model } = await bertkit.initTrainableModel({
       architecture: 'BertModel',
-      config: { vocab_size: 30522, hidden_size: 256, num_hidden_layers: 4, num_attention_heads: 4, intermediate_size: 1024, max_position_embeddings: 512 },
+      config: { vocab_size: 30522, ...SHAPES[args.shape], max_position_embeddings: 512 },
       tokenizer,
       seed: 1,
     });
@@ -214,6 +225,7 @@ try {
   const jobs = Math.ceil(rows / chunk);
   const m = (k, f) => median(results[k].map((x) => x[f]));
   const summary = {
+    model: args.model ?? args.shape,
     rows,
     chunk,
     jobs,
