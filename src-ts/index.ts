@@ -89,7 +89,7 @@ export function cpuInfo(): { isa: string; features: string; cores: number } {
   return loadBinding().cpuInfo();
 }
 
-export const VERSION = '0.1.0';
+export { VERSION } from './version.js';
 
 export {
   pipeline,

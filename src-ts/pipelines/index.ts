@@ -15,6 +15,7 @@ import { createRerank, type RerankPipeline } from './rerank.js';
 import { createTextClassification, type TextClassificationPipeline } from './text-classification.js';
 import { createTokenClassification, type TokenClassificationPipeline } from './token-classification.js';
 import { createZeroShotClassification, type ZeroShotClassificationPipeline } from './zero-shot-classification.js';
+import { PIPELINE_TASKS, TASK_NAMES } from './tasks.js';
 
 /** Each task name (and transformers' aliases) and the pipeline it gives. */
 export interface PipelineTypes {
@@ -63,7 +64,10 @@ const EMBEDDING_PIPELINE_OPTION_NAMES = [
   ...optionNames<Omit<EmbeddingPipelineOptions, keyof PipelineOptions>>({ pooling: true, normalize: true, includePrompt: true, maxSeqLength: true }),
 ];
 
-export const PIPELINE_TASKS = Object.freeze(Object.keys(FACTORIES) as PipelineTask[]);
+// Every task of PipelineTypes is in PIPELINE_TASKS (FACTORIES' type checks the converse and the factories).
+const ALL_TASKS_LISTED: [Exclude<PipelineTask, (typeof TASK_NAMES)[number]>] extends [never] ? true : never = true;
+void ALL_TASKS_LISTED;
+export { PIPELINE_TASKS };
 
 /**
  * Builds a task pipeline on a model folder (a path) or an already-loaded BertModel (shared: the
