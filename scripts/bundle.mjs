@@ -1,20 +1,24 @@
 #!/usr/bin/env node
-// The published JavaScript: src-ts/index.ts (the library) and src-ts/cli/main.ts (the `bertkit`
-// executable) bundled by esbuild into dist/index.js and dist/cli/main.js, with the code they share
-// and what loads lazily (training) in dist/chunks/. One file to read and compile instead of ~60
-// ES modules makes `import('bertkit')` several times cheaper (bench/import.mjs). Run after tsc,
-// which writes the typings (dist/**/*.d.ts, unchanged) and the per-file modules the benchmarks use.
+// The published JavaScript, bundled by esbuild after tsc (which writes the typings,
+// dist/**/*.d.ts, unchanged, and the per-file modules the benchmarks use):
+// - dist/chunks/bertkit.js: src-ts/index.ts, the whole library;
+// - dist/chunks/eager.js: src-ts/index-eager.ts, the errors, config and constants;
+// - dist/cli/main.js: the `bertkit` executable; shared code and lazily imported parts in dist/chunks/.
+// Then dist/index.js, the package entry, written here from the library's exports: those in eager.js
+// re-exported from it, every other function and class a stand-in that loads bertkit.js on first
+// use (src-ts/util/lazy-exports.ts). So `import('bertkit')` compiles ~50 KB, not ~600 KB
+// (bench/import.mjs), and the exports keep their types and their synchronous calls.
 import { build } from 'esbuild';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-rmSync(join(root, 'dist', 'chunks'), { recursive: true, force: true });
+const root = fileURLToPath(new URL('..', import.meta.url));
+const dist = join(root, 'dist');
+rmSync(join(dist, 'chunks'), { recursive: true, force: true });
 const result = await build({
   absWorkingDir: root,
-  entryPoints: ['src-ts/index.ts', 'src-ts/cli/main.ts'],
-  outbase: 'src-ts',
+  entryPoints: { 'chunks/bertkit': 'src-ts/index.ts', 'chunks/eager': 'src-ts/index-eager.ts', 'cli/main': 'src-ts/cli/main.ts' },
   outdir: 'dist',
   chunkNames: 'chunks/[name]-[hash]',
   bundle: true,
@@ -36,3 +40,30 @@ for (const file of Object.keys(result.metafile.outputs)) {
   const text = readFileSync(path, 'utf8');
   if (/[^\0-\x7f]/.test(text)) writeFileSync(path, text.replace(/[^\0-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
 }
+
+// The entry. Importing the bundles here loads no native code (the addon loads on first use).
+const library = await import(pathToFileURL(join(dist, 'chunks', 'bertkit.js')).href);
+const eager = await import(pathToFileURL(join(dist, 'chunks', 'eager.js')).href);
+const now = [];
+const later = [];
+for (const [name, value] of Object.entries(library)) {
+  if (Object.hasOwn(eager, name)) {
+    if (eager[name] !== value) throw new Error(`bundle: ${name} is a different object in eager.js and bertkit.js`);
+    now.push(name);
+  } else if (typeof value !== 'function') {
+    throw new Error(`bundle: ${name} is a ${typeof value}, not a function or class: export it from src-ts/index-eager.ts`);
+  } else {
+    later.push(`export ${/^class\b/.test(Function.prototype.toString.call(value)) ? `const ${name} = lazyClass(load, '${name}')` : `function ${name}(...args) { return load().${name}(...args); }`};`);
+  }
+}
+writeFileSync(
+  join(dist, 'index.js'),
+  `// The package entry, written by scripts/bundle.mjs: errors, config and constants now; the rest of
+// the library (chunks/bertkit.js) on the first use of one of its functions or classes.
+import { createRequire } from 'node:module';
+import { lazyClass, onceLoader } from './chunks/eager.js';
+export { ${now.join(', ')} } from './chunks/eager.js';
+const load = onceLoader(() => createRequire(import.meta.url)('./chunks/bertkit.js'));
+${later.join('\n')}
+`,
+);

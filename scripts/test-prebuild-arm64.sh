@@ -45,8 +45,11 @@ cp -r node_modules/node-gyp-build "$work/node_modules/"
 fixtures="${BERTKIT_SHARED_DIR:+$BERTKIT_SHARED_DIR/fixtures}"
 model="${fixtures:-$root/test/fixtures}/tiny-bert-model"
 
+# The library bundle itself, not the package entry: Debian 12's arm64 Node.js is 18, which cannot
+# require() ES modules as the entry does on first use (it needs ^20.19 or >= 22.12). The addon is
+# what this checks.
 cat > "$work/forward.mjs" <<'EOF'
-const { loadModel, cpuInfo } = await import('bertkit');
+const { loadModel, cpuInfo } = await import('./node_modules/bertkit/dist/chunks/bertkit.js');
 const model = await loadModel(process.argv[2], { device: 'cpu', threads: 1 });
 const out = await model.forward(model.tokenizer.encodeBatch(['the arm64 prebuild under qemu', 'NEON kernels'], { padding: 'longest' }));
 console.log(JSON.stringify({ arch: process.arch, isa: cpuInfo().isa, dims: out.lastHiddenState.dims, data: Array.from(out.lastHiddenState.data) }));

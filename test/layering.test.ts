@@ -11,7 +11,7 @@ import { repoRoot } from './helpers/fixtures.js';
 const SRC = join(repoRoot, 'src-ts');
 
 /** Modules every layer may use: they import nothing but each other (families.ts: the family rows, data only). */
-const LEAVES = ['errors.ts', 'options.ts', 'inputs.ts', 'util', 'families.ts'];
+const LEAVES = ['errors.ts', 'options.ts', 'inputs.ts', 'util', 'families.ts', 'version.ts'];
 const BELOW_MODEL = [...LEAVES, 'config.ts', 'native', 'hub', 'weights', 'tokenizer'];
 const MODEL_AND_BELOW = [...BELOW_MODEL, 'model'];
 
@@ -20,6 +20,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   'errors.ts': [],
   'inputs.ts': [],
   'families.ts': [],
+  'version.ts': [],
   'options.ts': ['errors.ts'],
   util: ['errors.ts'],
   native: [...LEAVES],
@@ -37,6 +38,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   queue: [...MODEL_AND_BELOW, 'pipelines', 'serving'],
   cli: [...MODEL_AND_BELOW, 'pipelines', 'training', 'visualize', 'serving', 'queue', 'index.ts'],
   'index.ts': [...MODEL_AND_BELOW, 'pipelines', 'training', 'visualize', 'serving', 'queue'],
+  // What the published entry loads at import (scripts/bundle.mjs): constants from below.
+  'index-eager.ts': [...MODEL_AND_BELOW, 'pipelines', 'queue'],
 };
 
 function layerOf(file: string): string {
