@@ -64,7 +64,8 @@ const EMBEDDING_PIPELINE_OPTION_NAMES = [
   ...optionNames<Omit<EmbeddingPipelineOptions, keyof PipelineOptions>>({ pooling: true, normalize: true, includePrompt: true, maxSeqLength: true }),
 ];
 
-// Every task of PipelineTypes is in PIPELINE_TASKS (FACTORIES' type checks the converse and the factories).
+// Every task of PipelineTypes is in PIPELINE_TASKS (whose type checks that each name is a task;
+// FACTORIES' type, that each task has a factory).
 const ALL_TASKS_LISTED: [Exclude<PipelineTask, (typeof TASK_NAMES)[number]>] extends [never] ? true : never = true;
 void ALL_TASKS_LISTED;
 export { PIPELINE_TASKS };
